@@ -1,0 +1,25 @@
+import type { Scheduler } from "./objects/scheduler.ts";
+import type { Session } from "./objects/session.ts";
+import type { Task } from "./objects/task.ts";
+import type { WorkerNode } from "./objects/worker-node.ts";
+
+/** Bindings and variables of the console Worker (see wrangler.toml). */
+export interface Env {
+  DB: D1Database;
+  WORKER_NODE: DurableObjectNamespace<WorkerNode>;
+  SCHEDULER: DurableObjectNamespace<Scheduler>;
+  SESSION: DurableObjectNamespace<Session>;
+  TASK: DurableObjectNamespace<Task>;
+  ASSETS?: Fetcher;
+  CONSOLE_HASH_KEY?: string;
+  CONSOLE_ENABLE_REGISTRATION?: string;
+  CONSOLE_DASHBOARD_USERNAME?: string;
+  CONSOLE_DASHBOARD_PASSWORD?: string;
+  CONSOLE_TASK_RETENTION_DAYS?: string;
+  CONSOLE_VERSION?: string;
+  CONSOLE_REPO_URL?: string;
+  /** Public URL workers use to reach the console (for the startup command); defaults to the request origin. */
+  CONSOLE_PUBLIC_URL?: string;
+  /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000). */
+  CONSOLE_PASSWORD_ITERATIONS?: string;
+}

@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./app-env.ts";
+import type { Env } from "./env.ts";
+import { AppError } from "./lib/errors.ts";
+import { errorHandler } from "./middleware/error-handler.ts";
+import { commandsRoutes } from "./routes/commands.ts";
+import { consoleRoutes } from "./routes/console.ts";
+import { mcpRoutes } from "./routes/mcp.ts";
+import { rpcRoutes } from "./routes/rpc.ts";
+import { tasksRoutes } from "./routes/tasks.ts";
+import { workersRoutes } from "./routes/workers.ts";
+import { runScheduled } from "./lib/maintenance.ts";
+
+export { Scheduler } from "./objects/scheduler.ts";
+export { Session } from "./objects/session.ts";
+export { Task } from "./objects/task.ts";
+export { WorkerNode } from "./objects/worker-node.ts";
+
+/** Builds the console's Hono app: one sub-app per resource. */
+export function createApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.onError(errorHandler);
+  app.notFound((c) => c.json({ error: "not found" }, 404));
+
+  // Answers without touching D1, a Durable Object or a worker: the benchmark's baseline.
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.route("/rpc", rpcRoutes);
+  app.route("/api/v1/console", consoleRoutes);
+  app.route("/api/v1/workers", workersRoutes);
+  app.route("/api/v1/commands", commandsRoutes);
+  app.route("/api/v1/tasks", tasksRoutes);
+  app.route("/mcp", mcpRoutes);
+  app.all("/api/*", () => {
+    throw new AppError("not_found", "not found");
+  });
+  return app;
+}
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(runScheduled(env));
+  },
+} satisfies ExportedHandler<Env>;

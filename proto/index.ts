@@ -1,0 +1,1 @@
+export * from "./gen/onlyboxes/registry/v1/registry_pb.js";

@@ -1,0 +1,35 @@
+import type { Logger } from "../log.ts";
+
+/** A failure a capability reports to the console; `code` travels in CommandError.code. */
+export class CommandFailure extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "CommandFailure";
+    this.code = code;
+  }
+}
+
+/** What a running command may use besides its payload. */
+export interface CommandContext {
+  commandId: string;
+  /** Absolute wall-clock deadline (unix ms) set by the console. */
+  deadlineUnixMs: number;
+  /** Aborted on cancel frame, deadline, or worker shutdown; `signal.reason` is a CommandFailure. */
+  signal: AbortSignal;
+  /** Streams a piece of output to the console (only when the caller asked for streaming). */
+  emitOutput?: (stream: "stdout" | "stderr", data: Uint8Array) => void;
+  log: Logger;
+}
+
+/**
+ * One capability a worker serves. `run` gets the decoded JSON payload and returns the
+ * JSON result, or throws a CommandFailure (any other throw becomes `worker_error`).
+ */
+export interface Capability {
+  readonly name: string;
+  readonly maxInflight: number;
+  run(payload: unknown, ctx: CommandContext): Promise<unknown>;
+  /** Releases everything the capability holds (containers, sessions). */
+  close?(): Promise<void>;
+}
