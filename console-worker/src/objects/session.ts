@@ -1,0 +1,253 @@
+import { DurableObject } from "cloudflare:workers";
+import { and, eq } from "drizzle-orm";
+import { getDb } from "../db/client.ts";
+import { terminalSessions } from "../db/schema.ts";
+import type { Env } from "../env.ts";
+import { randomHex } from "../lib/crypto.ts";
+
+/** Lease bounds of a terminal session, in seconds (the established contract). */
+export const LEASE_MIN_SEC = 60;
+export const LEASE_DEFAULT_SEC = 60;
+export const LEASE_MAX_SEC = 1800;
+
+/** Everything the console knows about one session; kept only in this object's storage. */
+export interface SessionState {
+  accountId: string;
+  sessionId: string;
+  /** Opaque id the worker keys its container by: never the client's id, so accounts never collide. */
+  workerKey: string;
+  /** The node the session is pinned to; null until its first command has been placed. */
+  nodeId: string | null;
+  /** True once a worker has answered a command for this session (the container exists). */
+  confirmed: boolean;
+  createdAt: number;
+  lastUsedAt: number;
+  leaseExpiresUnixMs: number;
+  /** The command holding the session; `until` bounds it so a lost caller cannot wedge it forever. */
+  lock: { id: string; until: number } | null;
+}
+
+export interface BeginRequest {
+  accountId: string;
+  sessionId: string;
+  /** Start a new session when none exists under this id. */
+  createIfMissing: boolean;
+  leaseTtlSec: number;
+  /** How long the caller may hold the session before the lock counts as abandoned. */
+  holdMs: number;
+}
+
+/** What `begin` answers: the session locked for one command, or why not. */
+export type BeginResult =
+  | { ok: true; lockId: string; workerKey: string; nodeId: string | null; isNew: boolean }
+  | { ok: false; code: "session_not_found" | "session_busy"; message: string };
+
+export interface CommitRequest {
+  nodeId: string;
+  /** The worker's lease expiry, when it reported one. */
+  leaseExpiresUnixMs?: number;
+  leaseTtlSec?: number;
+}
+
+const STATE_KEY = "state";
+
+/**
+ * One terminal session of one account (named `${accountId}:${sessionId}`): its owner, the
+ * node it is pinned to, the worker-side key, the lease (with an alarm at expiry) and the
+ * busy lock. Every fact lives in storage, so a console restart loses nothing; every
+ * check-and-set runs on the synchronous KV API, so no other call can interleave with it.
+ *
+ * The D1 `terminal_sessions` row mirrors the session for listing; it is written after the
+ * state and failures there never fail a command.
+ */
+export class Session extends DurableObject<Env> {
+  /** Locks the session for one command; creates it when missing and allowed. */
+  async begin(req: BeginRequest): Promise<BeginResult> {
+    const now = Date.now();
+    let state = this.load();
+    if (state && state.accountId !== req.accountId) state = undefined;
+    if (state) {
+      const stale = this.expireIfDue(state, now);
+      if (stale) state = undefined;
+    }
+    if (state?.lock) {
+      return { ok: false, code: "session_busy", message: "session is busy with another command" };
+    }
+    const lockId = randomHex(8);
+    const lock = { id: lockId, until: now + req.holdMs };
+    if (state) {
+      state.lock = lock;
+      await this.save(state);
+      return { ok: true, lockId, workerKey: state.workerKey, nodeId: state.nodeId, isNew: false };
+    }
+    if (!req.createIfMissing) {
+      return { ok: false, code: "session_not_found", message: "session not found" };
+    }
+    const fresh: SessionState = {
+      accountId: req.accountId,
+      sessionId: req.sessionId,
+      workerKey: `ks_${randomHex(16)}`,
+      nodeId: null,
+      confirmed: false,
+      createdAt: now,
+      lastUsedAt: now,
+      leaseExpiresUnixMs: now + clampLease(req.leaseTtlSec) * 1000,
+      lock,
+    };
+    await this.save(fresh);
+    return { ok: true, lockId, workerKey: fresh.workerKey, nodeId: null, isNew: true };
+  }
+
+  /**
+   * Records a command that succeeded: pins the node (first command), extends the lease
+   * monotonically and frees the session. Answers the lease now in force.
+   */
+  async commit(lockId: string, req: CommitRequest): Promise<{ ok: boolean; leaseExpiresUnixMs: number }> {
+    const now = Date.now();
+    const fallback = now + clampLease(req.leaseTtlSec ?? LEASE_DEFAULT_SEC) * 1000;
+    const reported =
+      req.leaseExpiresUnixMs !== undefined && Number.isFinite(req.leaseExpiresUnixMs) && req.leaseExpiresUnixMs > now
+        ? req.leaseExpiresUnixMs
+        : fallback;
+    const state = this.load();
+    if (!state || state.lock?.id !== lockId) return { ok: false, leaseExpiresUnixMs: reported };
+    state.nodeId ??= req.nodeId;
+    state.confirmed = true;
+    state.lastUsedAt = now;
+    state.leaseExpiresUnixMs = Math.max(state.leaseExpiresUnixMs, reported);
+    state.lock = null;
+    await this.save(state);
+    await this.mirror(state);
+    return { ok: true, leaseExpiresUnixMs: state.leaseExpiresUnixMs };
+  }
+
+  /** Frees the session after a failure that leaves its container intact. A session never confirmed is dropped. */
+  async release(lockId: string): Promise<void> {
+    const state = this.load();
+    if (!state || state.lock?.id !== lockId) return;
+    if (!state.confirmed) {
+      await this.forget(state);
+      return;
+    }
+    state.lock = null;
+    await this.save(state);
+  }
+
+  /** Forgets the session (timeout, cancel, worker gone). Nothing is sent to the worker: its janitor reaps the container. */
+  async drop(lockId: string): Promise<void> {
+    const state = this.load();
+    if (!state || state.lock?.id !== lockId) return;
+    await this.forget(state);
+  }
+
+  /** Fires at lease expiry (or when a lock runs out): drops an idle expired session, else waits again. */
+  override async alarm(): Promise<void> {
+    const state = this.load();
+    if (!state) return;
+    if (this.expireIfDue(state, Date.now())) return;
+    await this.schedule(state);
+  }
+
+  /**
+   * Applies what time alone decides: an abandoned lock is cleared (or the never-confirmed
+   * session dropped), an idle session past its lease is dropped. Answers true when dropped.
+   */
+  private expireIfDue(state: SessionState, now: number): boolean {
+    if (state.lock && state.lock.until <= now) {
+      if (!state.confirmed) {
+        this.forgetLater(state);
+        return true;
+      }
+      state.lock = null;
+      this.ctx.storage.kv.put(STATE_KEY, state);
+    }
+    if (!state.lock && state.leaseExpiresUnixMs <= now) {
+      this.forgetLater(state);
+      return true;
+    }
+    return false;
+  }
+
+  private load(): SessionState | undefined {
+    return this.ctx.storage.kv.get<SessionState>(STATE_KEY);
+  }
+
+  private async save(state: SessionState): Promise<void> {
+    this.ctx.storage.kv.put(STATE_KEY, state);
+    await this.schedule(state);
+  }
+
+  /** The alarm wakes at the lock's end while busy, else at lease expiry. */
+  private async schedule(state: SessionState): Promise<void> {
+    await this.ctx.storage.setAlarm(state.lock ? state.lock.until : state.leaseExpiresUnixMs);
+  }
+
+  private async forget(state: SessionState): Promise<void> {
+    this.ctx.storage.kv.delete(STATE_KEY);
+    await this.ctx.storage.deleteAlarm();
+    if (state.confirmed) await this.deleteRow(state);
+  }
+
+  /** Drops synchronously (so the caller's check-and-set stays atomic) and finishes the cleanup in the background. */
+  private forgetLater(state: SessionState): void {
+    this.ctx.storage.kv.delete(STATE_KEY);
+    this.ctx.waitUntil(
+      (async () => {
+        await this.ctx.storage.deleteAlarm();
+        if (state.confirmed) await this.deleteRow(state);
+      })(),
+    );
+  }
+
+  /** Inserts or refreshes the D1 row; a failure is logged, never fatal. */
+  private async mirror(state: SessionState): Promise<void> {
+    if (state.nodeId === null) return;
+    try {
+      await getDb(this.env)
+        .insert(terminalSessions)
+        .values({
+          id: state.sessionId,
+          accountId: state.accountId,
+          nodeId: state.nodeId,
+          createdAt: state.createdAt,
+          lastUsedAt: state.lastUsedAt,
+          leaseExpiresAt: state.leaseExpiresUnixMs,
+        })
+        .onConflictDoUpdate({
+          target: [terminalSessions.accountId, terminalSessions.id],
+          set: { nodeId: state.nodeId, lastUsedAt: state.lastUsedAt, leaseExpiresAt: state.leaseExpiresUnixMs },
+        });
+    } catch (err) {
+      logMirrorFailure("upsert", state, err);
+    }
+  }
+
+  private async deleteRow(state: SessionState): Promise<void> {
+    try {
+      await getDb(this.env)
+        .delete(terminalSessions)
+        .where(and(eq(terminalSessions.accountId, state.accountId), eq(terminalSessions.id, state.sessionId)));
+    } catch (err) {
+      logMirrorFailure("delete", state, err);
+    }
+  }
+}
+
+/** Keeps a requested lease inside the contract's bounds. */
+export function clampLease(sec: number): number {
+  if (!Number.isFinite(sec)) return LEASE_DEFAULT_SEC;
+  return Math.min(LEASE_MAX_SEC, Math.max(LEASE_MIN_SEC, Math.floor(sec)));
+}
+
+function logMirrorFailure(op: string, state: SessionState, err: unknown): void {
+  console.error(
+    JSON.stringify({
+      level: "warn",
+      msg: "terminal_sessions mirror failed",
+      op,
+      accountId: state.accountId,
+      sessionId: state.sessionId,
+      error: err instanceof Error ? err.message : String(err),
+    }),
+  );
+}
