@@ -20,6 +20,8 @@ export interface Env {
   CONSOLE_REPO_URL?: string;
   /** Public URL workers use to reach the console (for the startup command); defaults to the request origin. */
   CONSOLE_PUBLIC_URL?: string;
+  /** Seconds between worker heartbeats the console asks for (default 5; offline after 3 missed). */
+  CONSOLE_HEARTBEAT_INTERVAL_SEC?: string;
   /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000). */
   CONSOLE_PASSWORD_ITERATIONS?: string;
 }

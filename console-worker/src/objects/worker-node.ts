@@ -1,0 +1,346 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { type ConnectRequest, ConnectResponseSchema, OutputChunk_Stream } from "@onlyboxes/proto";
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env.ts";
+import type { OutputChunk } from "../lib/dispatch.ts";
+import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
+import { schedulerStub } from "./scheduler.ts";
+
+/** A command as the caller hands it to the node. */
+export interface DispatchFrame {
+  commandId: string;
+  capability: string;
+  payloadJson: string;
+  deadlineUnixMs: number;
+  streamOutput: boolean;
+}
+
+/** How a dispatched command ended, as plain data (errors do not keep their fields across RPC). */
+export type DispatchOutcome = { ok: true; payloadJson: string } | { ok: false; code: string; message: string };
+
+interface Attachment {
+  connId: string;
+  nodeId: string;
+  hello: boolean;
+}
+
+interface Pending {
+  connId: string;
+  capability: string;
+  settle: (o: DispatchOutcome) => void;
+  onOutput?: (chunk: OutputChunk) => unknown;
+}
+
+/** Heartbeats the console asks for; a node silent for MISSED_BEATS intervals is offline. */
+const DEFAULT_HEARTBEAT_SEC = 5;
+const MISSED_BEATS = 3;
+/** Time past the deadline the console waits for the worker's own deadline answer. */
+const DEADLINE_GRACE_MS = 250;
+/** How often heartbeats refresh last_seen_at in D1 (every beat would be write-heavy). */
+const LAST_SEEN_WRITE_MS = 10_000;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/**
+ * One per worker node: holds the node's hibernatable WebSocket, speaks the Connect
+ * envelope protocol on it, and resolves the commands dispatched to it. The newest
+ * connection for a node replaces the older; losing the connection (close, or missed
+ * heartbeats) fails every pending command at once with `worker_disconnected`.
+ */
+export class WorkerNode extends DurableObject<Env> {
+  private nodeId = "";
+  private currentConn: string | null = null;
+  private lastSeen = 0;
+  private lastSeenWritten = 0;
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      const s = await ctx.storage.get<string>(["nodeId", "currentConn"]);
+      this.nodeId = s.get("nodeId") ?? "";
+      this.currentConn = s.get("currentConn") ?? null;
+      this.lastSeen = Date.now();
+    });
+  }
+
+  private get heartbeatSec(): number {
+    const n = Number(this.env.CONSOLE_HEARTBEAT_INTERVAL_SEC ?? DEFAULT_HEARTBEAT_SEC);
+    return Number.isFinite(n) && n > 0 ? n : DEFAULT_HEARTBEAT_SEC;
+  }
+
+  /** Accepts the worker's WebSocket; the route has already checked its credential. */
+  override async fetch(request: Request): Promise<Response> {
+    const nodeId = request.headers.get("x-onlyboxes-node-id") ?? "";
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !nodeId) {
+      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    const connId = crypto.randomUUID();
+    const previous = this.currentConn;
+    this.nodeId = nodeId;
+    this.currentConn = connId;
+    await this.ctx.storage.put({ nodeId, currentConn: connId });
+    for (const old of this.ctx.getWebSockets()) {
+      this.closeSocket(old, 4000, "aborted", "replaced by a newer connection of the same worker");
+    }
+    if (previous) this.failPending(previous, "worker_disconnected", "the worker reconnected; the command was lost");
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ connId, nodeId, hello: false } satisfies Attachment);
+    this.lastSeen = Date.now();
+    await this.ctx.storage.setAlarm(Date.now() + this.heartbeatSec * MISSED_BEATS * 1000);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (!att || att.connId !== this.currentConn) {
+      this.closeSocket(ws, 4000, "aborted", "connection replaced");
+      return;
+    }
+    if (typeof message === "string") {
+      this.closeSocket(ws, 1003, "invalid_argument", "expected binary Connect envelopes");
+      return;
+    }
+    let req: ConnectRequest | null;
+    try {
+      req = decodeRequest(new Uint8Array(message));
+    } catch (err) {
+      this.closeSocket(ws, 1007, "invalid_argument", `malformed frame: ${String(err)}`);
+      return;
+    }
+    if (req === null) {
+      // The worker ended its stream: treat as a clean disconnect.
+      this.closeSocket(ws, 1000, "", "");
+      await this.goOffline(att.connId, "worker_disconnected", "the worker closed its connection");
+      return;
+    }
+    this.lastSeen = Date.now();
+    const p = req.payload;
+    switch (p.case) {
+      case "hello": {
+        if (p.value.nodeId !== att.nodeId) {
+          this.closeSocket(ws, 4003, "permission_denied", "hello.node_id does not match the credential");
+          return;
+        }
+        const caps = p.value.capabilities.map((c) => ({ name: c.name, maxInflight: c.maxInflight }));
+        const labels = { ...p.value.labels };
+        const updated = await this.env.DB.prepare(
+          "UPDATE workers SET node_name = ?, executor_kind = ?, capabilities = ?, labels = ?, version = ?, status = 'online', last_seen_at = ? WHERE node_id = ?",
+        )
+          .bind(
+            p.value.nodeName,
+            p.value.executorKind,
+            JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
+            JSON.stringify(labels),
+            p.value.version,
+            this.lastSeen,
+            att.nodeId,
+          )
+          .run();
+        if (updated.meta.changes === 0) {
+          this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");
+          await this.goOffline(att.connId, "worker_disconnected", "worker credential revoked");
+          return;
+        }
+        this.lastSeenWritten = this.lastSeen;
+        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
+        this.send(ws, {
+          case: "connectAck",
+          value: { sessionId: att.connId, heartbeatIntervalSec: this.heartbeatSec },
+        });
+        return;
+      }
+      case "heartbeat": {
+        this.send(ws, { case: "heartbeatAck", value: { heartbeatIntervalSec: this.heartbeatSec } });
+        await this.ctx.storage.setAlarm(this.lastSeen + this.heartbeatSec * MISSED_BEATS * 1000);
+        if (this.lastSeen - this.lastSeenWritten >= LAST_SEEN_WRITE_MS) {
+          this.lastSeenWritten = this.lastSeen;
+          await this.env.DB.prepare("UPDATE workers SET last_seen_at = ?, status = 'online' WHERE node_id = ?")
+            .bind(this.lastSeen, att.nodeId)
+            .run();
+        }
+        return;
+      }
+      case "commandResult": {
+        const r = p.value;
+        const pend = this.pending.get(r.commandId);
+        if (!pend) return;
+        if (r.error && r.error.code) pend.settle({ ok: false, code: r.error.code, message: r.error.message });
+        else pend.settle({ ok: true, payloadJson: decoder.decode(r.payloadJson) });
+        return;
+      }
+      case "outputChunk": {
+        const pend = this.pending.get(p.value.commandId);
+        if (!pend?.onOutput) return;
+        const stream = p.value.stream === OutputChunk_Stream.STDERR ? "stderr" : "stdout";
+        try {
+          const ret = pend.onOutput({ stream, data: p.value.data });
+          if (ret instanceof Promise) ret.catch(() => {});
+        } catch {
+          // A caller that stopped listening must not break the node.
+        }
+        return;
+      }
+      case "capabilitiesUpdate": {
+        if (!att.hello) return;
+        const caps = p.value.capabilities.map((c) => ({ name: c.name, maxInflight: c.maxInflight }));
+        await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
+          .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
+          .run();
+        const labels = JSON.parse(
+          (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ?? "{}",
+        ) as Record<string, string>;
+        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+    if (att) await this.goOffline(att.connId, "worker_disconnected", "the worker disconnected while running the command");
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (att) await this.goOffline(att.connId, "worker_disconnected", "the worker connection failed");
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.currentConn) return;
+    const deadline = this.lastSeen + this.heartbeatSec * MISSED_BEATS * 1000;
+    if (Date.now() < deadline) {
+      await this.ctx.storage.setAlarm(deadline);
+      return;
+    }
+    const conn = this.currentConn;
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, 4001, "unavailable", "missed heartbeats");
+    await this.goOffline(conn, "worker_disconnected", "the worker stopped answering heartbeats");
+  }
+
+  /**
+   * Sends one command to the connected worker and waits for its result, the deadline, a
+   * cancel, or the connection's loss. Always frees the Scheduler slot the caller reserved.
+   */
+  async dispatch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
+    try {
+      const ws = this.currentSocket();
+      if (!ws) return { ok: false, code: "worker_disconnected", message: "the worker is not connected" };
+      const att = ws.deserializeAttachment() as Attachment;
+      const outcome = new Promise<DispatchOutcome>((resolve) => {
+        const timer = setTimeout(
+          () => {
+            this.sendCancel(frame.commandId, "deadline exceeded");
+            settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
+          },
+          Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
+        );
+        const settle = (o: DispatchOutcome) => {
+          if (!this.pending.has(frame.commandId)) return;
+          clearTimeout(timer);
+          this.pending.delete(frame.commandId);
+          resolve(o);
+        };
+        this.pending.set(frame.commandId, { connId: att.connId, capability: frame.capability, settle, onOutput });
+      });
+      this.send(ws, {
+        case: "commandDispatch",
+        value: {
+          commandId: frame.commandId,
+          capability: frame.capability,
+          payloadJson: encoder.encode(frame.payloadJson),
+          deadlineUnixMs: BigInt(frame.deadlineUnixMs),
+          streamOutput: frame.streamOutput,
+        },
+      });
+      return await outcome;
+    } finally {
+      schedulerStub(this.env)
+        .release(this.nodeId, frame.capability)
+        .catch(() => {});
+    }
+  }
+
+  /** Stops a dispatched command: a cancel frame to the worker, `canceled` to the waiting caller. */
+  cancel(commandId: string, reason = "canceled by the caller"): boolean {
+    const pend = this.pending.get(commandId);
+    if (!pend) return false;
+    this.sendCancel(commandId, reason);
+    pend.settle({ ok: false, code: "canceled", message: reason });
+    return true;
+  }
+
+  /** Closes the worker's connection at once (its credential was deleted). */
+  async revoke(): Promise<void> {
+    const conn = this.currentConn;
+    for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");
+    if (conn) await this.goOffline(conn, "worker_disconnected", "the worker was deleted");
+  }
+
+  /** True when a worker is connected and has said hello. */
+  isOnline(): boolean {
+    return this.currentSocket() !== null;
+  }
+
+  private currentSocket(): WebSocket | null {
+    for (const ws of this.ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (att && att.connId === this.currentConn && att.hello) return ws;
+    }
+    return null;
+  }
+
+  private sendCancel(commandId: string, reason: string): void {
+    const ws = this.currentSocket();
+    if (ws) this.send(ws, { case: "commandCancel", value: { commandId, reason } });
+  }
+
+  private send(ws: WebSocket, payload: MessageInitShape<typeof ConnectResponseSchema>["payload"]): void {
+    try {
+      ws.send(encodeResponse(create(ConnectResponseSchema, { payload })));
+    } catch {
+      // The socket is closing; webSocketClose takes care of the rest.
+    }
+  }
+
+  private closeSocket(ws: WebSocket, code: number, errCode: string, message: string): void {
+    try {
+      if (errCode) ws.send(encodeEndStream(errCode, message));
+      ws.close(code, message.slice(0, 120));
+    } catch {
+      // Already closed.
+    }
+  }
+
+  private failPending(connId: string, code: string, message: string): void {
+    for (const p of [...this.pending.values()]) if (p.connId === connId) p.settle({ ok: false, code, message });
+  }
+
+  /** Marks the node offline if `connId` is still its current connection, and fails what it had in flight. */
+  private async goOffline(connId: string, code: string, message: string): Promise<void> {
+    this.failPending(connId, code, message);
+    if (this.currentConn !== connId) return;
+    this.currentConn = null;
+    await this.ctx.storage.delete("currentConn");
+    await this.ctx.storage.deleteAlarm();
+    await schedulerStub(this.env).unregister(this.nodeId, connId);
+    await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = ? WHERE node_id = ?")
+      .bind(this.lastSeen, this.nodeId)
+      .run();
+  }
+}
+
+/** The WorkerNode instance for a node id. */
+export function workerNodeStub(env: Env, nodeId: string): DurableObjectStub<WorkerNode> {
+  return env.WORKER_NODE.get(env.WORKER_NODE.idFromName(nodeId));
+}

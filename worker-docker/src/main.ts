@@ -1,0 +1,59 @@
+import { Agent, type CapabilitySource } from "./agent.ts";
+import { createEchoCapability } from "./capabilities/echo.ts";
+import { ConfigError, parseWorkerConfig } from "./config.ts";
+import { createLogger } from "./log.ts";
+
+/** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = createLogger({ component: "worker" });
+  let config: ReturnType<typeof parseWorkerConfig>;
+  try {
+    config = parseWorkerConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error(`invalid configuration: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+  const nodeLog = log.child({ node_id: config.nodeId });
+  const echo = createEchoCapability(config.maxInflight);
+  const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
+  let closeDocker: (() => Promise<void>) | null = null;
+  if (config.dockerEnabled) {
+    // Loaded only when wanted, so an echo-only worker never touches Docker.
+    const { parseDockerConfig } = await import("./docker-config.ts");
+    const { createDockerBackend } = await import("./capabilities/docker-capabilities.ts");
+    let dockerConfig: ReturnType<typeof parseDockerConfig>;
+    try {
+      dockerConfig = parseDockerConfig(env);
+    } catch (err) {
+      nodeLog.error(`invalid configuration: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 2;
+      return;
+    }
+    const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
+    sources.push(backend);
+    closeDocker = () => backend.close();
+  }
+  const agent = new Agent(config, sources, nodeLog);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      nodeLog.warn("second signal: exiting now", { signal });
+      process.exit(130);
+    }
+    stopping = true;
+    nodeLog.info("shutting down", { signal });
+    void (async () => {
+      await agent.stop();
+      await closeDocker?.().catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
+      nodeLog.info("stopped");
+    })();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  nodeLog.info("starting", { console: config.consoleUrl, version: config.version });
+  await agent.run();
+}
