@@ -1,0 +1,69 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import type { Env } from "../env.ts";
+import { hasAnyAccount, insertFirstAccount } from "../db/accounts.ts";
+import { getConfig } from "./config.ts";
+import { newId, randomHex } from "./crypto.ts";
+import { hashPassword } from "./passwords.ts";
+
+/**
+ * Creates the first admin when the accounts table is empty, from CONSOLE_DASHBOARD_USERNAME /
+ * CONSOLE_DASHBOARD_PASSWORD, or random values when unset. A generated password is logged
+ * once, by the one call that actually created the account; later starts change nothing.
+ * Returns whether this call created the admin.
+ */
+export async function bootstrapAdmin(env: Env): Promise<boolean> {
+  const config = getConfig(env);
+  if (await hasAnyAccount(env.DB)) return false;
+  const username = config.dashboardUsername ?? `admin-${randomHex(3)}`;
+  const generatedPassword = config.dashboardPassword === undefined;
+  const password = config.dashboardPassword ?? randomHex(12);
+  const now = Date.now();
+  const created = await insertFirstAccount(env.DB, {
+    id: newId("acc"),
+    username,
+    password: await hashPassword(password, config.passwordIterations),
+    isAdmin: true,
+    now,
+  });
+  if (!created) return false;
+  if (generatedPassword) {
+    // The only place a password is ever logged: the operator has no other way to learn it.
+    console.log(
+      `[onlyboxes] created the first admin account: username=${username} password=${password} ` +
+        "(generated; shown only this once; set CONSOLE_DASHBOARD_PASSWORD to choose it)",
+    );
+  } else {
+    console.log(`[onlyboxes] created the first admin account: username=${username}`);
+  }
+  return true;
+}
+
+// One bootstrap per D1 database per isolate; a failed attempt is forgotten so the next
+// request retries instead of staying broken.
+const done = new WeakMap<D1Database, Promise<boolean>>();
+
+function bootstrapOnce(env: Env): Promise<boolean> {
+  let p = done.get(env.DB);
+  if (!p) {
+    p = bootstrapAdmin(env).catch((err: unknown) => {
+      done.delete(env.DB);
+      throw err;
+    });
+    done.set(env.DB, p);
+  }
+  return p;
+}
+
+/**
+ * Middleware that makes sure the console is configured (CONSOLE_HASH_KEY present, else a
+ * 500 naming it) and the first admin exists before the handlers after it run. Cheap after
+ * the first request of an isolate.
+ */
+export function ensureBootstrap(): MiddlewareHandler<AppEnv> {
+  return async function ensureBootstrapMiddleware(c, next) {
+    getConfig(c.env);
+    await bootstrapOnce(c.env);
+    await next();
+  };
+}

@@ -1,0 +1,55 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { getConfig } from "../lib/config.ts";
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Guards cookie-authenticated routes against cross-site requests. For state-changing
+ * methods: a browser's `Sec-Fetch-Site` must be `same-origin` (or `none`, typed by the
+ * user); otherwise an `Origin` header must name this console (request host, or
+ * CONSOLE_PUBLIC_URL). Requests with neither header come from non-browser clients and
+ * pass. A body must be `application/json`: a cross-site form cannot send that without a
+ * CORS preflight, which we never grant. Refusals: 403 cross-site, 415 wrong content type.
+ */
+export function csrfProtection(): MiddlewareHandler<AppEnv> {
+  return async function csrfProtectionMiddleware(c, next) {
+    if (SAFE_METHODS.has(c.req.method)) {
+      await next();
+      return undefined;
+    }
+    const site = c.req.header("sec-fetch-site");
+    const origin = c.req.header("origin");
+    if (site !== undefined && site !== "same-origin" && site !== "none") {
+      return c.json({ error: "cross-site request refused" }, 403);
+    }
+    if (origin !== undefined) {
+      const host = hostOf(origin);
+      const allowed = [new URL(c.req.url).host];
+      const publicUrl = getConfig(c.env).publicUrl;
+      if (publicUrl !== undefined) allowed.push(new URL(publicUrl).host);
+      if (host === undefined || !allowed.includes(host)) {
+        return c.json({ error: "cross-site request refused" }, 403);
+      }
+    }
+    const length = c.req.header("content-length");
+    // Without a length the body may still be streamed (chunked), so look at the body itself.
+    const hasBody = length !== undefined ? length !== "0" : c.req.raw.body !== null;
+    if (hasBody) {
+      const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+      if (type !== "application/json") {
+        return c.json({ error: "content-type must be application/json" }, 415);
+      }
+    }
+    await next();
+    return undefined;
+  };
+}

@@ -1,0 +1,48 @@
+import type { ErrorHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "../app-env.ts";
+import { AppError } from "../lib/errors.ts";
+
+/**
+ * A loggable summary of an error and its causes. Query errors from drizzle carry the bound
+ * parameters (password hashes, token hashes) in their message, so everything from
+ * "params:" on is cut; request bodies and headers are never logged.
+ */
+export function describeErrorForLog(err: unknown): { name: string; message: string; causes?: string[] } {
+  const clean = (m: string): string => m.split("\nparams:")[0] ?? "";
+  if (!(err instanceof Error)) return { name: typeof err, message: clean(String(err)) };
+  const causes: string[] = [];
+  let cur: unknown = err.cause;
+  for (let i = 0; cur !== undefined && cur !== null && i < 4; i++) {
+    causes.push(cur instanceof Error ? `${cur.name}: ${clean(cur.message)}` : clean(String(cur)));
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return { name: err.name, message: clean(err.message), ...(causes.length > 0 ? { causes } : {}) };
+}
+
+/**
+ * Maps whatever a handler throws to `{ "error": message }`: an AppError to its registry
+ * status, a Hono HTTPException to its status, anything else to a 500 "internal error"
+ * with one structured log line (the client never sees internals).
+ */
+export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
+  if (err instanceof HTTPException) {
+    return c.json({ error: err.message || "request failed" }, err.status);
+  }
+  const appErr = AppError.from(err);
+  if (appErr.status >= 500) {
+    console.error(
+      JSON.stringify({
+        level: "error",
+        msg: appErr.code === "internal" && appErr.message === "internal error" ? "unhandled error" : appErr.message,
+        code: appErr.code,
+        method: c.req.method,
+        path: c.req.path,
+        requestId: c.get("requestId"),
+        error: describeErrorForLog(err),
+      }),
+    );
+  }
+  return c.json({ error: appErr.message }, appErr.status as ContentfulStatusCode);
+};

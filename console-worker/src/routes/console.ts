@@ -1,0 +1,215 @@
+import { Hono, type Context } from "hono";
+import { z } from "zod";
+import type { AppEnv, AuthAccount } from "../app-env.ts";
+import { findAccountByUsername, insertAccount, toAuthAccount } from "../db/accounts.ts";
+import { getDb } from "../db/client.ts";
+import {
+  deleteDashboardSession,
+  deleteExpiredDashboardSessions,
+  insertDashboardSession,
+} from "../db/dashboard-sessions.ts";
+import { deleteToken, insertToken, listTokens, tokenHashTaken, tokenNameKey, tokenNameTaken } from "../db/tokens.ts";
+import { ensureBootstrap } from "../lib/bootstrap.ts";
+import { getConfig } from "../lib/config.ts";
+import { hmacHex, newId, randomHex } from "../lib/crypto.ts";
+import { AppError } from "../lib/errors.ts";
+import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords.ts";
+import { parseJsonBody } from "../lib/validate.ts";
+import { csrfProtection } from "../middleware/csrf.ts";
+import {
+  SESSION_TTL_MS,
+  clearSessionCookie,
+  requireSession,
+  sessionIdHash,
+  setSessionCookie,
+} from "../middleware/session.ts";
+
+const MAX_USERNAME = 64;
+const MAX_PASSWORD = 1024;
+const MAX_TOKEN_NAME = 64;
+const MAX_TOKEN_VALUE = 256;
+const GENERATED_TOKEN_PREFIX = "obx_";
+
+const loginBody = z
+  .object({
+    username: z.string().min(1, "required"),
+    password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
+  })
+  .strict();
+
+const registerBody = z
+  .object({
+    username: z
+      .string()
+      .trim()
+      .min(1, "required")
+      .max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
+    password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
+  })
+  .strict();
+
+const createTokenBody = z
+  .object({
+    name: z
+      .string()
+      .trim()
+      .min(1, "required")
+      .max(MAX_TOKEN_NAME, `at most ${MAX_TOKEN_NAME} characters`),
+    token: z
+      .string()
+      .min(1, "must not be empty")
+      .max(MAX_TOKEN_VALUE, `at most ${MAX_TOKEN_VALUE} characters`)
+      .regex(/^\S+$/, "must not contain whitespace")
+      .optional(),
+  })
+  .strict();
+
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function accountJson(a: AuthAccount): { account_id: string; username: string; is_admin: boolean } {
+  return { account_id: a.accountId, username: a.username, is_admin: a.isAdmin };
+}
+
+/** The body of login and session: who is signed in plus what the dashboard needs to render. */
+function sessionJson(c: Context<AppEnv>, account: AuthAccount) {
+  const config = getConfig(c.env);
+  return {
+    authenticated: true,
+    account: accountJson(account),
+    registration_enabled: config.enableRegistration,
+    console_version: config.version,
+    console_repo_url: config.repoUrl,
+  };
+}
+
+/** `obx_1234…abcd`: enough to recognise a token, never enough to use it. */
+export function maskToken(token: string): string {
+  const chars = [...token];
+  if (chars.length >= 16) return `${chars.slice(0, 8).join("")}…${chars.slice(-4).join("")}`;
+  if (chars.length >= 8) return `${chars.slice(0, 2).join("")}…${chars.slice(-2).join("")}`;
+  return "…";
+}
+
+/** Dashboard auth, accounts and access tokens: `/api/v1/console`. */
+export const consoleRoutes = new Hono<AppEnv>();
+
+consoleRoutes.use("*", ensureBootstrap(), csrfProtection());
+
+consoleRoutes.post("/login", async (c) => {
+  const body = await parseJsonBody(c, loginBody);
+  const config = getConfig(c.env);
+  const db = getDb(c.env);
+  const row = await findAccountByUsername(db, body.username.trim());
+  const ok = row
+    ? await verifyPassword(body.password, {
+        hash: row.passwordHash,
+        salt: row.passwordSalt,
+        iterations: row.passwordIterations,
+      })
+    : (await burnPasswordCheck(body.password, config.passwordIterations), false);
+  if (!row || !ok) throw new AppError("unauthenticated", "invalid username or password");
+
+  const now = Date.now();
+  const sessionId = randomHex(32);
+  await deleteExpiredDashboardSessions(db, now);
+  await insertDashboardSession(db, {
+    idHash: await hmacHex(config.hashKey, sessionId),
+    accountId: row.id,
+    now,
+    ttlMs: SESSION_TTL_MS,
+  });
+  setSessionCookie(c, sessionId);
+  return c.json(sessionJson(c, toAuthAccount(row)));
+});
+
+consoleRoutes.get("/session", requireSession(), (c) => c.json(sessionJson(c, c.var.account)));
+
+consoleRoutes.post("/logout", async (c) => {
+  const idHash = await sessionIdHash(c);
+  if (idHash) await deleteDashboardSession(getDb(c.env), idHash);
+  clearSessionCookie(c);
+  return c.body(null, 204);
+});
+
+consoleRoutes.post("/register", requireSession(), async (c) => {
+  if (!getConfig(c.env).enableRegistration) throw new AppError("forbidden", "registration is disabled");
+  if (!c.var.account.isAdmin) throw new AppError("forbidden", "admin privileges required");
+  const body = await parseJsonBody(c, registerBody);
+  const now = Date.now();
+  const row = await insertAccount(getDb(c.env), {
+    id: newId("acc"),
+    username: body.username,
+    password: await hashPassword(body.password, getConfig(c.env).passwordIterations),
+    isAdmin: false,
+    now,
+  });
+  return c.json(
+    { account: accountJson(toAuthAccount(row)), created_at: rfc3339(row.createdAt), updated_at: rfc3339(row.updatedAt) },
+    201,
+  );
+});
+
+consoleRoutes.get("/tokens", requireSession(), async (c) => {
+  const { items, total } = await listTokens(getDb(c.env), c.var.account.accountId);
+  return c.json({
+    items: items.map((t) => ({
+      id: t.id,
+      name: t.name,
+      token_masked: t.tokenMasked,
+      created_at: rfc3339(t.createdAt),
+      updated_at: rfc3339(t.updatedAt),
+    })),
+    total,
+  });
+});
+
+consoleRoutes.post("/tokens", requireSession(), async (c) => {
+  const body = await parseJsonBody(c, createTokenBody);
+  const db = getDb(c.env);
+  const accountId = c.var.account.accountId;
+  const generated = body.token === undefined;
+  const token = body.token ?? `${GENERATED_TOKEN_PREFIX}${randomHex(24)}`;
+  const tokenHash = await hmacHex(getConfig(c.env).hashKey, token);
+  // Checked up front for a precise message; the unique indexes still catch a race.
+  if (await tokenNameTaken(db, accountId, body.name)) throw new AppError("conflict", "token name already exists");
+  if (await tokenHashTaken(db, tokenHash)) throw new AppError("conflict", "token value already in use");
+  const now = Date.now();
+  const row = {
+    id: newId("tok"),
+    accountId,
+    name: body.name,
+    nameKey: tokenNameKey(body.name),
+    tokenHash,
+    tokenMasked: maskToken(token),
+    createdAt: now,
+    updatedAt: now,
+  };
+  await insertToken(db, row);
+  return c.json(
+    {
+      id: row.id,
+      name: row.name,
+      token,
+      token_masked: row.tokenMasked,
+      generated,
+      created_at: rfc3339(now),
+      updated_at: rfc3339(now),
+    },
+    201,
+  );
+});
+
+consoleRoutes.delete("/tokens/:id", requireSession(), async (c) => {
+  const deleted = await deleteToken(getDb(c.env), c.var.account.accountId, c.req.param("id"));
+  if (!deleted) throw new AppError("not_found", "token not found");
+  return c.body(null, 204);
+});
+
+consoleRoutes.get("/tokens/:id/value", requireSession(), () => {
+  throw new AppError(
+    "gone",
+    "token values are shown only once, when the token is created; delete this token and create a new one",
+  );
+});
