@@ -1,0 +1,58 @@
+import { Navigate, Route, Router, useLocation } from "@solidjs/router";
+import { type JSX, Match, Switch } from "solid-js";
+import { Loading } from "./components/feedback.tsx";
+import { Shell } from "./components/shell.tsx";
+import { SessionProvider, useSession } from "./lib/session.tsx";
+import { AccountsPage } from "./pages/accounts-page.tsx";
+import { ActivityPage } from "./pages/activity-page.tsx";
+import { LoginPage } from "./pages/login-page.tsx";
+import { NotFoundPage } from "./pages/not-found-page.tsx";
+import { TokensPage } from "./pages/tokens-page.tsx";
+import { WorkersPage } from "./pages/workers-page.tsx";
+
+/** Shows the signed-in frame, or sends the visitor to sign-in remembering where they were going. */
+function RequireSession(props: { children?: JSX.Element }): JSX.Element {
+  const session = useSession();
+  const location = useLocation();
+  const next = () => encodeURIComponent(`${location.pathname}${location.search}`);
+  return (
+    <Switch>
+      <Match when={session.state() === "checking"}>
+        <div class="splash">
+          <Loading label="Restoring your session…" />
+        </div>
+      </Match>
+      <Match when={session.state() === "signed-out"}>
+        <Navigate href={`/login?next=${next()}`} />
+      </Match>
+      <Match when={session.state() === "signed-in"}>
+        <Shell>{props.children}</Shell>
+      </Match>
+    </Switch>
+  );
+}
+
+/** Admins land on Workers, everyone else on Tokens. */
+function Home(): JSX.Element {
+  const session = useSession();
+  return <Navigate href={session.info()?.account.is_admin ? "/workers" : "/tokens"} />;
+}
+
+/** The whole dashboard: session restore, routes, pages. */
+export function App(): JSX.Element {
+  return (
+    <SessionProvider>
+      <Router>
+        <Route path="/login" component={LoginPage} />
+        <Route path="/" component={RequireSession}>
+          <Route path="/" component={Home} />
+          <Route path="/tokens" component={TokensPage} />
+          <Route path="/activity" component={ActivityPage} />
+          <Route path="/workers" component={WorkersPage} />
+          <Route path="/accounts" component={AccountsPage} />
+          <Route path="*" component={NotFoundPage} />
+        </Route>
+      </Router>
+    </SessionProvider>
+  );
+}

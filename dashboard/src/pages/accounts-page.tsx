@@ -1,0 +1,161 @@
+import { createSignal, For, type JSX, Show } from "solid-js";
+import { ApiError, api } from "../api/client.ts";
+import type { RegisteredAccount } from "../api/types.ts";
+import { AdminOnly } from "../components/admin-only.tsx";
+import { EmptyState, Notice } from "../components/feedback.tsx";
+import { formatTimestamp } from "../lib/format.ts";
+import { useSession } from "../lib/session.tsx";
+
+export const USERNAME_MAX = 64;
+
+interface AccountErrors {
+  username?: string;
+  password?: string;
+  form?: string;
+}
+
+function registerErrors(err: unknown): AccountErrors {
+  if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
+  if (err.status === 409) return { username: "This username is taken (usernames ignore case)." };
+  if (err.status === 403) return { form: "Registration is disabled on this console, or your account is not an administrator." };
+  if (err.status === 400) return /password/i.test(err.message) ? { password: err.message } : { username: err.message };
+  return { form: err.message };
+}
+
+function AccountForm(): JSX.Element {
+  const [username, setUsername] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  const [errors, setErrors] = createSignal<AccountErrors>({});
+  const [busy, setBusy] = createSignal(false);
+  const [created, setCreated] = createSignal<RegisteredAccount[]>([]);
+
+  const submit = async (e: SubmitEvent): Promise<void> => {
+    e.preventDefault();
+    const local: AccountErrors = {};
+    const name = username().trim();
+    if (!name) local.username = "Enter a username.";
+    else if (name.length > USERNAME_MAX) local.username = `The username can be at most ${USERNAME_MAX} characters.`;
+    if (!password()) local.password = "Enter a password.";
+    setErrors(local);
+    if (local.username || local.password) return;
+    setBusy(true);
+    try {
+      const account = await api.register(name, password());
+      setCreated((list) => [account, ...list]);
+      setUsername("");
+      setPassword("");
+    } catch (err) {
+      setErrors(registerErrors(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="page" aria-labelledby="accounts-title">
+      <header class="page-header">
+        <div>
+          <h1 id="accounts-title">Accounts</h1>
+          <p class="page-lede">
+            Create accounts for the people of your team. New accounts are not administrators; each has its own tokens,
+            tasks and sessions.
+          </p>
+        </div>
+      </header>
+      <div class="two-col">
+        <form class="card form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="new-account-title">
+          <h2 id="new-account-title">New account</h2>
+          <label class="field">
+            <span>Username</span>
+            <input
+              name="username"
+              autocomplete="off"
+              autocapitalize="none"
+              spellcheck={false}
+              value={username()}
+              onInput={(e) => setUsername(e.currentTarget.value)}
+              aria-invalid={errors().username ? "true" : undefined}
+              aria-describedby={errors().username ? "account-username-error" : undefined}
+            />
+            <Show when={errors().username}>
+              <small class="field-error" id="account-username-error" role="alert">
+                {errors().username}
+              </small>
+            </Show>
+          </label>
+          <label class="field">
+            <span>Password</span>
+            <input
+              name="password"
+              type="password"
+              autocomplete="new-password"
+              value={password()}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+              aria-invalid={errors().password ? "true" : undefined}
+              aria-describedby={errors().password ? "account-password-error" : undefined}
+            />
+            <Show when={errors().password}>
+              <small class="field-error" id="account-password-error" role="alert">
+                {errors().password}
+              </small>
+            </Show>
+          </label>
+          <Show when={errors().form}>
+            <p class="field-error" role="alert">
+              {errors().form}
+            </p>
+          </Show>
+          <button type="submit" class="button primary" disabled={busy()}>
+            {busy() ? "Creating…" : "Create account"}
+          </button>
+        </form>
+        <div class="card">
+          <h2>Created in this visit</h2>
+          <Show
+            when={created().length > 0}
+            fallback={
+              <EmptyState title="No accounts created yet">
+                <p>Share the username and password with its owner; they can then sign in and create tokens.</p>
+              </EmptyState>
+            }
+          >
+            <Notice tone="success">Account created. Share the credentials with its owner over a safe channel.</Notice>
+            <ul class="plain-list">
+              <For each={created()}>
+                {(a) => (
+                  <li>
+                    <strong>{a.account.username}</strong> <code class="subtle">{a.account.account_id}</code>{" "}
+                    <span class="subtle">{formatTimestamp(a.created_at)}</span>
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Show>
+        </div>
+      </div>
+    </section>
+  );
+}
+
+/** Admins create non-admin accounts here when the console allows registration. */
+export function AccountsPage(): JSX.Element {
+  const session = useSession();
+  return (
+    <AdminOnly>
+      <Show
+        when={session.info()?.registration_enabled}
+        fallback={
+          <section class="page">
+            <EmptyState title="Registration is disabled">
+              <p>
+                Start the console with <code>CONSOLE_ENABLE_REGISTRATION=true</code> to create more accounts.
+              </p>
+            </EmptyState>
+          </section>
+        }
+      >
+        <AccountForm />
+      </Show>
+    </AdminOnly>
+  );
+}

@@ -1,0 +1,121 @@
+import { Navigate, useNavigate, useSearchParams } from "@solidjs/router";
+import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
+import { ApiError } from "../api/client.ts";
+import { Loading, Notice } from "../components/feedback.tsx";
+import { useSession } from "../lib/session.tsx";
+
+/** Only same-origin paths, so a crafted `?next=` cannot send the user elsewhere. */
+function safeNext(next: string | string[] | undefined): string {
+  const value = Array.isArray(next) ? next[0] : next;
+  if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/login")) return "/";
+  return value;
+}
+
+function signInMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 401) return "Wrong username or password.";
+    if (err.status === 429) return "Too many attempts. Wait a moment and try again.";
+    return err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The sign-in form; also where expired sessions land, with a notice. */
+export function LoginPage(): JSX.Element {
+  const session = useSession();
+  const navigate = useNavigate();
+  const [params] = useSearchParams();
+  const [username, setUsername] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  const [error, setError] = createSignal<string>();
+  const [busy, setBusy] = createSignal(false);
+
+  const submit = async (e: SubmitEvent): Promise<void> => {
+    e.preventDefault();
+    if (!username().trim() || !password()) {
+      setError("Enter your username and password.");
+      return;
+    }
+    setBusy(true);
+    setError(undefined);
+    try {
+      await session.signIn(username().trim(), password());
+      navigate(safeNext(params.next), { replace: true });
+    } catch (err) {
+      setError(signInMessage(err));
+      setPassword("");
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Switch>
+      <Match when={session.state() === "checking"}>
+        <div class="splash">
+          <Loading label="Restoring your session…" />
+        </div>
+      </Match>
+      <Match when={session.state() === "signed-in"}>
+        <Navigate href={safeNext(params.next)} />
+      </Match>
+      <Match when={session.state() === "signed-out"}>
+        <main class="login" id="main">
+          <div class="login-card">
+            <div class="login-brand">
+              <span class="brand-mark" aria-hidden="true" />
+              <h1>Onlyboxes console</h1>
+            </div>
+            <Show when={session.notice()}>
+              <Notice>{session.notice()}</Notice>
+            </Show>
+            <Show when={session.restoreError()}>
+              <div class="banner error" role="alert">
+                <span>{session.restoreError()}</span>
+                <button type="button" class="button small" onClick={() => void session.restore()}>
+                  Retry
+                </button>
+              </div>
+            </Show>
+            <form class="form" onSubmit={(e) => void submit(e)} noValidate aria-describedby={error() ? "login-error" : undefined}>
+              <label class="field">
+                <span>Username</span>
+                <input
+                  name="username"
+                  autocomplete="username"
+                  autocapitalize="none"
+                  spellcheck={false}
+                  value={username()}
+                  onInput={(e) => setUsername(e.currentTarget.value)}
+                  aria-invalid={error() ? "true" : undefined}
+                  autofocus
+                  required
+                />
+              </label>
+              <label class="field">
+                <span>Password</span>
+                <input
+                  name="password"
+                  type="password"
+                  autocomplete="current-password"
+                  value={password()}
+                  onInput={(e) => setPassword(e.currentTarget.value)}
+                  aria-invalid={error() ? "true" : undefined}
+                  required
+                />
+              </label>
+              <Show when={error()}>
+                <p class="field-error" id="login-error" role="alert">
+                  {error()}
+                </p>
+              </Show>
+              <button type="submit" class="button primary wide" disabled={busy()}>
+                {busy() ? "Signing in…" : "Sign in"}
+              </button>
+            </form>
+          </div>
+        </main>
+      </Match>
+    </Switch>
+  );
+}
