@@ -22,6 +22,8 @@ export interface Env {
   CONSOLE_PUBLIC_URL?: string;
   /** Seconds between worker heartbeats the console asks for (default 5; offline after 3 missed). */
   CONSOLE_HEARTBEAT_INTERVAL_SEC?: string;
+  /** Set by the self-host launcher to a new value on every start (live registrations do not survive a restart). */
+  CONSOLE_BOOT_ID?: string;
   /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000). */
   CONSOLE_PASSWORD_ITERATIONS?: string;
 }

@@ -19,6 +19,12 @@ export type Placement =
 
 const NODES_KEY = "nodes";
 
+interface SavedNode {
+  connId: string;
+  labels: Record<string, string>;
+  caps: CapabilitySlot[];
+}
+
 /**
  * Knows which nodes are online with which capabilities and free slots, and places each
  * command on the least-loaded node with a free slot. One instance ("global") serves a
@@ -33,8 +39,10 @@ export class Scheduler extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
-      const saved = await ctx.storage.get<Record<string, { connId: string; labels: Record<string, string>; caps: CapabilitySlot[] }>>(NODES_KEY);
-      for (const [nodeId, n] of Object.entries(saved ?? {})) {
+      const saved = await ctx.storage.get<{ boot?: string; nodes: Record<string, SavedNode> }>(NODES_KEY);
+      // Registrations from before a self-hosted restart name sockets that no longer exist.
+      if (!saved || (saved.boot ?? "") !== (env.CONSOLE_BOOT_ID ?? "")) return;
+      for (const [nodeId, n] of Object.entries(saved.nodes ?? {})) {
         this.nodes.set(nodeId, { connId: n.connId, labels: n.labels, caps: toCapMap(n.caps) });
       }
     });
@@ -103,7 +111,7 @@ export class Scheduler extends DurableObject<Env> {
   }
 
   private async persist(): Promise<void> {
-    const out: Record<string, { connId: string; labels: Record<string, string>; caps: CapabilitySlot[] }> = {};
+    const out: Record<string, SavedNode> = {};
     for (const [nodeId, n] of this.nodes) {
       out[nodeId] = {
         connId: n.connId,
@@ -111,7 +119,7 @@ export class Scheduler extends DurableObject<Env> {
         caps: [...n.caps].map(([name, c]) => ({ name, maxInflight: c.max })),
       };
     }
-    await this.ctx.storage.put(NODES_KEY, out);
+    await this.ctx.storage.put(NODES_KEY, { boot: this.env.CONSOLE_BOOT_ID ?? "", nodes: out });
   }
 }
 

@@ -1,0 +1,132 @@
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { type CommandDispatch, ConnectRequestSchema, ConnectResponseSchema, type ConnectResponse } from "@onlyboxes/proto";
+import { env, SELF } from "cloudflare:test";
+import { hmacHex } from "../src/lib/crypto.ts";
+
+/** What a test worker answers for one dispatch: a JSON result, or an error code + message. */
+export type TestReply = { payload: unknown } | { error: { code: string; message: string } } | "no-reply";
+
+export interface TestWorkerOptions {
+  nodeId?: string;
+  secret?: string;
+  capabilities?: Array<{ name: string; maxInflight: number }>;
+  labels?: Record<string, string>;
+  /** Answers each dispatch; defaults to echoing `payload.message` back. */
+  handler?: (d: CommandDispatch, payload: unknown, w: TestWorker) => TestReply | Promise<TestReply>;
+  /** Skip creating the credential row (to test a wrong or missing credential). */
+  noProvision?: boolean;
+}
+
+export interface TestWorker {
+  nodeId: string;
+  secret: string;
+  socket: WebSocket;
+  /** Resolves with the connect_ack. */
+  acked: Promise<ConnectResponse>;
+  dispatches: CommandDispatch[];
+  cancels: string[];
+  /** Resolves when the console closes the socket, with the close code. */
+  closed: Promise<number>;
+  send(msg: MessageInitShape<typeof ConnectRequestSchema>): void;
+  /** Sends an output chunk for a running command. */
+  output(commandId: string, stream: "stdout" | "stderr", text: string): void;
+  close(): void;
+}
+
+/** Creates a worker credential row directly in D1 (what POST /api/v1/workers does). */
+export async function provisionTestWorker(nodeId: string, secret: string): Promise<void> {
+  const key = env.CONSOLE_HASH_KEY ?? "";
+  await env.DB.prepare("INSERT INTO workers (node_id, secret_hash, registered_at) VALUES (?, ?, ?)")
+    .bind(nodeId, await hmacHex(key, secret), Date.now())
+    .run();
+}
+
+function envelope(flags: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, payload.length, false);
+  out.set(payload, 5);
+  return out;
+}
+
+/**
+ * Opens the real worker wire against the console under test (SELF) and plays a worker:
+ * hello, heartbeats on demand, and replies to dispatches through `handler`.
+ */
+export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
+  const nodeId = opts.nodeId ?? crypto.randomUUID();
+  const secret = opts.secret ?? `obw_test_${crypto.randomUUID()}`;
+  if (!opts.noProvision) await provisionTestWorker(nodeId, secret);
+  const res = await SELF.fetch("http://console.test/rpc/onlyboxes.registry.v1.WorkerRegistryService/Connect", {
+    headers: { upgrade: "websocket", authorization: `Bearer ${secret}`, "x-onlyboxes-worker-id": nodeId },
+  });
+  const socket = res.webSocket;
+  if (!socket) throw new Error(`upgrade refused: HTTP ${res.status} ${await res.text()}`);
+  socket.accept();
+  // Without this, messages arrive as Blobs in the pool-workers runtime.
+  (socket as unknown as { binaryType: string }).binaryType = "arraybuffer";
+  let resolveAck: (r: ConnectResponse) => void = () => {};
+  const acked = new Promise<ConnectResponse>((r) => {
+    resolveAck = r;
+  });
+  const closed = new Promise<number>((r) => socket.addEventListener("close", (e) => r(e.code)));
+  const send = (msg: MessageInitShape<typeof ConnectRequestSchema>) =>
+    socket.send(envelope(0, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
+  const w: TestWorker = {
+    nodeId,
+    secret,
+    socket,
+    acked,
+    dispatches: [],
+    cancels: [],
+    closed,
+    send,
+    output(commandId, stream, text) {
+      send({ payload: { case: "outputChunk", value: { commandId, stream: stream === "stderr" ? 2 : 1, data: new TextEncoder().encode(text) } } });
+    },
+    close() {
+      socket.close(1000, "test done");
+    },
+  };
+  const handler = opts.handler ?? ((_d, payload) => ({ payload: { message: (payload as { message?: string }).message } }));
+  socket.addEventListener("message", (ev) => {
+    const data = new Uint8Array(ev.data as ArrayBuffer);
+    if ((data[0] ?? 0) & 0x02) return; // end-stream trailer before close
+    const msg = fromBinary(ConnectResponseSchema, data.subarray(5));
+    const p = msg.payload;
+    if (p.case === "connectAck") resolveAck(msg);
+    else if (p.case === "commandCancel") w.cancels.push(p.value.commandId);
+    else if (p.case === "commandDispatch") {
+      const d = p.value;
+      w.dispatches.push(d);
+      const payload = JSON.parse(new TextDecoder().decode(d.payloadJson)) as unknown;
+      void Promise.resolve(handler(d, payload, w)).then((reply) => {
+        if (reply === "no-reply") return;
+        send({
+          payload: {
+            case: "commandResult",
+            value:
+              "error" in reply
+                ? { commandId: d.commandId, error: reply.error }
+                : { commandId: d.commandId, payloadJson: new TextEncoder().encode(JSON.stringify(reply.payload)) },
+          },
+        });
+      });
+    }
+  });
+  send({
+    payload: {
+      case: "hello",
+      value: {
+        nodeId,
+        nodeName: "test-worker",
+        executorKind: "test",
+        version: "test",
+        labels: opts.labels ?? {},
+        capabilities: opts.capabilities ?? [{ name: "echo", maxInflight: 4 }],
+        workerSecret: secret,
+      },
+    },
+  });
+  return w;
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env node
+// Self-host launcher: the console on workerd (through Miniflare) with state on local disk,
+// plus one local worker provisioned on first start. Ctrl+C stops both cleanly.
+import { spawn, spawnSync } from "node:child_process";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const env = process.env;
+
+function log(msg, fields = {}) {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", component: "launcher", msg, ...fields })}\n`);
+}
+function fail(msg) {
+  process.stderr.write(`onlyboxes: ${msg}\n`);
+  process.exit(2);
+}
+
+function parseAddr(raw) {
+  const value = (raw ?? "127.0.0.1:8089").trim();
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  if (!m) fail(`CONSOLE_HTTP_ADDR must look like host:port (e.g. 127.0.0.1:8089 or :8089), got "${value}"`);
+  const host = m[1] ?? (m[2] || "0.0.0.0");
+  const port = Number(m[3]);
+  if (port < 0 || port > 65535) fail(`CONSOLE_HTTP_ADDR port out of range: ${port}`);
+  return { host, port };
+}
+
+const { host, port } = parseAddr(env.CONSOLE_HTTP_ADDR);
+const dataDir = path.resolve(env.CONSOLE_DB_PATH ?? path.join(root, "data"));
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+
+// The hash key protects every stored token and worker secret: keep a generated one on disk.
+let hashKey = env.CONSOLE_HASH_KEY?.trim();
+const hashKeyFile = path.join(dataDir, "hash-key");
+if (!hashKey) {
+  if (existsSync(hashKeyFile)) {
+    hashKey = readFileSync(hashKeyFile, "utf8").trim();
+  } else {
+    hashKey = randomBytes(32).toString("hex");
+    writeFileSync(hashKeyFile, `${hashKey}\n`, { mode: 0o600 });
+    process.stderr.write(
+      `onlyboxes: warning: CONSOLE_HASH_KEY is not set; generated one and kept it in ${hashKeyFile}. Back it up: without it, every token and worker secret stops working.\n`,
+    );
+  }
+}
+
+// The dashboard is served from dashboard/dist; build it when missing.
+const distDir = path.join(root, "dashboard", "dist");
+if (!existsSync(path.join(distDir, "index.html"))) {
+  log("building the dashboard (first start)");
+  const r = spawnSync("npm", ["run", "build", "-w", "dashboard"], { cwd: root, stdio: "inherit" });
+  if (r.status !== 0 || !existsSync(path.join(distDir, "index.html"))) {
+    mkdirSync(distDir, { recursive: true });
+    writeFileSync(path.join(distDir, "index.html"), "<!doctype html><title>Onlyboxes</title><p>The dashboard build failed; the API works.</p>\n");
+  }
+}
+
+// Bundle the Worker exactly as `wrangler deploy` would.
+const bundleDir = path.join(root, ".wrangler", "self-host");
+const t0 = Date.now();
+const bundle = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", bundleDir, "--config", path.join(root, "wrangler.toml")], {
+  cwd: root,
+  encoding: "utf8",
+  env: { ...env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error", NO_UPDATE_NOTIFIER: "1" },
+});
+if (bundle.status !== 0) fail(`bundling the console failed:\n${bundle.stdout}\n${bundle.stderr}`);
+log("console bundled", { ms: Date.now() - t0 });
+
+const { Miniflare, Log, LogLevel } = await import("miniflare");
+const { unstable_getMiniflareWorkerOptions } = await import("wrangler");
+const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+
+const bootId = randomUUID();
+const vars = {
+  ...workerOptions.bindings,
+  CONSOLE_HASH_KEY: hashKey,
+  CONSOLE_BOOT_ID: bootId,
+  CONSOLE_VERSION: JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version,
+};
+for (const name of [
+  "CONSOLE_ENABLE_REGISTRATION",
+  "CONSOLE_DASHBOARD_USERNAME",
+  "CONSOLE_DASHBOARD_PASSWORD",
+  "CONSOLE_TASK_RETENTION_DAYS",
+  "CONSOLE_PUBLIC_URL",
+  "CONSOLE_REPO_URL",
+  "CONSOLE_HEARTBEAT_INTERVAL_SEC",
+  "CONSOLE_PASSWORD_ITERATIONS",
+]) {
+  if (env[name] !== undefined) vars[name] = env[name];
+}
+
+const { script: _s, scriptPath: _sp, modules: _m, ...rest } = workerOptions;
+const mf = new Miniflare({
+  ...rest,
+  name: "onlyboxes-console",
+  modules: true,
+  scriptPath: path.join(bundleDir, "index.js"),
+  modulesRoot: bundleDir,
+  bindings: vars,
+  host,
+  port,
+  d1Persist: path.join(dataDir, "d1"),
+  durableObjectsPersist: path.join(dataDir, "do"),
+  cachePersist: false,
+  log: new Log(env.CONSOLE_LOG_LEVEL === "debug" ? LogLevel.DEBUG : LogLevel.INFO),
+});
+let url;
+try {
+  url = await mf.ready;
+} catch (err) {
+  fail(`the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+// D1 migrations, tracked in the same table wrangler uses.
+const db = await mf.getD1Database("DB");
+await db.prepare(
+  "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+).run();
+const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((r) => r.name));
+const migrationsDir = path.join(root, "console-worker", "migrations");
+for (const file of readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort()) {
+  if (applied.has(file)) continue;
+  const statements = readFileSync(path.join(migrationsDir, file), "utf8")
+    .split("--> statement-breakpoint")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  await db.batch([...statements.map((s) => db.prepare(s)), db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(file)]);
+  log("applied migration", { file });
+}
+
+// Nothing survives a restart in flight: unfinished tasks fail, every worker must reconnect.
+const now = Date.now();
+const restarted = await db
+  .prepare(
+    "UPDATE tasks SET status = 'failed', error_code = 'console_restarted', error_message = 'the console restarted before the task finished', completed_at = ?, updated_at = ? WHERE status IN ('queued', 'dispatched', 'running')",
+  )
+  .bind(now, now)
+  .run();
+if (restarted.meta.changes > 0) log("marked unfinished tasks failed", { count: restarted.meta.changes });
+await db.prepare("UPDATE workers SET status = 'offline' WHERE status = 'online'").run();
+
+const consoleUrl = `http://${host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host}:${url.port}`;
+// Trigger the first-start bootstrap now, so a generated admin password is printed at start.
+await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
+process.stdout.write(`console listening on ${consoleUrl}\n`);
+
+// The local worker: provisioned once, credential kept in the data directory.
+let worker = null;
+let stopping = false;
+if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
+  const credFile = path.join(dataDir, "local-worker.json");
+  let cred = existsSync(credFile) ? JSON.parse(readFileSync(credFile, "utf8")) : null;
+  const exists = cred ? await db.prepare("SELECT 1 AS ok FROM workers WHERE node_id = ?").bind(cred.node_id).first() : null;
+  if (!cred || !exists) {
+    cred = { node_id: randomUUID(), secret: `obw_${randomBytes(24).toString("hex")}` };
+    const secretHash = createHmac("sha256", hashKey).update(cred.secret).digest("hex");
+    await db
+      .prepare("INSERT INTO workers (node_id, secret_hash, node_name, status, registered_at) VALUES (?, ?, 'local', 'offline', ?)")
+      .bind(cred.node_id, secretHash, Date.now())
+      .run();
+    writeFileSync(credFile, `${JSON.stringify(cred)}\n`, { mode: 0o600 });
+    log("provisioned the local worker", { node_id: cred.node_id });
+  }
+  const startWorker = () => {
+    worker = spawn(process.execPath, [path.join(root, "worker-docker", "bin", "onlyboxes-worker.mjs")], {
+      cwd: root,
+      stdio: ["ignore", "inherit", "inherit"],
+      env: {
+        ...env,
+        WORKER_ID: cred.node_id,
+        WORKER_SECRET: cred.secret,
+        WORKER_CONSOLE_URL: consoleUrl,
+        WORKER_CONSOLE_INSECURE: "true",
+        WORKER_NODE_NAME: env.WORKER_NODE_NAME ?? "local",
+      },
+    });
+    worker.on("exit", (code, signal) => {
+      worker = null;
+      if (stopping) return;
+      log("local worker exited; restarting in 2 s", { code, signal });
+      setTimeout(() => {
+        if (!stopping) startWorker();
+      }, 2000).unref();
+    });
+  };
+  startWorker();
+}
+
+async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  log("stopping", { signal });
+  if (worker) {
+    const w = worker;
+    const exited = new Promise((r) => w.once("exit", r));
+    w.kill("SIGTERM");
+    const t = setTimeout(() => w.kill("SIGKILL"), 35_000);
+    await exited;
+    clearTimeout(t);
+  }
+  await mf.dispose().catch(() => {});
+  log("stopped");
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
