@@ -1,0 +1,353 @@
+/**
+ * Shared helpers of the end-to-end suites: start the real self-hosted console (which
+ * starts its local Docker worker), sign in, mint bearer tokens, call the REST API, and
+ * look at Docker and the host's processes the way an operator would.
+ *
+ * Each suite starts its own console on a free port with a fresh data directory; the
+ * suites must run one file at a time (they share the Docker Engine and the CPU).
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The label every container a worker creates carries. */
+export const MANAGED_LABEL = "dev.onlyboxes.managed=true";
+
+const READY_TIMEOUT_MS = 120_000;
+const WORKER_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  headers: Headers;
+  /** Wall-clock time the request took. */
+  elapsedMs: number;
+}
+
+export interface StartedConsole {
+  url: string;
+  adminUsername: string;
+  adminPassword: string;
+  /** The admin's dashboard cookie (`name=value`). */
+  adminCookie: string;
+  /** A bearer token of the admin account. */
+  token: string;
+  /** Everything the console and its worker printed so far (for failure messages). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra environment for the console (and the worker it starts). */
+  env?: Record<string, string>;
+  /** Capabilities a worker must have declared before the console counts as ready. */
+  capabilities?: string[];
+}
+
+/** Finds a free TCP port on the loopback interface. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => {
+        if (addr && typeof addr === "object") resolve(addr.port);
+        else reject(new Error("no port"));
+      });
+    });
+  });
+}
+
+/**
+ * Starts `node scripts/start.mjs` in its own process group with a fresh data directory,
+ * waits for `console listening on …`, signs the admin in, waits for a worker with the
+ * wanted capabilities, and mints a bearer token.
+ */
+export async function startConsole(opts: StartOptions = {}): Promise<StartedConsole> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-"));
+  const adminUsername = "admin";
+  const adminPassword = `pw-${randomBytes(8).toString("hex")}`;
+  const child = spawn(process.execPath, ["scripts/start.mjs"], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
+      CONSOLE_DB_PATH: dataDir,
+      CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
+      CONSOLE_DASHBOARD_USERNAME: adminUsername,
+      CONSOLE_DASHBOARD_PASSWORD: adminPassword,
+      ...opts.env,
+    },
+  });
+  let log = "";
+  const append = (b: Buffer) => {
+    log += b.toString("utf8");
+    if (log.length > 200_000) log = log.slice(-100_000);
+  };
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+
+  const stop = async () => {
+    await stopGroup(child);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  try {
+    const url = await waitForListening(child, () => log);
+    const adminCookie = await login(url, adminUsername, adminPassword);
+    await waitForWorker(url, adminCookie, opts.capabilities ?? ["pythonExec", "terminalExec", "terminalResource"]);
+    const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);
+    return { url, adminUsername, adminPassword, adminCookie, token, output: () => log, stop };
+  } catch (err) {
+    await stop();
+    throw new Error(`console did not start: ${err instanceof Error ? err.message : String(err)}\n--- output ---\n${log}`);
+  }
+}
+
+async function waitForListening(child: ChildProcess, output: () => string): Promise<string> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const m = /console listening on (http:\/\/\S+)/.exec(output());
+    if (m?.[1] !== undefined) return m[1].replace(/\/$/, "");
+    if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}`);
+    await sleep(100);
+  }
+  throw new Error("timed out waiting for 'console listening on'");
+}
+
+/** SIGTERM to the whole group (console, workerd, worker), then SIGKILL if it lingers. */
+async function stopGroup(child: ChildProcess): Promise<void> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const timer = sleep(STOP_TIMEOUT_MS).then(() => "timeout" as const);
+  if ((await Promise.race([exited.then(() => "exited" as const), timer])) === "timeout") {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await exited;
+  }
+  // The group may outlive its leader for a moment (workerd exits slowly).
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(-pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** Signs in and answers the dashboard cookie as `name=value`. */
+export async function login(url: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/console/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login answered ${res.status}: ${await res.text()}`);
+  const setCookie = res.headers.get("set-cookie") ?? "";
+  const m = /(onlyboxes_console_session=[^;]+)/.exec(setCookie);
+  if (m?.[1] === undefined) throw new Error(`login set no session cookie: ${setCookie}`);
+  return m[1];
+}
+
+/** Creates a bearer token for the cookie's account and answers its plain value. */
+export async function createToken(url: string, cookie: string, name: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/console/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie },
+    body: JSON.stringify({ name }),
+  });
+  const body = (await res.json()) as { token?: string };
+  if (res.status !== 201 || typeof body.token !== "string") {
+    throw new Error(`token creation answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return body.token;
+}
+
+/** Registers another account (needs CONSOLE_ENABLE_REGISTRATION=true) and answers a bearer token of it. */
+export async function createAccountToken(c: StartedConsole, username: string): Promise<string> {
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  const res = await fetch(`${c.url}/api/v1/console/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie: c.adminCookie },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 201) throw new Error(`register answered ${res.status}: ${await res.text()}`);
+  const cookie = await login(c.url, username, password);
+  return createToken(c.url, cookie, "e2e");
+}
+
+async function waitForWorker(url: string, cookie: string, capabilities: string[]): Promise<void> {
+  const deadline = Date.now() + WORKER_TIMEOUT_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/api/v1/workers?status=online&page_size=100`, { headers: { cookie } });
+    last = await res.text();
+    if (res.status === 200) {
+      const body = JSON.parse(last) as { items?: { capabilities?: { name: string }[] }[] };
+      const ready = (body.items ?? []).some((w) => {
+        const names = new Set((w.capabilities ?? []).map((cap) => cap.name));
+        return capabilities.every((name) => names.has(name));
+      });
+      if (ready) return;
+    }
+    await sleep(250);
+  }
+  throw new Error(`no online worker with ${capabilities.join(", ")}; last answer: ${last}`);
+}
+
+/** POSTs JSON with a bearer token and answers status, parsed body and timing. */
+export async function post<T = Record<string, unknown>>(
+  url: string,
+  token: string,
+  path: string,
+  body: unknown,
+): Promise<ApiResponse<T>> {
+  const started = performance.now();
+  const res = await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const elapsedMs = performance.now() - started;
+  let parsed: T;
+  try {
+    parsed = JSON.parse(text) as T;
+  } catch {
+    throw new Error(`${path} answered ${res.status} with a body that is not JSON: ${text.slice(0, 500)}`);
+  }
+  return { status: res.status, body: parsed, headers: res.headers, elapsedMs };
+}
+
+/** The terminal result object of the contract. */
+export interface TerminalBody {
+  session_id: string;
+  created: boolean;
+  stdout: string;
+  stderr: string;
+  exit_code: number;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  lease_expires_unix_ms: number;
+  error?: string;
+}
+
+/** `POST /api/v1/commands/terminal`. */
+export function terminal(c: { url: string; token: string }, body: Record<string, unknown>, token = c.token) {
+  return post<TerminalBody>(c.url, token, "/api/v1/commands/terminal", body);
+}
+
+export interface TaskBody {
+  task_id: string;
+  status: string;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string } | string;
+}
+
+/** `POST /api/v1/tasks` in sync mode. */
+export function task(
+  c: { url: string; token: string },
+  capability: string,
+  input: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) {
+  return post<TaskBody>(c.url, c.token, "/api/v1/tasks", { capability, input, mode: "sync", ...extra });
+}
+
+export interface PythonResult {
+  output: string;
+  stderr: string;
+  exit_code: number;
+}
+
+/** Runs Python through the tasks API and answers the HTTP response. */
+export function python(c: { url: string; token: string }, code: string, timeoutMs?: number) {
+  return task(c, "pythonExec", { code }, timeoutMs !== undefined ? { timeout_ms: timeoutMs } : {});
+}
+
+/** Runs `print(1)` and throws unless it succeeds: the check after every hostile program. */
+export async function expectPythonHealthy(c: { url: string; token: string }): Promise<void> {
+  const res = await python(c, "print(1)");
+  const result = res.body.result as PythonResult | undefined;
+  if (res.status !== 200 || result?.output !== "1\n" || result.exit_code !== 0) {
+    throw new Error(`print(1) failed after a hostile program: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+}
+
+/** IDs (and images) of the containers a worker manages right now, running or not. */
+export async function managedContainers(): Promise<{ id: string; image: string }[]> {
+  const { stdout } = await execFileAsync("docker", [
+    "ps",
+    "-a",
+    "--filter",
+    `label=${MANAGED_LABEL}`,
+    "--format",
+    "{{.ID}} {{.Image}}",
+  ]);
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const [id = "", image = ""] = l.trim().split(/\s+/);
+      return { id, image };
+    });
+}
+
+/**
+ * Host processes whose command line contains `marker`. Containers share the host's
+ * kernel, so a process left behind in any container shows up here.
+ */
+export async function hostProcessesWith(marker: string): Promise<string[]> {
+  const { stdout } = await execFileAsync("ps", ["-eo", "pid=,args="]);
+  return stdout
+    .split("\n")
+    .filter((l) => l.includes(marker) && !l.includes("ps -eo"))
+    .map((l) => l.trim());
+}
+
+/** Polls `check` until it answers true or `timeoutMs` passes; answers the last value. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number, everyMs = 200): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+}
+
+/** A unique marker to find a test's processes and files by. */
+export function marker(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString("hex")}`;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

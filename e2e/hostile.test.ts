@@ -1,0 +1,171 @@
+/**
+ * Hostile programs against the real console, worker and containers. After each one the
+ * sandbox must still answer `print(1)`, and when the suite ends no managed container is left.
+ */
+import { readFile } from "node:fs/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  eventually,
+  expectPythonHealthy,
+  hostProcessesWith,
+  managedContainers,
+  marker,
+  type PythonResult,
+  python,
+  type StartedConsole,
+  startConsole,
+  task,
+  terminal,
+} from "./harness.ts";
+
+let c: StartedConsole;
+
+beforeAll(async () => {
+  c = await startConsole();
+}, 180_000);
+
+afterEach(async () => {
+  await expectPythonHealthy(c);
+}, 60_000);
+
+afterAll(async () => {
+  await c?.stop();
+  expect(await eventually(async () => (await managedContainers()).length === 0, 30_000)).toBe(true);
+}, 90_000);
+
+function resultOf(body: { result?: Record<string, unknown> }): PythonResult {
+  return body.result as unknown as PythonResult;
+}
+
+describe("hostile programs", () => {
+  it("contains a fork bomb (pids limit) and leaves no process behind", async () => {
+    const tag = marker("forkbomb");
+    const bomb = [
+      "import os",
+      "while True:",
+      "    try:",
+      "        os.fork()",
+      "    except OSError:",
+      "        pass",
+    ].join("\n");
+    const code = `import os, sys\nos.execv(sys.executable, [sys.executable, "-c", ${JSON.stringify(bomb)}, ${JSON.stringify(tag)}])`;
+    const res = await python(c, code, 5_000);
+    // The bomb never ends by itself: the deadline ends it.
+    expect([200, 504]).toContain(res.status);
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 20_000)).toBe(true);
+  });
+
+  it("kills a 2 GiB allocation with exit code 137", async () => {
+    const res = await python(c, "x = 'a' * (2 * 1024 ** 3)\nprint(len(x))");
+    expect(res.status).toBe(200);
+    expect(resultOf(res.body).exit_code).toBe(137);
+    expect(resultOf(res.body).output).toBe("");
+  });
+
+  it("cuts 50 MB of output instead of shipping it (pythonExec)", async () => {
+    const res = await python(c, "import sys\nsys.stdout.write('a' * 50_000_000)\nprint('end', file=sys.stderr)", 120_000);
+    expect(res.status).toBe(200);
+    const r = resultOf(res.body);
+    expect(r.output.length).toBeGreaterThan(0);
+    expect(r.output.length).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it("cuts 50 MB of output and flags it (terminalExec)", async () => {
+    const res = await terminal(c, { command: "head -c 52428800 /dev/zero | tr '\\0' z", timeout_ms: 120_000 });
+    expect(res.status).toBe(200);
+    expect(res.body.stdout_truncated).toBe(true);
+    expect(res.body.stderr_truncated).toBe(false);
+    expect(res.body.stdout.length).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it("has no network and no DNS", async () => {
+    const code = [
+      "import socket",
+      "for target in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:",
+      "    try:",
+      "        socket.create_connection(target, timeout=3).close()",
+      "        print('connected', target)",
+      "    except OSError:",
+      "        print('blocked')",
+      "try:",
+      "    socket.getaddrinfo('example.com', 80)",
+      "    print('resolved')",
+      "except OSError:",
+      "    print('no-dns')",
+    ].join("\n");
+    const res = await python(c, code, 30_000);
+    expect(res.status).toBe(200);
+    expect(resultOf(res.body).output).toBe("blocked\nblocked\nblocked\nno-dns\n");
+
+    const term = await terminal(c, {
+      command: "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down",
+    });
+    expect(term.status).toBe(200);
+    expect(term.body.stdout).toBe("down\n");
+  });
+
+  it("exposes no Docker socket", async () => {
+    const code = [
+      "import os",
+      "paths = ['/var/run/docker.sock', '/run/docker.sock', '/var/run/containerd/containerd.sock']",
+      "print([p for p in paths if os.path.exists(p)])",
+    ].join("\n");
+    const res = await python(c, code);
+    expect(resultOf(res.body).output).toBe("[]\n");
+    const term = await terminal(c, { command: "ls -la /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?" });
+    expect(term.body.stdout).toContain("No such file");
+  });
+
+  it("does not run as root and cannot gain privileges", async () => {
+    const res = await python(c, "import os\nprint(os.getuid(), os.geteuid())");
+    const [uid, euid] = resultOf(res.body).output.trim().split(" ");
+    expect(uid).not.toBe("0");
+    expect(euid).not.toBe("0");
+    const term = await terminal(c, { command: "id -u; grep NoNewPrivs /proc/self/status" });
+    expect(term.body.stdout.split("\n")[0]).not.toBe("0");
+    expect(term.body.stdout).toMatch(/NoNewPrivs:\s+1/);
+  });
+
+  it("answers valid JSON for output that is not UTF-8 or holds NUL bytes", async () => {
+    const code = "import sys\nsys.stdout.buffer.write(b'a\\xff\\xfe\\x00b\\n')\nsys.stderr.buffer.write(b'\\xc3\\x28\\n')";
+    const res = await python(c, code);
+    expect(res.status).toBe(200);
+    const r = resultOf(res.body);
+    expect(r.exit_code).toBe(0);
+    expect(r.output.startsWith("a")).toBe(true);
+    expect(r.output.endsWith("b\n")).toBe(true);
+    expect(typeof r.stderr).toBe("string");
+  });
+
+  it("reads a symlink to /etc/passwd as the container's file, never the host's (terminalResource)", async () => {
+    const made = await terminal(c, { command: 'ln -s /etc/passwd "$HOME/passwd-link" && printf %s "$HOME"' });
+    expect(made.status).toBe(200);
+    const home = made.body.stdout;
+    const cat = await terminal(c, { session_id: made.body.session_id, command: "cat /etc/passwd" });
+    const containerPasswd = cat.body.stdout;
+    const res = await task(c, "terminalResource", {
+      session_id: made.body.session_id,
+      file_path: `${home}/passwd-link`,
+      action: "read",
+    });
+    expect(res.status).toBe(200);
+    const result = res.body.result as { blob?: string; size_bytes?: number; mime_type?: string };
+    expect(typeof result.blob).toBe("string");
+    const content = Buffer.from(result.blob ?? "", "base64").toString("utf8");
+    expect(content).toBe(containerPasswd);
+    expect(result.size_bytes).toBe(Buffer.byteLength(containerPasswd));
+    const hostPasswd = await readFile("/etc/passwd", "utf8");
+    if (hostPasswd !== containerPasswd) expect(content).not.toBe(hostPasswd);
+  });
+
+  it("answers file_not_found and path_is_directory for resources", async () => {
+    const made = await terminal(c, { command: "mkdir -p /tmp/d && echo ok" });
+    const id = made.body.session_id;
+    const missing = await task(c, "terminalResource", { session_id: id, file_path: "/tmp/nope", action: "validate" });
+    expect(missing.status).not.toBe(200);
+    const dir = await task(c, "terminalResource", { session_id: id, file_path: "/tmp/d", action: "validate" });
+    expect(dir.status).not.toBe(200);
+    const unknown = await task(c, "terminalResource", { session_id: marker("nobody"), file_path: "/etc/passwd", action: "read" });
+    expect(unknown.status).not.toBe(200);
+  });
+});
