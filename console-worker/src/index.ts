@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
 import { AppError } from "./lib/errors.ts";
+import { ensureBootstrap } from "./lib/bootstrap.ts";
 import { errorHandler } from "./middleware/error-handler.ts";
+import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
@@ -25,8 +27,14 @@ export function createApp(): Hono<AppEnv> {
   // Answers without touching D1, a Durable Object or a worker: the benchmark's baseline.
   app.get("/healthz", (c) => c.json({ ok: true }));
 
+  // Config check and first-start admin before anything that touches accounts or credentials.
+  app.use("/api/*", ensureBootstrap());
+  app.use("/mcp", ensureBootstrap());
+  app.use("/rpc/*", ensureBootstrap());
+
   app.route("/rpc", rpcRoutes);
   app.route("/api/v1/console", consoleRoutes);
+  app.route("/api/v1/console", activityRoutes);
   app.route("/api/v1/workers", workersRoutes);
   app.route("/api/v1/commands", commandsRoutes);
   app.route("/api/v1/tasks", tasksRoutes);
