@@ -1,0 +1,46 @@
+import { and, inArray, isNotNull, lt } from "drizzle-orm";
+import { getDb } from "../db/client.ts";
+import { tasks } from "../db/schema.ts";
+import type { Env } from "../env.ts";
+import { ACTIVE_STATUSES } from "../objects/task.ts";
+import { getConfig } from "./config.ts";
+
+const DAY_MS = 86_400_000;
+const TERMINAL_STATUSES = ["succeeded", "failed", "timeout", "canceled"] as const;
+
+/** Deletes finished tasks completed more than `retentionDays` ago; returns how many went. */
+export async function pruneFinishedTasks(db: D1Database, retentionDays: number, now = Date.now()): Promise<number> {
+  const cutoff = now - retentionDays * DAY_MS;
+  const deleted = await getDb({ DB: db })
+    .delete(tasks)
+    .where(and(inArray(tasks.status, [...TERMINAL_STATUSES]), isNotNull(tasks.completedAt), lt(tasks.completedAt, cutoff)))
+    .returning({ id: tasks.id });
+  return deleted.length;
+}
+
+/**
+ * Marks every unfinished task `failed` with `console_restarted`. Run once when a
+ * self-hosted console starts: no run survives a restart, so without this those tasks
+ * would look alive until their deadline. Returns how many tasks it marked.
+ */
+export async function markUnfinishedTasksRestarted(db: D1Database, now = Date.now()): Promise<number> {
+  const updated = await getDb({ DB: db })
+    .update(tasks)
+    .set({
+      status: "failed",
+      errorCode: "console_restarted",
+      errorMessage: "the console restarted before the task finished",
+      updatedAt: now,
+      completedAt: now,
+    })
+    .where(inArray(tasks.status, [...ACTIVE_STATUSES]))
+    .returning({ id: tasks.id });
+  return updated.length;
+}
+
+/** The daily cron: prunes finished tasks older than CONSOLE_TASK_RETENTION_DAYS (30). */
+export async function runScheduled(env: Env): Promise<void> {
+  const days = getConfig(env).taskRetentionDays;
+  const pruned = await pruneFinishedTasks(env.DB, days);
+  console.log(JSON.stringify({ level: "info", msg: "pruned finished tasks", component: "maintenance", pruned, days }));
+}

@@ -1,0 +1,217 @@
+import { ErrorCode, McpError, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod/v4";
+import type { Env } from "../env.ts";
+import type { OutputChunk } from "../lib/dispatch.ts";
+import { AppError } from "../lib/errors.ts";
+import { readTerminalResource } from "../lib/terminal.ts";
+import { runCapability } from "./run-capability.ts";
+import {
+  describeIssues,
+  ECHO_TIMEOUT_DEFAULT_MS,
+  EXEC_TIMEOUT_DEFAULT_MS,
+  echoArgs,
+  echoResult,
+  pythonArgs,
+  pythonResult,
+  readImageArgs,
+  terminalArgs,
+  terminalResult,
+  toObjectJsonSchema,
+} from "./schemas.ts";
+import { toolFailure } from "./tool-errors.ts";
+
+/** What a tool call may use besides its arguments. */
+export interface ToolContext {
+  env: Env;
+  accountId: string;
+  /** Aborted when the client cancels the request. */
+  signal: AbortSignal;
+  /** Present when the client asked for progress on a streamed answer: receives output as it arrives. */
+  onOutput?: (chunk: OutputChunk) => void;
+}
+
+/** A tool as the server sees it: its tools/list entry and a validating entry point. */
+export interface McpTool {
+  readonly name: string;
+  /** The tools/list entry (schemas converted once, on first use). */
+  definition(): Tool;
+  /** Validates `args` (throws McpError -32602 naming the field) and returns the call to run. */
+  prepare(args: unknown): (ctx: ToolContext) => Promise<CallToolResult>;
+}
+
+interface ToolSpec<A extends z.ZodType> {
+  name: string;
+  title: string;
+  description: string;
+  args: A;
+  result?: z.ZodType;
+  annotations: NonNullable<Tool["annotations"]>;
+  run(ctx: ToolContext, args: z.infer<A>): Promise<CallToolResult>;
+}
+
+function defineTool<A extends z.ZodType>(spec: ToolSpec<A>): McpTool {
+  let cached: Tool | undefined;
+  return {
+    name: spec.name,
+    definition() {
+      cached ??= {
+        name: spec.name,
+        title: spec.title,
+        description: spec.description,
+        inputSchema: toObjectJsonSchema(spec.args, "input"),
+        ...(spec.result ? { outputSchema: toObjectJsonSchema(spec.result, "output") } : {}),
+        annotations: { title: spec.title, ...spec.annotations },
+      };
+      return cached;
+    },
+    prepare(args) {
+      const parsed = spec.args.safeParse(args ?? {});
+      if (!parsed.success) {
+        throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${spec.name}: ${describeIssues(parsed.error)}`);
+      }
+      const data = parsed.data;
+      return (ctx) => spec.run(ctx, data);
+    },
+  };
+}
+
+/** Builds the result of a tool with an output schema: structuredContent plus the same JSON as text. */
+function structured(tool: string, schema: z.ZodType, raw: unknown): CallToolResult {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return toolFailure(new AppError("worker_error", `the worker returned an unexpected ${tool} result`), { tool });
+  }
+  const data = parsed.data as Record<string, unknown>;
+  return { content: [{ type: "text", text: JSON.stringify(data) }], structuredContent: data };
+}
+
+const echoTool = defineTool({
+  name: "echo",
+  title: "Echo",
+  description:
+    "Sends a message to a sandbox worker and returns it unchanged. It runs no code: use it only to check that " +
+    "the sandbox is reachable and a worker is online before running real work. Returns {message}.",
+  args: echoArgs,
+  result: echoResult,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  async run(ctx, args) {
+    const timeoutMs = args.timeout_ms ?? ECHO_TIMEOUT_DEFAULT_MS;
+    try {
+      const raw = await runCapability(
+        ctx.env,
+        { capability: "echo", payload: { message: args.message } },
+        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal },
+      );
+      return structured("echo", echoResult, raw);
+    } catch (err) {
+      return toolFailure(err, { tool: "echo", timeoutMs });
+    }
+  },
+});
+
+const pythonTool = defineTool({
+  name: "pythonExec",
+  title: "Run Python",
+  description:
+    "Runs a Python 3 program in a fresh, isolated Linux container and returns {output, stderr, exit_code} " +
+    "(output is stdout). Use it to compute, parse or transform data, test snippets or check facts by running code. " +
+    "Every call starts clean: no files, variables or installed packages carry over between calls (use terminalExec " +
+    "for work that needs state). Limits: no network access, 256 MB memory, 1 CPU, 128 processes; only the standard " +
+    `library is guaranteed. Default time limit ${EXEC_TIMEOUT_DEFAULT_MS / 1000} s (timeout_ms, up to 600000). ` +
+    "Print what you want to see. A non-zero exit_code (for example an uncaught exception) is a normal result: " +
+    "read stderr, fix the code and run it again.",
+  args: pythonArgs,
+  result: pythonResult,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  async run(ctx, args) {
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    try {
+      const raw = await runCapability(
+        ctx.env,
+        { capability: "pythonExec", payload: { code: args.code } },
+        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
+      );
+      return structured("pythonExec", pythonResult, raw);
+    } catch (err) {
+      return toolFailure(err, { tool: "pythonExec", timeoutMs });
+    }
+  },
+});
+
+const terminalTool = defineTool({
+  name: "terminalExec",
+  title: "Run a shell command",
+  description:
+    "Runs a shell command (`sh -lc`) in a persistent Linux container session and returns {session_id, created, " +
+    "stdout, stderr, exit_code, stdout_truncated, stderr_truncated, lease_expires_unix_ms}. Use it for multi-step " +
+    "work that needs files to persist: write files, run scripts, inspect results. Omit session_id to start a new " +
+    "session; pass the returned session_id on later calls to continue in the same container (files persist; chain " +
+    "commands with && when they depend on the same working directory or variables). A session runs one command at a time " +
+    "(a concurrent call fails with session_busy) and is deleted after lease_ttl_sec seconds without use (default 60, " +
+    "max 1800) or when a command times out. No network access. stdout and stderr are each cut at 1 MiB (the " +
+    "*_truncated flags say so). A non-zero exit_code is a normal result, not a tool failure.",
+  args: terminalArgs,
+  result: terminalResult,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  async run(ctx, args) {
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    const { timeout_ms: _timeout, ...payload } = args;
+    try {
+      const raw = await runCapability(
+        ctx.env,
+        { capability: "terminalExec", payload },
+        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
+      );
+      return structured("terminalExec", terminalResult, raw);
+    } catch (err) {
+      return toolFailure(err, { tool: "terminalExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
+    }
+  },
+});
+
+const readImageTool = defineTool({
+  name: "readImage",
+  title: "Read an image",
+  description:
+    "Returns an image file from a terminalExec session's container so you can look at it, for example a chart you " +
+    "saved with matplotlib or a screenshot. Give the session_id that terminalExec returned and the file's path. " +
+    "Only image/* files (PNG, JPEG, GIF, WebP, ...) come back as an image; any other file type gives a short text " +
+    "note naming its type. Files above the worker's read limit (1 MiB by default) are refused: save a smaller image.",
+  args: readImageArgs,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  async run(ctx, args) {
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    const failure = { tool: "readImage", timeoutMs, sessionId: args.session_id, filePath: args.file_path };
+    try {
+      // Check the type first so a large non-image file is never transferred.
+      const checked = await readTerminalResource(ctx.env, ctx.accountId, {
+        session_id: args.session_id,
+        file_path: args.file_path,
+        action: "validate",
+        timeout_ms: timeoutMs,
+      });
+      const mime = checked.mime_type.split(";")[0]?.trim().toLowerCase() ?? "";
+      if (!mime.startsWith("image/")) {
+        return { content: [{ type: "text", text: `unsupported mime type: ${checked.mime_type}; expected image/*` }] };
+      }
+      const read = await readTerminalResource(ctx.env, ctx.accountId, {
+        session_id: args.session_id,
+        file_path: args.file_path,
+        action: "read",
+        timeout_ms: timeoutMs,
+      });
+      if (read.blob === undefined) throw new AppError("worker_error", "the worker returned no file content");
+      return { content: [{ type: "image", data: read.blob, mimeType: read.mime_type }] };
+    } catch (err) {
+      return toolFailure(err, failure);
+    }
+  },
+});
+
+/** The contract's tools, by name. */
+export const TOOLS: ReadonlyMap<string, McpTool> = new Map(
+  [echoTool, pythonTool, terminalTool, readImageTool].map((t) => [t.name, t]),
+);
+
+/** Tools whose output may stream as progress notifications. */
+export const STREAMING_TOOLS: ReadonlySet<string> = new Set(["pythonExec", "terminalExec"]);

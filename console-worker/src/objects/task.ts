@@ -1,0 +1,294 @@
+import { DurableObject } from "cloudflare:workers";
+import { and, eq, inArray } from "drizzle-orm";
+import { type Db, getDb } from "../db/client.ts";
+import { type TaskStatus, tasks } from "../db/schema.ts";
+import type { Env } from "../env.ts";
+import { cancelDispatched } from "../lib/dispatch.ts";
+import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { type CapabilityCall, runCapability } from "../mcp/run-capability.ts";
+import { CAPABILITY_PAYLOADS, isCapability } from "../mcp/schemas.ts";
+
+/** One row of the `tasks` table, as the Task object and the routes pass it around. */
+export type TaskRow = typeof tasks.$inferSelect;
+
+/** Statuses a task moves through before it ends, in order. */
+export const ACTIVE_STATUSES = ["queued", "dispatched", "running"] as const satisfies readonly TaskStatus[];
+type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
+
+export function isTerminalStatus(status: TaskStatus): boolean {
+  return !(ACTIVE_STATUSES as readonly TaskStatus[]).includes(status);
+}
+
+/** How a run ended, before it is written to D1. */
+type Outcome =
+  | { status: "succeeded"; result: unknown }
+  | { status: "failed" | "timeout" | "canceled"; code: ErrorCode; message: string };
+
+/** What the object keeps in its own storage while the task is unfinished (D1 holds the task itself). */
+interface Stored {
+  taskId: string;
+  commandId: string;
+  deadlineAt: number;
+  /** The node the command was placed on, so a lost run can still be canceled there. */
+  nodeId?: string;
+}
+
+interface Run {
+  controller: AbortController;
+  /** Why the run was aborted; the first of cancel or deadline wins. */
+  stop: "cancel" | "deadline" | null;
+  /** The outcome is known (its D1 write may still be in flight): aborting is too late. */
+  settled: boolean;
+  /** Resolves with the terminal row (null when the row vanished, e.g. its account was deleted). */
+  done: Promise<TaskRow | null>;
+}
+
+const STORED_KEY = "task";
+/** Set when a cancel reached a task whose run had not started yet, so `start` will not run it. */
+const CANCELED_KEY = "canceled";
+
+/** The result of a cancel request: the task as it is now and whether this call canceled it. */
+export interface CancelResult {
+  row: TaskRow | null;
+  canceled: boolean;
+}
+
+/**
+ * Drives one task (one object per task id) to a terminal state, independently of the
+ * HTTP request that created it: it runs the command, enforces the deadline with an alarm,
+ * handles cancel, and keeps the D1 row in step (queued → dispatched → running → terminal)
+ * with check-and-set writes that never overwrite a terminal row. D1 is the record; this
+ * object's storage only remembers an unfinished task so an alarm can settle a lost run.
+ */
+export class Task extends DurableObject<Env> {
+  private run: Run | null = null;
+  /** The latest row this object wrote or was given; answers "still running" snapshots without a D1 read. */
+  private row: TaskRow | null = null;
+  /** Status writes, chained so they reach D1 in order. */
+  private writes: Promise<void> = Promise.resolve();
+
+  private get db(): Db {
+    return getDb(this.env);
+  }
+
+  /**
+   * Starts the task whose `queued` row the caller has just inserted, then waits up to
+   * `waitMs` for it to end. Returns the row: terminal, or still running after `waitMs`.
+   * A second call for the same task does not run it twice.
+   */
+  async start(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
+    let run = this.run;
+    if (!run) {
+      const [stored, canceled] = await Promise.all([
+        this.ctx.storage.get<Stored>(STORED_KEY),
+        this.ctx.storage.get<boolean>(CANCELED_KEY),
+      ]);
+      run = this.run;
+      if (!run && stored === undefined && canceled !== true) {
+        await this.ctx.storage.put<Stored>(STORED_KEY, {
+          taskId: row.id,
+          commandId: row.commandId,
+          deadlineAt: row.deadlineAt,
+        });
+        await this.ctx.storage.setAlarm(row.deadlineAt);
+        this.row = row;
+        run = this.launch(row);
+      }
+    }
+    if (!run) return readRow(this.db, row.id);
+    return this.waitFor(run, waitMs);
+  }
+
+  /**
+   * Cancels the task: aborts the running command (the worker gets a cancel frame and stops
+   * the container) and waits for the terminal row. `canceled` is false when the task had
+   * already ended (or ended some other way meanwhile).
+   */
+  async cancel(taskId: string): Promise<CancelResult> {
+    const run = this.run;
+    if (run) {
+      if (!run.settled) {
+        run.stop ??= "cancel";
+        run.controller.abort(new AppError("canceled", "the task was canceled"));
+      }
+      const row = await run.done;
+      return { row, canceled: row?.status === "canceled" && run.stop === "cancel" };
+    }
+    // No run in memory: the task ended, has not started yet, or its run was lost.
+    const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+    const row = await settleRow(this.db, taskId, {
+      status: "canceled",
+      code: "canceled",
+      message: "the task was canceled",
+    });
+    if (!row.changed) return { row: row.row, canceled: false };
+    if (stored?.nodeId !== undefined) {
+      await cancelDispatched(this.env, stored.nodeId, stored.commandId, "task canceled").catch(() => false);
+    }
+    await this.ctx.storage.deleteAll();
+    await this.ctx.storage.deleteAlarm();
+    // A start that arrives after this cancel must not run the task.
+    await this.ctx.storage.put(CANCELED_KEY, true);
+    return { row: row.row, canceled: true };
+  }
+
+  /** The deadline: aborts a run still in progress (→ `timeout`), or settles a run this object lost. */
+  override async alarm(): Promise<void> {
+    const run = this.run;
+    if (run) {
+      if (!run.settled) {
+        run.stop ??= "deadline";
+        run.controller.abort(new AppError("deadline_exceeded", "the task passed its deadline"));
+      }
+      await run.done;
+      return;
+    }
+    const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+    if (!stored) return;
+    // The run is gone from memory while the task is unfinished: the console restarted (or
+    // this object was evicted) mid-run, so nothing will ever deliver its result.
+    await settleRow(this.db, stored.taskId, {
+      status: "failed",
+      code: "console_restarted",
+      message: "the console restarted before the task finished",
+    });
+    if (stored.nodeId !== undefined) {
+      await cancelDispatched(this.env, stored.nodeId, stored.commandId, "task lost").catch(() => false);
+    }
+    await this.ctx.storage.deleteAll();
+  }
+
+  private launch(row: TaskRow): Run {
+    const run: Run = { controller: new AbortController(), stop: null, settled: false, done: Promise.resolve(null) };
+    this.run = run;
+    run.done = this.drive(row, run);
+    return run;
+  }
+
+  /** Runs the command and writes the outcome; never rejects. */
+  private async drive(row: TaskRow, run: Run): Promise<TaskRow | null> {
+    let outcome: Outcome;
+    try {
+      const call = parseCall(row);
+      this.advance(run, row.id, "dispatched");
+      const result = await runCapability(this.env, call, {
+        accountId: row.accountId,
+        timeoutMs: Math.max(1, row.deadlineAt - Date.now()),
+        commandId: row.commandId,
+        signal: run.controller.signal,
+        onPlaced: (placement) => {
+          this.advance(run, row.id, "running", placement.nodeId);
+        },
+      });
+      outcome = { status: "succeeded", result };
+    } catch (err) {
+      outcome = outcomeOf(err, run.stop, row);
+    }
+    run.settled = true;
+    let final: TaskRow | null = null;
+    try {
+      await this.writes;
+      const settled = await settleRow(this.db, row.id, outcome);
+      final = settled.row;
+      await this.ctx.storage.deleteAll();
+      await this.ctx.storage.deleteAlarm();
+    } catch (err) {
+      logError("task: could not record the outcome", row.id, err);
+      final = this.row;
+    } finally {
+      this.row = final;
+      if (this.run === run) this.run = null;
+    }
+    return final;
+  }
+
+  /** Moves the row forward (never backwards, never out of a terminal status), in order, unless the run has ended. */
+  private advance(run: Run, taskId: string, status: Exclude<ActiveStatus, "queued">, nodeId?: string): void {
+    this.writes = this.writes
+      .then(async () => {
+        if (run.settled) return;
+        if (nodeId !== undefined) {
+          const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+          if (stored) await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, nodeId });
+        }
+        const earlier = ACTIVE_STATUSES.slice(0, ACTIVE_STATUSES.indexOf(status));
+        const now = Date.now();
+        const updated = await this.db
+          .update(tasks)
+          .set({ status, updatedAt: now })
+          .where(and(eq(tasks.id, taskId), inArray(tasks.status, earlier)))
+          .returning();
+        if (updated[0] && !run.settled) this.row = updated[0];
+      })
+      .catch((err: unknown) => logError(`task: could not mark ${status}`, taskId, err));
+  }
+
+  private async waitFor(run: Run, waitMs: number): Promise<TaskRow | null> {
+    if (waitMs <= 0) return this.row;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), waitMs);
+    });
+    const ended = await Promise.race([run.done.then((row) => ({ row })), timedOut]);
+    clearTimeout(timer);
+    return ended ? ended.row : this.row;
+  }
+}
+
+/** Rebuilds the validated capability call from the stored row (validated again: the row is data, not trust). */
+function parseCall(row: TaskRow): CapabilityCall {
+  if (!isCapability(row.capability)) throw new AppError("invalid_argument", `unknown capability ${row.capability}`);
+  const parsed = CAPABILITY_PAYLOADS[row.capability].safeParse(JSON.parse(row.input));
+  if (!parsed.success) throw new AppError("invalid_argument", "the task input no longer validates");
+  return { capability: row.capability, payload: parsed.data } as CapabilityCall;
+}
+
+function outcomeOf(err: unknown, stop: Run["stop"], row: TaskRow): Outcome {
+  const e = AppError.from(err);
+  if (e.code === "internal") logError("task: run failed", row.id, err);
+  if (stop === "deadline" || (stop === null && e.code === "deadline_exceeded")) {
+    const ms = row.deadlineAt - row.createdAt;
+    return {
+      status: "timeout",
+      code: "deadline_exceeded",
+      message: `the task did not finish within its timeout_ms (${ms} ms)`,
+    };
+  }
+  if (stop === "cancel" || e.code === "canceled") {
+    return { status: "canceled", code: "canceled", message: "the task was canceled" };
+  }
+  return { status: "failed", code: e.code, message: e.message };
+}
+
+export async function readRow(db: Db, taskId: string): Promise<TaskRow | null> {
+  const row = await db.select().from(tasks).where(eq(tasks.id, taskId)).get();
+  return row ?? null;
+}
+
+/**
+ * Writes a terminal outcome if the row is still unfinished (check-and-set: a terminal row
+ * is never overwritten). Returns the row as it now is and whether this call changed it.
+ */
+async function settleRow(
+  db: Db,
+  taskId: string,
+  outcome: Outcome,
+): Promise<{ row: TaskRow | null; changed: boolean }> {
+  const now = Date.now();
+  const values =
+    outcome.status === "succeeded"
+      ? { result: JSON.stringify(outcome.result ?? null), errorCode: null, errorMessage: null }
+      : { result: null, errorCode: outcome.code, errorMessage: outcome.message };
+  const updated = await db
+    .update(tasks)
+    .set({ status: outcome.status, ...values, updatedAt: now, completedAt: now })
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...ACTIVE_STATUSES])))
+    .returning();
+  if (updated[0]) return { row: updated[0], changed: true };
+  return { row: await readRow(db, taskId), changed: false };
+}
+
+function logError(msg: string, taskId: string, err: unknown): void {
+  const detail = err instanceof Error ? `${err.name}: ${err.message.split("\nparams:")[0] ?? ""}` : String(err);
+  console.error(JSON.stringify({ level: "error", msg, component: "task", taskId, error: detail }));
+}

@@ -1,0 +1,78 @@
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { Hono } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { DEFAULT_CONSOLE_VERSION } from "../lib/config.ts";
+import { createMcpServer } from "../mcp/server.ts";
+import { STREAMING_TOOLS } from "../mcp/tools.ts";
+import { requireBearer } from "../middleware/bearer.ts";
+
+/** Largest MCP request accepted (the SDK transport's own default). */
+const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
+
+function jsonRpcError(code: number, message: string): { jsonrpc: "2.0"; error: { code: number; message: string }; id: null } {
+  return { jsonrpc: "2.0", error: { code, message }, id: null };
+}
+
+/**
+ * True when the request calls a tool that streams output and carries a progressToken: only
+ * then is the answer an SSE stream (so progress notifications can be sent); everything
+ * else is answered with plain JSON, which is cheaper.
+ */
+function wantsProgress(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m: unknown) => {
+    if (typeof m !== "object" || m === null) return false;
+    const msg = m as { method?: unknown; params?: { name?: unknown; _meta?: { progressToken?: unknown } } };
+    return (
+      msg.method === "tools/call" &&
+      typeof msg.params?.name === "string" &&
+      STREAMING_TOOLS.has(msg.params.name) &&
+      msg.params._meta?.progressToken !== undefined
+    );
+  });
+}
+
+/**
+ * The MCP endpoint (Streamable HTTP, stateless, bearer auth): every POST gets a fresh
+ * server and transport. GET (a server-to-client stream) and DELETE (ending a session)
+ * have no meaning without sessions, so they answer 405.
+ */
+export const mcpRoutes = new Hono<AppEnv>()
+  .on(["GET", "DELETE", "PUT", "PATCH"], "/", (c) =>
+    c.json({ error: "method not allowed: the MCP endpoint is stateless; send requests with POST" }, 405, {
+      Allow: "POST",
+    }),
+  )
+  .post("/", requireBearer(), async (c) => {
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > MAX_MCP_BODY_BYTES) {
+      return c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413);
+    }
+    const raw = await c.req.arrayBuffer();
+    if (raw.byteLength > MAX_MCP_BODY_BYTES) {
+      return c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      return c.json(jsonRpcError(-32700, "Parse error: Invalid JSON"), 400);
+    }
+
+    const streaming = wantsProgress(body);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: !streaming,
+    });
+    const server = createMcpServer({
+      env: c.env,
+      accountId: c.var.account.accountId,
+      version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
+      streaming,
+    });
+    await server.connect(transport);
+    const res = await transport.handleRequest(c.req.raw, { parsedBody: body });
+    // A JSON answer is complete here; an SSE answer is still being written and closes itself.
+    if (!streaming) await server.close();
+    return res;
+  });

@@ -1,0 +1,224 @@
+import { type Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { and, eq } from "drizzle-orm";
+import { z } from "zod";
+import type { AppEnv } from "../app-env.ts";
+import { getDb } from "../db/client.ts";
+import { tasks } from "../db/schema.ts";
+import { newId } from "../lib/crypto.ts";
+import { AppError } from "../lib/errors.ts";
+import { parseJsonBody } from "../lib/validate.ts";
+import { CAPABILITIES, CAPABILITY_PAYLOADS, describeIssues, isCapability } from "../mcp/schemas.ts";
+import { requireBearer } from "../middleware/bearer.ts";
+import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
+
+export const WAIT_MS_DEFAULT = 1_500;
+export const WAIT_MS_MAX = 60_000;
+export const TASK_TIMEOUT_DEFAULT_MS = 60_000;
+export const TASK_TIMEOUT_MAX_MS = 600_000;
+/** A sync request waits this long past the deadline for the Task object to record the outcome. */
+const SYNC_SLACK_MS = 5_000;
+const REQUEST_ID_MAX = 128;
+
+function intField(min: number, max: number, fallback: number) {
+  const msg = `must be an integer between ${min} and ${max}`;
+  return z.number({ invalid_type_error: msg }).int(msg).min(min, msg).max(max, msg).default(fallback);
+}
+
+const createBody = z
+  .object({
+    capability: z.string({ required_error: "is required", invalid_type_error: "must be a string" }),
+    input: z.unknown(),
+    mode: z
+      .enum(["sync", "async", "auto"], { errorMap: () => ({ message: "must be sync, async or auto" }) })
+      .default("auto"),
+    wait_ms: intField(1, WAIT_MS_MAX, WAIT_MS_DEFAULT),
+    timeout_ms: intField(1, TASK_TIMEOUT_MAX_MS, TASK_TIMEOUT_DEFAULT_MS),
+    request_id: z
+      .string({ invalid_type_error: "must be a string" })
+      .trim()
+      .min(1, "must not be blank")
+      .max(REQUEST_ID_MAX, `must be at most ${REQUEST_ID_MAX} characters`)
+      .nullish(),
+  })
+  .strict();
+
+/** The task as clients see it (the contract's field names, RFC3339 times). */
+export interface TaskBody {
+  task_id: string;
+  request_id: string | null;
+  command_id: string;
+  capability: string;
+  status: TaskRow["status"];
+  result?: unknown;
+  error?: { code: string; message: string };
+  created_at: string;
+  updated_at: string;
+  deadline_at: string;
+  completed_at?: string;
+  status_url?: string;
+}
+
+function statusUrl(taskId: string): string {
+  return `/api/v1/tasks/${encodeURIComponent(taskId)}`;
+}
+
+/** Formats a task row for clients; unfinished tasks carry the URL to poll. */
+export function toTaskBody(row: TaskRow): TaskBody {
+  const body: TaskBody = {
+    task_id: row.id,
+    request_id: row.requestId,
+    command_id: row.commandId,
+    capability: row.capability,
+    status: row.status,
+    created_at: new Date(row.createdAt).toISOString(),
+    updated_at: new Date(row.updatedAt).toISOString(),
+    deadline_at: new Date(row.deadlineAt).toISOString(),
+  };
+  if (row.result !== null) body.result = JSON.parse(row.result) as unknown;
+  if (row.errorCode !== null) body.error = { code: row.errorCode, message: row.errorMessage ?? row.errorCode };
+  if (row.completedAt !== null) body.completed_at = new Date(row.completedAt).toISOString();
+  if (!isTerminalStatus(row.status)) body.status_url = statusUrl(row.id);
+  return body;
+}
+
+/** The HTTP status of a task answer: 202 running, 200 succeeded, 409 canceled, 504 timeout, 429/503/502 failed. */
+export function httpStatusOf(row: TaskRow): ContentfulStatusCode {
+  switch (row.status) {
+    case "queued":
+    case "dispatched":
+    case "running":
+      return 202;
+    case "succeeded":
+      return 200;
+    case "canceled":
+      return 409;
+    case "timeout":
+      return 504;
+    case "failed":
+      if (row.errorCode === "no_capacity") return 429;
+      if (row.errorCode === "no_worker") return 503;
+      return 502;
+  }
+}
+
+function respond(c: Context<AppEnv>, row: TaskRow, status = httpStatusOf(row)): Response {
+  const headers: Record<string, string> = {};
+  if (!isTerminalStatus(row.status)) headers.Location = statusUrl(row.id);
+  return c.json(toTaskBody(row), status, headers);
+}
+
+function taskStub(c: Context<AppEnv>, taskId: string) {
+  return c.env.TASK.get(c.env.TASK.idFromName(taskId));
+}
+
+async function findOwnTask(c: Context<AppEnv>, taskId: string): Promise<TaskRow> {
+  const row = await getDb(c.env)
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.id, taskId), eq(tasks.accountId, c.var.account.accountId)))
+    .get();
+  // Another account's task is indistinguishable from a missing one.
+  if (!row) throw new AppError("not_found", "task not found");
+  return row;
+}
+
+/** Checks a task's `input` against its capability's schema; problems become a 400 naming the field. */
+function validateInput(capability: string, input: unknown): { capability: keyof typeof CAPABILITY_PAYLOADS; payload: unknown } {
+  if (!isCapability(capability)) {
+    throw new AppError("invalid_argument", `capability: must be one of ${CAPABILITIES.join(", ")}`);
+  }
+  if (input === undefined) throw new AppError("invalid_argument", "input: is required");
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    throw new AppError("invalid_argument", "input: must be a JSON object");
+  }
+  const parsed = CAPABILITY_PAYLOADS[capability].safeParse(input);
+  if (!parsed.success) {
+    const hint = "timeout_ms" in input ? " (set the task's timeout_ms instead)" : "";
+    throw new AppError("invalid_argument", describeIssues(parsed.error, "input") + hint);
+  }
+  return { capability, payload: parsed.data };
+}
+
+/** The async task API (bearer): create, poll and cancel tasks driven by Task objects. */
+export const tasksRoutes = new Hono<AppEnv>()
+  .use(requireBearer())
+  .post("/", async (c) => {
+    const body = await parseJsonBody(c, createBody);
+    const { capability, payload } = validateInput(body.capability, body.input);
+    const accountId = c.var.account.accountId;
+    const db = getDb(c.env);
+    const now = Date.now();
+    const row: TaskRow = {
+      id: newId("task"),
+      accountId,
+      requestId: body.request_id ?? null,
+      commandId: newId("cmd"),
+      capability,
+      status: "queued",
+      input: JSON.stringify(payload),
+      result: null,
+      errorCode: null,
+      errorMessage: null,
+      createdAt: now,
+      updatedAt: now,
+      deadlineAt: now + body.timeout_ms,
+      completedAt: null,
+    };
+    // The unique (account, request_id) index makes the dedupe atomic across requests.
+    const inserted = await db.insert(tasks).values(row).onConflictDoNothing().returning();
+    if (inserted.length === 0) {
+      const existing =
+        row.requestId === null
+          ? undefined
+          : await db
+              .select()
+              .from(tasks)
+              .where(and(eq(tasks.accountId, accountId), eq(tasks.requestId, row.requestId)))
+              .get();
+      if (!existing) throw new AppError("conflict", "request_id is in use; retry");
+      if (!isTerminalStatus(existing.status)) {
+        return c.json(
+          {
+            error: `request_id "${row.requestId}" is already in use by task ${existing.id}, which is still ${existing.status}`,
+            task_id: existing.id,
+            status_url: statusUrl(existing.id),
+          },
+          409,
+        );
+      }
+      return respond(c, existing);
+    }
+
+    const waitMs =
+      body.mode === "async" ? 0 : body.mode === "auto" ? body.wait_ms : body.timeout_ms + SYNC_SLACK_MS;
+    let current: TaskRow | null;
+    try {
+      current = await taskStub(c, row.id).start(row, waitMs);
+    } catch (err) {
+      // Leave nothing half-started: the row must not stay queued with nobody driving it.
+      await db
+        .update(tasks)
+        .set({
+          status: "failed",
+          errorCode: "internal",
+          errorMessage: "the task could not be started",
+          updatedAt: Date.now(),
+          completedAt: Date.now(),
+        })
+        .where(and(eq(tasks.id, row.id), eq(tasks.status, "queued")));
+      throw AppError.from(err);
+    }
+    return respond(c, current ?? row);
+  })
+  .get("/:id", async (c) => {
+    const row = await findOwnTask(c, c.req.param("id"));
+    return c.json(toTaskBody(row), 200);
+  })
+  .post("/:id/cancel", async (c) => {
+    const row = await findOwnTask(c, c.req.param("id"));
+    if (isTerminalStatus(row.status)) return c.json(toTaskBody(row), 409);
+    const res = await taskStub(c, row.id).cancel(row.id);
+    const now = res.row ?? row;
+    return c.json(toTaskBody(now), res.canceled ? 200 : 409);
+  });
