@@ -31,7 +31,9 @@ export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
     return c.json({ error: err.message || "request failed" }, err.status);
   }
   const appErr = AppError.from(err);
-  if (appErr.status >= 500) {
+  // Only internal failures are logged here: 502/503/504 (no worker, timeouts) are normal
+  // operating conditions the client is told about, and would drown real errors.
+  if (appErr.status === 500) {
     console.error(
       JSON.stringify({
         level: "error",
