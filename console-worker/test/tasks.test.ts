@@ -1,0 +1,371 @@
+import { env } from "cloudflare:test";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
+import { call, callJson, newAccountWithToken } from "./helpers.ts";
+import { connectTestWorker, type TestReply, type TestWorker, type TestWorkerOptions } from "./worker-harness.ts";
+
+interface TaskBody {
+  task_id: string;
+  request_id: string | null;
+  command_id: string;
+  capability: string;
+  status: string;
+  result?: unknown;
+  error?: { code: string; message: string };
+  created_at: string;
+  updated_at: string;
+  deadline_at: string;
+  completed_at?: string;
+  status_url?: string;
+}
+
+const TASKS = "/api/v1/tasks";
+let token = "";
+let otherToken = "";
+
+beforeAll(async () => {
+  token = (await newAccountWithToken()).token;
+  otherToken = (await newAccountWithToken()).token;
+});
+
+const workers: TestWorker[] = [];
+afterEach(async () => {
+  for (const w of workers.splice(0)) {
+    w.close();
+    await w.closed;
+  }
+  // Let the console notice the sockets went away before the next test places work.
+  await sleep(50);
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function worker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
+  const w = await connectTestWorker({
+    capabilities: [
+      { name: "echo", maxInflight: 4 },
+      { name: "pythonExec", maxInflight: 4 },
+    ],
+    ...opts,
+  });
+  workers.push(w);
+  await w.acked;
+  return w;
+}
+
+/** A handler that answers after `ms` (echo semantics). */
+function slowEcho(ms: number) {
+  return async (_d: unknown, payload: unknown): Promise<TestReply> => {
+    await sleep(ms);
+    return { payload: { message: (payload as { message: string }).message } };
+  };
+}
+
+function create(body: unknown, bearer = token) {
+  return callJson<TaskBody & { error?: unknown }>(TASKS, { method: "POST", bearer, body });
+}
+
+async function get(taskId: string, bearer = token) {
+  return callJson<TaskBody>(`${TASKS}/${taskId}`, { bearer });
+}
+
+async function pollUntilDone(taskId: string, ms = 5_000): Promise<TaskBody> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const res = await get(taskId);
+    expect(res.status).toBe(200);
+    if (!["queued", "dispatched", "running"].includes(res.body.status)) return res.body;
+    if (Date.now() > until) throw new Error(`task ${taskId} still ${res.body.status}`);
+    await sleep(25);
+  }
+}
+
+async function rowCount(): Promise<number> {
+  const r = await env.DB.prepare("SELECT count(*) AS n FROM tasks").first<{ n: number }>();
+  return r?.n ?? 0;
+}
+
+describe("tasks: authentication", () => {
+  it.each([
+    ["no token", undefined],
+    ["an unknown token", "obx_not_a_real_token"],
+  ])("answers 401 with %s", async (_label, bearer) => {
+    const res = await callJson(TASKS, { method: "POST", body: { capability: "echo", input: { message: "hi" } }, ...(bearer ? { bearer } : {}) });
+    expect(res.status).toBe(401);
+    expect(typeof (res.body as { error: unknown }).error).toBe("string");
+    const got = await callJson(`${TASKS}/task_000`, bearer ? { bearer } : {});
+    expect(got.status).toBe(401);
+  });
+});
+
+describe("tasks: bad input is refused with 400 and leaves nothing behind", () => {
+  it.each<[string, unknown, RegExp]>([
+    ["unknown capability", { capability: "rm -rf", input: {} }, /^capability: must be one of echo, pythonExec, terminalExec, terminalResource$/],
+    ["missing capability", { input: { message: "x" } }, /^capability: is required$/],
+    ["missing input", { capability: "echo" }, /^input: is required$/],
+    ["input is an array", { capability: "echo", input: ["hi"] }, /^input: must be a JSON object$/],
+    ["input is a string", { capability: "echo", input: "hi" }, /^input: must be a JSON object$/],
+    ["input is null", { capability: "echo", input: null }, /^input: must be a JSON object$/],
+    ["blank echo message", { capability: "echo", input: { message: "  " } }, /^input\.message: must not be blank$/],
+    ["echo message not a string", { capability: "echo", input: { message: 5 } }, /^input\.message: must be a string$/],
+    ["unknown input field", { capability: "pythonExec", input: { code: "print(1)", image: "x" } }, /^input: unknown field: image$/],
+    ["timeout inside input", { capability: "echo", input: { message: "x", timeout_ms: 5 } }, /timeout_ms.*task's timeout_ms/],
+    ["missing python code", { capability: "pythonExec", input: {} }, /^input\.code: is required$/],
+    ["bad terminalResource action", { capability: "terminalResource", input: { session_id: "s", file_path: "/a", action: "write" } }, /^input\.action: must be validate or read$/],
+    ["bad mode", { capability: "echo", input: { message: "x" }, mode: "later" }, /^mode: must be sync, async or auto$/],
+    ["wait_ms 0", { capability: "echo", input: { message: "x" }, wait_ms: 0 }, /^wait_ms: must be an integer between 1 and 60000$/],
+    ["wait_ms too big", { capability: "echo", input: { message: "x" }, wait_ms: 60_001 }, /^wait_ms: /],
+    ["timeout_ms 0", { capability: "echo", input: { message: "x" }, timeout_ms: 0 }, /^timeout_ms: must be an integer between 1 and 600000$/],
+    ["timeout_ms too big", { capability: "echo", input: { message: "x" }, timeout_ms: 600_001 }, /^timeout_ms: /],
+    ["fractional timeout", { capability: "echo", input: { message: "x" }, timeout_ms: 1.5 }, /^timeout_ms: /],
+    ["unknown top-level field", { capability: "echo", input: { message: "x" }, priority: 1 }, /unknown field: priority/],
+    ["blank request_id", { capability: "echo", input: { message: "x" }, request_id: " " }, /^request_id: must not be blank$/],
+  ])("%s", async (_label, body, message) => {
+    const before = await rowCount();
+    const res = await create(body);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(message);
+    expect(await rowCount()).toBe(before);
+  });
+
+  it("refuses a body that is not JSON", async () => {
+    const res = await callJson(TASKS, { method: "POST", bearer: token, body: "{nope", headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: expect.stringMatching(/JSON/) });
+  });
+});
+
+describe("tasks: lookups", () => {
+  it("answers 404 for a missing task, on GET and cancel", async () => {
+    const got = await get("task_doesnotexist");
+    expect(got.status).toBe(404);
+    expect(got.body).toEqual({ error: "task not found" });
+    const canceled = await callJson(`${TASKS}/task_doesnotexist/cancel`, { method: "POST", bearer: token });
+    expect(canceled.status).toBe(404);
+  });
+});
+
+describe("tasks: without a worker", () => {
+  it("fails with 503 no_worker and records the failure", async () => {
+    const res = await create({ capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" });
+    expect(res.status).toBe(503);
+    expect(res.body.status).toBe("failed");
+    expect(res.body.error?.code).toBe("no_worker");
+    expect(res.body.status_url).toBeUndefined();
+    expect(res.body.completed_at).toBeDefined();
+    const again = await get(res.body.task_id);
+    expect(again.body).toEqual(res.body);
+  });
+});
+
+describe("tasks: running on a worker", () => {
+  it("sync: 200 with the result, and the snapshot matches the contract", async () => {
+    const w = await worker();
+    const res = await create({ capability: "echo", input: { message: "hello" }, mode: "sync" });
+    expect(res.status).toBe(200);
+    const body = res.body;
+    expect(body).toMatchObject({
+      capability: "echo",
+      status: "succeeded",
+      result: { message: "hello" },
+      request_id: null,
+    });
+    expect(body.task_id).toMatch(/^task_/);
+    expect(body.error).toBeUndefined();
+    expect(body.status_url).toBeUndefined();
+    for (const t of [body.created_at, body.updated_at, body.deadline_at, body.completed_at]) {
+      expect(t).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    }
+    expect(Date.parse(body.deadline_at) - Date.parse(body.created_at)).toBe(60_000);
+    // The worker saw the task's command id.
+    expect(w.dispatches.map((d) => d.commandId)).toContain(body.command_id);
+    const again = await get(body.task_id);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(body);
+  });
+
+  it("async: 202 at once with status_url, and the task finishes after the client has gone", async () => {
+    await worker({ handler: slowEcho(300) });
+    const res = await create({ capability: "echo", input: { message: "later" }, mode: "async" });
+    expect(res.status).toBe(202);
+    expect(["queued", "dispatched", "running"]).toContain(res.body.status);
+    expect(res.body.status_url).toBe(`/api/v1/tasks/${res.body.task_id}`);
+    expect(res.body.completed_at).toBeUndefined();
+    const done = await pollUntilDone(res.body.task_id);
+    expect(done.status).toBe("succeeded");
+    expect(done.result).toEqual({ message: "later" });
+  });
+
+  it("auto: waits up to wait_ms, then 202; a quick task answers 200", async () => {
+    await worker({ handler: slowEcho(400) });
+    const started = Date.now();
+    const slow = await create({ capability: "echo", input: { message: "slow" }, wait_ms: 100 });
+    expect(slow.status).toBe(202);
+    expect(Date.now() - started).toBeLessThan(400);
+    expect((await pollUntilDone(slow.body.task_id)).status).toBe("succeeded");
+
+    const quick = await create({ capability: "echo", input: { message: "quick" }, wait_ms: 5_000 });
+    expect(quick.status).toBe(200);
+    expect(quick.body.result).toEqual({ message: "quick" });
+  });
+
+  it("moves through running before it ends", async () => {
+    await worker({ handler: slowEcho(400) });
+    const res = await create({ capability: "echo", input: { message: "x" }, mode: "async" });
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const s = (await get(res.body.task_id)).body.status;
+      seen.add(s);
+      if (s === "succeeded") break;
+      await sleep(20);
+    }
+    expect(seen.has("running")).toBe(true);
+    expect(seen.has("succeeded")).toBe(true);
+  });
+
+  it("times out at timeout_ms with 504, and the worker is told to stop", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const started = Date.now();
+    const res = await create({ capability: "pythonExec", input: { code: "while True: pass" }, mode: "sync", timeout_ms: 500 });
+    expect(res.status).toBe(504);
+    expect(res.body.status).toBe("timeout");
+    expect(res.body.error?.code).toBe("deadline_exceeded");
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await vitestWait(() => w.cancels.includes(res.body.command_id));
+  });
+
+  it("maps a worker failure to 502 with the error", async () => {
+    await worker({ handler: () => ({ error: { code: "exploded", message: "the container exploded" } }) });
+    const res = await create({ capability: "echo", input: { message: "x" }, mode: "sync" });
+    expect(res.status).toBe(502);
+    expect(res.body.status).toBe("failed");
+    expect(res.body.error?.code).toBe("worker_error");
+    expect(res.body.error?.message).toContain("the container exploded");
+  });
+
+  it("answers 429 no_capacity when every slot is taken", async () => {
+    await worker({ capabilities: [{ name: "echo", maxInflight: 1 }], handler: () => "no-reply" });
+    const first = await create({ capability: "echo", input: { message: "busy" }, mode: "async", timeout_ms: 5_000 });
+    expect(first.status).toBe(202);
+    await vitestWait(async () => (await get(first.body.task_id)).body.status === "running");
+    const second = await create({ capability: "echo", input: { message: "no room" }, mode: "sync" });
+    expect(second.status).toBe(429);
+    expect(second.body.error?.code).toBe("no_capacity");
+    await callJson(`${TASKS}/${first.body.task_id}/cancel`, { method: "POST", bearer: token });
+  });
+});
+
+describe("tasks: cancel", () => {
+  it("cancels a running task: 200, the worker gets a cancel frame, a second cancel is 409 with the snapshot", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const res = await create({ capability: "pythonExec", input: { code: "import time; time.sleep(60)" }, mode: "async" });
+    expect(res.status).toBe(202);
+    await vitestWait(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
+
+    const canceled = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(canceled.status).toBe(200);
+    expect(canceled.body.status).toBe("canceled");
+    expect(canceled.body.error?.code).toBe("canceled");
+    expect(canceled.body.completed_at).toBeDefined();
+    await vitestWait(() => w.cancels.includes(res.body.command_id));
+
+    const again = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(again.status).toBe(409);
+    expect(again.body).toEqual(canceled.body);
+    expect((await get(res.body.task_id)).body.status).toBe("canceled");
+  });
+
+  it("a sync request whose task is canceled meanwhile answers 409", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const pending = create({ capability: "echo", input: { message: "x" }, mode: "sync", request_id: "cancel-me" });
+    await vitestWait(() => w.dispatches.length > 0);
+    const row = await env.DB.prepare("SELECT id FROM tasks WHERE request_id = 'cancel-me'").first<{ id: string }>();
+    const canceled = await call(`${TASKS}/${row?.id}/cancel`, { method: "POST", bearer: token });
+    expect(canceled.status).toBe(200);
+    const res = await pending;
+    expect(res.status).toBe(409);
+    expect(res.body.status).toBe("canceled");
+  });
+
+  it("a finished task cannot be canceled: 409 with the snapshot", async () => {
+    await worker();
+    const res = await create({ capability: "echo", input: { message: "done" }, mode: "sync" });
+    const canceled = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(canceled.status).toBe(409);
+    expect(canceled.body).toEqual(res.body);
+  });
+});
+
+describe("tasks: accounts and request_id", () => {
+  it("another account's task is a 404", async () => {
+    await worker();
+    const res = await create({ capability: "echo", input: { message: "mine" }, mode: "sync" });
+    expect((await get(res.body.task_id, otherToken)).status).toBe(404);
+    const cancel = await callJson(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: otherToken });
+    expect(cancel.status).toBe(404);
+    expect(cancel.body).toEqual({ error: "task not found" });
+  });
+
+  it("the same request_id while running is 409; after it ends, the same task comes back", async () => {
+    const w = await worker({ handler: slowEcho(400) });
+    const first = await create({ capability: "echo", input: { message: "once" }, mode: "async", request_id: "job-1" });
+    expect(first.status).toBe(202);
+    expect(first.body.request_id).toBe("job-1");
+    const dup = await create({ capability: "echo", input: { message: "once" }, mode: "async", request_id: "job-1" });
+    expect(dup.status).toBe(409);
+    expect(dup.body).toMatchObject({ task_id: first.body.task_id, error: expect.stringMatching(/still/) });
+
+    const done = await pollUntilDone(first.body.task_id);
+    const replay = await create({ capability: "echo", input: { message: "once" }, mode: "sync", request_id: "job-1" });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual(done);
+    expect(w.dispatches.length).toBe(1);
+
+    // request_id is scoped to the account.
+    const other = await create({ capability: "echo", input: { message: "theirs" }, mode: "sync", request_id: "job-1" }, otherToken);
+    expect(other.status).toBe(200);
+    expect(other.body.task_id).not.toBe(first.body.task_id);
+  });
+});
+
+describe("tasks: maintenance", () => {
+  it("marks unfinished tasks failed with console_restarted, leaving finished ones alone", async () => {
+    await worker({ capabilities: [{ name: "echo", maxInflight: 4 }], handler: () => "no-reply" });
+    const running = await create({ capability: "echo", input: { message: "x" }, mode: "async", timeout_ms: 10_000 });
+    await vitestWait(async () => (await get(running.body.task_id)).body.status === "running");
+    const finished = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync", timeout_ms: 10_000 });
+    expect(finished.status).not.toBe(202);
+
+    expect(await markUnfinishedTasksRestarted(env.DB)).toBeGreaterThanOrEqual(1);
+    const after = await get(running.body.task_id);
+    expect(after.body.status).toBe("failed");
+    expect(after.body.error?.code).toBe("console_restarted");
+    expect((await get(finished.body.task_id)).body).toEqual(finished.body);
+    // A terminal row is never overwritten, not even by the run that was still going.
+    const cancel = await callJson<TaskBody>(`${TASKS}/${running.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(cancel.status).toBe(409);
+    expect(cancel.body.error?.code).toBe("console_restarted");
+  });
+
+  it("prunes finished tasks older than the retention, and only those", async () => {
+    const res = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync" });
+    const old = Date.now() - 31 * 86_400_000;
+    await env.DB.prepare("UPDATE tasks SET completed_at = ? WHERE id = ?").bind(old, res.body.task_id).run();
+    const recent = await create({ capability: "pythonExec", input: { code: "2" }, mode: "sync" });
+
+    await runScheduled(env);
+    expect((await get(res.body.task_id)).status).toBe(404);
+    expect((await get(recent.body.task_id)).status).toBe(200);
+    expect(await pruneFinishedTasks(env.DB, 30)).toBe(0);
+  });
+});
+
+async function vitestWait(fn: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
