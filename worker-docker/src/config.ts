@@ -14,6 +14,7 @@ export interface WorkerConfig {
   maxInflight: number;
   dockerEnabled: boolean;
   shutdownGraceSec: number;
+  echoDelayMs: number;
 }
 
 /** Thrown for invalid configuration; the message names the variable and what is expected. */
@@ -92,5 +93,6 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerC
     maxInflight: int(env, "WORKER_MAX_INFLIGHT", 4, 1, 1024),
     dockerEnabled: bool(env, "WORKER_DOCKER_ENABLED", true),
     shutdownGraceSec: int(env, "WORKER_SHUTDOWN_GRACE_SEC", 30, 0, 3600),
+    echoDelayMs: int(env, "WORKER_ECHO_DELAY_MS", 0, 0, 600_000),
   };
 }

@@ -18,7 +18,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   const nodeLog = log.child({ node_id: config.nodeId });
-  const echo = createEchoCapability(config.maxInflight);
+  const echo = createEchoCapability(config.maxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
   let closeDocker: (() => Promise<void>) | null = null;
   if (config.dockerEnabled) {

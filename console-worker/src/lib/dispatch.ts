@@ -50,25 +50,47 @@ export interface DispatchOptions {
 export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown> {
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const scheduler = schedulerStub(env);
+  const commandId = opts.commandId ?? newId("cmd");
+  const deadlineUnixMs = Date.now() + opts.timeoutMs;
+  let outcome: DispatchOutcome | undefined;
+  // A node that vanished between placement and delivery is dropped by the Scheduler; place once more.
+  for (let attempt = 0; attempt < 2 && (outcome === undefined || (!outcome.ok && outcome.notDelivered)); attempt++) {
+    outcome = await placeAndRun(env, scheduler, opts, commandId, deadlineUnixMs);
+  }
+  if (!outcome) throw new AppError("internal", "dispatch produced no outcome");
+  if (outcome.ok) {
+    try {
+      return JSON.parse(outcome.payloadJson) as unknown;
+    } catch (err) {
+      throw new AppError("worker_error", "the worker returned a result that is not JSON", err);
+    }
+  }
+  if (isErrorCode(outcome.code) && WORKER_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
+  throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
+}
+
+async function placeAndRun(
+  env: Env,
+  scheduler: ReturnType<typeof schedulerStub>,
+  opts: DispatchOptions,
+  commandId: string,
+  deadlineUnixMs: number,
+): Promise<DispatchOutcome> {
   const placed = await scheduler.acquire(opts.capability, opts.nodeId);
   if (!placed.ok) throw new AppError(placed.code, placed.message);
-
-  const commandId = opts.commandId ?? newId("cmd");
   const node = workerNodeStub(env, placed.nodeId);
   opts.onPlaced?.({ nodeId: placed.nodeId, commandId });
-
   const onAbort = () => {
     node.cancel(commandId, "canceled by the caller").catch(() => {});
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  let outcome: DispatchOutcome;
   try {
-    outcome = await node.dispatch(
+    return await node.dispatch(
       {
         commandId,
         capability: opts.capability,
         payloadJson: JSON.stringify(opts.payload),
-        deadlineUnixMs: Date.now() + opts.timeoutMs,
+        deadlineUnixMs,
         streamOutput: opts.onOutput !== undefined,
       },
       opts.onOutput,
@@ -80,15 +102,6 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
   }
-  if (outcome.ok) {
-    try {
-      return JSON.parse(outcome.payloadJson) as unknown;
-    } catch (err) {
-      throw new AppError("worker_error", "the worker returned a result that is not JSON", err);
-    }
-  }
-  if (isErrorCode(outcome.code) && WORKER_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
-  throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 
 /** Cancels a command already placed on a node (used by tasks, whose cancel arrives in another request). */

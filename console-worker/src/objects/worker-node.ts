@@ -16,7 +16,9 @@ export interface DispatchFrame {
 }
 
 /** How a dispatched command ended, as plain data (errors do not keep their fields across RPC). */
-export type DispatchOutcome = { ok: true; payloadJson: string } | { ok: false; code: string; message: string };
+export type DispatchOutcome =
+  | { ok: true; payloadJson: string }
+  | { ok: false; code: string; message: string; notDelivered?: boolean };
 
 interface Attachment {
   connId: string;
@@ -146,6 +148,11 @@ export class WorkerNode extends DurableObject<Env> {
         }
         this.lastSeenWritten = this.lastSeen;
         await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        // The socket may have closed (or been replaced) while we awaited: undo the registration.
+        if (this.currentConn !== att.connId) {
+          await schedulerStub(this.env).unregister(att.nodeId, att.connId);
+          return;
+        }
         ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
         this.send(ws, {
           case: "connectAck",
@@ -235,7 +242,11 @@ export class WorkerNode extends DurableObject<Env> {
   async dispatch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
     try {
       const ws = this.currentSocket();
-      if (!ws) return { ok: false, code: "worker_disconnected", message: "the worker is not connected" };
+      if (!ws) {
+        // The Scheduler's view was stale: correct it so the caller's retry goes elsewhere.
+        if (this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
+        return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
+      }
       const att = ws.deserializeAttachment() as Attachment;
       const outcome = new Promise<DispatchOutcome>((resolve) => {
         const timer = setTimeout(

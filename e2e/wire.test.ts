@@ -1,0 +1,196 @@
+/**
+ * The console and worker as separate real processes: echo through REST, a worker killed
+ * mid-command, a console restart the worker survives, and a deleted worker shut out.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT, createToken, eventually, freePort, login, sleep } from "./harness.ts";
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+}
+
+function run(args: string[], env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let out = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  return { child, output: () => out };
+}
+
+async function killGroup(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  const pid = p.child.pid;
+  if (pid === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise((r) => p.child.once("exit", r));
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    return;
+  }
+  const t = setTimeout(() => {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }, 30_000);
+  await exited;
+  clearTimeout(t);
+  // workerd may linger in the group for a moment after the launcher exits.
+  await eventually(
+    async () => {
+      try {
+        process.kill(-pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    15_000,
+  );
+}
+
+describe("console and worker as separate processes", () => {
+  let dataDir: string;
+  let port: number;
+  let url: string;
+  let consoleProc: Proc;
+  let cookie: string;
+  let token: string;
+  const hashKey = randomBytes(32).toString("hex");
+  const password = `pw-${randomBytes(6).toString("hex")}`;
+
+  async function startConsole(): Promise<void> {
+    consoleProc = run(["scripts/start.mjs"], {
+      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
+      CONSOLE_DB_PATH: dataDir,
+      CONSOLE_HASH_KEY: hashKey,
+      CONSOLE_DASHBOARD_USERNAME: "admin",
+      CONSOLE_DASHBOARD_PASSWORD: password,
+      CONSOLE_LOCAL_WORKER: "false",
+    });
+    const ok = await eventually(async () => /console listening on/.test(consoleProc.output()), 120_000, 100);
+    if (!ok) throw new Error(`console did not start:\n${consoleProc.output()}`);
+    url = `http://127.0.0.1:${port}`;
+  }
+
+  async function newWorker(): Promise<{ nodeId: string; env: Record<string, string> }> {
+    const res = await fetch(`${url}/api/v1/workers`, { method: "POST", headers: { cookie } });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { node_id: string; command: string };
+    const env: Record<string, string> = {};
+    for (const m of body.command.matchAll(/(WORKER_[A-Z_]+)=(\S+)/g)) env[m[1] ?? ""] = m[2] ?? "";
+    expect(env.WORKER_CONSOLE_URL).toBe(url);
+    expect(env.WORKER_CONSOLE_INSECURE).toBe("true");
+    return { nodeId: body.node_id, env };
+  }
+
+  function startWorker(env: Record<string, string>, extra: Record<string, string> = {}): Proc {
+    return run(["worker-docker/bin/onlyboxes-worker.mjs"], { WORKER_HEARTBEAT_INTERVAL_SEC: "1", ...env, ...extra });
+  }
+
+  async function status(nodeId: string): Promise<string | undefined> {
+    const res = await fetch(`${url}/api/v1/workers?page_size=100`, { headers: { cookie } });
+    const body = (await res.json()) as { items: Array<{ node_id: string; status: string }> };
+    return body.items.find((w) => w.node_id === nodeId)?.status;
+  }
+
+  function echo(message: string, timeoutMs = 5000) {
+    return fetch(`${url}/api/v1/commands/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ message, timeout_ms: timeoutMs }),
+    });
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-wire-"));
+    port = await freePort();
+    await startConsole();
+    cookie = await login(url, "admin", password);
+    token = await createToken(url, cookie, "wire");
+  });
+
+  afterAll(async () => {
+    if (consoleProc) await killGroup(consoleProc);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("answers 503 no_worker before any worker connects", async () => {
+    const res = await echo("nobody home");
+    expect(res.status).toBe(503);
+  });
+
+  it("echoes through a real worker process, and the worker reconnects after a console restart", async () => {
+    const { nodeId, env } = await newWorker();
+    const worker = startWorker(env, { WORKER_DOCKER_ENABLED: "false" });
+    try {
+      expect(await eventually(async () => (await status(nodeId)) === "online", 30_000)).toBe(true);
+      const res = await echo("hello through the wire");
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ message: "hello through the wire" });
+
+      await killGroup(consoleProc);
+      await startConsole();
+      cookie = await login(url, "admin", password);
+      // The same token still works, and the worker came back by itself.
+      const back = await eventually(async () => (await echo("after restart")).status === 200, 60_000, 250);
+      expect(back, worker.output()).toBe(true);
+      expect(await status(nodeId)).toBe("online");
+    } finally {
+      await killGroup(worker);
+    }
+  });
+
+  it("fails the caller within seconds when the worker dies mid-command", async () => {
+    const { nodeId, env } = await newWorker();
+    // A Docker-less worker whose echo is slowed down is not possible; use a real
+    // long-running terminal command instead when Docker is there, else a held echo.
+    const worker = startWorker(env, { WORKER_DOCKER_ENABLED: "false", WORKER_ECHO_DELAY_MS: "60000" });
+    try {
+      expect(await eventually(async () => (await status(nodeId)) === "online", 30_000)).toBe(true);
+      const started = Date.now();
+      const pending = echo("never answered", 60_000);
+      await sleep(500);
+      await killGroup(worker, "SIGKILL");
+      const res = await pending;
+      const elapsed = Date.now() - started;
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: string }).error).toMatch(/disconnected/);
+      expect(elapsed).toBeLessThan(5_000);
+      expect(await eventually(async () => (await status(nodeId)) === "offline", 10_000)).toBe(true);
+    } finally {
+      await killGroup(worker);
+    }
+  });
+
+  it("closes a deleted worker's connection at once and refuses its reconnects", async () => {
+    const { nodeId, env } = await newWorker();
+    const worker = startWorker(env, { WORKER_DOCKER_ENABLED: "false" });
+    try {
+      expect(await eventually(async () => (await status(nodeId)) === "online", 30_000)).toBe(true);
+      const del = await fetch(`${url}/api/v1/workers/${nodeId}`, { method: "DELETE", headers: { cookie } });
+      expect(del.status).toBe(204);
+      // The worker logs the refusal of its reconnect attempts (HTTP 401).
+      expect(await eventually(async () => /revoked/.test(worker.output()), 10_000)).toBe(true);
+      expect(await eventually(async () => /HTTP 401/.test(worker.output()), 15_000)).toBe(true);
+      expect((await echo("gone")).status).toBe(503);
+    } finally {
+      await killGroup(worker);
+    }
+  });
+});

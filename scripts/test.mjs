@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The whole test suite, as the README's test command runs it: makes sure the Docker
+// Engine, the sandbox images, Chromium and the dashboard build are there, runs every
+// suite on the real parts, and ends with one line: "N passed, N failed".
+//
+//   npm test                 every suite
+//   npm test -- console e2e  only the named suites (console, worker, dashboard, e2e)
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const outDir = path.join(root, "test-output");
+mkdirSync(outDir, { recursive: true });
+
+const suites = [
+  { name: "console", cwd: "console-worker", args: [] },
+  { name: "dashboard", cwd: "dashboard", args: [] },
+  { name: "worker", cwd: "worker-docker", args: [], docker: true },
+  { name: "e2e", cwd: ".", args: ["--config", "e2e/vitest.config.ts"], docker: true, browser: true },
+];
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const selected = wanted.length ? suites.filter((s) => wanted.includes(s.name)) : suites;
+if (wanted.length && selected.length !== wanted.length) {
+  console.error(`unknown suite in ${wanted.join(", ")}; known: ${suites.map((s) => s.name).join(", ")}`);
+  process.exit(2);
+}
+
+function step(title, cmd, args, opts = {}) {
+  console.log(`\n=== ${title}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", ...opts });
+  if (r.status !== 0) {
+    console.error(`${title} failed (exit ${r.status ?? r.signal})`);
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+  }
+}
+
+if (selected.some((s) => s.docker)) {
+  step("Docker Engine", "bash", ["scripts/docker-engine.sh"]);
+  step("sandbox images", "bash", ["scripts/build-images.sh"]);
+}
+if (selected.some((s) => s.browser)) {
+  if (!existsSync("/usr/bin/chromium")) {
+    step("Chromium (Debian)", "bash", [
+      "-c",
+      "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null",
+    ]);
+  }
+  step("dashboard build", "npm", ["run", "build", "-w", "dashboard"]);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const s of selected) {
+  const report = path.join(outDir, `vitest-${s.name}.json`);
+  rmSync(report, { force: true });
+  console.log(`\n=== suite: ${s.name}`);
+  const r = spawnSync(
+    path.join(root, "node_modules", ".bin", "vitest"),
+    ["run", ...s.args, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
+    { cwd: path.join(root, s.cwd), stdio: "inherit", env: { ...process.env, CI: process.env.CI ?? "" } },
+  );
+  if (!existsSync(report)) {
+    console.error(`suite ${s.name} produced no report (exit ${r.status ?? r.signal}); counted as one failure`);
+    failed++;
+    continue;
+  }
+  const j = JSON.parse(readFileSync(report, "utf8"));
+  passed += j.numPassedTests ?? 0;
+  failed += j.numFailedTests ?? 0;
+  skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+  // A file that failed to load counts too (vitest reports it as a failed suite with no tests).
+  const brokenFiles = (j.testResults ?? []).filter((f) => f.status === "failed" && (f.assertionResults ?? []).length === 0).length;
+  failed += brokenFiles;
+  if (r.status !== 0 && (j.numFailedTests ?? 0) === 0 && brokenFiles === 0) {
+    console.error(`suite ${s.name} exited with ${r.status ?? r.signal} without a failed test; counted as one failure`);
+    failed++;
+  }
+}
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 ? 1 : 0);
