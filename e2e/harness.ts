@@ -43,6 +43,12 @@ export interface StartedConsole {
   token: string;
   /** Everything the console and its worker printed so far (for failure messages). */
   output(): string;
+  /**
+   * Stops the console process and starts it again on the same port and data directory.
+   * Only meaningful with `separateWorker`: the local worker would die with the console.
+   * Waits until the worker is back online.
+   */
+  restartConsole(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +57,35 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Capabilities a worker must have declared before the console counts as ready. */
   capabilities?: string[];
+  /**
+   * Run the worker as its own process (registered through the admin API) instead of the
+   * console's local worker, so the console can restart while the worker keeps running.
+   */
+  separateWorker?: boolean;
+}
+
+interface Proc {
+  child: ChildProcess;
+  output(): string;
+}
+
+function spawnGroup(args: string[], env: Record<string, string | undefined>, sink: (text: string) => void): Proc {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env,
+  });
+  let log = "";
+  const append = (b: Buffer) => {
+    const text = b.toString("utf8");
+    log += text;
+    if (log.length > 200_000) log = log.slice(-100_000);
+    sink(text);
+  };
+  child.stdout?.on("data", append);
+  child.stderr?.on("data", append);
+  return { child, output: () => log };
 }
 
 /** Finds a free TCP port on the loopback interface. */
@@ -78,51 +113,88 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
   const dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-"));
   const adminUsername = "admin";
   const adminPassword = `pw-${randomBytes(8).toString("hex")}`;
-  const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
-      CONSOLE_DASHBOARD_USERNAME: adminUsername,
-      CONSOLE_DASHBOARD_PASSWORD: adminPassword,
-      ...opts.env,
-    },
-  });
+  const capabilities = opts.capabilities ?? ["pythonExec", "terminalExec", "terminalResource"];
+  const consoleEnv = {
+    ...process.env,
+    CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
+    CONSOLE_DB_PATH: dataDir,
+    CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
+    CONSOLE_DASHBOARD_USERNAME: adminUsername,
+    CONSOLE_DASHBOARD_PASSWORD: adminPassword,
+    ...(opts.separateWorker ? { CONSOLE_LOCAL_WORKER: "false" } : {}),
+    ...opts.env,
+  };
   let log = "";
-  const append = (b: Buffer) => {
-    log += b.toString("utf8");
+  const sink = (text: string) => {
+    log += text;
     if (log.length > 200_000) log = log.slice(-100_000);
   };
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
+  let consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+  let workerProc: Proc | undefined;
 
   const stop = async () => {
-    await stopGroup(child);
+    if (workerProc) await stopGroup(workerProc.child);
+    await stopGroup(consoleProc.child);
     await rm(dataDir, { recursive: true, force: true });
   };
 
   try {
-    const url = await waitForListening(child, () => log);
-    const adminCookie = await login(url, adminUsername, adminPassword);
-    await waitForWorker(url, adminCookie, opts.capabilities ?? ["pythonExec", "terminalExec", "terminalResource"]);
+    const url = await waitForListening(consoleProc);
+    let adminCookie = await login(url, adminUsername, adminPassword);
+    if (opts.separateWorker) {
+      const workerEnv = await registerWorker(url, adminCookie);
+      workerProc = spawnGroup(
+        ["worker-docker/bin/onlyboxes-worker.mjs"],
+        { ...process.env, ...opts.env, ...workerEnv },
+        sink,
+      );
+    }
+    await waitForWorker(url, adminCookie, capabilities);
     const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);
-    return { url, adminUsername, adminPassword, adminCookie, token, output: () => log, stop };
+    const started: StartedConsole = {
+      url,
+      adminUsername,
+      adminPassword,
+      adminCookie,
+      token,
+      output: () => log,
+      async restartConsole() {
+        await stopGroup(consoleProc.child);
+        consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+        await waitForListening(consoleProc);
+        adminCookie = await login(url, adminUsername, adminPassword);
+        started.adminCookie = adminCookie;
+        await waitForWorker(url, adminCookie, capabilities);
+      },
+      stop,
+    };
+    return started;
   } catch (err) {
     await stop();
     throw new Error(`console did not start: ${err instanceof Error ? err.message : String(err)}\n--- output ---\n${log}`);
   }
 }
 
-async function waitForListening(child: ChildProcess, output: () => string): Promise<string> {
+/** Registers a worker through the admin API and answers the WORKER_* environment of its startup command. */
+async function registerWorker(url: string, cookie: string): Promise<Record<string, string>> {
+  const res = await fetch(`${url}/api/v1/workers`, { method: "POST", headers: { cookie } });
+  const body = (await res.json()) as { command?: string };
+  if (res.status !== 201 || typeof body.command !== "string") {
+    throw new Error(`worker registration answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  const env: Record<string, string> = {};
+  for (const m of body.command.matchAll(/(WORKER_[A-Z_]+)=(\S+)/g)) {
+    if (m[1] !== undefined && m[2] !== undefined) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+async function waitForListening(proc: Proc): Promise<string> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    const m = /console listening on (http:\/\/\S+)/.exec(output());
+    const m = /console listening on (http:\/\/\S+)/.exec(proc.output());
     if (m?.[1] !== undefined) return m[1].replace(/\/$/, "");
-    if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}`);
+    if (proc.child.exitCode !== null) throw new Error(`start.mjs exited with ${proc.child.exitCode}`);
     await sleep(100);
   }
   throw new Error("timed out waiting for 'console listening on'");
@@ -131,24 +203,26 @@ async function waitForListening(child: ChildProcess, output: () => string): Prom
 /** SIGTERM to the whole group (console, workerd, worker), then SIGKILL if it lingers. */
 async function stopGroup(child: ChildProcess): Promise<void> {
   const pid = child.pid;
-  if (pid === undefined || child.exitCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const timer = sleep(STOP_TIMEOUT_MS).then(() => "timeout" as const);
-  if ((await Promise.race([exited.then(() => "exited" as const), timer])) === "timeout") {
+  if (pid === undefined) return;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
-      process.kill(-pid, "SIGKILL");
+      process.kill(-pid, "SIGTERM");
     } catch {
-      // already gone
+      return;
     }
-    await exited;
+    const timer = sleep(STOP_TIMEOUT_MS).then(() => "timeout" as const);
+    if ((await Promise.race([exited.then(() => "exited" as const), timer])) === "timeout") {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      await exited;
+    }
   }
   // The group may outlive its leader for a moment (workerd exits slowly).
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 150; i++) {
     try {
       process.kill(-pid, 0);
     } catch {

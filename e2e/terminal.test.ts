@@ -213,3 +213,28 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe("a terminal session across a console restart", () => {
+  let r: StartedConsole;
+
+  beforeAll(async () => {
+    r = await startConsole({ separateWorker: true });
+  }, 240_000);
+
+  afterAll(async () => {
+    await r?.stop();
+  }, 90_000);
+
+  it("keeps routing to the same container after the console restarts (the worker keeps running)", async () => {
+    const first = await terminal(r, { command: "echo before > ~/restart.txt && echo ok", lease_ttl_sec: 600 });
+    expect(first.status).toBe(200);
+    const id = first.body.session_id;
+
+    await r.restartConsole();
+
+    const after = await terminal(r, { session_id: id, command: "cat ~/restart.txt" });
+    expect(after.status, r.output().slice(-3000)).toBe(200);
+    expect(after.body).toMatchObject({ session_id: id, created: false, stdout: "before\n", exit_code: 0 });
+    expect(after.body.lease_expires_unix_ms).toBeGreaterThanOrEqual(first.body.lease_expires_unix_ms);
+  });
+});
