@@ -18,7 +18,10 @@ export const ORIGIN = "https://console.test";
 
 export interface CallOptions {
   method?: string;
-  /** Sent as JSON with `content-type: application/json`; a string is sent verbatim (set the type yourself). */
+  /**
+   * Sent as JSON with `content-type: application/json`. A string, stream or byte buffer is
+   * sent verbatim (set the content type yourself).
+   */
   body?: unknown;
   /** A `Cookie` header value, e.g. from {@link signIn}. */
   cookie?: string;
@@ -36,10 +39,11 @@ export interface CallOptions {
 /** Builds the Request {@link call} sends. `path` is relative to {@link ORIGIN} (or absolute). */
 export function buildRequest(path: string, opts: CallOptions = {}): Request {
   const headers = new Headers(opts.headers);
-  let body: string | undefined;
+  let body: BodyInit | undefined;
   if (opts.body !== undefined) {
-    if (typeof opts.body === "string") {
-      body = opts.body;
+    const raw = opts.body;
+    if (typeof raw === "string" || raw instanceof ReadableStream || raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
+      body = raw;
     } else {
       body = JSON.stringify(opts.body);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
