@@ -1,0 +1,345 @@
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
+import type { CommandDispatch } from "@onlyboxes/proto";
+import { SELF } from "cloudflare:test";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
+import { connectMcpClient } from "./mcp-client.ts";
+import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+
+const PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/**
+ * A test worker on the real wire that plays all four capabilities. pythonExec: code
+ * `stream` writes two output chunks before answering, `raise` exits 1, `hang` never
+ * answers. terminalExec: any command succeeds (`exit N` exits N) in a per-session store.
+ * terminalResource: /work/plot.png is a PNG, /work/notes.txt text, /work/ a directory.
+ */
+function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | Promise<TestReply> {
+  switch (d.capability) {
+    case "echo":
+      return { payload: { message: (raw as { message: string }).message } };
+    case "pythonExec": {
+      const { code } = raw as { code: string };
+      if (code === "hang") return "no-reply";
+      if (code === "raise") return { payload: { output: "", stderr: "Traceback: ValueError\n", exit_code: 1 } };
+      if (code === "stream") {
+        w.output(d.commandId, "stdout", "step 1\n");
+        w.output(d.commandId, "stderr", "warning\n");
+        return new Promise((resolve) =>
+          setTimeout(() => resolve({ payload: { output: "step 1\n", stderr: "warning\n", exit_code: 0 } }), 100),
+        );
+      }
+      return { payload: { output: `ran ${code.length} chars\n`, stderr: "", exit_code: 0 } };
+    }
+    case "terminalExec": {
+      const p = raw as { session_id: string; command: string; create_if_missing?: boolean };
+      if (!p.create_if_missing && !sessions.has(p.session_id)) {
+        return { error: { code: "session_not_found", message: "session not found" } };
+      }
+      const created = !sessions.has(p.session_id);
+      sessions.add(p.session_id);
+      const exit = /^exit (\d+)$/.exec(p.command);
+      return {
+        payload: {
+          session_id: p.session_id,
+          created,
+          stdout: exit ? "" : `$ ${p.command}\n`,
+          stderr: exit ? "failed\n" : "",
+          exit_code: exit ? Number(exit[1]) : 0,
+          stdout_truncated: false,
+          stderr_truncated: false,
+          lease_expires_unix_ms: Date.now() + 60_000,
+        },
+      };
+    }
+    case "terminalResource": {
+      const p = raw as { session_id: string; file_path: string; action: "validate" | "read" };
+      if (!sessions.has(p.session_id)) return { error: { code: "session_not_found", message: "session not found" } };
+      const files: Record<string, { mime: string; blob: string }> = {
+        "/work/plot.png": { mime: "image/png", blob: PNG_BASE64 },
+        "/work/notes.txt": { mime: "text/plain; charset=utf-8", blob: btoa("hello") },
+      };
+      if (p.file_path === "/work/") return { error: { code: "path_is_directory", message: "path is a directory" } };
+      const f = files[p.file_path];
+      if (!f) return { error: { code: "file_not_found", message: "file not found" } };
+      reads.push(`${p.action} ${p.file_path}`);
+      return {
+        payload: {
+          mime_type: f.mime,
+          size_bytes: atob(f.blob).length,
+          ...(p.action === "read" ? { blob: f.blob } : {}),
+        },
+      };
+    }
+    default:
+      return { error: { code: "invalid_argument", message: "unknown capability" } };
+  }
+}
+
+const sessions = new Set<string>();
+const reads: string[] = [];
+let token = "";
+let client: Client;
+let worker: TestWorker;
+
+beforeAll(async () => {
+  token = (await newAccountWithToken()).token;
+  client = await connectMcpClient(token);
+});
+
+afterAll(async () => {
+  await client.close();
+});
+
+function textOf(result: { content?: unknown }): string {
+  const content = (result.content ?? []) as Array<{ type: string; text?: string }>;
+  return content.map((c) => c.text ?? "").join("");
+}
+
+async function expectInvalidParams(name: string, args: Record<string, unknown>, message: RegExp): Promise<void> {
+  const err = await client.callTool({ name, arguments: args }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(McpError);
+  expect((err as McpError).code).toBe(ErrorCode.InvalidParams);
+  expect((err as McpError).message).toMatch(message);
+}
+
+describe("mcp: transport and auth", () => {
+  it("refuses a request without a valid token with 401", async () => {
+    const body = { jsonrpc: "2.0", id: 1, method: "tools/list" };
+    const headers = { accept: "application/json, text/event-stream" };
+    const none = await callJson("/mcp", { method: "POST", body, headers });
+    expect(none.status).toBe(401);
+    const wrong = await callJson("/mcp", { method: "POST", body, headers, bearer: "obx_wrong" });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toEqual({ error: "invalid token" });
+    const err = await connectMcpClient("obx_wrong").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as { code?: number }).code).toBe(401);
+  });
+
+  it("answers GET with 405 and Allow: POST", async () => {
+    const res = await SELF.fetch(new Request(new URL("/mcp", ORIGIN), { headers: { accept: "text/event-stream" } }));
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
+  });
+
+  it("answers with plain JSON when no progress is asked for", async () => {
+    const res = await callJson<{ result: { tools: unknown[] } }>("/mcp", {
+      method: "POST",
+      bearer: token,
+      body: { jsonrpc: "2.0", id: 7, method: "tools/list" },
+      headers: { accept: "application/json, text/event-stream" },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.body.result.tools).toHaveLength(4);
+  });
+
+  it("answers malformed JSON with a JSON-RPC parse error", async () => {
+    const res = await callJson<{ error: { code: number } }>("/mcp", {
+      method: "POST",
+      bearer: token,
+      body: "{oops",
+      headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe(-32700);
+  });
+});
+
+describe("mcp: tools/list", () => {
+  it("lists the contract's four tools with strict input schemas", async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["echo", "pythonExec", "readImage", "terminalExec"]);
+    for (const t of tools) {
+      expect(t.inputSchema.type).toBe("object");
+      expect(t.inputSchema.additionalProperties).toBe(false);
+      expect((t.description ?? "").length).toBeGreaterThan(80);
+    }
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    expect(byName.get("echo")?.inputSchema.required).toEqual(["message"]);
+    expect(byName.get("pythonExec")?.inputSchema.required).toEqual(["code"]);
+    expect(byName.get("terminalExec")?.inputSchema.required).toEqual(["command"]);
+    expect(byName.get("readImage")?.inputSchema.required?.sort()).toEqual(["file_path", "session_id"]);
+    expect(Object.keys(byName.get("terminalExec")?.inputSchema.properties ?? {}).sort()).toEqual([
+      "command",
+      "create_if_missing",
+      "lease_ttl_sec",
+      "session_id",
+      "timeout_ms",
+    ]);
+    for (const name of ["echo", "pythonExec", "terminalExec"]) expect(byName.get(name)?.outputSchema?.type).toBe("object");
+    expect(byName.get("readImage")?.outputSchema).toBeUndefined();
+  });
+});
+
+describe("mcp: invalid arguments are JSON-RPC errors -32602", () => {
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ["echo", {}, /message: is required/],
+    ["echo", { message: "   " }, /message: must not be blank/],
+    ["echo", { message: "hi", extra: 1 }, /unknown field: extra/],
+    ["echo", { message: "hi", timeout_ms: 60_001 }, /timeout_ms: must be an integer between 1 and 60000/],
+    ["pythonExec", { code: 42 }, /code: must be a string/],
+    ["pythonExec", { code: "print(1)", timeout_ms: 0 }, /timeout_ms/],
+    ["terminalExec", { command: "ls", lease_ttl_sec: 5 }, /lease_ttl_sec: must be an integer between 60 and 1800/],
+    ["terminalExec", { command: "ls", session_id: "has space" }, /session_id: must be printable ASCII/],
+    ["readImage", { session_id: "s" }, /file_path: is required/],
+    ["readImage", { session_id: "s", file_path: "/a.png", action: "read" }, /unknown field: action/],
+  ])("%s %j", async (name, args, message) => {
+    await expectInvalidParams(name, args, message);
+  });
+
+  it("an unknown tool is -32602 too", async () => {
+    await expectInvalidParams("rmrf", {}, /Unknown tool: rmrf/);
+  });
+});
+
+describe("mcp: without a worker", () => {
+  it("reports no_worker as an isError result an LLM can act on", async () => {
+    const result = await client.callTool({ name: "pythonExec", arguments: { code: "print(1)" } });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/no_worker/);
+    expect(textOf(result)).toMatch(/operator/);
+  });
+});
+
+describe("mcp: tools on a worker", () => {
+  beforeAll(async () => {
+    worker = await connectTestWorker({
+      capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource"].map((name) => ({ name, maxInflight: 4 })),
+      handler,
+    });
+    await worker.acked;
+  });
+  afterAll(async () => {
+    worker.close();
+    await worker.closed;
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
+  it("echo returns structuredContent and the same JSON as text", async () => {
+    const result = await client.callTool({ name: "echo", arguments: { message: "héllo" } });
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toEqual({ message: "héllo" });
+    expect(JSON.parse(textOf(result))).toEqual({ message: "héllo" });
+  });
+
+  it("pythonExec returns output, stderr and exit_code; a non-zero exit is a normal result", async () => {
+    const ok = await client.callTool({ name: "pythonExec", arguments: { code: "print(6*7)" } });
+    expect(ok.isError).toBeFalsy();
+    expect(ok.structuredContent).toEqual({ output: "ran 10 chars\n", stderr: "", exit_code: 0 });
+    const failed = await client.callTool({ name: "pythonExec", arguments: { code: "raise" } });
+    expect(failed.isError).toBeFalsy();
+    expect(failed.structuredContent).toEqual({ output: "", stderr: "Traceback: ValueError\n", exit_code: 1 });
+  });
+
+  it("pythonExec past its timeout is an isError result naming the limit, and the worker is told to stop", async () => {
+    const result = await client.callTool({ name: "pythonExec", arguments: { code: "hang", timeout_ms: 300 } });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/deadline_exceeded/);
+    expect(textOf(result)).toMatch(/300 ms/);
+    const hung = worker.dispatches.filter((d) => d.capability === "pythonExec").at(-1);
+    expect(hung && worker.cancels.includes(hung.commandId)).toBe(true);
+  });
+
+  it("streams pythonExec output as progress notifications when the client asks for progress", async () => {
+    const progress: Progress[] = [];
+    const result = await client.callTool({ name: "pythonExec", arguments: { code: "stream" } }, undefined, {
+      onprogress: (p) => progress.push(p),
+    });
+    expect(result.structuredContent).toEqual({ output: "step 1\n", stderr: "warning\n", exit_code: 0 });
+    expect(progress.map((p) => p.message)).toEqual(["step 1\n", "[stderr] warning\n"]);
+    expect(progress[1]?.progress ?? 0).toBeGreaterThan(progress[0]?.progress ?? 0);
+  });
+
+  it("answers a progress request as an SSE stream", async () => {
+    const res = await SELF.fetch(
+      new Request(new URL("/mcp", ORIGIN), {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: "application/json, text/event-stream",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 3,
+          method: "tools/call",
+          params: { name: "pythonExec", arguments: { code: "stream" }, _meta: { progressToken: "p1" } },
+        }),
+      }),
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const text = await res.text();
+    expect(text).toContain('"method":"notifications/progress"');
+    expect(text).toContain('"progressToken":"p1"');
+    expect(text).toContain('"exit_code":0');
+  });
+
+  it("terminalExec keeps a session; a non-zero exit is a normal result; an unknown session is isError", async () => {
+    const first = await client.callTool({ name: "terminalExec", arguments: { command: "touch a" } });
+    expect(first.isError).toBeFalsy();
+    const s = first.structuredContent as { session_id: string; created: boolean; stdout: string };
+    expect(s.created).toBe(true);
+    expect(s.stdout).toBe("$ touch a\n");
+    expect(s.session_id).toMatch(/^sess_/);
+
+    const second = await client.callTool({ name: "terminalExec", arguments: { command: "exit 3", session_id: s.session_id } });
+    expect(second.isError).toBeFalsy();
+    expect(second.structuredContent).toMatchObject({ session_id: s.session_id, created: false, exit_code: 3, stderr: "failed\n" });
+
+    const missing = await client.callTool({ name: "terminalExec", arguments: { command: "ls", session_id: "nope" } });
+    expect(missing.isError).toBe(true);
+    expect(textOf(missing)).toMatch(/session_not_found/);
+    expect(textOf(missing)).toMatch(/create_if_missing/);
+  });
+
+  it("readImage returns one image item for image/* and a text note otherwise; failures are isError", async () => {
+    const started = await client.callTool({ name: "terminalExec", arguments: { command: "python3 plot.py" } });
+    const sessionId = (started.structuredContent as { session_id: string }).session_id;
+
+    const image = await client.callTool({ name: "readImage", arguments: { session_id: sessionId, file_path: "/work/plot.png" } });
+    expect(image.isError).toBeFalsy();
+    expect(image.content).toEqual([{ type: "image", data: PNG_BASE64, mimeType: "image/png" }]);
+
+    reads.length = 0;
+    const text = await client.callTool({ name: "readImage", arguments: { session_id: sessionId, file_path: "/work/notes.txt" } });
+    expect(text.isError).toBeFalsy();
+    expect(text.content).toEqual([{ type: "text", text: "unsupported mime type: text/plain; charset=utf-8; expected image/*" }]);
+    // A non-image is never transferred.
+    expect(reads).toEqual(["validate /work/notes.txt"]);
+
+    for (const [path, code] of [
+      ["/work/missing.png", /file_not_found/],
+      ["/work/", /path_is_directory/],
+    ] as const) {
+      const r = await client.callTool({ name: "readImage", arguments: { session_id: sessionId, file_path: path } });
+      expect(r.isError).toBe(true);
+      expect(textOf(r)).toMatch(code);
+    }
+    const noSession = await client.callTool({ name: "readImage", arguments: { session_id: "sess_missing", file_path: "/work/plot.png" } });
+    expect(noSession.isError).toBe(true);
+    expect(textOf(noSession)).toMatch(/session_not_found/);
+  });
+});
+
+describe("mcp: a misbehaving worker", () => {
+  it("an answer that does not match the output schema is an isError result, not a broken one", async () => {
+    const other = await connectTestWorker({
+      capabilities: [{ name: "echo", maxInflight: 4 }],
+      handler: () => ({ payload: { unexpected: true } }),
+    });
+    await other.acked;
+    const result = await client.callTool({ name: "echo", arguments: { message: "x" } });
+    other.close();
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/unexpected echo result/);
+  });
+});
