@@ -28,6 +28,36 @@ function parseAddr(raw) {
   return { host, port };
 }
 
+let mf = null;
+let worker = null;
+let stopping = false;
+
+async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  log("stopping", { signal });
+  if (worker) {
+    const w = worker;
+    const exited = new Promise((r) => w.once("exit", r));
+    w.kill("SIGTERM");
+    const t = setTimeout(() => w.kill("SIGKILL"), 35_000);
+    await exited;
+    clearTimeout(t);
+  }
+  await mf?.dispose().catch(() => {});
+  log("stopped");
+  process.exit(0);
+}
+// Miniflare installs handlers that exit on the first signal; ours stop in order instead
+// (the worker finishes or cancels its work and removes its containers first).
+function installSignalHandlers() {
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+installSignalHandlers();
+
 const { host, port } = parseAddr(env.CONSOLE_HTTP_ADDR);
 const dataDir = path.resolve(env.CONSOLE_DB_PATH ?? path.join(root, "data"));
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -94,7 +124,7 @@ for (const name of [
 }
 
 const { script: _s, scriptPath: _sp, modules: _m, ...rest } = workerOptions;
-const mf = new Miniflare({
+mf = new Miniflare({
   ...rest,
   name: "onlyboxes-console",
   modules: true,
@@ -106,8 +136,12 @@ const mf = new Miniflare({
   d1Persist: path.join(dataDir, "d1"),
   durableObjectsPersist: path.join(dataDir, "do"),
   cachePersist: false,
+  // No request.cf lookup (it needs the internet) and no per-request log lines (they cost time).
+  cf: { colo: "LOCAL", country: "XX" },
+  logRequests: env.CONSOLE_LOG_REQUESTS === "true",
   log: new Log(env.CONSOLE_LOG_LEVEL === "debug" ? LogLevel.DEBUG : LogLevel.INFO),
 });
+installSignalHandlers();
 let url;
 try {
   url = await mf.ready;
@@ -149,8 +183,6 @@ await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
 process.stdout.write(`console listening on ${consoleUrl}\n`);
 
 // The local worker: provisioned once, credential kept in the data directory.
-let worker = null;
-let stopping = false;
 if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
   const credFile = path.join(dataDir, "local-worker.json");
   let cred = existsSync(credFile) ? JSON.parse(readFileSync(credFile, "utf8")) : null;
@@ -187,24 +219,6 @@ if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
       }, 2000).unref();
     });
   };
-  startWorker();
+  if (!stopping) startWorker();
 }
 
-async function shutdown(signal) {
-  if (stopping) return;
-  stopping = true;
-  log("stopping", { signal });
-  if (worker) {
-    const w = worker;
-    const exited = new Promise((r) => w.once("exit", r));
-    w.kill("SIGTERM");
-    const t = setTimeout(() => w.kill("SIGKILL"), 35_000);
-    await exited;
-    clearTimeout(t);
-  }
-  await mf.dispose().catch(() => {});
-  log("stopped");
-  process.exit(0);
-}
-process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -38,13 +38,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     closeDocker = () => backend.close();
   }
   const agent = new Agent(config, sources, nodeLog);
-  let stopping = false;
+  let stoppingSince = 0;
   const shutdown = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince) {
+      // Ctrl+C reaches both the launcher and this process: only a later, deliberate signal forces the exit.
+      if (Date.now() - stoppingSince < 2000) return;
       nodeLog.warn("second signal: exiting now", { signal });
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     nodeLog.info("shutting down", { signal });
     void (async () => {
       await agent.stop();

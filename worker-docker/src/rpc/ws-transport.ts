@@ -80,6 +80,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
           resolve();
         });
         ws.once("unexpected-response", (_req, res) => {
+          signal?.removeEventListener("abort", onAbort);
           let body = "";
           res.setEncoding("utf8");
           res.on("data", (d: string) => {
@@ -97,7 +98,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
             reject(new ConnectError(`console refused the connection (HTTP ${status}): ${msg}`, code));
           });
         });
-        ws.once("error", (err) => reject(new ConnectError(`cannot reach the console: ${err.message}`, Code.Unavailable)));
+        ws.once("error", (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(new ConnectError(`cannot reach the console: ${err.message}`, Code.Unavailable));
+        });
       });
 
       ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -121,7 +125,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
           ws.terminate();
         }
       });
+      const closeOnAbort = () => ws.close(1000);
+      signal?.addEventListener("abort", closeOnAbort, { once: true });
       ws.on("close", (code, reason) => {
+        signal?.removeEventListener("abort", closeOnAbort);
         out.end(
           out.isEnded
             ? undefined
@@ -131,7 +138,6 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
       ws.on("error", () => {
         // 'close' follows and ends the stream.
       });
-      signal?.addEventListener("abort", () => ws.close(1000), { once: true });
 
       // Pump the request stream; ending it sends an end-stream envelope and closes our side.
       void (async () => {
