@@ -8,7 +8,7 @@ import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/lib/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
-import { callJson, newAccountWithToken } from "./helpers.ts";
+import { call, callJson, newAccountWithToken } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 interface TerminalBody {
@@ -34,7 +34,7 @@ interface ExecPayload {
 /**
  * A worker that plays terminalExec/terminalResource: one "container" (a set of files)
  * per worker-side session key. Commands: `echo X`, `write F`, `cat F`, `wait` (until
- * `release()`), `hang` (never answers).
+ * `release()`), `hang` (never answers), `stream` (output chunks before the result).
  */
 interface FakeTerminalWorker {
   w: TestWorker;
@@ -49,7 +49,7 @@ async function connectTerminalWorker(): Promise<FakeTerminalWorker> {
   const sessions = new Map<string, { files: Set<string>; lease: number }>();
   const execs: ExecPayload[] = [];
   let waiting: Array<() => void> = [];
-  const handler = async (d: CommandDispatch, raw: unknown): Promise<TestReply> => {
+  const handler = async (d: CommandDispatch, raw: unknown, self: TestWorker): Promise<TestReply> => {
     if (d.capability === "terminalResource") {
       const p = raw as { session_id: string; file_path: string; action: string };
       const s = sessions.get(p.session_id);
@@ -80,6 +80,12 @@ async function connectTerminalWorker(): Promise<FakeTerminalWorker> {
     let stdout = "";
     let exit = 0;
     if (verb === "hang") return "no-reply";
+    if (verb === "stream") {
+      self.output(d.commandId, "stdout", "part-1 ");
+      self.output(d.commandId, "stderr", "warn");
+      self.output(d.commandId, "stdout", "part-2");
+      stdout = "part-1 part-2";
+    }
     if (verb === "wait") await new Promise<void>((r) => waiting.push(r));
     if (verb === "echo") stdout = `${arg}\n`;
     if (verb === "write") s.files.add(arg);
@@ -432,6 +438,44 @@ describe("POST /api/v1/commands/terminal", () => {
   it("answers 401 without a bearer token", async () => {
     const res = await callJson("/api/v1/commands/terminal", { method: "POST", body: { command: "x" } });
     expect(res.status).toBe(401);
+  });
+});
+
+describe("POST /api/v1/commands/terminal with Accept: text/event-stream", () => {
+  async function events(token: string, body: unknown): Promise<{ status: number; type: string | null; events: Array<{ event: string; data: unknown }> }> {
+    const res = await call("/api/v1/commands/terminal", { method: "POST", bearer: token, body, headers: { accept: "text/event-stream" } });
+    const text = await res.text();
+    const out: Array<{ event: string; data: unknown }> = [];
+    for (const block of text.split("\n\n")) {
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event !== undefined && data !== undefined) out.push({ event, data: JSON.parse(data) as unknown });
+    }
+    return { status: res.status, type: res.headers.get("content-type"), events: out };
+  }
+
+  it("streams output events, then the result", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const res = await events(user.token, { command: "stream" });
+    expect(res.status).toBe(200);
+    expect(res.type).toMatch(/^text\/event-stream/);
+    expect(res.events.slice(0, 3)).toEqual([
+      { event: "stdout", data: { text: "part-1 " } },
+      { event: "stderr", data: { text: "warn" } },
+      { event: "stdout", data: { text: "part-2" } },
+    ]);
+    expect(res.events[3]).toMatchObject({ event: "result", data: { created: true, stdout: "part-1 part-2", exit_code: 0 } });
+    expect(res.events).toHaveLength(4);
+  });
+
+  it("ends with an error event for a session error, and a bad body is still a plain 400", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const res = await events(user.token, { command: "echo", session_id: "missing" });
+    expect(res.events).toEqual([{ event: "error", data: { error: "session not found", code: "session_not_found", status: 404 } }]);
+    const bad = await callJson("/api/v1/commands/terminal", { method: "POST", bearer: user.token, body: {}, headers: { accept: "text/event-stream" } });
+    expect(bad.status).toBe(400);
   });
 });
 
