@@ -92,8 +92,8 @@ afterAll(async () => {
   await client.close();
 });
 
-function textOf(result: { content?: unknown }): string {
-  const content = (result.content ?? []) as Array<{ type: string; text?: string }>;
+function textOf(result: object): string {
+  const content = ((result as { content?: unknown }).content ?? []) as Array<{ type: string; text?: string }>;
   return content.map((c) => c.text ?? "").join("");
 }
 
