@@ -2,7 +2,7 @@ import { Navigate, Route, Router, useLocation } from "@solidjs/router";
 import { type JSX, Match, Switch } from "solid-js";
 import { Loading } from "./components/feedback.tsx";
 import { Shell } from "./components/shell.tsx";
-import { SessionProvider, useSession } from "./lib/session.tsx";
+import { SessionProvider, SIGNED_OUT_NOTICE, useSession } from "./lib/session.tsx";
 import { AccountsPage } from "./pages/accounts-page.tsx";
 import { ActivityPage } from "./pages/activity-page.tsx";
 import { LoginPage } from "./pages/login-page.tsx";
@@ -14,7 +14,11 @@ import { WorkersPage } from "./pages/workers-page.tsx";
 function RequireSession(props: { children?: JSX.Element }): JSX.Element {
   const session = useSession();
   const location = useLocation();
-  const next = () => encodeURIComponent(`${location.pathname}${location.search}`);
+  // After an explicit sign-out there is nowhere to return to; after expiry, come back here.
+  const loginHref = () =>
+    session.notice() === SIGNED_OUT_NOTICE
+      ? "/login"
+      : `/login?next=${encodeURIComponent(`${location.pathname}${location.search}`)}`;
   return (
     <Switch>
       <Match when={session.state() === "checking"}>
@@ -23,7 +27,7 @@ function RequireSession(props: { children?: JSX.Element }): JSX.Element {
         </div>
       </Match>
       <Match when={session.state() === "signed-out"}>
-        <Navigate href={`/login?next=${next()}`} />
+        <Navigate href={loginHref()} />
       </Match>
       <Match when={session.state() === "signed-in"}>
         <Shell>{props.children}</Shell>

@@ -64,13 +64,22 @@ export function Dialog(props: DialogProps): JSX.Element {
 
   return (
     <Portal>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: clicking the backdrop is a mouse shortcut; Escape and the close button serve the keyboard. */}
       <div
         class="dialog-backdrop"
         onMouseDown={(e) => {
           if (e.target === e.currentTarget) close();
         }}
       >
-        <div class="dialog" role={props.role ?? "dialog"} aria-modal="true" aria-labelledby={titleId} tabIndex={-1} ref={panel}>
+        {/* biome-ignore lint/a11y/useAriaPropsSupportedByRole: the role is dialog or alertdialog, both modal roles. */}
+        <div
+          class="dialog"
+          role={props.role ?? "dialog"}
+          aria-modal="true"
+          aria-labelledby={titleId}
+          tabIndex={-1}
+          ref={panel}
+        >
           <header class="dialog-header">
             <h2 id={titleId}>{props.title}</h2>
             <button type="button" class="icon-button" aria-label="Close dialog" onClick={close} disabled={props.busy}>

@@ -7,6 +7,7 @@ export function LoadBar(props: { name: string; inflight: number; max: number }):
   return (
     <div class="load">
       <span class="load-name">{props.name}</span>
+      {/* biome-ignore lint/a11y/useSemanticElements: a styled bar; <meter> cannot be themed consistently across browsers. */}
       <div
         class={`load-track ${level()}`}
         role="meter"

@@ -1,11 +1,10 @@
-import { A, useNavigate } from "@solidjs/router";
+import { A } from "@solidjs/router";
 import { createSignal, type JSX, Show } from "solid-js";
 import { useSession } from "../lib/session.tsx";
 
 /** The signed-in frame: header with navigation, console version, account and sign-out. */
 export function Shell(props: { children?: JSX.Element }): JSX.Element {
   const session = useSession();
-  const navigate = useNavigate();
   const [signingOut, setSigningOut] = createSignal(false);
   const info = () => session.info();
   const isAdmin = () => info()?.account.is_admin === true;
@@ -17,8 +16,8 @@ export function Shell(props: { children?: JSX.Element }): JSX.Element {
     } catch {
       // signOut already cleared local state; the cookie expires on its own.
     } finally {
+      // The session state is now signed-out: RequireSession takes the user to /login.
       setSigningOut(false);
-      navigate("/login", { replace: true });
     }
   };
 
@@ -52,7 +51,10 @@ export function Shell(props: { children?: JSX.Element }): JSX.Element {
             </Show>
           </nav>
           <div class="topbar-meta">
-            <Show when={info()?.console_repo_url} fallback={<span class="version">{versionLabel(info()?.console_version)}</span>}>
+            <Show
+              when={info()?.console_repo_url}
+              fallback={<span class="version">{versionLabel(info()?.console_version)}</span>}
+            >
               {(url) => (
                 <a class="version" href={url()} target="_blank" rel="noreferrer noopener" title="Source code">
                   {versionLabel(info()?.console_version)}

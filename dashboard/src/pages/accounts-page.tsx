@@ -17,7 +17,8 @@ interface AccountErrors {
 function registerErrors(err: unknown): AccountErrors {
   if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
   if (err.status === 409) return { username: "This username is taken (usernames ignore case)." };
-  if (err.status === 403) return { form: "Registration is disabled on this console, or your account is not an administrator." };
+  if (err.status === 403)
+    return { form: "Registration is disabled on this console, or your account is not an administrator." };
   if (err.status === 400) return /password/i.test(err.message) ? { password: err.message } : { username: err.message };
   return { form: err.message };
 }
@@ -65,9 +66,10 @@ function AccountForm(): JSX.Element {
       <div class="two-col">
         <form class="card form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="new-account-title">
           <h2 id="new-account-title">New account</h2>
-          <label class="field">
-            <span>Username</span>
+          <div class="field">
+            <label for="account-username">Username</label>
             <input
+              id="account-username"
               name="username"
               autocomplete="off"
               autocapitalize="none"
@@ -82,10 +84,11 @@ function AccountForm(): JSX.Element {
                 {errors().username}
               </small>
             </Show>
-          </label>
-          <label class="field">
-            <span>Password</span>
+          </div>
+          <div class="field">
+            <label for="account-password">Password</label>
             <input
+              id="account-password"
               name="password"
               type="password"
               autocomplete="new-password"
@@ -99,7 +102,7 @@ function AccountForm(): JSX.Element {
                 {errors().password}
               </small>
             </Show>
-          </label>
+          </div>
           <Show when={errors().form}>
             <p class="field-error" role="alert">
               {errors().form}

@@ -19,10 +19,20 @@ const STATUS_TONE: Record<TaskStatus, string> = {
   canceled: "muted",
 };
 
+const FINISHED: ReadonlySet<TaskStatus> = new Set(["succeeded", "failed", "timeout", "canceled"]);
+
 /** The signed-in account's recent tasks and live terminal sessions (with lease countdown). */
 export function ActivityPage(): JSX.Element {
-  const tasks = createPoll(() => "tasks", () => api.listTasks(50), ACTIVITY_POLL_MS);
-  const sessions = createPoll(() => "sessions", () => api.listSessions(), ACTIVITY_POLL_MS);
+  const tasks = createPoll(
+    () => "tasks",
+    () => api.listTasks(50),
+    ACTIVITY_POLL_MS,
+  );
+  const sessions = createPoll(
+    () => "sessions",
+    () => api.listSessions(),
+    ACTIVITY_POLL_MS,
+  );
   const now = createNow(1000);
   const liveSessions = () => (sessions.data()?.items ?? []).filter((s) => Date.parse(s.lease_expires_at) > now());
 
@@ -133,7 +143,16 @@ export function ActivityPage(): JSX.Element {
                             <code class="subtle">{t.error_code}</code>
                           </Show>
                         </td>
-                        <td>{formatDuration(t.duration_ms)}</td>
+                        <td>
+                          <Show
+                            when={t.completed_at === null && !FINISHED.has(t.status)}
+                            fallback={formatDuration(t.duration_ms)}
+                          >
+                            <span class="subtle-inline" title="Still running">
+                              {formatDuration(Math.max(0, now() - Date.parse(t.created_at)))} so far
+                            </span>
+                          </Show>
+                        </td>
                         <td title={formatTimestamp(t.created_at)}>{formatRelative(t.created_at, now())}</td>
                       </tr>
                     )}

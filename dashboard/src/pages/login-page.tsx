@@ -7,7 +7,7 @@ import { useSession } from "../lib/session.tsx";
 /** Only same-origin paths, so a crafted `?next=` cannot send the user elsewhere. */
 function safeNext(next: string | string[] | undefined): string {
   const value = Array.isArray(next) ? next[0] : next;
-  if (!value || !value.startsWith("/") || value.startsWith("//") || value.startsWith("/login")) return "/";
+  if (!value?.startsWith("/") || value.startsWith("//") || value.startsWith("/login")) return "/";
   return value;
 }
 
@@ -77,7 +77,12 @@ export function LoginPage(): JSX.Element {
                 </button>
               </div>
             </Show>
-            <form class="form" onSubmit={(e) => void submit(e)} noValidate aria-describedby={error() ? "login-error" : undefined}>
+            <form
+              class="form"
+              onSubmit={(e) => void submit(e)}
+              noValidate
+              aria-describedby={error() ? "login-error" : undefined}
+            >
               <label class="field">
                 <span>Username</span>
                 <input

@@ -26,7 +26,8 @@ export function validateTokenInput(name: string, token: string): FieldErrors {
   else if (trimmed.length > TOKEN_NAME_MAX) errors.name = `The name can be at most ${TOKEN_NAME_MAX} characters.`;
   if (token) {
     if (/\s/.test(token)) errors.token = "The token value cannot contain spaces or other whitespace.";
-    else if (token.length > TOKEN_VALUE_MAX) errors.token = `The token value can be at most ${TOKEN_VALUE_MAX} characters.`;
+    else if (token.length > TOKEN_VALUE_MAX)
+      errors.token = `The token value can be at most ${TOKEN_VALUE_MAX} characters.`;
   }
   return errors;
 }
@@ -84,9 +85,10 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
       }
     >
       <form id="create-token-form" class="form" onSubmit={(e) => void submit(e)} noValidate>
-        <label class="field">
-          <span>Name</span>
+        <div class="field">
+          <label for="token-name">Name</label>
           <input
+            id="token-name"
             name="name"
             value={name()}
             onInput={(e) => setName(e.currentTarget.value)}
@@ -95,17 +97,21 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
             aria-describedby={errors().name ? "token-name-error" : "token-name-hint"}
             data-autofocus
           />
-          <Show when={errors().name} fallback={<small id="token-name-hint">For example “ci-pipeline” or “claude-desktop”.</small>}>
+          <Show
+            when={errors().name}
+            fallback={<small id="token-name-hint">For example “ci-pipeline” or “claude-desktop”.</small>}
+          >
             <small class="field-error" id="token-name-error" role="alert">
               {errors().name}
             </small>
           </Show>
-        </label>
-        <label class="field">
-          <span>
+        </div>
+        <div class="field">
+          <label for="token-value">
             Value <span class="optional">(optional)</span>
-          </span>
+          </label>
           <input
+            id="token-value"
             name="token"
             value={value()}
             onInput={(e) => setValue(e.currentTarget.value)}
@@ -115,12 +121,15 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
             aria-invalid={errors().token ? "true" : undefined}
             aria-describedby={errors().token ? "token-value-error" : "token-value-hint"}
           />
-          <Show when={errors().token} fallback={<small id="token-value-hint">Leave empty to generate a random obx_… token.</small>}>
+          <Show
+            when={errors().token}
+            fallback={<small id="token-value-hint">Leave empty to generate a random obx_… token.</small>}
+          >
             <small class="field-error" id="token-value-error" role="alert">
               {errors().token}
             </small>
           </Show>
-        </label>
+        </div>
         <Show when={errors().form}>
           <p class="field-error" role="alert">
             {errors().form}
@@ -144,8 +153,8 @@ function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void })
       }
     >
       <p>
-        Copy the value of <strong>{props.token.name}</strong> now. It is shown only this once; the console keeps
-        only a hash of it.
+        Copy the value of <strong>{props.token.name}</strong> now. It is shown only this once; the console keeps only a
+        hash of it.
       </p>
       <div class="secret">
         <code class="secret-value" data-testid="token-plaintext">
@@ -162,7 +171,11 @@ function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void })
 
 /** The signed-in account's access tokens: list (masked), create, delete. */
 export function TokensPage(): JSX.Element {
-  const list = createPoll(() => "tokens", () => api.listTokens(), 0);
+  const list = createPoll(
+    () => "tokens",
+    () => api.listTokens(),
+    0,
+  );
   const now = createNow(15_000);
   const [creating, setCreating] = createSignal(false);
   const [created, setCreated] = createSignal<CreatedToken>();
@@ -179,7 +192,9 @@ export function TokensPage(): JSX.Element {
       <header class="page-header">
         <div>
           <h1 id="tokens-title">Access tokens</h1>
-          <p class="page-lede">Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.</p>
+          <p class="page-lede">
+            Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.
+          </p>
         </div>
         <button type="button" class="button primary" onClick={() => setCreating(true)}>
           Create token
@@ -245,7 +260,9 @@ export function TokensPage(): JSX.Element {
       <Show when={creating()}>
         <CreateTokenDialog onClose={() => setCreating(false)} onCreated={onCreated} />
       </Show>
-      <Show when={created()}>{(token) => <TokenCreatedDialog token={token()} onClose={() => setCreated(undefined)} />}</Show>
+      <Show when={created()}>
+        {(token) => <TokenCreatedDialog token={token()} onClose={() => setCreated(undefined)} />}
+      </Show>
       <Show when={deleting()}>
         {(token) => (
           <ConfirmDialog

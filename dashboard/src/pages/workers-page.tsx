@@ -55,8 +55,8 @@ function WorkerCreatedDialog(props: { worker: CreatedWorker; onClose: () => void
       }
     >
       <p>
-        Run this on the host with Docker that should execute code. It contains the worker's secret, which is shown
-        only this once.
+        Run this on the host with Docker that should execute code. It contains the worker's secret, which is shown only
+        this once.
       </p>
       <pre class="command" data-testid="worker-command">
         {props.worker.command}
@@ -141,7 +141,7 @@ function WorkersView(): JSX.Element {
       <ErrorBanner message={createError()} onDismiss={() => setCreateError(undefined)} />
       <ErrorBanner message={poll.error()} onRetry={() => void poll.refresh()} />
 
-      <div class="stats" aria-label="Worker counts" role="group">
+      <section class="stats" aria-label="Worker counts">
         <StatCard label="Total" value={poll.data()?.stats.total} tone="neutral" />
         <StatCard label="Online" value={poll.data()?.stats.online} tone="ok" />
         <StatCard label="Offline" value={poll.data()?.stats.offline} tone="muted" />
@@ -151,7 +151,7 @@ function WorkersView(): JSX.Element {
           tone="warn"
           hint={`no heartbeat for ${staleAfter()} s`}
         />
-      </div>
+      </section>
 
       <div class="toolbar">
         <label class="inline-field">
@@ -159,9 +159,16 @@ function WorkersView(): JSX.Element {
           <select
             name="status"
             value={status()}
-            onChange={(e) => setParams({ status: e.currentTarget.value === "all" ? undefined : e.currentTarget.value, page: undefined })}
+            onChange={(e) =>
+              setParams({
+                status: e.currentTarget.value === "all" ? undefined : e.currentTarget.value,
+                page: undefined,
+              })
+            }
           >
-            <For each={STATUS_FILTERS}>{(s) => <option value={s}>{s === "all" ? "All" : s === "online" ? "Online" : "Offline"}</option>}</For>
+            <For each={STATUS_FILTERS}>
+              {(s) => <option value={s}>{s === "all" ? "All" : s === "online" ? "Online" : "Offline"}</option>}
+            </For>
           </select>
         </label>
         <span class="toolbar-note" aria-live="polite">
