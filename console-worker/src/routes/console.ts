@@ -9,7 +9,6 @@ import {
   insertDashboardSession,
 } from "../db/dashboard-sessions.ts";
 import { deleteToken, insertToken, listTokens, tokenHashTaken, tokenNameKey, tokenNameTaken } from "../db/tokens.ts";
-import { ensureBootstrap } from "../lib/bootstrap.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex, newId, randomHex } from "../lib/crypto.ts";
 import { AppError } from "../lib/errors.ts";
@@ -95,7 +94,8 @@ export function maskToken(token: string): string {
 /** Dashboard auth, accounts and access tokens: `/api/v1/console`. */
 export const consoleRoutes = new Hono<AppEnv>();
 
-consoleRoutes.use("*", ensureBootstrap(), csrfProtection());
+// ensureBootstrap() runs before this app (mounted on /api/* in index.ts).
+consoleRoutes.use("*", csrfProtection());
 
 consoleRoutes.post("/login", async (c) => {
   const body = await parseJsonBody(c, loginBody);

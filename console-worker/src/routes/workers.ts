@@ -3,7 +3,6 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env.ts";
 import { getDb } from "../db/client.ts";
 import { countWorkers, deleteWorker, insertWorker, listWorkers, type WorkerRow } from "../db/workers.ts";
-import { ensureBootstrap } from "../lib/bootstrap.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex, randomHex } from "../lib/crypto.ts";
 import { AppError } from "../lib/errors.ts";
@@ -85,7 +84,8 @@ export function startupCommand(origin: string, nodeId: string, secret: string): 
 /** Worker administration (admin session only): `/api/v1/workers`. */
 export const workersRoutes = new Hono<AppEnv>();
 
-workersRoutes.use("*", ensureBootstrap(), csrfProtection(), requireSession({ admin: true }));
+// ensureBootstrap() runs before this app (mounted on /api/* in index.ts).
+workersRoutes.use("*", csrfProtection(), requireSession({ admin: true }));
 
 workersRoutes.get("/", async (c) => {
   const q = validate(listQuery, c.req.query());
