@@ -171,6 +171,15 @@ describe("cross-site requests to cookie routes", () => {
     expect(res.status).toBe(200);
   });
 
+  it("allows the origin a reverse proxy names in X-Forwarded-Host", async () => {
+    const res = await callJson("/api/v1/console/login", {
+      method: "POST",
+      body: adminCredentials(),
+      headers: { origin: "https://boxes.internal.example", "x-forwarded-host": "boxes.internal.example" },
+    });
+    expect(res.status).toBe(200);
+  });
+
   it("lets cross-site reads through to the session check (GET changes nothing)", async () => {
     const res = await callJson("/api/v1/console/session", { headers: { "sec-fetch-site": "cross-site" } });
     expect(res.status).toBe(401);

@@ -56,6 +56,16 @@ describe("POST /api/v1/console/login", () => {
     expect(res.headers.getSetCookie().join("\n")).not.toMatch(/Secure/);
   });
 
+  it("sets Secure behind a TLS-terminating proxy", async () => {
+    const { username, password } = adminCredentials();
+    const res = await call("http://console.test/api/v1/console/login", {
+      method: "POST",
+      body: { username, password },
+      headers: { "x-forwarded-proto": "https" },
+    });
+    expect(res.headers.getSetCookie().join("\n")).toMatch(/Secure/);
+  });
+
   it("stores only the HMAC of the session id and a hashed password", async () => {
     const cookie = await signInAdmin();
     const sessionId = cookie.split("=")[1] ?? "";

@@ -15,9 +15,9 @@ function hostOf(origin: string): string | undefined {
 /**
  * Guards cookie-authenticated routes against cross-site requests. For state-changing
  * methods: a browser's `Sec-Fetch-Site` must be `same-origin` (or `none`, typed by the
- * user); otherwise an `Origin` header must name this console (request host, or
- * CONSOLE_PUBLIC_URL). Requests with neither header come from non-browser clients and
- * pass. A body must be `application/json`: a cross-site form cannot send that without a
+ * user), and an `Origin` header must name this console (request host, X-Forwarded-Host,
+ * or CONSOLE_PUBLIC_URL). Requests with neither header come from non-browser clients
+ * and pass. A body must be `application/json`: a cross-site form cannot send that without a
  * CORS preflight, which we never grant. Refusals: 403 cross-site, 415 wrong content type.
  */
 export function csrfProtection(): MiddlewareHandler<AppEnv> {
@@ -34,6 +34,10 @@ export function csrfProtection(): MiddlewareHandler<AppEnv> {
     if (origin !== undefined) {
       const host = hostOf(origin);
       const allowed = [new URL(c.req.url).host];
+      // A reverse proxy may rewrite Host; a cross-site page cannot add this header
+      // without a CORS preflight, so trusting it here opens nothing.
+      const forwardedHost = c.req.header("x-forwarded-host")?.split(",")[0]?.trim();
+      if (forwardedHost) allowed.push(forwardedHost);
       const publicUrl = getConfig(c.env).publicUrl;
       if (publicUrl !== undefined) allowed.push(new URL(publicUrl).host);
       if (host === undefined || !allowed.includes(host)) {

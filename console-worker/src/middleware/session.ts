@@ -11,11 +11,17 @@ export const SESSION_COOKIE = "onlyboxes_console_session";
 /** Dashboard sessions last 12 hours. */
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 
+/**
+ * True when the browser talks https to us, also behind a TLS-terminating proxy that says
+ * so in X-Forwarded-Proto. (A client faking that header only gets a cookie its own
+ * browser will not send over plain http.)
+ */
 function isHttps(c: Context): boolean {
-  return new URL(c.req.url).protocol === "https:";
+  if (new URL(c.req.url).protocol === "https:") return true;
+  return c.req.header("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase() === "https";
 }
 
-/** Sets the session cookie: HttpOnly, SameSite=Lax, Secure on https, 12 h. */
+/** Sets the session cookie: HttpOnly, SameSite=Lax, Secure on https, 12 h, whole site. */
 export function setSessionCookie(c: Context, sessionId: string): void {
   setCookie(c, SESSION_COOKIE, sessionId, {
     path: "/",

@@ -102,14 +102,14 @@ consoleRoutes.post("/login", async (c) => {
   const config = getConfig(c.env);
   const db = getDb(c.env);
   const row = await findAccountByUsername(db, body.username.trim());
-  const ok = row
-    ? await verifyPassword(body.password, {
-        hash: row.passwordHash,
-        salt: row.passwordSalt,
-        iterations: row.passwordIterations,
-      })
-    : (await burnPasswordCheck(body.password, config.passwordIterations), false);
-  if (!row || !ok) throw new AppError("unauthenticated", "invalid username or password");
+  if (!row) {
+    await burnPasswordCheck(body.password, config.passwordIterations);
+    throw new AppError("unauthenticated", "invalid username or password");
+  }
+  const stored = { hash: row.passwordHash, salt: row.passwordSalt, iterations: row.passwordIterations };
+  if (!(await verifyPassword(body.password, stored))) {
+    throw new AppError("unauthenticated", "invalid username or password");
+  }
 
   const now = Date.now();
   const sessionId = randomHex(32);
