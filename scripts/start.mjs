@@ -104,6 +104,9 @@ const { unstable_getMiniflareWorkerOptions } = await import("wrangler");
 const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
 
 const bootId = randomUUID();
+// Rows older than this belong to the previous run; a worker that reconnects faster than the
+// bookkeeping below must not be marked offline by it.
+const bootStartedAt = Date.now();
 const vars = {
   ...workerOptions.bindings,
   CONSOLE_HASH_KEY: hashKey,
@@ -170,12 +173,15 @@ for (const file of readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).
 const now = Date.now();
 const restarted = await db
   .prepare(
-    "UPDATE tasks SET status = 'failed', error_code = 'console_restarted', error_message = 'the console restarted before the task finished', completed_at = ?, updated_at = ? WHERE status IN ('queued', 'dispatched', 'running')",
+    "UPDATE tasks SET status = 'failed', error_code = 'console_restarted', error_message = 'the console restarted before the task finished', completed_at = ?, updated_at = ? WHERE status IN ('queued', 'dispatched', 'running') AND created_at < ?",
   )
-  .bind(now, now)
+  .bind(now, now, bootStartedAt)
   .run();
 if (restarted.meta.changes > 0) log("marked unfinished tasks failed", { count: restarted.meta.changes });
-await db.prepare("UPDATE workers SET status = 'offline' WHERE status = 'online'").run();
+await db
+  .prepare("UPDATE workers SET status = 'offline' WHERE status = 'online' AND (last_seen_at IS NULL OR last_seen_at < ?)")
+  .bind(bootStartedAt)
+  .run();
 
 const consoleUrl = `http://${host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host}:${url.port}`;
 // Trigger the first-start bootstrap now, so a generated admin password is printed at start.

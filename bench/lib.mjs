@@ -1,0 +1,176 @@
+// Shared pieces of the benchmarks: start the self-hosted console, sign in, time requests.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `scripts/start.mjs` in its own process group; resolves once the local worker is connected. */
+export async function startConsole(extraEnv = {}) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "onlyboxes-bench-"));
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
+      CONSOLE_DB_PATH: dataDir,
+      CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
+      CONSOLE_DASHBOARD_USERNAME: "admin",
+      CONSOLE_DASHBOARD_PASSWORD: password,
+      ...extraEnv,
+    },
+  });
+  let out = "";
+  child.stdout.on("data", (b) => (out += b));
+  child.stderr.on("data", (b) => (out += b));
+  const url = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 180_000;
+  while (!/connected to console/.test(out)) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`console did not start:\n${out}`);
+    await sleep(100);
+  }
+  const stop = async () => {
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(-child.pid, 0);
+      } catch {
+        break;
+      }
+      await sleep(100);
+    }
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { url, password, child, stop, output: () => out };
+}
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One HTTP request on a keep-alive agent; resolves { status, body, ms }. */
+export function request(url, { method = "GET", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const data = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    const req = http.request(url, { method, agent, headers: { ...(data ? { "content-type": "application/json" } : {}), ...headers } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+          ms: Number(process.hrtime.bigint() - t0) / 1e6,
+        }),
+      );
+    });
+    req.on("error", reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+/** Signs in as the bench admin and creates a bearer token; returns { cookie, token }. */
+export async function signInWithToken(c) {
+  const login = await request(`${c.url}/api/v1/console/login`, { method: "POST", body: { username: "admin", password: c.password } });
+  if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`);
+  const cookie = /onlyboxes_console_session=[^;]+/.exec(String(login.headers["set-cookie"]))[0];
+  const tok = await request(`${c.url}/api/v1/console/tokens`, { method: "POST", headers: { cookie }, body: { name: `bench-${randomBytes(3).toString("hex")}` } });
+  if (tok.status !== 201) throw new Error(`token: ${tok.status} ${tok.body}`);
+  return { cookie, token: JSON.parse(tok.body).token };
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+/** Runs `fn` `n` times one after another; returns sorted latencies (ms). Non-2xx answers throw. */
+export async function sequential(n, fn) {
+  const lat = [];
+  for (let i = 0; i < n; i++) {
+    const r = await fn(i);
+    if (r.status >= 300) throw new Error(`unexpected ${r.status}: ${r.body}`);
+    lat.push(r.ms);
+  }
+  return lat.sort((a, b) => a - b);
+}
+
+/** Runs `total` calls of `fn` with `concurrency` in flight; returns { rps, errors, p50, p99 }. */
+export async function concurrent(total, concurrency, fn) {
+  let next = 0;
+  let errors = 0;
+  const lat = [];
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const r = await fn(i);
+        if (r.status >= 300) errors++;
+        else lat.push(r.ms);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { rps: total / secs, errors, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+/** Resident memory (MiB) of a process, from /proc. */
+export function rssMiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Direct children of a pid, with their command lines. */
+export function childrenOf(pid) {
+  const out = [];
+  try {
+    const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    for (const c of tasks) {
+      let cmd = "";
+      try {
+        cmd = readFileSync(`/proc/${c}/cmdline`, "utf8").replaceAll("\0", " ");
+      } catch {}
+      out.push({ pid: Number(c), cmd });
+    }
+  } catch {}
+  return out;
+}
+
+export const fmt = (n) => (Number.isFinite(n) ? n.toFixed(2) : "n/a");
