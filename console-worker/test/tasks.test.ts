@@ -257,6 +257,52 @@ describe("tasks: running on a worker", () => {
   });
 });
 
+describe("tasks: other capabilities and large results", () => {
+  it("runs terminalExec through the account's session and keeps the session for the next task", async () => {
+    const seen: string[] = [];
+    await worker({
+      capabilities: [{ name: "terminalExec", maxInflight: 4 }],
+      handler: (_d, raw) => {
+        const p = raw as { session_id: string; command: string };
+        seen.push(p.session_id);
+        return {
+          payload: {
+            session_id: p.session_id,
+            created: seen.length === 1,
+            stdout: `ran ${p.command}\n`,
+            stderr: "",
+            exit_code: 0,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            lease_expires_unix_ms: Date.now() + 60_000,
+          },
+        };
+      },
+    });
+    const first = await create({ capability: "terminalExec", input: { command: "touch a" }, mode: "sync" });
+    expect(first.status).toBe(200);
+    const result = first.body.result as { session_id: string; created: boolean; stdout: string };
+    expect(result).toMatchObject({ created: true, stdout: "ran touch a\n", exit_code: 0 });
+    const second = await create({ capability: "terminalExec", input: { command: "ls", session_id: result.session_id }, mode: "sync" });
+    expect(second.status).toBe(200);
+    expect(second.body.result).toMatchObject({ session_id: result.session_id, created: false });
+    expect(new Set(seen).size).toBe(1);
+
+    const missing = await create({ capability: "terminalExec", input: { command: "ls", session_id: "sess_unknown" }, mode: "sync" });
+    expect(missing.status).toBe(502);
+    expect(missing.body.error?.code).toBe("session_not_found");
+  });
+
+  it("reports a result too large to keep as a failure instead of losing the task", async () => {
+    await worker({ handler: () => ({ payload: { message: "x".repeat(2_000_000) } }) });
+    const res = await create({ capability: "echo", input: { message: "big" }, mode: "sync" });
+    expect(res.status).toBe(502);
+    expect(res.body.status).toBe("failed");
+    expect(res.body.error?.code).toBe("payload_too_large");
+    expect(res.body.error?.message).toMatch(/print less output/);
+  });
+});
+
 describe("tasks: cancel", () => {
   it("cancels a running task: 200, the worker gets a cancel frame, a second cancel is 409 with the snapshot", async () => {
     const w = await worker({ handler: () => "no-reply" });

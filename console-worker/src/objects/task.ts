@@ -188,13 +188,24 @@ export class Task extends DurableObject<Env> {
     let final: TaskRow | null = null;
     try {
       await this.writes;
-      const settled = await settleRow(this.db, row.id, outcome);
-      final = settled.row;
+      final = (await settleRow(this.db, row.id, storable(outcome))).row;
+    } catch (err) {
+      // Still end the task rather than leave it running forever with nobody driving it.
+      logError("task: could not record the outcome", row.id, err);
+      final = await settleRow(this.db, row.id, {
+        status: "failed",
+        code: "internal",
+        message: "the task finished but its outcome could not be recorded",
+      }).then(
+        (r) => r.row,
+        () => this.row,
+      );
+    }
+    try {
       await this.ctx.storage.deleteAll();
       await this.ctx.storage.deleteAlarm();
     } catch (err) {
-      logError("task: could not record the outcome", row.id, err);
-      final = this.row;
+      logError("task: could not clear its storage", row.id, err);
     } finally {
       this.row = final;
       if (this.run === run) this.run = null;
@@ -258,6 +269,20 @@ function outcomeOf(err: unknown, stop: Run["stop"], row: TaskRow): Outcome {
     return { status: "canceled", code: "canceled", message: "the task was canceled" };
   }
   return { status: "failed", code: e.code, message: e.message };
+}
+
+/** D1 refuses rows above 2 MB; a larger result is reported instead of lost in a failed write. */
+const MAX_RESULT_BYTES = 1_900_000;
+
+function storable(outcome: Outcome): Outcome {
+  if (outcome.status !== "succeeded") return outcome;
+  const size = new TextEncoder().encode(JSON.stringify(outcome.result ?? null)).byteLength;
+  if (size <= MAX_RESULT_BYTES) return outcome;
+  return {
+    status: "failed",
+    code: "payload_too_large",
+    message: `the result is ${size} bytes, more than the ${MAX_RESULT_BYTES} a task can keep; print less output`,
+  };
 }
 
 export async function readRow(db: Db, taskId: string): Promise<TaskRow | null> {
