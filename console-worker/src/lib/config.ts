@@ -40,7 +40,7 @@ function parseBool(name: string, value: string | undefined, fallback: boolean): 
   throw misconfigured(`${name} must be true or false, got "${value}"`);
 }
 
-function parseInt(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+function parseIntVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   const v = nonEmpty(value);
   if (v === undefined) return fallback;
   if (!/^\d+$/.test(v)) throw misconfigured(`${name} must be an integer, got "${value}"`);
@@ -74,11 +74,11 @@ export function parseConfig(env: Env): ConsoleConfig {
     enableRegistration: parseBool("CONSOLE_ENABLE_REGISTRATION", env.CONSOLE_ENABLE_REGISTRATION, false),
     dashboardUsername: nonEmpty(env.CONSOLE_DASHBOARD_USERNAME),
     dashboardPassword: env.CONSOLE_DASHBOARD_PASSWORD ? env.CONSOLE_DASHBOARD_PASSWORD : undefined,
-    taskRetentionDays: parseInt("CONSOLE_TASK_RETENTION_DAYS", env.CONSOLE_TASK_RETENTION_DAYS, 30, 1, 36_500),
+    taskRetentionDays: parseIntVar("CONSOLE_TASK_RETENTION_DAYS", env.CONSOLE_TASK_RETENTION_DAYS, 30, 1, 36_500),
     version: nonEmpty(env.CONSOLE_VERSION) ?? DEFAULT_CONSOLE_VERSION,
     repoUrl: nonEmpty(env.CONSOLE_REPO_URL) ?? DEFAULT_REPO_URL,
     publicUrl: parseOrigin("CONSOLE_PUBLIC_URL", env.CONSOLE_PUBLIC_URL),
-    passwordIterations: parseInt(
+    passwordIterations: parseIntVar(
       "CONSOLE_PASSWORD_ITERATIONS",
       env.CONSOLE_PASSWORD_ITERATIONS,
       DEFAULT_PASSWORD_ITERATIONS,
