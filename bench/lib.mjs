@@ -76,8 +76,17 @@ export function sleep(ms) {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One HTTP request on a keep-alive agent; resolves { status, body, ms }. */
-export function request(url, { method = "GET", headers = {}, body } = {}) {
+/** One HTTP request on a keep-alive agent; resolves { status, body, ms }. A reused socket the server just closed is retried once. */
+export async function request(url, opts = {}) {
+  try {
+    return await requestOnce(url, opts);
+  } catch (err) {
+    if (err?.code !== "ECONNRESET") throw err;
+    return requestOnce(url, opts);
+  }
+}
+
+function requestOnce(url, { method = "GET", headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const data = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
