@@ -384,6 +384,9 @@ describe("tasks: maintenance", () => {
     const finished = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync", timeout_ms: 10_000 });
     expect(finished.status).not.toBe(202);
 
+    // Tasks of the new run (created after the boot) are left alone.
+    expect(await markUnfinishedTasksRestarted(env.DB, { createdBefore: Date.parse(running.body.created_at) })).toBe(0);
+    expect((await get(running.body.task_id)).body.status).toBe("running");
     expect(await markUnfinishedTasksRestarted(env.DB)).toBeGreaterThanOrEqual(1);
     const after = await get(running.body.task_id);
     expect(after.body.status).toBe("failed");

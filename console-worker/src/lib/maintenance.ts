@@ -19,11 +19,16 @@ export async function pruneFinishedTasks(db: D1Database, retentionDays: number, 
 }
 
 /**
- * Marks every unfinished task `failed` with `console_restarted`. Run once when a
- * self-hosted console starts: no run survives a restart, so without this those tasks
- * would look alive until their deadline. Returns how many tasks it marked.
+ * Marks every unfinished task created before `createdBefore` (default: now) `failed` with
+ * `console_restarted`. Run once when a self-hosted console starts, with the boot time as
+ * `createdBefore` so tasks of the new run are never touched: no run survives a restart,
+ * so without this those tasks would look alive until their deadline. Returns how many it marked.
  */
-export async function markUnfinishedTasksRestarted(db: D1Database, now = Date.now()): Promise<number> {
+export async function markUnfinishedTasksRestarted(
+  db: D1Database,
+  opts: { createdBefore?: number; now?: number } = {},
+): Promise<number> {
+  const now = opts.now ?? Date.now();
   const updated = await getDb({ DB: db })
     .update(tasks)
     .set({
@@ -33,7 +38,7 @@ export async function markUnfinishedTasksRestarted(db: D1Database, now = Date.no
       updatedAt: now,
       completedAt: now,
     })
-    .where(inArray(tasks.status, [...ACTIVE_STATUSES]))
+    .where(and(inArray(tasks.status, [...ACTIVE_STATUSES]), lt(tasks.createdAt, opts.createdBefore ?? now + 1)))
     .returning({ id: tasks.id });
   return updated.length;
 }
