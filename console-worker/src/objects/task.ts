@@ -201,15 +201,15 @@ export class Task extends DurableObject<Env> {
         () => this.row,
       );
     }
-    try {
-      await this.ctx.storage.deleteAll();
-      await this.ctx.storage.deleteAlarm();
-    } catch (err) {
-      logError("task: could not clear its storage", row.id, err);
-    } finally {
-      this.row = final;
-      if (this.run === run) this.run = null;
-    }
+    this.row = final;
+    if (this.run === run) this.run = null;
+    // Waiters get the row now; forgetting the finished task needs no one to wait for it.
+    this.ctx.waitUntil(
+      Promise.all([this.ctx.storage.deleteAll(), this.ctx.storage.deleteAlarm()]).then(
+        () => undefined,
+        (err: unknown) => logError("task: could not clear its storage", row.id, err),
+      ),
+    );
     return final;
   }
 
