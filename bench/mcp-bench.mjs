@@ -117,8 +117,11 @@ try {
 
   console.log(`\nMCP tools/call vs. REST, self-hosted console, real worker (tools: ${tools.join(", ")})`);
   console.table(rows);
-  console.log(`echo through the official MCP SDK client (global fetch): p50 ${fmt(percentile(sdk, 50))} ms, p99 ${fmt(percentile(sdk, 99))} ms`);
-  if (!hasPython) console.log("pythonExec: skipped (no worker offers it; run with Docker and the sandbox images, or drop --no-python)");
+  console.log(
+    `echo through the official MCP SDK client (global fetch): p50 ${fmt(percentile(sdk, 50))} ms, p99 ${fmt(percentile(sdk, 99))} ms`,
+  );
+  if (!hasPython)
+    console.log("pythonExec: skipped (no worker offers it; run with Docker and the sandbox images, or drop --no-python)");
   console.log(`worst p50 MCP/REST ratio: ${fmt(worst)} (goal ≤ ${GOAL}): ${worst <= GOAL ? "met" : "NOT met"}`);
 } finally {
   await c.stop();

@@ -25,7 +25,9 @@ let client: Client;
 async function connect(token: string): Promise<Client> {
   const cl = new Client({ name: "onlyboxes-e2e", version: "1.0.0" });
   await cl.connect(
-    new StreamableHTTPClientTransport(new URL(`${c.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+    new StreamableHTTPClientTransport(new URL(`${c.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
   );
   return cl;
 }
@@ -182,7 +184,10 @@ describe("terminalExec and readImage", () => {
   it("another account cannot read the session", async () => {
     const otherToken = await createAccountToken(c, marker("mcp-user"));
     const other = await connect(otherToken);
-    const r = (await other.callTool({ name: "readImage", arguments: { session_id: sessionId, file_path: "/tmp/w/dot.png" } })) as CallToolResult;
+    const r = (await other.callTool({
+      name: "readImage",
+      arguments: { session_id: sessionId, file_path: "/tmp/w/dot.png" },
+    })) as CallToolResult;
     await other.close();
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/session_not_found/);

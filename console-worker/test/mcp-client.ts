@@ -1,7 +1,7 @@
+import { SELF } from "cloudflare:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
-import { SELF } from "cloudflare:test";
 import { ORIGIN } from "./helpers.ts";
 
 /**
@@ -10,7 +10,10 @@ import { ORIGIN } from "./helpers.ts";
  * compile schemas inside workerd).
  */
 export async function connectMcpClient(token?: string): Promise<Client> {
-  const client = new Client({ name: "onlyboxes-test", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
+  const client = new Client(
+    { name: "onlyboxes-test", version: "1.0.0" },
+    { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() },
+  );
   const transport = new StreamableHTTPClientTransport(new URL("/mcp", ORIGIN), {
     fetch: (url, init) => SELF.fetch(new Request(url, init)),
     ...(token !== undefined ? { requestInit: { headers: { authorization: `Bearer ${token}` } } } : {}),

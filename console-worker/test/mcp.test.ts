@@ -1,7 +1,7 @@
+import { SELF } from "cloudflare:test";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { CommandDispatch } from "@onlyboxes/proto";
-import { SELF } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
@@ -293,7 +293,12 @@ describe("mcp: tools on a worker", () => {
 
     const second = await client.callTool({ name: "terminalExec", arguments: { command: "exit 3", session_id: s.session_id } });
     expect(second.isError).toBeFalsy();
-    expect(second.structuredContent).toMatchObject({ session_id: s.session_id, created: false, exit_code: 3, stderr: "failed\n" });
+    expect(second.structuredContent).toMatchObject({
+      session_id: s.session_id,
+      created: false,
+      exit_code: 3,
+      stderr: "failed\n",
+    });
 
     const missing = await client.callTool({ name: "terminalExec", arguments: { command: "ls", session_id: "nope" } });
     expect(missing.isError).toBe(true);
@@ -324,7 +329,10 @@ describe("mcp: tools on a worker", () => {
       expect(r.isError).toBe(true);
       expect(textOf(r)).toMatch(code);
     }
-    const noSession = await client.callTool({ name: "readImage", arguments: { session_id: "sess_missing", file_path: "/work/plot.png" } });
+    const noSession = await client.callTool({
+      name: "readImage",
+      arguments: { session_id: "sess_missing", file_path: "/work/plot.png" },
+    });
     expect(noSession.isError).toBe(true);
     expect(textOf(noSession)).toMatch(/session_not_found/);
   });

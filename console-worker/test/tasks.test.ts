@@ -92,7 +92,11 @@ describe("tasks: authentication", () => {
     ["no token", undefined],
     ["an unknown token", "obx_not_a_real_token"],
   ])("answers 401 with %s", async (_label, bearer) => {
-    const res = await callJson(TASKS, { method: "POST", body: { capability: "echo", input: { message: "hi" } }, ...(bearer ? { bearer } : {}) });
+    const res = await callJson(TASKS, {
+      method: "POST",
+      body: { capability: "echo", input: { message: "hi" } },
+      ...(bearer ? { bearer } : {}),
+    });
     expect(res.status).toBe(401);
     expect(typeof (res.body as { error: unknown }).error).toBe("string");
     const got = await callJson(`${TASKS}/task_000`, bearer ? { bearer } : {});
@@ -102,7 +106,11 @@ describe("tasks: authentication", () => {
 
 describe("tasks: bad input is refused with 400 and leaves nothing behind", () => {
   it.each<[string, unknown, RegExp]>([
-    ["unknown capability", { capability: "rm -rf", input: {} }, /^capability: must be one of echo, pythonExec, terminalExec, terminalResource$/],
+    [
+      "unknown capability",
+      { capability: "rm -rf", input: {} },
+      /^capability: must be one of echo, pythonExec, terminalExec, terminalResource$/,
+    ],
     ["missing capability", { input: { message: "x" } }, /^capability: is required$/],
     ["missing input", { capability: "echo" }, /^input: is required$/],
     ["input is an array", { capability: "echo", input: ["hi"] }, /^input: must be a JSON object$/],
@@ -110,14 +118,30 @@ describe("tasks: bad input is refused with 400 and leaves nothing behind", () =>
     ["input is null", { capability: "echo", input: null }, /^input: must be a JSON object$/],
     ["blank echo message", { capability: "echo", input: { message: "  " } }, /^input\.message: must not be blank$/],
     ["echo message not a string", { capability: "echo", input: { message: 5 } }, /^input\.message: must be a string$/],
-    ["unknown input field", { capability: "pythonExec", input: { code: "print(1)", image: "x" } }, /^input: unknown field: image$/],
+    [
+      "unknown input field",
+      { capability: "pythonExec", input: { code: "print(1)", image: "x" } },
+      /^input: unknown field: image$/,
+    ],
     ["timeout inside input", { capability: "echo", input: { message: "x", timeout_ms: 5 } }, /timeout_ms.*task's timeout_ms/],
     ["missing python code", { capability: "pythonExec", input: {} }, /^input\.code: is required$/],
-    ["bad terminalResource action", { capability: "terminalResource", input: { session_id: "s", file_path: "/a", action: "write" } }, /^input\.action: must be validate or read$/],
+    [
+      "bad terminalResource action",
+      { capability: "terminalResource", input: { session_id: "s", file_path: "/a", action: "write" } },
+      /^input\.action: must be validate or read$/,
+    ],
     ["bad mode", { capability: "echo", input: { message: "x" }, mode: "later" }, /^mode: must be sync, async or auto$/],
-    ["wait_ms 0", { capability: "echo", input: { message: "x" }, wait_ms: 0 }, /^wait_ms: must be an integer between 1 and 60000$/],
+    [
+      "wait_ms 0",
+      { capability: "echo", input: { message: "x" }, wait_ms: 0 },
+      /^wait_ms: must be an integer between 1 and 60000$/,
+    ],
     ["wait_ms too big", { capability: "echo", input: { message: "x" }, wait_ms: 60_001 }, /^wait_ms: /],
-    ["timeout_ms 0", { capability: "echo", input: { message: "x" }, timeout_ms: 0 }, /^timeout_ms: must be an integer between 1 and 600000$/],
+    [
+      "timeout_ms 0",
+      { capability: "echo", input: { message: "x" }, timeout_ms: 0 },
+      /^timeout_ms: must be an integer between 1 and 600000$/,
+    ],
     ["timeout_ms too big", { capability: "echo", input: { message: "x" }, timeout_ms: 600_001 }, /^timeout_ms: /],
     ["fractional timeout", { capability: "echo", input: { message: "x" }, timeout_ms: 1.5 }, /^timeout_ms: /],
     ["unknown top-level field", { capability: "echo", input: { message: "x" }, priority: 1 }, /unknown field: priority/],
@@ -131,7 +155,12 @@ describe("tasks: bad input is refused with 400 and leaves nothing behind", () =>
   });
 
   it("refuses a body that is not JSON", async () => {
-    const res = await callJson(TASKS, { method: "POST", bearer: token, body: "{nope", headers: { "content-type": "application/json" } });
+    const res = await callJson(TASKS, {
+      method: "POST",
+      bearer: token,
+      body: "{nope",
+      headers: { "content-type": "application/json" },
+    });
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: expect.stringMatching(/JSON/) });
   });
@@ -283,12 +312,20 @@ describe("tasks: other capabilities and large results", () => {
     expect(first.status).toBe(200);
     const result = first.body.result as { session_id: string; created: boolean; stdout: string };
     expect(result).toMatchObject({ created: true, stdout: "ran touch a\n", exit_code: 0 });
-    const second = await create({ capability: "terminalExec", input: { command: "ls", session_id: result.session_id }, mode: "sync" });
+    const second = await create({
+      capability: "terminalExec",
+      input: { command: "ls", session_id: result.session_id },
+      mode: "sync",
+    });
     expect(second.status).toBe(200);
     expect(second.body.result).toMatchObject({ session_id: result.session_id, created: false });
     expect(new Set(seen).size).toBe(1);
 
-    const missing = await create({ capability: "terminalExec", input: { command: "ls", session_id: "sess_unknown" }, mode: "sync" });
+    const missing = await create({
+      capability: "terminalExec",
+      input: { command: "ls", session_id: "sess_unknown" },
+      mode: "sync",
+    });
     expect(missing.status).toBe(502);
     expect(missing.body.error?.code).toBe("session_not_found");
   });
@@ -370,7 +407,10 @@ describe("tasks: accounts and request_id", () => {
     expect(w.dispatches.length).toBe(1);
 
     // request_id is scoped to the account.
-    const other = await create({ capability: "echo", input: { message: "theirs" }, mode: "sync", request_id: "job-1" }, otherToken);
+    const other = await create(
+      { capability: "echo", input: { message: "theirs" }, mode: "sync", request_id: "job-1" },
+      otherToken,
+    );
     expect(other.status).toBe(200);
     expect(other.body.task_id).not.toBe(first.body.task_id);
   });

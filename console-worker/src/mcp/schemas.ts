@@ -44,9 +44,7 @@ const filePath = z
 // ---- capability payloads (what a task's `input` holds; the task carries its own timeout) ----
 
 export const echoPayload = z.strictObject({
-  message: text(MAX_TEXT_CHARS).describe(
-    "Text the worker sends back unchanged.",
-  ),
+  message: text(MAX_TEXT_CHARS).describe("Text the worker sends back unchanged."),
 });
 
 export const pythonPayload = z.strictObject({
@@ -56,9 +54,7 @@ export const pythonPayload = z.strictObject({
 });
 
 const terminalFields = {
-  command: text(MAX_TEXT_CHARS).describe(
-    "Shell command line, run with `sh -lc` in the session's working directory.",
-  ),
+  command: text(MAX_TEXT_CHARS).describe("Shell command line, run with `sh -lc` in the session's working directory."),
   session_id: sessionId
     .optional()
     .describe("Session to run in. Omit to start a new session; reuse the returned session_id to keep state."),

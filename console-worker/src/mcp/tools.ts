@@ -1,4 +1,4 @@
-import { ErrorCode, McpError, type CallToolResult, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod/v4";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";

@@ -294,11 +294,7 @@ export async function readRow(db: Db, taskId: string): Promise<TaskRow | null> {
  * Writes a terminal outcome if the row is still unfinished (check-and-set: a terminal row
  * is never overwritten). Returns the row as it now is and whether this call changed it.
  */
-async function settleRow(
-  db: Db,
-  taskId: string,
-  outcome: Outcome,
-): Promise<{ row: TaskRow | null; changed: boolean }> {
+async function settleRow(db: Db, taskId: string, outcome: Outcome): Promise<{ row: TaskRow | null; changed: boolean }> {
   const now = Date.now();
   const values =
     outcome.status === "succeeded"

@@ -1,6 +1,6 @@
+import { and, eq } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import type { AppEnv } from "../app-env.ts";
 import { getDb } from "../db/client.ts";
@@ -29,9 +29,7 @@ const createBody = z
   .object({
     capability: z.string({ required_error: "is required", invalid_type_error: "must be a string" }),
     input: z.unknown(),
-    mode: z
-      .enum(["sync", "async", "auto"], { errorMap: () => ({ message: "must be sync, async or auto" }) })
-      .default("auto"),
+    mode: z.enum(["sync", "async", "auto"], { errorMap: () => ({ message: "must be sync, async or auto" }) }).default("auto"),
     wait_ms: intField(1, WAIT_MS_MAX, WAIT_MS_DEFAULT),
     timeout_ms: intField(1, TASK_TIMEOUT_MAX_MS, TASK_TIMEOUT_DEFAULT_MS),
     request_id: z
@@ -190,8 +188,7 @@ export const tasksRoutes = new Hono<AppEnv>()
       return respond(c, existing);
     }
 
-    const waitMs =
-      body.mode === "async" ? 0 : body.mode === "auto" ? body.wait_ms : body.timeout_ms + SYNC_SLACK_MS;
+    const waitMs = body.mode === "async" ? 0 : body.mode === "auto" ? body.wait_ms : body.timeout_ms + SYNC_SLACK_MS;
     let current: TaskRow | null;
     try {
       current = await taskStub(c, row.id).start(row, waitMs);
