@@ -153,6 +153,14 @@ describe("mcp: transport and auth", () => {
   });
 });
 
+describe("mcp: initialize", () => {
+  it("names the server and tells the model how to use it", () => {
+    expect(client.getServerVersion()?.name).toBe("onlyboxes");
+    expect(client.getServerCapabilities()?.tools).toBeDefined();
+    expect(client.getInstructions()).toMatch(/pythonExec/);
+  });
+});
+
 describe("mcp: tools/list", () => {
   it("lists the contract's four tools with strict input schemas", async () => {
     const { tools } = await client.listTools();
