@@ -216,6 +216,9 @@ async function walkThrough(): Promise<void> {
   await page.emulateMedia({ colorScheme: "dark" });
   await shot("workers-dark");
   await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot("workers-mobile");
+  await page.setViewportSize({ width: 1280, height: 860 });
 
   // The status filter lives in the URL.
   await page.getByLabel("Status").selectOption("offline");
@@ -296,6 +299,7 @@ async function walkThrough(): Promise<void> {
   await page.getByRole("link", { name: "Tasks & sessions" }).click();
   const taskRow = page.getByRole("row").filter({ hasText: "echo" });
   await visible(taskRow.getByText("succeeded"));
+  await visible(page.getByText("No live sessions"));
   await shot("activity");
 
   // A reload keeps the session.
