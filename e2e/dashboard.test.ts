@@ -313,9 +313,7 @@ async function walkThrough(): Promise<void> {
   await shot("token-delete-confirm");
   await confirmToken.getByRole("button", { name: "Delete token" }).click();
   await visible(page.getByText("No tokens yet"));
-  expect((await bearerPost("/api/v1/tasks", plaintext, { capability: "echo", input: { message: "x" } })).status).toBe(
-    401,
-  );
+  expect((await bearerPost("/api/v1/tasks", plaintext, { capability: "echo", input: { message: "x" } })).status).toBe(401);
 
   // Accounts (registration is on): create a non-admin account.
   await page.getByRole("link", { name: "Accounts" }).click();

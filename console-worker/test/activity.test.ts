@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type TestAccount, callJson, createAccount, signInAdmin } from "./helpers.ts";
+import { callJson, createAccount, signInAdmin, type TestAccount } from "./helpers.ts";
 
 interface TaskItem {
   task_id: string;
@@ -145,13 +145,7 @@ describe("GET /api/v1/console/tasks and /sessions", () => {
     expect(live?.session_id).toBe("sess_live");
     expect(live?.node_id).toBe("node-a");
     expect(Date.parse(live?.lease_expires_at ?? "")).toBeGreaterThan(Date.now());
-    expect(Object.keys(live ?? {}).sort()).toEqual([
-      "created_at",
-      "last_used_at",
-      "lease_expires_at",
-      "node_id",
-      "session_id",
-    ]);
+    expect(Object.keys(live ?? {}).sort()).toEqual(["created_at", "last_used_at", "lease_expires_at", "node_id", "session_id"]);
 
     const other = await callJson<List<SessionItem>>("/api/v1/console/sessions", { cookie: bob.cookie });
     expect(other.body.items.map((s) => s.session_id)).toEqual(["sess_bob"]);

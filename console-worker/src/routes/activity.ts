@@ -75,10 +75,7 @@ activityRoutes.get("/tasks", requireSession(), async (c) => {
 
 activityRoutes.get("/sessions", requireSession(), async (c) => {
   const db = getDb(c.env);
-  const live = and(
-    eq(terminalSessions.accountId, c.var.account.accountId),
-    gt(terminalSessions.leaseExpiresAt, Date.now()),
-  );
+  const live = and(eq(terminalSessions.accountId, c.var.account.accountId), gt(terminalSessions.leaseExpiresAt, Date.now()));
   const [rows, totals] = await db.batch([
     db
       .select()

@@ -43,11 +43,7 @@ export function CopyButton(props: { text: string; label?: string }): JSX.Element
   return (
     <button type="button" class="button" onClick={() => void copy()}>
       <span aria-live="polite">
-        {state() === "copied"
-          ? "Copied"
-          : state() === "failed"
-            ? "Copy failed — select and copy"
-            : (props.label ?? "Copy")}
+        {state() === "copied" ? "Copied" : state() === "failed" ? "Copy failed — select and copy" : (props.label ?? "Copy")}
       </span>
     </button>
   );

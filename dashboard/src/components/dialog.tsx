@@ -72,14 +72,7 @@ export function Dialog(props: DialogProps): JSX.Element {
         }}
       >
         {/* biome-ignore lint/a11y/useAriaPropsSupportedByRole: the role is dialog or alertdialog, both modal roles. */}
-        <div
-          class="dialog"
-          role={props.role ?? "dialog"}
-          aria-modal="true"
-          aria-labelledby={titleId}
-          tabIndex={-1}
-          ref={panel}
-        >
+        <div class="dialog" role={props.role ?? "dialog"} aria-modal="true" aria-labelledby={titleId} tabIndex={-1} ref={panel}>
           <header class="dialog-header">
             <h2 id={titleId}>{props.title}</h2>
             <button type="button" class="icon-button" aria-label="Close dialog" onClick={close} disabled={props.busy}>

@@ -1,11 +1,7 @@
 import { type JSX, Show } from "solid-js";
 
 /** A red banner for a failed load or action, with an optional retry. */
-export function ErrorBanner(props: {
-  message: string | undefined;
-  onRetry?: () => void;
-  onDismiss?: () => void;
-}): JSX.Element {
+export function ErrorBanner(props: { message: string | undefined; onRetry?: () => void; onDismiss?: () => void }): JSX.Element {
   return (
     <Show when={props.message}>
       <div class="banner error" role="alert">

@@ -51,10 +51,7 @@ export function Shell(props: { children?: JSX.Element }): JSX.Element {
             </Show>
           </nav>
           <div class="topbar-meta">
-            <Show
-              when={info()?.console_repo_url}
-              fallback={<span class="version">{versionLabel(info()?.console_version)}</span>}
-            >
+            <Show when={info()?.console_repo_url} fallback={<span class="version">{versionLabel(info()?.console_version)}</span>}>
               {(url) => (
                 <a class="version" href={url()} target="_blank" rel="noreferrer noopener" title="Source code">
                   {versionLabel(info()?.console_version)}

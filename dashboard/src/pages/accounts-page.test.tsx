@@ -41,9 +41,7 @@ describe("accounts page", () => {
     fireEvent.input(screen.getByLabelText("Password"), { target: { value: "pw" } });
     fireEvent.click(screen.getByRole("button", { name: "Create account" }));
     const form = screen.getByRole("form", { name: "New account" });
-    expect((await within(form).findByRole("alert")).textContent).toBe(
-      "This username is taken (usernames ignore case).",
-    );
+    expect((await within(form).findByRole("alert")).textContent).toBe("This username is taken (usernames ignore case).");
   });
 
   it("explains when registration is disabled", async () => {

@@ -17,8 +17,7 @@ interface AccountErrors {
 function registerErrors(err: unknown): AccountErrors {
   if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
   if (err.status === 409) return { username: "This username is taken (usernames ignore case)." };
-  if (err.status === 403)
-    return { form: "Registration is disabled on this console, or your account is not an administrator." };
+  if (err.status === 403) return { form: "Registration is disabled on this console, or your account is not an administrator." };
   if (err.status === 400) return /password/i.test(err.message) ? { password: err.message } : { username: err.message };
   return { form: err.message };
 }
@@ -58,8 +57,8 @@ function AccountForm(): JSX.Element {
         <div>
           <h1 id="accounts-title">Accounts</h1>
           <p class="page-lede">
-            Create accounts for the people of your team. New accounts are not administrators; each has its own tokens,
-            tasks and sessions.
+            Create accounts for the people of your team. New accounts are not administrators; each has its own tokens, tasks and
+            sessions.
           </p>
         </div>
       </header>

@@ -77,12 +77,7 @@ export function LoginPage(): JSX.Element {
                 </button>
               </div>
             </Show>
-            <form
-              class="form"
-              onSubmit={(e) => void submit(e)}
-              noValidate
-              aria-describedby={error() ? "login-error" : undefined}
-            >
+            <form class="form" onSubmit={(e) => void submit(e)} noValidate aria-describedby={error() ? "login-error" : undefined}>
               <label class="field">
                 <span>Username</span>
                 <input

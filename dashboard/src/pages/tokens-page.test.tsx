@@ -142,8 +142,6 @@ describe("tokens page", () => {
     confirm = await screen.findByRole("alertdialog", { name: "Delete token?" });
     fireEvent.click(within(confirm).getByRole("button", { name: "Delete token" }));
     expect(await screen.findByText("No tokens yet")).toBeTruthy();
-    expect(fake.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual([
-      "/api/v1/console/tokens/tok_1",
-    ]);
+    expect(fake.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual(["/api/v1/console/tokens/tok_1"]);
   });
 });

@@ -26,8 +26,7 @@ export function validateTokenInput(name: string, token: string): FieldErrors {
   else if (trimmed.length > TOKEN_NAME_MAX) errors.name = `The name can be at most ${TOKEN_NAME_MAX} characters.`;
   if (token) {
     if (/\s/.test(token)) errors.token = "The token value cannot contain spaces or other whitespace.";
-    else if (token.length > TOKEN_VALUE_MAX)
-      errors.token = `The token value can be at most ${TOKEN_VALUE_MAX} characters.`;
+    else if (token.length > TOKEN_VALUE_MAX) errors.token = `The token value can be at most ${TOKEN_VALUE_MAX} characters.`;
   }
   return errors;
 }
@@ -153,8 +152,8 @@ function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void })
       }
     >
       <p>
-        Copy the value of <strong>{props.token.name}</strong> now. It is shown only this once; the console keeps only a
-        hash of it.
+        Copy the value of <strong>{props.token.name}</strong> now. It is shown only this once; the console keeps only a hash of
+        it.
       </p>
       <div class="secret">
         <code class="secret-value" data-testid="token-plaintext">
@@ -192,9 +191,7 @@ export function TokensPage(): JSX.Element {
       <header class="page-header">
         <div>
           <h1 id="tokens-title">Access tokens</h1>
-          <p class="page-lede">
-            Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.
-          </p>
+          <p class="page-lede">Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.</p>
         </div>
         <button type="button" class="button primary" onClick={() => setCreating(true)}>
           Create token
@@ -260,9 +257,7 @@ export function TokensPage(): JSX.Element {
       <Show when={creating()}>
         <CreateTokenDialog onClose={() => setCreating(false)} onCreated={onCreated} />
       </Show>
-      <Show when={created()}>
-        {(token) => <TokenCreatedDialog token={token()} onClose={() => setCreated(undefined)} />}
-      </Show>
+      <Show when={created()}>{(token) => <TokenCreatedDialog token={token()} onClose={() => setCreated(undefined)} />}</Show>
       <Show when={deleting()}>
         {(token) => (
           <ConfirmDialog
@@ -280,8 +275,8 @@ export function TokensPage(): JSX.Element {
             }}
           >
             <p>
-              Clients using <strong>{token().name}</strong> (<code>{token().token_masked}</code>) will be refused at
-              once. This cannot be undone.
+              Clients using <strong>{token().name}</strong> (<code>{token().token_masked}</code>) will be refused at once. This
+              cannot be undone.
             </p>
           </ConfirmDialog>
         )}

@@ -55,8 +55,7 @@ function WorkerCreatedDialog(props: { worker: CreatedWorker; onClose: () => void
       }
     >
       <p>
-        Run this on the host with Docker that should execute code. It contains the worker's secret, which is shown only
-        this once.
+        Run this on the host with Docker that should execute code. It contains the worker's secret, which is shown only this once.
       </p>
       <pre class="command" data-testid="worker-command">
         {props.worker.command}
@@ -145,12 +144,7 @@ function WorkersView(): JSX.Element {
         <StatCard label="Total" value={poll.data()?.stats.total} tone="neutral" />
         <StatCard label="Online" value={poll.data()?.stats.online} tone="ok" />
         <StatCard label="Offline" value={poll.data()?.stats.offline} tone="muted" />
-        <StatCard
-          label="Stale"
-          value={poll.data()?.stats.stale}
-          tone="warn"
-          hint={`no heartbeat for ${staleAfter()} s`}
-        />
+        <StatCard label="Stale" value={poll.data()?.stats.stale} tone="warn" hint={`no heartbeat for ${staleAfter()} s`} />
       </section>
 
       <div class="toolbar">
@@ -334,8 +328,8 @@ function WorkersView(): JSX.Element {
             }}
           >
             <p>
-              <strong>{w().node_name || w().node_id}</strong> will be disconnected at once and its credential revoked.
-              Work running on it fails. To use the host again, add a new worker.
+              <strong>{w().node_name || w().node_id}</strong> will be disconnected at once and its credential revoked. Work
+              running on it fails. To use the host again, add a new worker.
             </p>
           </ConfirmDialog>
         )}
