@@ -4,6 +4,7 @@ import { getDb } from "../db/client.ts";
 import { findTokenAccount } from "../db/tokens.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex } from "../lib/crypto.ts";
+import { cachedToken, rememberToken } from "../lib/token-cache.ts";
 
 const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="onlyboxes"' };
 
@@ -19,8 +20,13 @@ export function requireBearer(): MiddlewareHandler<AppEnv> {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     const token = m?.[1];
     if (token === undefined) return c.json({ error: "authorization header must be 'Bearer <token>'" }, 401, CHALLENGE);
-    const found = await findTokenAccount(getDb(c.env), await hmacHex(getConfig(c.env).hashKey, token));
-    if (!found) return c.json({ error: "invalid token" }, 401, CHALLENGE);
+    const tokenHash = await hmacHex(getConfig(c.env).hashKey, token);
+    let found = cachedToken(tokenHash);
+    if (!found) {
+      found = await findTokenAccount(getDb(c.env), tokenHash);
+      if (!found) return c.json({ error: "invalid token" }, 401, CHALLENGE);
+      rememberToken(tokenHash, found.account, found.tokenId);
+    }
     c.set("account", found.account);
     c.set("tokenId", found.tokenId);
     await next();

@@ -31,7 +31,12 @@ interface Pending {
   capability: string;
   settle: (o: DispatchOutcome) => void;
   onOutput?: (chunk: OutputChunk) => unknown;
+  /** Output deliveries in order; the result waits for them so no chunk arrives after it. */
+  outputChain: Promise<void>;
 }
+
+/** Longest the result waits for the caller to take earlier output chunks. */
+const OUTPUT_FLUSH_MS = 1_000;
 
 /** Heartbeats the console asks for; a node silent for MISSED_BEATS intervals is offline. */
 const DEFAULT_HEARTBEAT_SEC = 5;
@@ -175,20 +180,22 @@ export class WorkerNode extends DurableObject<Env> {
         const r = p.value;
         const pend = this.pending.get(r.commandId);
         if (!pend) return;
-        if (r.error && r.error.code) pend.settle({ ok: false, code: r.error.code, message: r.error.message });
-        else pend.settle({ ok: true, payloadJson: decoder.decode(r.payloadJson) });
+        const outcome: DispatchOutcome =
+          r.error?.code ? { ok: false, code: r.error.code, message: r.error.message } : { ok: true, payloadJson: decoder.decode(r.payloadJson) };
+        await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, OUTPUT_FLUSH_MS))]);
+        pend.settle(outcome);
         return;
       }
       case "outputChunk": {
         const pend = this.pending.get(p.value.commandId);
         if (!pend?.onOutput) return;
         const stream = p.value.stream === OutputChunk_Stream.STDERR ? "stderr" : "stdout";
-        try {
-          const ret = pend.onOutput({ stream, data: p.value.data });
-          if (ret instanceof Promise) ret.catch(() => {});
-        } catch {
-          // A caller that stopped listening must not break the node.
-        }
+        const onOutput = pend.onOutput;
+        const chunk = { stream, data: p.value.data } as const;
+        // A caller that stopped listening must not break the node: failures are dropped.
+        pend.outputChain = pend.outputChain.then(async () => {
+          await onOutput(chunk);
+        }).catch(() => {});
         return;
       }
       case "capabilitiesUpdate": {
@@ -262,7 +269,13 @@ export class WorkerNode extends DurableObject<Env> {
           this.pending.delete(frame.commandId);
           resolve(o);
         };
-        this.pending.set(frame.commandId, { connId: att.connId, capability: frame.capability, settle, onOutput });
+        this.pending.set(frame.commandId, {
+          connId: att.connId,
+          capability: frame.capability,
+          settle,
+          onOutput,
+          outputChain: Promise.resolve(),
+        });
       });
       this.send(ws, {
         case: "commandDispatch",

@@ -8,6 +8,7 @@ import {
   deleteExpiredDashboardSessions,
   insertDashboardSession,
 } from "../db/dashboard-sessions.ts";
+import { forgetToken } from "../lib/token-cache.ts";
 import { deleteToken, insertToken, listTokens, tokenHashTaken, tokenNameKey, tokenNameTaken } from "../db/tokens.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex, newId, randomHex } from "../lib/crypto.ts";
@@ -204,6 +205,7 @@ consoleRoutes.post("/tokens", requireSession(), async (c) => {
 consoleRoutes.delete("/tokens/:id", requireSession(), async (c) => {
   const deleted = await deleteToken(getDb(c.env), c.var.account.accountId, c.req.param("id"));
   if (!deleted) throw new AppError("not_found", "token not found");
+  forgetToken(c.req.param("id"));
   return c.body(null, 204);
 });
 
