@@ -1,0 +1,119 @@
+import type { DockerConfig } from "../docker-config.ts";
+import type { ContainerClient } from "../docker/container-client.ts";
+import { engineMessage } from "../docker/docker-container-client.ts";
+import { sniffMimeType } from "../docker/mime-sniff.ts";
+import { BoundedBuffer } from "../docker/output-collector.ts";
+import { PayloadReader } from "../docker/payload-fields.ts";
+import { raceAbort, runSignal } from "../docker/run-signal.ts";
+import type { TerminalSessions } from "../docker/terminal-sessions.ts";
+import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
+
+/** The terminalResource result; `blob` (base64) only for `read`. */
+export interface TerminalResourceResult {
+  session_id: string;
+  file_path: string;
+  mime_type: string;
+  size_bytes: number;
+  blob?: string;
+}
+
+/** Bytes read for `validate` to tell the type. */
+const SNIFF_BYTES = 512;
+
+/**
+ * Runs inside the session container as the sandbox user, so paths (and symlinks) resolve
+ * in the container's filesystem, never the host's, and file permissions apply. Exit codes:
+ * 3 missing, 4 directory, 5 not a regular file, 6 unreadable, 7 too large. The size goes
+ * on stderr, the content (or its head) on stdout.
+ */
+const READ_SCRIPT = `p=$1 limit=$2 action=$3
+[ -e "$p" ] || exit 3
+[ -d "$p" ] && exit 4
+[ -f "$p" ] || exit 5
+[ -r "$p" ] || exit 6
+size=$(wc -c < "$p") || exit 6
+size=$((size))
+printf '%s\\n' "$size" >&2
+if [ "$action" = read ]; then
+  [ "$size" -le "$limit" ] || exit 7
+  exec cat -- "$p"
+fi
+exec head -c ${SNIFF_BYTES} -- "$p"`;
+
+/**
+ * terminalResource: `{session_id, file_path, action: validate|read}` → type and size of a
+ * file in a session, plus its content (base64) for `read`, up to the output limit.
+ */
+export class TerminalResource implements Capability {
+  readonly name = "terminalResource";
+  readonly maxInflight: number;
+
+  constructor(
+    private readonly client: ContainerClient,
+    private readonly sessions: TerminalSessions,
+    private readonly config: DockerConfig,
+  ) {
+    this.maxInflight = config.maxInflight.terminalResource;
+  }
+
+  async run(payload: unknown, ctx: CommandContext): Promise<TerminalResourceResult> {
+    const p = new PayloadReader(payload, this.name);
+    const sessionId = p.string("session_id", { maxLength: 256 });
+    const filePath = p.string("file_path", { maxLength: 4096 });
+    if (filePath.includes("\0")) throw new CommandFailure("invalid_argument", "file_path must not contain NUL characters");
+    const action = p.oneOf("action", ["validate", "read"] as const);
+    const timeoutMs = p.optionalInt("timeout_ms", 1, 24 * 3600 * 1000);
+    const session = this.sessions.find(sessionId);
+    if (!session) throw new CommandFailure("session_not_found", `session ${sessionId} not found`);
+    const limit = this.config.outputLimitBytes;
+    const content = new BoundedBuffer(action === "read" ? limit : SNIFF_BYTES);
+    const meta = new BoundedBuffer(256);
+    const rs = runSignal(ctx, timeoutMs);
+    let code: number;
+    try {
+      code = await raceAbort(
+        this.client.exec(
+          session.containerId,
+          { cmd: ["sh", "-c", READ_SCRIPT, "sh", filePath, String(limit), action], user: this.config.limits.user },
+          (stream, data) => (stream === "stdout" ? content.append(data) : meta.append(data)),
+        ),
+        rs.signal,
+      );
+    } catch (err) {
+      if (err instanceof CommandFailure) throw err;
+      throw new CommandFailure("worker_error", `could not read ${filePath}: ${engineMessage(err)}`);
+    } finally {
+      rs.dispose();
+    }
+    const size = Number.parseInt(meta.bytes().toString("utf8").split("\n")[0] ?? "", 10);
+    switch (code) {
+      case 0:
+        break;
+      case 3:
+        throw new CommandFailure("file_not_found", `file not found: ${filePath}`);
+      case 4:
+        throw new CommandFailure("path_is_directory", `path is a directory: ${filePath}`);
+      case 5:
+        throw new CommandFailure("invalid_argument", `not a regular file: ${filePath}`);
+      case 6:
+        throw new CommandFailure("file_not_found", `file not readable: ${filePath}`);
+      case 7:
+        throw new CommandFailure("file_too_large", `file is ${size} bytes, above the limit of ${limit} bytes`);
+      default:
+        throw new CommandFailure("worker_error", `reading ${filePath} failed (exit ${code})`);
+    }
+    // The file grew between the size check and the read.
+    if (action === "read" && content.truncated) {
+      throw new CommandFailure("file_too_large", `file is above the limit of ${limit} bytes`);
+    }
+    const bytes = content.bytes();
+    const result: TerminalResourceResult = {
+      session_id: sessionId,
+      file_path: filePath,
+      mime_type: sniffMimeType(filePath, bytes.subarray(0, SNIFF_BYTES)),
+      size_bytes: action === "read" ? bytes.length : Number.isFinite(size) ? size : 0,
+    };
+    if (action === "read") result.blob = bytes.toString("base64");
+    return result;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The worker's view of a container engine. Capabilities depend on this interface only; the
+ * dockerode implementation lives in `docker-container-client.ts`.
+ */
+
+/** Labels every container we create carries; leftovers are found and removed by them. */
+export const LABEL_MANAGED = "dev.onlyboxes.managed";
+export const LABEL_NODE = "dev.onlyboxes.node-id";
+export const LABEL_CAPABILITY = "dev.onlyboxes.capability";
+export const LABEL_SESSION = "dev.onlyboxes.session";
+
+/** Everything needed to create one sandbox container. */
+export interface ContainerSpec {
+  image: string;
+  /** Replaces the image's entrypoint; `cmd` is emptied so the image's CMD cannot sneak in. */
+  entrypoint: string[];
+  env: string[];
+  user: string;
+  workingDir: string;
+  labels: Record<string, string>;
+  /** Keep stdin open so the program can be fed after start (attach before start). */
+  openStdin: boolean;
+  readonlyRootfs: boolean;
+  /** Mount point → tmpfs options (e.g. `rw,nosuid,nodev,size=67108864`). */
+  tmpfs: Record<string, string>;
+  memoryBytes: number;
+  nanoCpus: number;
+  pidsLimit: number;
+  /** `none` or `bridge`. */
+  networkMode: string;
+}
+
+export type StreamName = "stdout" | "stderr";
+
+/** Receives demultiplexed output as it arrives. */
+export type OutputSink = (stream: StreamName, data: Buffer) => void;
+
+/** The stdin/stdout/stderr connection to a container's main process. */
+export interface AttachedStreams {
+  /** Writes to the program's stdin. */
+  write(data: Buffer | string): void;
+  /** Closes the program's stdin (EOF). */
+  endInput(): void;
+  /** Resolves when the engine closed the output (the program exited or the container went away). */
+  readonly closed: Promise<void>;
+  /** Drops the connection without waiting. */
+  destroy(): void;
+}
+
+/** How a container's main process ended. */
+export interface ExitState {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  user: string;
+  workingDir?: string;
+  env?: string[];
+}
+
+/** Thin, logged access to the engine; every method names the container it touches. */
+export interface ContainerClient {
+  /** Resolves when the engine answers; rejects with the reason otherwise. */
+  ping(): Promise<void>;
+  /** Whether the image is present locally (we never pull: workers may have no registry). */
+  hasImage(image: string): Promise<boolean>;
+  create(spec: ContainerSpec): Promise<string>;
+  /** Attaches to stdin/stdout/stderr; call before `start` so no early output is lost. */
+  attach(id: string, sink: OutputSink): Promise<AttachedStreams>;
+  start(id: string): Promise<void>;
+  /** Waits until the container stops (resolves at once when it already has). */
+  wait(id: string): Promise<ExitState>;
+  /** Force-removes the container and its anonymous volumes; a missing container is fine. */
+  remove(id: string): Promise<void>;
+  /** Runs a command in a running container; output goes to `sink`, answers the exit code. */
+  exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number>;
+  /** Ids of all containers (running or not) carrying every given label. */
+  listByLabels(labels: Record<string, string>): Promise<string[]>;
+}

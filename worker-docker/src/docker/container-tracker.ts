@@ -1,0 +1,54 @@
+import type { Logger } from "../log.ts";
+import type { ContainerClient } from "./container-client.ts";
+
+/**
+ * Remembers every container this worker created until it is removed, so shutdown can
+ * remove all of them and pending background removals can be awaited.
+ */
+export class ContainerTracker {
+  private readonly live = new Set<string>();
+  private readonly removing = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly client: ContainerClient,
+    private readonly log: Logger,
+  ) {}
+
+  add(id: string): void {
+    this.live.add(id);
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** Force-removes one container; never throws (a failure is logged and retried by `removeAll`). */
+  remove(id: string): Promise<void> {
+    const pending = this.removing.get(id);
+    if (pending) return pending;
+    const p = this.client
+      .remove(id)
+      .then(() => {
+        this.live.delete(id);
+      })
+      .catch((err: unknown) => {
+        this.log.warn("could not remove container", { container_id: id, error: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => {
+        this.removing.delete(id);
+      });
+    this.removing.set(id, p);
+    return p;
+  }
+
+  /** Forgets containers without touching the engine (it went away and took them along). */
+  forgetAll(): void {
+    this.live.clear();
+  }
+
+  /** Removes every container still known, and waits for removals already under way. */
+  async removeAll(): Promise<void> {
+    await Promise.all([...this.live].map((id) => this.remove(id)));
+    await Promise.all([...this.removing.values()]);
+  }
+}

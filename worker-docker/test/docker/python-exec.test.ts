@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CommandFailure } from "../../src/capabilities/types.ts";
+import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
+import { containersWith, ctx, eventually, failureOf, hostProcessesWith, marker, type PythonResult, type Started, startBackend } from "./harness.ts";
+
+let s: Started;
+const py = (code: string, timeoutMs = 60_000, extra: Record<string, unknown> = {}) =>
+  s.cap("pythonExec").run({ code, ...extra }, ctx({ timeoutMs })) as Promise<PythonResult>;
+
+beforeAll(async () => {
+  s = await startBackend();
+});
+
+afterAll(async () => {
+  await s?.backend.close();
+  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
+});
+
+describe("pythonExec", () => {
+  it("answers output, stderr and exit code exactly", async () => {
+    const r = await py("import sys\nprint('hi')\nprint('warn', file=sys.stderr)\nsys.exit(4)");
+    expect(r).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4 });
+  });
+
+  it("reports an uncaught exception like python3 -c, without the bootstrap's frames", async () => {
+    const r = await py("def f():\n    raise ValueError('boom')\nf()");
+    expect(r.exit_code).toBe(1);
+    expect(r.stderr).toBe(
+      'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n  File "<string>", line 2, in f\nValueError: boom\n',
+    );
+    const syntax = await py("x = (");
+    expect(syntax.exit_code).toBe(1);
+    expect(syntax.stderr).toContain("SyntaxError");
+  });
+
+  it("runs as a fresh __main__ with the full standard library and stdin at EOF", async () => {
+    const code = [
+      "import json, sqlite3, hashlib, decimal, zoneinfo, ssl, ctypes",
+      "print(__name__, sorted(k for k in globals() if not k.startswith('__')))",
+      "try:\n    input()\nexcept EOFError:\n    print('eof')",
+    ].join("\n");
+    const r = await py(code);
+    expect(r).toEqual({ output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n", stderr: "", exit_code: 0 });
+  });
+
+  it("answers an empty program", async () => {
+    expect(await py("")).toEqual({ output: "", stderr: "", exit_code: 0 });
+  });
+
+  it("gives every run a fresh /tmp", async () => {
+    const name = `/tmp/${marker("shared")}`;
+    expect((await py(`open(${JSON.stringify(name)}, 'w').write('x')\nprint('written')`)).output).toBe("written\n");
+    expect((await py(`import os\nprint(os.path.exists(${JSON.stringify(name)}))`)).output).toBe("False\n");
+  });
+
+  it("streams output chunks as they arrive when asked", async () => {
+    const chunks: Array<{ stream: string; text: string; at: number }> = [];
+    const started = Date.now();
+    const r = (await s.cap("pythonExec").run(
+      { code: "import sys, time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', file=sys.stderr)" },
+      ctx({ emit: (stream, data) => chunks.push({ stream, text: Buffer.from(data).toString(), at: Date.now() - started }) }),
+    )) as PythonResult;
+    expect(r.output).toBe("first\n");
+    expect(chunks.map((c) => [c.stream, c.text])).toEqual([
+      ["stdout", "first\n"],
+      ["stderr", "second\n"],
+    ]);
+    // The first chunk arrived before the sleep ended.
+    expect((chunks[1]?.at ?? 0) - (chunks[0]?.at ?? 0)).toBeGreaterThan(700);
+  });
+
+  it("refuses a payload without code", async () => {
+    expect(await failureOf(s.cap("pythonExec").run({ nope: 1 }, ctx()))).toMatchObject({ code: "invalid_argument" });
+    expect(await failureOf(s.cap("pythonExec").run("print(1)", ctx()))).toMatchObject({ code: "invalid_argument" });
+  });
+
+  it("answers the deadline at the deadline and removes the container", async () => {
+    const tag = marker("py-loop");
+    const started = Date.now();
+    const f = await failureOf(py(`import sys\nsys.argv.append(${JSON.stringify(tag)})\nwhile True: pass`, 60_000, { timeout_ms: 1500 }));
+    const elapsed = Date.now() - started;
+    expect(f?.code).toBe("deadline_exceeded");
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(4000);
+    expect((await py("print(1)")).output).toBe("1\n");
+  });
+
+  it("answers a cancel with `canceled` and removes the container", async () => {
+    const controller = new AbortController();
+    const run = s.cap("pythonExec").run({ code: "import time\ntime.sleep(60)" }, ctx({ signal: controller.signal }));
+    setTimeout(() => controller.abort(new CommandFailure("canceled", "stop")), 500);
+    expect(await failureOf(run)).toMatchObject({ code: "canceled" });
+    expect(await eventually(async () => (await containersWith({ [LABEL_NODE]: s.config.nodeId, "dev.onlyboxes.capability": "pythonExec" })).length <= s.config.pythonPoolSize, 10_000)).toBe(true);
+  });
+
+  it("keeps a warm pool and never hands one container to two runs", async () => {
+    const ids = await Promise.all(Array.from({ length: 6 }, () => py("import socket\nprint(socket.gethostname())")));
+    const hosts = ids.map((r) => r.output.trim());
+    expect(new Set(hosts).size).toBe(6);
+  });
+
+  it("leaves no background process behind (setsid does not escape)", async () => {
+    const tag = marker("bg-sleeper");
+    const code = [
+      "import subprocess, sys",
+      `subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", ${JSON.stringify(tag)}], start_new_session=True)`,
+      "print('spawned')",
+    ].join("\n");
+    expect((await py(code)).output).toBe("spawned\n");
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+  });
+});
