@@ -143,11 +143,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
     let adminCookie = await login(url, adminUsername, adminPassword);
     if (opts.separateWorker) {
       const workerEnv = await registerWorker(url, adminCookie);
-      workerProc = spawnGroup(
-        ["worker-docker/bin/onlyboxes-worker.mjs"],
-        { ...process.env, ...opts.env, ...workerEnv },
-        sink,
-      );
+      workerProc = spawnGroup(["worker-docker/bin/onlyboxes-worker.mjs"], { ...process.env, ...opts.env, ...workerEnv }, sink);
     }
     await waitForWorker(url, adminCookie, capabilities);
     const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);

@@ -40,14 +40,7 @@ function resultOf(body: { result?: Record<string, unknown> }): PythonResult {
 describe("hostile programs", () => {
   it("contains a fork bomb (pids limit) and leaves no process behind", async () => {
     const tag = marker("forkbomb");
-    const bomb = [
-      "import os",
-      "while True:",
-      "    try:",
-      "        os.fork()",
-      "    except OSError:",
-      "        pass",
-    ].join("\n");
+    const bomb = ["import os", "while True:", "    try:", "        os.fork()", "    except OSError:", "        pass"].join("\n");
     const code = `import os, sys\nos.execv(sys.executable, [sys.executable, "-c", ${JSON.stringify(bomb)}, ${JSON.stringify(tag)}])`;
     const res = await python(c, code, 5_000);
     // The bomb never ends by itself: the deadline ends it.
@@ -98,7 +91,8 @@ describe("hostile programs", () => {
     expect(resultOf(res.body).output).toBe("blocked\nblocked\nblocked\nno-dns\n");
 
     const term = await terminal(c, {
-      command: "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down",
+      command:
+        "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down",
     });
     expect(term.status).toBe(200);
     expect(term.body.stdout).toBe("down\n");

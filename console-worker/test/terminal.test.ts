@@ -442,8 +442,16 @@ describe("POST /api/v1/commands/terminal", () => {
 });
 
 describe("POST /api/v1/commands/terminal with Accept: text/event-stream", () => {
-  async function events(token: string, body: unknown): Promise<{ status: number; type: string | null; events: Array<{ event: string; data: unknown }> }> {
-    const res = await call("/api/v1/commands/terminal", { method: "POST", bearer: token, body, headers: { accept: "text/event-stream" } });
+  async function events(
+    token: string,
+    body: unknown,
+  ): Promise<{ status: number; type: string | null; events: Array<{ event: string; data: unknown }> }> {
+    const res = await call("/api/v1/commands/terminal", {
+      method: "POST",
+      bearer: token,
+      body,
+      headers: { accept: "text/event-stream" },
+    });
     const text = await res.text();
     const out: Array<{ event: string; data: unknown }> = [];
     for (const block of text.split("\n\n")) {
@@ -473,8 +481,15 @@ describe("POST /api/v1/commands/terminal with Accept: text/event-stream", () => 
     const user = await newAccountWithToken();
     await connectTerminalWorker();
     const res = await events(user.token, { command: "echo", session_id: "missing" });
-    expect(res.events).toEqual([{ event: "error", data: { error: "session not found", code: "session_not_found", status: 404 } }]);
-    const bad = await callJson("/api/v1/commands/terminal", { method: "POST", bearer: user.token, body: {}, headers: { accept: "text/event-stream" } });
+    expect(res.events).toEqual([
+      { event: "error", data: { error: "session not found", code: "session_not_found", status: 404 } },
+    ]);
+    const bad = await callJson("/api/v1/commands/terminal", {
+      method: "POST",
+      bearer: user.token,
+      body: {},
+      headers: { accept: "text/event-stream" },
+    });
     expect(bad.status).toBe(400);
   });
 });
@@ -487,7 +502,11 @@ describe("readTerminalResource", () => {
     const id = made.body.session_id;
     const read = await readTerminalResource(env, user.accountId, { session_id: id, file_path: "/tmp/p.png", action: "read" });
     expect(read).toEqual({ session_id: id, file_path: "/tmp/p.png", mime_type: "image/png", size_bytes: 3, blob: btoa("png") });
-    const check = await readTerminalResource(env, user.accountId, { session_id: id, file_path: "/tmp/p.png", action: "validate" });
+    const check = await readTerminalResource(env, user.accountId, {
+      session_id: id,
+      file_path: "/tmp/p.png",
+      action: "validate",
+    });
     expect(check.blob).toBeUndefined();
     expect(fake.w.dispatches.filter((d) => d.capability === "terminalResource")).toHaveLength(2);
 

@@ -8,9 +8,7 @@ import { parseJsonBody } from "../lib/validate.ts";
 
 /** True when the client asked for a Server-Sent Events stream instead of one JSON answer. */
 function wantsEventStream(accept: string | undefined): boolean {
-  return (accept ?? "")
-    .split(",")
-    .some((part) => part.split(";")[0]?.trim().toLowerCase() === "text/event-stream");
+  return (accept ?? "").split(",").some((part) => part.split(";")[0]?.trim().toLowerCase() === "text/event-stream");
 }
 
 /**
