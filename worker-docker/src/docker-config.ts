@@ -138,7 +138,13 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
       `WORKER_TERMINAL_LEASE_MAX_SEC (${leaseMaxSec}) must not be below WORKER_TERMINAL_LEASE_MIN_SEC (${leaseMinSec})`,
     );
   }
-  const leaseDefaultSec = int(env, "WORKER_TERMINAL_LEASE_DEFAULT_SEC", Math.max(leaseMinSec, Math.min(60, leaseMaxSec)), leaseMinSec, leaseMaxSec);
+  const leaseDefaultSec = int(
+    env,
+    "WORKER_TERMINAL_LEASE_DEFAULT_SEC",
+    Math.max(leaseMinSec, Math.min(60, leaseMaxSec)),
+    leaseMinSec,
+    leaseMaxSec,
+  );
   return {
     endpoint: endpoint(env),
     nodeId: raw(env, "WORKER_ID") ?? hostname(),

@@ -1,9 +1,9 @@
-import type { DockerConfig } from "../docker-config.ts";
 import type { ContainerClient } from "../docker/container-client.ts";
 import { ContainerTracker } from "../docker/container-tracker.ts";
 import { DockerContainerClient, engineMessage } from "../docker/docker-container-client.ts";
 import { nodeLabels } from "../docker/sandbox-spec.ts";
 import { TerminalSessions } from "../docker/terminal-sessions.ts";
+import type { DockerConfig } from "../docker-config.ts";
 import type { Logger } from "../log.ts";
 import { PythonExec } from "./python-exec.ts";
 import { TerminalExec } from "./terminal-exec.ts";
@@ -145,7 +145,10 @@ class DockerBackendImpl implements DockerBackend {
     if (this.closed) return;
     this.live = live;
     this.downReported = false;
-    this.log.info("Docker Engine is up", { endpoint: describeEndpoint(this.config), capabilities: this.capabilities().map((c) => c.name) });
+    this.log.info("Docker Engine is up", {
+      endpoint: describeEndpoint(this.config),
+      capabilities: this.capabilities().map((c) => c.name),
+    });
     this.notify();
   }
 
@@ -211,4 +214,3 @@ export async function createDockerBackend(config: DockerConfig, log: Logger): Pr
   await backend.start();
   return backend;
 }
-

@@ -1,4 +1,3 @@
-import type { DockerConfig } from "../docker-config.ts";
 import type { ContainerClient } from "../docker/container-client.ts";
 import type { ContainerTracker } from "../docker/container-tracker.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
@@ -9,6 +8,7 @@ import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import { pythonSpec } from "../docker/sandbox-spec.ts";
 import { Semaphore } from "../docker/semaphore.ts";
+import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
 /** The pythonExec result; the `_truncated` flags appear only when a stream was cut. */
@@ -43,7 +43,13 @@ export class PythonExec implements Capability {
     this.maxInflight = config.maxInflight.pythonExec;
     // Beyond max_inflight runs queue here: the agent refuses them before, direct callers wait.
     this.slots = new Semaphore(this.maxInflight);
-    this.pool = new PythonPool(client, tracker, () => pythonSpec(config), config.pythonPoolSize, log.child({ component: "python-pool" }));
+    this.pool = new PythonPool(
+      client,
+      tracker,
+      () => pythonSpec(config),
+      config.pythonPoolSize,
+      log.child({ component: "python-pool" }),
+    );
     this.pool.fill();
   }
 
@@ -70,7 +76,10 @@ export class PythonExec implements Capability {
     try {
       warm = await raceAbort(taking, signal);
     } catch (err) {
-      taking.then((w) => this.discard(w), () => {});
+      taking.then(
+        (w) => this.discard(w),
+        () => {},
+      );
       if (err instanceof CommandFailure) throw err;
       throw new CommandFailure("worker_error", `could not start the python container: ${engineMessage(err)}`);
     }

@@ -1,9 +1,9 @@
-import type { DockerConfig } from "../docker-config.ts";
 import { OutputCollector } from "../docker/output-collector.ts";
 import { PayloadReader } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import { SessionLostError } from "../docker/shell-session.ts";
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
+import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
 /** The terminalExec result, as the API returns it. */

@@ -1,4 +1,3 @@
-import type { DockerConfig } from "../docker-config.ts";
 import type { ContainerClient } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
 import { sniffMimeType } from "../docker/mime-sniff.ts";
@@ -6,6 +5,7 @@ import { BoundedBuffer } from "../docker/output-collector.ts";
 import { PayloadReader } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
+import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
 /** The terminalResource result; `blob` (base64) only for `read`. */

@@ -32,7 +32,10 @@ export class ContainerTracker {
         this.live.delete(id);
       })
       .catch((err: unknown) => {
-        this.log.warn("could not remove container", { container_id: id, error: err instanceof Error ? err.message : String(err) });
+        this.log.warn("could not remove container", {
+          container_id: id,
+          error: err instanceof Error ? err.message : String(err),
+        });
       })
       .finally(() => {
         this.removing.delete(id);

@@ -2,14 +2,7 @@ import type { Duplex } from "node:stream";
 import Docker from "dockerode";
 import type { DockerEndpoint } from "../docker-config.ts";
 import type { Logger } from "../log.ts";
-import type {
-  AttachedStreams,
-  ContainerClient,
-  ContainerSpec,
-  ExecOptions,
-  ExitState,
-  OutputSink,
-} from "./container-client.ts";
+import type { AttachedStreams, ContainerClient, ContainerSpec, ExecOptions, ExitState, OutputSink } from "./container-client.ts";
 import { StreamDemuxer } from "./stream-demux.ts";
 
 /** The HTTP status dockerode attaches to an engine error, when there is one. */

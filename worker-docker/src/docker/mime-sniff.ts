@@ -46,7 +46,10 @@ const MAGIC: Array<{ mime: string; test: (b: Buffer) => boolean }> = [
   { mime: "image/png", test: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
   { mime: "image/jpeg", test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
   { mime: "image/gif", test: (b) => ["GIF87a", "GIF89a"].includes(b.subarray(0, 6).toString("latin1")) },
-  { mime: "image/webp", test: (b) => b.subarray(0, 4).toString("latin1") === "RIFF" && b.subarray(8, 12).toString("latin1") === "WEBP" },
+  {
+    mime: "image/webp",
+    test: (b) => b.subarray(0, 4).toString("latin1") === "RIFF" && b.subarray(8, 12).toString("latin1") === "WEBP",
+  },
   { mime: "image/bmp", test: (b) => b.subarray(0, 2).toString("latin1") === "BM" && b.length >= 26 },
   { mime: "application/pdf", test: (b) => b.subarray(0, 5).toString("latin1") === "%PDF-" },
   { mime: "application/zip", test: (b) => b.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04])) },
@@ -55,7 +58,17 @@ const MAGIC: Array<{ mime: string; test: (b: Buffer) => boolean }> = [
 ];
 
 /** Binary formats whose name alone is not trusted: a `.png` that is not a PNG is not an image. */
-const NEEDS_MAGIC = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/pdf", "application/zip", "application/gzip", "application/wasm"]);
+const NEEDS_MAGIC = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "image/bmp",
+  "application/pdf",
+  "application/zip",
+  "application/gzip",
+  "application/wasm",
+]);
 
 function looksLikeText(head: Buffer): boolean {
   if (head.includes(0)) return false;
@@ -75,7 +88,8 @@ export function sniffMimeType(filePath: string, head: Buffer): string {
   if (byName && !NEEDS_MAGIC.has(byName)) return byName;
   if (head.length > 0 && looksLikeText(head)) {
     const start = head.subarray(0, 256).toString("utf8").trimStart().toLowerCase();
-    if (start.startsWith("<svg") || (start.startsWith("<?xml") && head.toString("utf8").toLowerCase().includes("<svg"))) return "image/svg+xml";
+    if (start.startsWith("<svg") || (start.startsWith("<?xml") && head.toString("utf8").toLowerCase().includes("<svg")))
+      return "image/svg+xml";
     return "text/plain";
   }
   return "application/octet-stream";

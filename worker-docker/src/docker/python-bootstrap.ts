@@ -13,7 +13,7 @@ import type { StreamName } from "./container-client.ts";
  * only writer of the container's stdout, so nothing the program prints can forge a frame;
  * background processes left behind die with the container, which the worker removes.
  */
-export const PYTHON_BOOTSTRAP = String.raw`import os, sys
+export const PYTHON_BOOTSTRAP = `import os, sys
 def _obx_frame(kind, data):
     view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
     while view:

@@ -14,7 +14,11 @@ export interface WarmContainer {
 }
 
 /** Creates, attaches and starts one container running the bootstrap. */
-export async function startWarmContainer(client: ContainerClient, tracker: ContainerTracker, spec: ContainerSpec): Promise<WarmContainer> {
+export async function startWarmContainer(
+  client: ContainerClient,
+  tracker: ContainerTracker,
+  spec: ContainerSpec,
+): Promise<WarmContainer> {
   const id = await client.create(spec);
   tracker.add(id);
   try {

@@ -12,9 +12,7 @@
  * 100–200 ms. As PID 1 of its namespace the server cannot be killed from inside.
  */
 export const SHELL_SERVER = String.raw`cd "$HOME" 2>/dev/null || cd /
-while IFS= read -r obx_head; do
-  obx_nonce=${"${obx_head%% *}"}
-  obx_n=${"${obx_head#* }"}
+while IFS=' ' read -r obx_nonce obx_n; do
   obx_cmd=
   obx_i=0
   while [ "$obx_i" -lt "$obx_n" ]; do

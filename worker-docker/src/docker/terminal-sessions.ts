@@ -53,7 +53,11 @@ export class TerminalSessions {
    * Takes the session for one command, creating it when allowed. Throws `session_not_found`,
    * `session_busy`, `no_capacity`, or the abort reason. The caller must `release` it.
    */
-  async acquire(sessionId: string, createIfMissing: boolean, signal: AbortSignal): Promise<{ session: ShellSession; created: boolean }> {
+  async acquire(
+    sessionId: string,
+    createIfMissing: boolean,
+    signal: AbortSignal,
+  ): Promise<{ session: ShellSession; created: boolean }> {
     const e = this.entries.get(sessionId);
     if (e?.state === "ready" && !e.session.alive) {
       // Its container vanished (killed from outside, engine restart): forget it.
@@ -70,7 +74,10 @@ export class TerminalSessions {
     if (!createIfMissing) throw new CommandFailure("session_not_found", `session ${sessionId} not found`);
     if (this.closed) throw new CommandFailure("no_capacity", "the worker is shutting down");
     if (this.entries.size >= this.config.maxSessions) {
-      throw new CommandFailure("no_capacity", `this worker already holds its limit of ${this.config.maxSessions} terminal sessions`);
+      throw new CommandFailure(
+        "no_capacity",
+        `this worker already holds its limit of ${this.config.maxSessions} terminal sessions`,
+      );
     }
     this.entries.set(sessionId, { state: "creating" });
     const opening = ShellSession.open(
@@ -108,7 +115,7 @@ export class TerminalSessions {
   /** Removes the session and its container (idempotent). */
   async drop(sessionId: string): Promise<void> {
     const e = this.entries.get(sessionId);
-    if (!e || e.state !== "ready") return;
+    if (e?.state !== "ready") return;
     this.entries.delete(sessionId);
     e.session.detach();
     this.log.info("terminal session closed", { session_id: sessionId, container_id: e.session.containerId });

@@ -35,7 +35,8 @@ export async function startBackend(env: Record<string, string> = {}): Promise<St
   const config = testConfig(env);
   const backend = await createDockerBackend(config, testLog);
   const names = backend.capabilities().map((c) => c.name);
-  if (names.length !== 3) throw new Error(`backend serves ${names.join(", ") || "nothing"}: is the engine up and are the images built?`);
+  if (names.length !== 3)
+    throw new Error(`backend serves ${names.join(", ") || "nothing"}: is the engine up and are the images built?`);
   return {
     backend,
     config,

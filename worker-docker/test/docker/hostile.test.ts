@@ -78,7 +78,10 @@ describe("hostile programs", () => {
   it("cuts 50 MB of output, flags it, and keeps memory bounded", async () => {
     global.gc?.();
     const before = process.memoryUsage().rss;
-    const r = await py("import sys\nsys.stdout.write('a' * 50_000_000)\nsys.stdout.flush()\nprint('end', file=sys.stderr)", 120_000);
+    const r = await py(
+      "import sys\nsys.stdout.write('a' * 50_000_000)\nsys.stdout.flush()\nprint('end', file=sys.stderr)",
+      120_000,
+    );
     const grown = process.memoryUsage().rss - before;
     expect(r.output.length).toBe(s.config.outputLimitBytes);
     expect(r.output_truncated).toBe(true);
@@ -109,7 +112,9 @@ describe("hostile programs", () => {
 
   it("keeps /tmp private to one run and the root read-only", async () => {
     const name = `/tmp/${marker("left")}`;
-    const write = await py(`open(${JSON.stringify(name)}, 'w').write('x')\ntry:\n    open('/usr/evil', 'w')\nexcept OSError as e:\n    print('ro', e.errno)`);
+    const write = await py(
+      `open(${JSON.stringify(name)}, 'w').write('x')\ntry:\n    open('/usr/evil', 'w')\nexcept OSError as e:\n    print('ro', e.errno)`,
+    );
     expect(write.output).toBe("ro 30\n");
     expect((await py(`import os\nprint(os.path.exists(${JSON.stringify(name)}))`)).output).toBe("False\n");
   });
@@ -132,12 +137,15 @@ describe("hostile programs", () => {
       "print(sorted(os.listdir('/sys/class/net')))",
     ].join("\n");
     expect((await py(code, 30_000)).output).toBe("blocked\nblocked\nblocked\nno-dns\n['lo']\n");
-    const t = await term("python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down");
+    const t = await term(
+      "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down",
+    );
     expect(t.stdout).toBe("down\n");
   });
 
   it("exposes no Docker socket", async () => {
-    const code = "import os\nprint([p for p in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock'] if os.path.exists(p)])";
+    const code =
+      "import os\nprint([p for p in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock'] if os.path.exists(p)])";
     expect((await py(code)).output).toBe("[]\n");
     const t = await term("ls /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?");
     expect(t.stdout).toContain("No such file");
@@ -151,7 +159,9 @@ describe("hostile programs", () => {
       "print(status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())",
     ].join("\n");
     expect((await py(code)).output).toBe("1000 1000 1000\n0000000000000000 0000000000000000 1\n");
-    const t = await term("id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status; su -c true root </dev/null 2>/dev/null || echo no-su");
+    const t = await term(
+      "id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status; su -c true root </dev/null 2>/dev/null || echo no-su",
+    );
     expect(t.stdout).toMatch(/^1000\nCapEff:\s+0+\nNoNewPrivs:\s+1\nno-su\n$/);
   });
 
@@ -165,7 +175,7 @@ describe("hostile programs", () => {
 
   it("completes 20 concurrent pythonExec runs (queued beyond max_inflight)", async () => {
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => py(`print(${i} * 2)`, 120_000)));
-    runs.forEach((r, i) => expect(r).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0 }));
+    for (const [i, r] of runs.entries()) expect(r).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0 });
     expect(await eventually(async () => (await busyPythonContainers()) <= 0, 15_000)).toBe(true);
   });
 

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
 import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import { containersWith, ctx, eventually, failureOf, hostProcessesWith, marker, type PythonResult, type Started, startBackend } from "./harness.ts";
+import {
+  containersWith,
+  ctx,
+  eventually,
+  failureOf,
+  hostProcessesWith,
+  marker,
+  type PythonResult,
+  type Started,
+  startBackend,
+} from "./harness.ts";
 
 let s: Started;
 const py = (code: string, timeoutMs = 60_000, extra: Record<string, unknown> = {}) =>
@@ -40,7 +50,11 @@ describe("pythonExec", () => {
       "try:\n    input()\nexcept EOFError:\n    print('eof')",
     ].join("\n");
     const r = await py(code);
-    expect(r).toEqual({ output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n", stderr: "", exit_code: 0 });
+    expect(r).toEqual({
+      output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n",
+      stderr: "",
+      exit_code: 0,
+    });
   });
 
   it("answers an empty program", async () => {
@@ -56,10 +70,12 @@ describe("pythonExec", () => {
   it("streams output chunks as they arrive when asked", async () => {
     const chunks: Array<{ stream: string; text: string; at: number }> = [];
     const started = Date.now();
-    const r = (await s.cap("pythonExec").run(
-      { code: "import sys, time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', file=sys.stderr)" },
-      ctx({ emit: (stream, data) => chunks.push({ stream, text: Buffer.from(data).toString(), at: Date.now() - started }) }),
-    )) as PythonResult;
+    const r = (await s
+      .cap("pythonExec")
+      .run(
+        { code: "import sys, time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', file=sys.stderr)" },
+        ctx({ emit: (stream, data) => chunks.push({ stream, text: Buffer.from(data).toString(), at: Date.now() - started }) }),
+      )) as PythonResult;
     expect(r.output).toBe("first\n");
     expect(chunks.map((c) => [c.stream, c.text])).toEqual([
       ["stdout", "first\n"],
@@ -77,7 +93,9 @@ describe("pythonExec", () => {
   it("answers the deadline at the deadline and removes the container", async () => {
     const tag = marker("py-loop");
     const started = Date.now();
-    const f = await failureOf(py(`import sys\nsys.argv.append(${JSON.stringify(tag)})\nwhile True: pass`, 60_000, { timeout_ms: 1500 }));
+    const f = await failureOf(
+      py(`import sys\nsys.argv.append(${JSON.stringify(tag)})\nwhile True: pass`, 60_000, { timeout_ms: 1500 }),
+    );
     const elapsed = Date.now() - started;
     expect(f?.code).toBe("deadline_exceeded");
     expect(elapsed).toBeGreaterThanOrEqual(1400);
@@ -90,7 +108,14 @@ describe("pythonExec", () => {
     const run = s.cap("pythonExec").run({ code: "import time\ntime.sleep(60)" }, ctx({ signal: controller.signal }));
     setTimeout(() => controller.abort(new CommandFailure("canceled", "stop")), 500);
     expect(await failureOf(run)).toMatchObject({ code: "canceled" });
-    expect(await eventually(async () => (await containersWith({ [LABEL_NODE]: s.config.nodeId, "dev.onlyboxes.capability": "pythonExec" })).length <= s.config.pythonPoolSize, 10_000)).toBe(true);
+    expect(
+      await eventually(
+        async () =>
+          (await containersWith({ [LABEL_NODE]: s.config.nodeId, "dev.onlyboxes.capability": "pythonExec" })).length <=
+          s.config.pythonPoolSize,
+        10_000,
+      ),
+    ).toBe(true);
   });
 
   it("keeps a warm pool and never hands one container to two runs", async () => {

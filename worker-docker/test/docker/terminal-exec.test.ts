@@ -58,7 +58,7 @@ describe("terminalExec", () => {
   });
 
   it("runs commands with sh -lc: pipes, variables, globbing, a login PATH", async () => {
-    const r = await fresh("x=abc; echo $x | tr a-z A-Z; ls /etc/pass* | wc -l; echo \"$PATH\"");
+    const r = await fresh('x=abc; echo $x | tr a-z A-Z; ls /etc/pass* | wc -l; echo "$PATH"');
     expect(r.stdout).toBe("ABC\n1\n/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\n");
   });
 
@@ -154,7 +154,9 @@ describe("terminalExec", () => {
   });
 
   it("caps each stream at the output limit and flags the cut, in bounded memory", async () => {
-    const r = await fresh("head -c 52428800 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2; echo tail-ignored");
+    const r = await fresh(
+      "head -c 52428800 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2; echo tail-ignored",
+    );
     expect(r.stdout_truncated).toBe(true);
     expect(r.stderr_truncated).toBe(true);
     expect(r.stdout.length).toBe(s.config.outputLimitBytes);
@@ -167,10 +169,12 @@ describe("terminalExec", () => {
 
   it("streams output chunks as they arrive", async () => {
     const chunks: string[] = [];
-    const r = (await s.cap("terminalExec").run(
-      { session_id: marker("sess"), create_if_missing: true, command: "echo one; sleep 0.3; echo two >&2" },
-      ctx({ emit: (stream, data) => chunks.push(`${stream}:${Buffer.from(data).toString()}`) }),
-    )) as TerminalResult;
+    const r = (await s
+      .cap("terminalExec")
+      .run(
+        { session_id: marker("sess"), create_if_missing: true, command: "echo one; sleep 0.3; echo two >&2" },
+        ctx({ emit: (stream, data) => chunks.push(`${stream}:${Buffer.from(data).toString()}`) }),
+      )) as TerminalResult;
     expect(r.stdout).toBe("one\n");
     expect(chunks).toEqual(["stdout:one\n", "stderr:two\n"]);
   });
@@ -178,6 +182,8 @@ describe("terminalExec", () => {
   it("refuses bad payloads", async () => {
     expect(await failureOf(term({ command: "true" }))).toMatchObject({ code: "invalid_argument" });
     expect(await failureOf(term({ session_id: "x", command: 5 }))).toMatchObject({ code: "invalid_argument" });
-    expect(await failureOf(term({ session_id: "x", command: "a\0b", create_if_missing: true }))).toMatchObject({ code: "invalid_argument" });
+    expect(await failureOf(term({ session_id: "x", command: "a\0b", create_if_missing: true }))).toMatchObject({
+      code: "invalid_argument",
+    });
   });
 });

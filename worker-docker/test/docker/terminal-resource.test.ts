@@ -1,13 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import { containersWith, ctx, failureOf, marker, type ResourceResult, type Started, startBackend, type TerminalResult } from "./harness.ts";
+import {
+  containersWith,
+  ctx,
+  failureOf,
+  marker,
+  type ResourceResult,
+  type Started,
+  startBackend,
+  type TerminalResult,
+} from "./harness.ts";
 
 let s: Started;
 let sessionId: string;
 
-const PNG_1PX =
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+const PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 
 function term(command: string): Promise<TerminalResult> {
   return s.cap("terminalExec").run({ session_id: sessionId, command, create_if_missing: true }, ctx()) as Promise<TerminalResult>;
@@ -98,7 +106,9 @@ describe("terminalResource", () => {
 
   it("answers session_not_found for an unknown session and bad payloads with invalid_argument", async () => {
     expect(await failureOf(resource("/etc/passwd", "read", marker("nobody")))).toMatchObject({ code: "session_not_found" });
-    expect(await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "x", action: "write" }, ctx()))).toMatchObject({
+    expect(
+      await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "x", action: "write" }, ctx())),
+    ).toMatchObject({
       code: "invalid_argument",
     });
   });
