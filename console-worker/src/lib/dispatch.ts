@@ -1,5 +1,5 @@
 import type { Env } from "../env.ts";
-import { schedulerStub } from "../objects/scheduler.ts";
+import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
@@ -41,23 +41,52 @@ export interface DispatchOptions {
   signal?: AbortSignal;
 }
 
+/** How long an isolate trusts its copy of the node list before asking the Scheduler again. */
+const NODE_LIST_TTL_MS = 1_000;
+
+interface NodeList {
+  fetchedAt: number;
+  nodes: NodeView[];
+}
+
+let nodeList: NodeList | null = null;
+/** Commands this isolate has in flight per node, for least-loaded ordering. */
+const localLoad = new Map<string, number>();
+
+async function freshNodes(env: Env): Promise<NodeView[]> {
+  const nodes = await schedulerStub(env).list();
+  nodeList = { fetchedAt: Date.now(), nodes };
+  return nodes;
+}
+
+/** Nodes offering `capability`, least loaded (as this isolate sees it) first, ties shuffled. */
+function candidates(nodes: NodeView[], capability: string): string[] {
+  const scored: Array<{ nodeId: string; load: number; tie: number }> = [];
+  for (const n of nodes) {
+    const cap = n.capabilities.find((c) => c.name === capability);
+    if (!cap) continue;
+    scored.push({ nodeId: n.nodeId, load: (localLoad.get(n.nodeId) ?? 0) / cap.maxInflight, tie: Math.random() });
+  }
+  scored.sort((a, b) => a.load - b.load || a.tie - b.tie);
+  return scored.map((x) => x.nodeId);
+}
+
 /**
  * Places a command on a worker with a free slot and waits for its result.
  * Resolves with the worker's result JSON; rejects with an AppError whose code is one of
  * no_worker, no_capacity, deadline_exceeded, worker_disconnected, canceled, or the
  * worker's own code (session_not_found, session_busy, file_not_found, …).
+ *
+ * Placement: the isolate's cached node list (refreshed from the Scheduler every second,
+ * and at once before answering no_worker or no_capacity) in least-loaded order; each
+ * WorkerNode enforces its own slots, so a full node answers at once and the next is tried.
+ * `onPlaced` may be called again if the first node turns out to be full.
  */
 export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown> {
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
-  const scheduler = schedulerStub(env);
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  let outcome: DispatchOutcome | undefined;
-  // A node that vanished between placement and delivery is dropped by the Scheduler; place once more.
-  for (let attempt = 0; attempt < 2 && (outcome === undefined || (!outcome.ok && outcome.notDelivered)); attempt++) {
-    outcome = await placeAndRun(env, scheduler, opts, commandId, deadlineUnixMs);
-  }
-  if (!outcome) throw new AppError("internal", "dispatch produced no outcome");
+  const outcome = opts.nodeId !== undefined ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs) : await place(env, opts, commandId, deadlineUnixMs);
   if (outcome.ok) {
     try {
       return JSON.parse(outcome.payloadJson) as unknown;
@@ -69,21 +98,48 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 
-async function placeAndRun(
-  env: Env,
-  scheduler: ReturnType<typeof schedulerStub>,
-  opts: DispatchOptions,
-  commandId: string,
-  deadlineUnixMs: number,
-): Promise<DispatchOutcome> {
-  const placed = await scheduler.acquire(opts.capability, opts.nodeId);
-  if (!placed.ok) throw new AppError(placed.code, placed.message);
-  const node = workerNodeStub(env, placed.nodeId);
-  opts.onPlaced?.({ nodeId: placed.nodeId, commandId });
+async function runPinned(env: Env, opts: DispatchOptions, nodeId: string, commandId: string, deadlineUnixMs: number): Promise<DispatchOutcome> {
+  const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs);
+  if (!outcome.ok && outcome.notDelivered && outcome.code !== "no_capacity") {
+    throw new AppError("no_worker", "the worker holding this session is not connected");
+  }
+  if (!outcome.ok && outcome.code === "no_capacity") {
+    throw new AppError("no_capacity", "the worker holding this session is at capacity; retry shortly");
+  }
+  return outcome;
+}
+
+async function place(env: Env, opts: DispatchOptions, commandId: string, deadlineUnixMs: number): Promise<DispatchOutcome> {
+  let fresh = nodeList === null || Date.now() - nodeList.fetchedAt > NODE_LIST_TTL_MS;
+  let nodes = fresh ? await freshNodes(env) : (nodeList?.nodes ?? []);
+  const tried = new Set<string>();
+  let sawFull = false;
+  for (;;) {
+    for (const nodeId of candidates(nodes, opts.capability)) {
+      if (tried.has(nodeId)) continue;
+      tried.add(nodeId);
+      const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs);
+      if (outcome.ok || !outcome.notDelivered) return outcome;
+      if (outcome.code === "no_capacity") sawFull = true;
+      if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
+    }
+    // Before saying no, look at the registry itself once: nodes may have come or gone.
+    if (fresh) break;
+    fresh = true;
+    nodes = await freshNodes(env);
+  }
+  if (sawFull) throw new AppError("no_capacity", `all workers offering ${opts.capability} are at capacity; retry shortly`);
+  throw new AppError("no_worker", `no online worker offers capability ${opts.capability}`);
+}
+
+async function runOn(env: Env, opts: DispatchOptions, nodeId: string, commandId: string, deadlineUnixMs: number): Promise<DispatchOutcome> {
+  const node = workerNodeStub(env, nodeId);
+  opts.onPlaced?.({ nodeId, commandId });
   const onAbort = () => {
     node.cancel(commandId, "canceled by the caller").catch(() => {});
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
+  localLoad.set(nodeId, (localLoad.get(nodeId) ?? 0) + 1);
   try {
     return await node.dispatch(
       {
@@ -96,10 +152,11 @@ async function placeAndRun(
       opts.onOutput,
     );
   } catch (err) {
-    // The node never ran the command (its object failed): free the slot ourselves.
-    await scheduler.release(placed.nodeId, opts.capability).catch(() => {});
     throw new AppError("worker_error", "the command could not be delivered to the worker", err);
   } finally {
+    const n = (localLoad.get(nodeId) ?? 1) - 1;
+    if (n > 0) localLoad.set(nodeId, n);
+    else localLoad.delete(nodeId);
     opts.signal?.removeEventListener("abort", onAbort);
   }
 }

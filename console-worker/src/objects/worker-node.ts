@@ -4,7 +4,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
-import { schedulerStub } from "./scheduler.ts";
+import { type CapabilitySlot, schedulerStub } from "./scheduler.ts";
 
 /** A command as the caller hands it to the node. */
 export interface DispatchFrame {
@@ -61,6 +61,8 @@ export class WorkerNode extends DurableObject<Env> {
   private lastSeen = 0;
   private lastSeenWritten = 0;
   private readonly pending = new Map<string, Pending>();
+  /** What the connected worker declared, and how many of each run now (this node's slots). */
+  private readonly caps = new Map<string, { max: number; inflight: number }>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -68,6 +70,7 @@ export class WorkerNode extends DurableObject<Env> {
       const s = await ctx.storage.get<string>(["nodeId", "currentConn"]);
       this.nodeId = s.get("nodeId") ?? "";
       this.currentConn = s.get("currentConn") ?? null;
+      this.setCaps((await ctx.storage.get<CapabilitySlot[]>("caps")) ?? []);
       this.lastSeen = Date.now();
     });
   }
@@ -152,6 +155,8 @@ export class WorkerNode extends DurableObject<Env> {
           return;
         }
         this.lastSeenWritten = this.lastSeen;
+        this.setCaps(caps);
+        await this.ctx.storage.put("caps", caps);
         await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
         // The socket may have closed (or been replaced) while we awaited: undo the registration.
         if (this.currentConn !== att.connId) {
@@ -204,6 +209,8 @@ export class WorkerNode extends DurableObject<Env> {
         await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
           .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
           .run();
+        this.setCaps(caps);
+        await this.ctx.storage.put("caps", caps);
         const labels = JSON.parse(
           (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ?? "{}",
         ) as Record<string, string>;
@@ -244,16 +251,25 @@ export class WorkerNode extends DurableObject<Env> {
 
   /**
    * Sends one command to the connected worker and waits for its result, the deadline, a
-   * cancel, or the connection's loss. Always frees the Scheduler slot the caller reserved.
+   * cancel, or the connection's loss. The node's own slots decide: a full capability
+   * answers `no_capacity` at once (not delivered), so the caller can try another node.
    */
   async dispatch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
+    const ws = this.currentSocket();
+    if (!ws) {
+      // The caller's view was stale: correct the registry so the next placement goes elsewhere.
+      if (this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
+      return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
+    }
+    const slot = this.caps.get(frame.capability);
+    if (!slot) {
+      return { ok: false, code: "no_worker", message: `this worker does not offer ${frame.capability}`, notDelivered: true };
+    }
+    if (slot.inflight >= slot.max) {
+      return { ok: false, code: "no_capacity", message: `${frame.capability} is at capacity on this worker`, notDelivered: true };
+    }
+    slot.inflight++;
     try {
-      const ws = this.currentSocket();
-      if (!ws) {
-        // The Scheduler's view was stale: correct it so the caller's retry goes elsewhere.
-        if (this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
-        return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
-      }
       const att = ws.deserializeAttachment() as Attachment;
       const outcome = new Promise<DispatchOutcome>((resolve) => {
         const timer = setTimeout(
@@ -289,9 +305,23 @@ export class WorkerNode extends DurableObject<Env> {
       });
       return await outcome;
     } finally {
-      schedulerStub(this.env)
-        .release(this.nodeId, frame.capability)
-        .catch(() => {});
+      slot.inflight = Math.max(0, slot.inflight - 1);
+    }
+  }
+
+  /** Commands running now, per capability. */
+  load(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, c] of this.caps) out[name] = c.inflight;
+    return out;
+  }
+
+  /** Replaces the declared capabilities, keeping the in-flight counts of those that stay. */
+  private setCaps(caps: CapabilitySlot[]): void {
+    const prev = new Map(this.caps);
+    this.caps.clear();
+    for (const c of caps) {
+      if (c.maxInflight > 0) this.caps.set(c.name, { max: c.maxInflight, inflight: prev.get(c.name)?.inflight ?? 0 });
     }
   }
 
