@@ -100,13 +100,18 @@ export class PythonExec implements Capability {
       void warm.io.closed.then(() => resolve());
     });
     const source = Buffer.from(code, "utf8");
+    // Length-prefixed, so no half-close (EOF) is needed: some proxies in front of the
+    // engine do not carry one. The bootstrap points stdin at /dev/null once it has read.
     warm.io.write(Buffer.concat([Buffer.from(`${source.length}\n`), source]));
-    warm.io.endInput();
     try {
       await raceAbort(finished, signal);
       if (exitCode === null) {
-        // The container stopped without the bootstrap's exit frame: ask the engine.
+        // The container stopped without the bootstrap's exit frame: the bootstrap itself
+        // died (OOM-killed: 137; no usable python3 in the image: 126/127 with a message).
         const state = await raceAbort(this.client.wait(warm.id), signal);
+        // The bootstrap only exits 0 after sending its frame: 0 here means the engine
+        // connection dropped and the output is lost; never report that as a clean run.
+        if (state.exitCode === 0) throw new Error("the connection to the container closed before the run finished");
         exitCode = state.exitCode;
       }
     } catch (err) {

@@ -39,8 +39,6 @@ export type OutputSink = (stream: StreamName, data: Buffer) => void;
 export interface AttachedStreams {
   /** Writes to the program's stdin. */
   write(data: Buffer | string): void;
-  /** Closes the program's stdin (EOF). */
-  endInput(): void;
   /** Resolves when the engine closed the output (the program exited or the container went away). */
   readonly closed: Promise<void>;
   /** Drops the connection without waiting. */

@@ -40,9 +40,6 @@ function wireStreams(socket: Duplex, sink: OutputSink, log: Logger): AttachedStr
     write: (data) => {
       if (!socket.destroyed && socket.writable) socket.write(data);
     },
-    endInput: () => {
-      if (!socket.destroyed && socket.writable) socket.end();
-    },
     closed,
     destroy: () => socket.destroy(),
   };

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_PYTHON_IMAGE, DEFAULT_TERMINAL_IMAGE, parseDockerConfig } from "../../src/docker-config.ts";
+
+describe("parseDockerConfig", () => {
+  it("has safe defaults", () => {
+    const c = parseDockerConfig({ WORKER_ID: "node-1" });
+    expect(c).toMatchObject({
+      endpoint: { socketPath: "/var/run/docker.sock" },
+      nodeId: "node-1",
+      pythonImage: DEFAULT_PYTHON_IMAGE,
+      terminalImage: DEFAULT_TERMINAL_IMAGE,
+      outputLimitBytes: 1024 * 1024,
+      limits: {
+        memoryBytes: 256 * 1024 * 1024,
+        nanoCpus: 1e9,
+        pidsLimit: 128,
+        user: "1000:1000",
+        networkEgress: false,
+        readonlyRootfs: true,
+      },
+      pythonPoolSize: 2,
+      leaseMinSec: 60,
+      leaseDefaultSec: 60,
+      leaseMaxSec: 1800,
+      maxInflight: { pythonExec: 4, terminalExec: 4, terminalResource: 4 },
+    });
+  });
+
+  it("reads every setting", () => {
+    const c = parseDockerConfig({
+      DOCKER_HOST: "tcp://10.0.0.2:2375",
+      WORKER_PYTHON_EXEC_DOCKER_IMAGE: "python:3.12-slim",
+      WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2m",
+      WORKER_SANDBOX_MEMORY: "1g",
+      WORKER_SANDBOX_CPUS: "0.5",
+      WORKER_SANDBOX_PIDS_LIMIT: "64",
+      WORKER_SANDBOX_NETWORK_EGRESS: "true",
+      WORKER_SANDBOX_USER: "2000:2000",
+      WORKER_PYTHON_EXEC_POOL_SIZE: "0",
+      WORKER_MAX_INFLIGHT: "8",
+      WORKER_TERMINAL_EXEC_MAX_INFLIGHT: "2",
+    });
+    expect(c).toMatchObject({
+      endpoint: { host: "10.0.0.2", port: 2375, protocol: "http" },
+      pythonImage: "python:3.12-slim",
+      outputLimitBytes: 2 * 1024 * 1024,
+      limits: { memoryBytes: 1024 ** 3, nanoCpus: 5e8, pidsLimit: 64, networkEgress: true, user: "2000:2000" },
+      pythonPoolSize: 0,
+      maxInflight: { pythonExec: 8, terminalExec: 2, terminalResource: 8 },
+    });
+    expect(parseDockerConfig({ DOCKER_HOST: "unix:///run/docker.sock" }).endpoint).toEqual({ socketPath: "/run/docker.sock" });
+  });
+
+  it.each([
+    ["WORKER_SANDBOX_MEMORY", "lots", /WORKER_SANDBOX_MEMORY must be a size/],
+    ["WORKER_SANDBOX_MEMORY", "1k", /WORKER_SANDBOX_MEMORY must be between/],
+    ["WORKER_SANDBOX_CPUS", "0", /WORKER_SANDBOX_CPUS must be a number/],
+    ["WORKER_SANDBOX_PIDS_LIMIT", "-1", /WORKER_SANDBOX_PIDS_LIMIT must be an integer/],
+    ["WORKER_SANDBOX_NETWORK_EGRESS", "maybe", /WORKER_SANDBOX_NETWORK_EGRESS must be true or false/],
+    ["WORKER_SANDBOX_USER", "root", /WORKER_SANDBOX_USER must be a numeric uid/],
+    ["WORKER_TERMINAL_OUTPUT_LIMIT_BYTES", "1.5", /WORKER_TERMINAL_OUTPUT_LIMIT_BYTES must be a size/],
+    ["WORKER_PYTHON_EXEC_DOCKER_IMAGE", "not an image", /WORKER_PYTHON_EXEC_DOCKER_IMAGE must be an image reference/],
+    ["DOCKER_HOST", "ssh://box", /DOCKER_HOST must be unix/],
+    ["WORKER_TERMINAL_LEASE_MAX_SEC", "30", /must not be below WORKER_TERMINAL_LEASE_MIN_SEC/],
+  ])("refuses %s=%s with a clear message", (name, value, message) => {
+    expect(() => parseDockerConfig({ [name]: value })).toThrow(message);
+  });
+});
