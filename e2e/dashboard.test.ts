@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, REPO_ROOT, sleep } from "./harness.ts";
+import { createToken, freePort, login, REPO_ROOT, sleep } from "./harness.ts";
 
 const SCREENSHOTS = join(REPO_ROOT, "test-output", "screenshots");
 const DOCS_IMAGE = join(REPO_ROOT, "docs", "images", "workers.png");
@@ -32,6 +32,8 @@ let consoleProc: RunningConsole | undefined;
 let browser: Browser | undefined;
 let context: BrowserContext | undefined;
 let page: Page;
+/** The launcher's worker, whose containers must be gone once the console has stopped. */
+let localNodeId: string | undefined;
 
 /** Starts the launcher in its own process group on a free port with a fresh data directory. */
 async function startConsole(): Promise<RunningConsole> {
@@ -133,6 +135,25 @@ async function bearerPost(path: string, token: string, body: unknown): Promise<{
   return { status: res.status, body: await res.json() };
 }
 
+/** IDs of the containers the given worker created (every one carries its node id as a label). */
+function containersOf(nodeId: string): Promise<string[]> {
+  const r = spawnSync("docker", ["ps", "-aq", "--filter", `label=dev.onlyboxes.node-id=${nodeId}`], { encoding: "utf8" });
+  return Promise.resolve(r.stdout.split("\n").filter((l) => l.trim() !== ""));
+}
+
+/** Registers a fresh non-admin account over the API and answers a bearer token of it. */
+async function tokenOfNewAccount(url: string, username: string): Promise<string> {
+  const adminCookie = await login(url, ADMIN.username, ADMIN.password);
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  const res = await fetch(`${url}/api/v1/console/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie: adminCookie },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 201) throw new Error(`register answered ${res.status}: ${await res.text()}`);
+  return createToken(url, await login(url, username, password), "load");
+}
+
 beforeAll(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
   // Serve what the sources say now, not whatever an earlier build left in dashboard/dist.
@@ -162,6 +183,16 @@ afterAll(async () => {
   await context?.close();
   await browser?.close();
   if (consoleProc) await stopConsole(consoleProc);
+  if (localNodeId !== undefined) {
+    const nodeId = localNodeId;
+    const left = await until(
+      () => containersOf(nodeId),
+      (ids) => ids.length === 0,
+      "the worker's containers to be removed",
+      30_000,
+    );
+    expect(left).toEqual([]);
+  }
 }, 90_000);
 
 describe("dashboard in Chromium", () => {
@@ -209,6 +240,25 @@ async function walkThrough(): Promise<void> {
     () => page.locator(".stat", { hasText: "Online" }).locator(".stat-value").textContent(),
     (t) => t === "1",
     "one online worker in the stats",
+  );
+
+  // Load from another account's script shows up in the in-flight bars on the next refresh.
+  const loadToken = await tokenOfNewAccount(url, "load-generator");
+  for (let i = 0; i < 2; i++) {
+    const started = await bearerPost("/api/v1/tasks", loadToken, {
+      capability: "pythonExec",
+      input: { code: "import time; time.sleep(20)" },
+      mode: "async",
+    });
+    expect(started.status).toBe(202);
+  }
+  localNodeId = (await localRow.locator("th code").textContent()) ?? undefined;
+  const pythonMeter = localRow.getByRole("meter", { name: "pythonExec in flight" });
+  await until(
+    () => pythonMeter.getAttribute("aria-valuenow"),
+    (v) => v === "2",
+    "two pythonExec runs in flight",
+    UI_TIMEOUT_MS,
   );
   const workersShot = await shot("workers");
   mkdirSync(join(REPO_ROOT, "docs", "images"), { recursive: true });
@@ -296,10 +346,20 @@ async function walkThrough(): Promise<void> {
     mode: "sync",
   });
   expect(echo.status).toBe(200);
+  // …and opens a terminal session in a container, which is listed with its lease countdown.
+  const term = await bearerPost("/api/v1/commands/terminal", plaintext, { command: "echo hello", lease_ttl_sec: 300 });
+  expect(term.status).toBe(200);
+  const sessionId = (term.body as { session_id: string }).session_id;
   await page.getByRole("link", { name: "Tasks & sessions" }).click();
   const taskRow = page.getByRole("row").filter({ hasText: "echo" });
   await visible(taskRow.getByText("succeeded"));
-  await visible(page.getByText("No live sessions"));
+  const sessionRow = page.getByRole("row").filter({ hasText: sessionId });
+  await visible(sessionRow, UI_TIMEOUT_MS);
+  await until(
+    () => sessionRow.locator(".countdown").textContent(),
+    (t) => t !== null && /^[45]:\d\d$/.test(t),
+    "a lease countdown near five minutes",
+  );
   await shot("activity");
 
   // A reload keeps the session.
