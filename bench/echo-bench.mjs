@@ -6,7 +6,18 @@
 //   node bench/echo-bench.mjs [--seq 2000] [--total 6000] [--workers 200]
 import { register } from "tsx/esm/api";
 import WebSocket from "ws";
-import { childrenOf, concurrent, fmt, percentile, request, rssMiB, sequential, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import {
+  childrenOf,
+  concurrent,
+  fmt,
+  percentile,
+  request,
+  rssMiB,
+  sequential,
+  signInWithToken,
+  sleep,
+  startConsole,
+} from "./lib.mjs";
 
 register();
 const { create, toBinary, fromBinary } = await import("@bufbuild/protobuf");
@@ -27,26 +38,46 @@ try {
   const workerd = procs.find((p) => /workerd/.test(p.cmd));
   const worker = procs.find((p) => /onlyboxes-worker/.test(p.cmd));
   const echo = () =>
-    request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: { message: "bench" } });
+    request(`${c.url}/api/v1/commands/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: { message: "bench" },
+    });
   const base = () => request(`${c.url}/healthz`);
 
+  const phase = (name) => process.stderr.write(`bench: ${name}\n`);
+  phase("warm-up");
   // Warm up both paths (isolates, Durable Objects, keep-alive sockets).
   await sequential(300, echo);
   await sequential(300, base);
 
+  phase("sequential");
   const baseSeq = await sequential(SEQ, base);
   const echoSeq = await sequential(SEQ, echo);
   const rows = [];
-  rows.push(["sequential p50 ms", fmt(percentile(baseSeq, 50)), fmt(percentile(echoSeq, 50)), fmt(percentile(echoSeq, 50) / percentile(baseSeq, 50))]);
-  rows.push(["sequential p99 ms", fmt(percentile(baseSeq, 99)), fmt(percentile(echoSeq, 99)), fmt(percentile(echoSeq, 99) / percentile(baseSeq, 99))]);
+  rows.push([
+    "sequential p50 ms",
+    fmt(percentile(baseSeq, 50)),
+    fmt(percentile(echoSeq, 50)),
+    fmt(percentile(echoSeq, 50) / percentile(baseSeq, 50)),
+  ]);
+  rows.push([
+    "sequential p99 ms",
+    fmt(percentile(baseSeq, 99)),
+    fmt(percentile(echoSeq, 99)),
+    fmt(percentile(echoSeq, 99) / percentile(baseSeq, 99)),
+  ]);
   for (const conc of [16, 64]) {
+    phase(`concurrency ${conc}`);
     const b = await concurrent(TOTAL, conc, base);
     const e = await concurrent(TOTAL, conc, echo);
     rows.push([`${conc} concurrent req/s`, fmt(b.rps), fmt(e.rps), fmt(e.rps / b.rps)]);
     rows.push([`${conc} concurrent p50 ms`, fmt(b.p50), fmt(e.p50), fmt(e.p50 / b.p50)]);
     if (b.errors || e.errors) rows.push([`${conc} concurrent errors`, String(b.errors), String(e.errors), ""]);
   }
-  console.log(`\nREST echo through a real worker vs. baseline (/healthz), self-hosted runtime, ${SEQ} sequential, ${TOTAL} per concurrency level`);
+  console.log(
+    `\nREST echo through a real worker vs. baseline (/healthz), self-hosted runtime, ${SEQ} sequential, ${TOTAL} per concurrency level`,
+  );
   console.table(rows.map(([what, baseline, echoV, ratio]) => ({ what, baseline, echo: echoV, "echo/baseline": ratio })));
 
   await sleep(2000);
@@ -65,6 +96,7 @@ try {
     out.set(body, 5);
     return out;
   };
+  phase(`${SIM_WORKERS} simulated workers`);
   const sockets = [];
   const acked = [];
   for (let i = 0; i < SIM_WORKERS; i++) {
@@ -84,7 +116,14 @@ try {
             envelope({
               payload: {
                 case: "hello",
-                value: { nodeId: id, nodeName: `sim-${i}`, executorKind: "sim", version: "bench", capabilities: [{ name: "echo", maxInflight: 1 }], workerSecret: secret },
+                value: {
+                  nodeId: id,
+                  nodeName: `sim-${i}`,
+                  executorKind: "sim",
+                  version: "bench",
+                  capabilities: [{ name: "echo", maxInflight: 1 }],
+                  workerSecret: secret,
+                },
               },
             }),
           ),
@@ -109,6 +148,16 @@ try {
   for (const ws of sockets) ws.terminate();
   const p50ratio = percentile(echoSeq, 50) / percentile(baseSeq, 50);
   console.log(`\ngoals: echo p50 <= 3x baseline p50: ${p50ratio <= 3 ? "met" : "NOT met"} (${fmt(p50ratio)}x)`);
+} catch (err) {
+  process.stderr.write(
+    `${c
+      .output()
+      .split("\n")
+      .filter((l) => !l.startsWith('{"time'))
+      .slice(-30)
+      .join("\n")}\n`,
+  );
+  throw err;
 } finally {
   await c.stop();
 }

@@ -90,18 +90,22 @@ function requestOnce(url, { method = "GET", headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const data = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-    const req = http.request(url, { method, agent, headers: { ...(data ? { "content-type": "application/json" } : {}), ...headers } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode,
-          headers: res.headers,
-          body: Buffer.concat(chunks).toString("utf8"),
-          ms: Number(process.hrtime.bigint() - t0) / 1e6,
-        }),
-      );
-    });
+    const req = http.request(
+      url,
+      { method, agent, headers: { ...(data ? { "content-type": "application/json" } : {}), ...headers } },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+            ms: Number(process.hrtime.bigint() - t0) / 1e6,
+          }),
+        );
+      },
+    );
     req.on("error", reject);
     if (data) req.write(data);
     req.end();
@@ -110,10 +114,17 @@ function requestOnce(url, { method = "GET", headers = {}, body } = {}) {
 
 /** Signs in as the bench admin and creates a bearer token; returns { cookie, token }. */
 export async function signInWithToken(c) {
-  const login = await request(`${c.url}/api/v1/console/login`, { method: "POST", body: { username: "admin", password: c.password } });
+  const login = await request(`${c.url}/api/v1/console/login`, {
+    method: "POST",
+    body: { username: "admin", password: c.password },
+  });
   if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`);
   const cookie = /onlyboxes_console_session=[^;]+/.exec(String(login.headers["set-cookie"]))[0];
-  const tok = await request(`${c.url}/api/v1/console/tokens`, { method: "POST", headers: { cookie }, body: { name: `bench-${randomBytes(3).toString("hex")}` } });
+  const tok = await request(`${c.url}/api/v1/console/tokens`, {
+    method: "POST",
+    headers: { cookie },
+    body: { name: `bench-${randomBytes(3).toString("hex")}` },
+  });
   if (tok.status !== 201) throw new Error(`token: ${tok.status} ${tok.body}`);
   return { cookie, token: JSON.parse(tok.body).token };
 }

@@ -20,6 +20,9 @@ const execFileAsync = promisify(execFile);
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The label every container a worker creates carries. */
 export const MANAGED_LABEL = "dev.onlyboxes.managed=true";
+/** Labels naming the node and the capability a managed container belongs to. */
+const NODE_LABEL = "dev.onlyboxes.node-id";
+const CAPABILITY_LABEL = "dev.onlyboxes.capability";
 
 const READY_TIMEOUT_MS = 120_000;
 const WORKER_TIMEOUT_MS = 90_000;
@@ -43,6 +46,8 @@ export interface StartedConsole {
   token: string;
   /** Everything the console and its worker printed so far (for failure messages). */
   output(): string;
+  /** Node ids of the workers this console has seen online (their containers carry them). */
+  nodeIds: Set<string>;
   /**
    * Stops the console process and starts it again on the same port and data directory.
    * Only meaningful with `separateWorker`: the local worker would die with the console.
@@ -131,6 +136,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
   };
   let consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
   let workerProc: Proc | undefined;
+  const nodeIds = new Set<string>();
 
   const stop = async () => {
     if (workerProc) await stopGroup(workerProc.child);
@@ -145,7 +151,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
       const workerEnv = await registerWorker(url, adminCookie);
       workerProc = spawnGroup(["worker-docker/bin/onlyboxes-worker.mjs"], { ...process.env, ...opts.env, ...workerEnv }, sink);
     }
-    await waitForWorker(url, adminCookie, capabilities);
+    await waitForWorker(url, adminCookie, capabilities, nodeIds);
     const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);
     const started: StartedConsole = {
       url,
@@ -154,13 +160,14 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
       adminCookie,
       token,
       output: () => log,
+      nodeIds,
       async restartConsole() {
         await stopGroup(consoleProc.child);
         consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
         await waitForListening(consoleProc);
         adminCookie = await login(url, adminUsername, adminPassword);
         started.adminCookie = adminCookie;
-        await waitForWorker(url, adminCookie, capabilities);
+        await waitForWorker(url, adminCookie, capabilities, nodeIds);
       },
       stop,
     };
@@ -274,14 +281,15 @@ export async function createAccountToken(c: StartedConsole, username: string): P
   return createToken(c.url, cookie, "e2e");
 }
 
-async function waitForWorker(url: string, cookie: string, capabilities: string[]): Promise<void> {
+async function waitForWorker(url: string, cookie: string, capabilities: string[], nodeIds: Set<string>): Promise<void> {
   const deadline = Date.now() + WORKER_TIMEOUT_MS;
   let last = "";
   while (Date.now() < deadline) {
     const res = await fetch(`${url}/api/v1/workers?status=online&page_size=100`, { headers: { cookie } });
     last = await res.text();
     if (res.status === 200) {
-      const body = JSON.parse(last) as { items?: { capabilities?: { name: string }[] }[] };
+      const body = JSON.parse(last) as { items?: { node_id: string; capabilities?: { name: string }[] }[] };
+      for (const w of body.items ?? []) nodeIds.add(w.node_id);
       const ready = (body.items ?? []).some((w) => {
         const names = new Set((w.capabilities ?? []).map((cap) => cap.name));
         return capabilities.every((name) => names.has(name));
@@ -372,23 +380,43 @@ export async function expectPythonHealthy(c: { url: string; token: string }): Pr
   }
 }
 
-/** IDs (and images) of the containers a worker manages right now, running or not. */
-export async function managedContainers(): Promise<{ id: string; image: string }[]> {
+export interface ManagedContainer {
+  id: string;
+  image: string;
+  /** The worker node that created it ("" when unlabelled). */
+  node: string;
+  /** `pythonExec` or `terminalExec` ("" when unlabelled). */
+  capability: string;
+}
+
+/** The containers workers manage right now, running or not (any worker on this Docker Engine). */
+export async function managedContainers(): Promise<ManagedContainer[]> {
   const { stdout } = await execFileAsync("docker", [
     "ps",
     "-a",
     "--filter",
     `label=${MANAGED_LABEL}`,
     "--format",
-    "{{.ID}} {{.Image}}",
+    `{{.ID}}\t{{.Image}}\t{{.Label "${NODE_LABEL}"}}\t{{.Label "${CAPABILITY_LABEL}"}}`,
   ]);
   return stdout
     .split("\n")
     .filter((l) => l.trim() !== "")
     .map((l) => {
-      const [id = "", image = ""] = l.trim().split(/\s+/);
-      return { id, image };
+      const [id = "", image = "", node = "", capability = ""] = l.split("\t");
+      return { id, image, node, capability };
     });
+}
+
+/**
+ * Managed containers that belong to this console's workers (or carry no node label).
+ * Other engineers' or suites' workers may share the Docker Engine; their containers are
+ * not this suite's leftovers. Alone on the engine this equals `managedContainers()`.
+ */
+export async function containersOf(c: { nodeIds: Set<string> }, capability?: string): Promise<ManagedContainer[]> {
+  return (await managedContainers()).filter(
+    (x) => (x.node === "" || c.nodeIds.has(x.node)) && (capability === undefined || x.capability === capability),
+  );
 }
 
 /**

@@ -5,10 +5,10 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  containersOf,
   eventually,
   expectPythonHealthy,
   hostProcessesWith,
-  managedContainers,
   marker,
   type PythonResult,
   python,
@@ -30,7 +30,8 @@ afterEach(async () => {
 
 afterAll(async () => {
   await c?.stop();
-  expect(await eventually(async () => (await managedContainers()).length === 0, 30_000)).toBe(true);
+  // Stopping the console stops its worker, which removes every container it manages.
+  if (c) expect(await eventually(async () => (await containersOf(c)).length === 0, 30_000)).toBe(true);
 }, 90_000);
 
 function resultOf(body: { result?: Record<string, unknown> }): PythonResult {

@@ -4,10 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  containersOf,
   createAccountToken,
   eventually,
   hostProcessesWith,
-  managedContainers,
   marker,
   post,
   type StartedConsole,
@@ -18,9 +18,9 @@ import {
 let c: StartedConsole;
 let otherToken: string;
 
-/** Terminal containers are the managed ones not running the pythonExec image. */
+/** Session containers of this console's worker. */
 async function terminalContainerCount(): Promise<number> {
-  return (await managedContainers()).filter((x) => !x.image.includes("python")).length;
+  return (await containersOf(c, "terminalExec")).length;
 }
 
 beforeAll(async () => {
@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
   // Stopping the console stops its worker, which removes every container it manages.
-  expect(await eventually(async () => (await managedContainers()).length === 0, 30_000)).toBe(true);
+  if (c) expect(await eventually(async () => (await containersOf(c)).length === 0, 30_000)).toBe(true);
 }, 90_000);
 
 describe("POST /api/v1/commands/terminal", () => {
@@ -223,6 +223,7 @@ describe("a terminal session across a console restart", () => {
 
   afterAll(async () => {
     await r?.stop();
+    if (r) expect(await eventually(async () => (await containersOf(r)).length === 0, 30_000)).toBe(true);
   }, 90_000);
 
   it("keeps routing to the same container after the console restarts (the worker keeps running)", async () => {

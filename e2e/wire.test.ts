@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, createToken, eventually, freePort, login, sleep } from "./harness.ts";
+import { createToken, eventually, freePort, login, REPO_ROOT, sleep } from "./harness.ts";
 
 interface Proc {
   child: ChildProcess;
@@ -51,17 +51,14 @@ async function killGroup(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<v
   await exited;
   clearTimeout(t);
   // workerd may linger in the group for a moment after the launcher exits.
-  await eventually(
-    async () => {
-      try {
-        process.kill(-pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    15_000,
-  );
+  await eventually(async () => {
+    try {
+      process.kill(-pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 15_000);
 }
 
 describe("console and worker as separate processes", () => {

@@ -11,7 +11,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const env = process.env;
 
 function log(msg, fields = {}) {
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: "info", component: "launcher", msg, ...fields })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: "info", component: "launcher", msg, ...fields })}\n`,
+  );
 }
 function fail(msg) {
   process.stderr.write(`onlyboxes: ${msg}\n`);
@@ -84,18 +86,25 @@ if (!existsSync(path.join(distDir, "index.html"))) {
   const r = spawnSync("npm", ["run", "build", "-w", "dashboard"], { cwd: root, stdio: "inherit" });
   if (r.status !== 0 || !existsSync(path.join(distDir, "index.html"))) {
     mkdirSync(distDir, { recursive: true });
-    writeFileSync(path.join(distDir, "index.html"), "<!doctype html><title>Onlyboxes</title><p>The dashboard build failed; the API works.</p>\n");
+    writeFileSync(
+      path.join(distDir, "index.html"),
+      "<!doctype html><title>Onlyboxes</title><p>The dashboard build failed; the API works.</p>\n",
+    );
   }
 }
 
 // Bundle the Worker exactly as `wrangler deploy` would.
 const bundleDir = path.join(root, ".wrangler", "self-host");
 const t0 = Date.now();
-const bundle = spawnSync(path.join(root, "node_modules", ".bin", "wrangler"), ["deploy", "--dry-run", "--outdir", bundleDir, "--config", path.join(root, "wrangler.toml")], {
-  cwd: root,
-  encoding: "utf8",
-  env: { ...env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error", NO_UPDATE_NOTIFIER: "1" },
-});
+const bundle = spawnSync(
+  path.join(root, "node_modules", ".bin", "wrangler"),
+  ["deploy", "--dry-run", "--outdir", bundleDir, "--config", path.join(root, "wrangler.toml")],
+  {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error", NO_UPDATE_NOTIFIER: "1" },
+  },
+);
 if (bundle.status !== 0) fail(`bundling the console failed:\n${bundle.stdout}\n${bundle.stderr}`);
 log("console bundled", { ms: Date.now() - t0 });
 
@@ -154,12 +163,16 @@ try {
 
 // D1 migrations, tracked in the same table wrangler uses.
 const db = await mf.getD1Database("DB");
-await db.prepare(
-  "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-).run();
+await db
+  .prepare(
+    "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+  )
+  .run();
 const applied = new Set((await db.prepare("SELECT name FROM d1_migrations").all()).results.map((r) => r.name));
 const migrationsDir = path.join(root, "console-worker", "migrations");
-for (const file of readdirSync(migrationsDir).filter((f) => f.endsWith(".sql")).sort()) {
+for (const file of readdirSync(migrationsDir)
+  .filter((f) => f.endsWith(".sql"))
+  .sort()) {
   if (applied.has(file)) continue;
   const statements = readFileSync(path.join(migrationsDir, file), "utf8")
     .split("--> statement-breakpoint")
@@ -197,7 +210,9 @@ if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
     cred = { node_id: randomUUID(), secret: `obw_${randomBytes(24).toString("hex")}` };
     const secretHash = createHmac("sha256", hashKey).update(cred.secret).digest("hex");
     await db
-      .prepare("INSERT INTO workers (node_id, secret_hash, node_name, status, registered_at) VALUES (?, ?, 'local', 'offline', ?)")
+      .prepare(
+        "INSERT INTO workers (node_id, secret_hash, node_name, status, registered_at) VALUES (?, ?, 'local', 'offline', ?)",
+      )
       .bind(cred.node_id, secretHash, Date.now())
       .run();
     writeFileSync(credFile, `${JSON.stringify(cred)}\n`, { mode: 0o600 });
@@ -227,4 +242,3 @@ if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
   };
   if (!stopping) startWorker();
 }
-

@@ -73,7 +73,9 @@ for (const s of selected) {
   failed += j.numFailedTests ?? 0;
   skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
   // A file that failed to load counts too (vitest reports it as a failed suite with no tests).
-  const brokenFiles = (j.testResults ?? []).filter((f) => f.status === "failed" && (f.assertionResults ?? []).length === 0).length;
+  const brokenFiles = (j.testResults ?? []).filter(
+    (f) => f.status === "failed" && (f.assertionResults ?? []).length === 0,
+  ).length;
   failed += brokenFiles;
   if (r.status !== 0 && (j.numFailedTests ?? 0) === 0 && brokenFiles === 0) {
     console.error(`suite ${s.name} exited with ${r.status ?? r.signal} without a failed test; counted as one failure`);

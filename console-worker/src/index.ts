@@ -1,8 +1,9 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
-import { AppError } from "./lib/errors.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
+import { AppError } from "./lib/errors.ts";
+import { runScheduled } from "./lib/maintenance.ts";
 import { errorHandler } from "./middleware/error-handler.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
@@ -11,7 +12,6 @@ import { mcpRoutes } from "./routes/mcp.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
-import { runScheduled } from "./lib/maintenance.ts";
 
 export { Scheduler } from "./objects/scheduler.ts";
 export { Session } from "./objects/session.ts";

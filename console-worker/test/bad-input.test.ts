@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../src/app-env.ts";
 import { AppError } from "../src/lib/errors.ts";
 import { errorHandler } from "../src/middleware/error-handler.ts";
@@ -16,22 +16,31 @@ describe("malformed bodies", () => {
   it.each([
     ["/api/v1/console/login", "{"],
     ["/api/v1/console/login", "username=admin&password=x"],
-    ["/api/v1/console/register", "{\"username\": \"a\",}"],
+    ["/api/v1/console/register", '{"username": "a",}'],
     ["/api/v1/console/tokens", "not json"],
     ["/api/v1/workers", "{"],
   ])("%s answers 400 for %j", async (path, raw) => {
     const admin = await signInAdmin();
-    const res = await callJson(path, { method: "POST", cookie: admin, body: raw, headers: { "content-type": "application/json" } });
+    const res = await callJson(path, {
+      method: "POST",
+      cookie: admin,
+      body: raw,
+      headers: { "content-type": "application/json" },
+    });
     expect(res).toMatchObject({ status: 400, body: { error: "request body is not valid JSON" } });
   });
 
   it.each([
     ["an array", "[]"],
-    ["a string", "\"admin\""],
+    ["a string", '"admin"'],
     ["null", "null"],
     ["a number", "42"],
   ])("answers 400 when the body is %s", async (_label, raw) => {
-    const res = await callJson("/api/v1/console/login", { method: "POST", body: raw, headers: { "content-type": "application/json" } });
+    const res = await callJson("/api/v1/console/login", {
+      method: "POST",
+      body: raw,
+      headers: { "content-type": "application/json" },
+    });
     expect(res).toMatchObject({ status: 400, body: { error: "request body must be a JSON object" } });
   });
 
@@ -60,7 +69,11 @@ describe("malformed bodies", () => {
 
   it("does not let register create an admin through an extra field", async () => {
     const admin = await signInAdmin();
-    await callJson("/api/v1/console/register", { method: "POST", cookie: admin, body: { username: "sneaky", password: "x", is_admin: true } });
+    await callJson("/api/v1/console/register", {
+      method: "POST",
+      cookie: admin,
+      body: { username: "sneaky", password: "x", is_admin: true },
+    });
     const login = await callJson("/api/v1/console/login", { method: "POST", body: { username: "sneaky", password: "x" } });
     expect(login.status).toBe(401);
   });
@@ -147,7 +160,11 @@ describe("cross-site requests to cookie routes", () => {
 
   it("refuses a cross-site delete", async () => {
     const admin = await signInAdmin();
-    const res = await callJson("/api/v1/console/tokens/tok_x", { method: "DELETE", cookie: admin, headers: { origin: "https://evil.example" } });
+    const res = await callJson("/api/v1/console/tokens/tok_x", {
+      method: "DELETE",
+      cookie: admin,
+      headers: { origin: "https://evil.example" },
+    });
     expect(res.status).toBe(403);
   });
 

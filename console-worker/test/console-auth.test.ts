@@ -136,7 +136,9 @@ describe("GET /api/v1/console/session", () => {
   it("answers 401 once the session has expired", async () => {
     const cookie = await signInAdmin();
     const idHash = await hmacHex(env.CONSOLE_HASH_KEY ?? "", cookie.split("=")[1] ?? "");
-    await env.DB.prepare("UPDATE dashboard_sessions SET expires_at = ? WHERE id_hash = ?").bind(Date.now() - 1, idHash).run();
+    await env.DB.prepare("UPDATE dashboard_sessions SET expires_at = ? WHERE id_hash = ?")
+      .bind(Date.now() - 1, idHash)
+      .run();
     expect((await callJson("/api/v1/console/session", { cookie })).status).toBe(401);
   });
 
@@ -301,7 +303,10 @@ describe("first-start admin", () => {
     // Two isolates starting at once: exactly one creates the admin.
     const results = await Promise.all([bootstrapAdmin(bare), bootstrapAdmin({ ...bare })]);
     expect(results.filter(Boolean)).toHaveLength(1);
-    const accounts = await env.DB.prepare("SELECT username, is_admin FROM accounts").all<{ username: string; is_admin: number }>();
+    const accounts = await env.DB.prepare("SELECT username, is_admin FROM accounts").all<{
+      username: string;
+      is_admin: number;
+    }>();
     expect(accounts.results).toHaveLength(1);
     expect(accounts.results[0]?.is_admin).toBe(1);
 

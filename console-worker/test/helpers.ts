@@ -9,7 +9,7 @@
  *   const { token } = await createToken(user.cookie);   // its bearer token
  *   const res = await call("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "hi" } });
  */
-import { SELF, createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import type { Env } from "../src/env.ts";
 import worker from "../src/index.ts";
 
@@ -129,7 +129,11 @@ export interface TestAccount {
  * test config) and signs it in. Accounts are how tests keep each other's tasks, sessions
  * and tokens apart.
  */
-export async function createAccount(adminCookie: string, username = uniqueName("user"), password = "pw-" + uniqueName()): Promise<TestAccount> {
+export async function createAccount(
+  adminCookie: string,
+  username = uniqueName("user"),
+  password = `pw-${uniqueName()}`,
+): Promise<TestAccount> {
   const res = await callJson<{ account: { account_id: string } }>("/api/v1/console/register", {
     method: "POST",
     cookie: adminCookie,

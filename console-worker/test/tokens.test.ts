@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
-import { call, callJson, createAccount, createToken, signInAdmin, uniqueName, type CreatedToken } from "./helpers.ts";
+import { type CreatedToken, call, callJson, createAccount, createToken, signInAdmin, uniqueName } from "./helpers.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -84,7 +84,9 @@ describe("POST /api/v1/console/tokens", () => {
       body: { name: "two", token: value },
     });
     expect(res).toMatchObject({ status: 409, body: { error: "token value already in use" } });
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE account_id = ?").bind(b.accountId).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE account_id = ?")
+      .bind(b.accountId)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 
@@ -105,7 +107,9 @@ describe("POST /api/v1/console/tokens", () => {
     const res = await callJson<{ error: string }>("/api/v1/console/tokens", { method: "POST", cookie: user.cookie, body });
     expect(res.status).toBe(400);
     expect(res.body.error).toContain(message);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE account_id = ?").bind(user.accountId).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE account_id = ?")
+      .bind(user.accountId)
+      .first<{ n: number }>();
     expect(rows?.n).toBe(0);
   });
 

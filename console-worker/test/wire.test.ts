@@ -66,7 +66,11 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker();
     await w.acked;
-    const res = await callJson<{ message: string }>("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "hello" } });
+    const res = await callJson<{ message: string }>("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: token,
+      body: { message: "hello" },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ message: "hello" });
     expect(w.dispatches).toHaveLength(1);
@@ -114,13 +118,21 @@ describe("worker wire: hello, dispatch, result", () => {
     await w.acked;
     const first = callJson("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "a", timeout_ms: 1500 } });
     await waitFor(async () => w.dispatches.length === 1);
-    const second = await callJson<{ error: string }>("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "b" } });
+    const second = await callJson<{ error: string }>("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: token,
+      body: { message: "b" },
+    });
     expect(second.status).toBe(429);
     expect((await first).status).toBe(504);
     w.close();
     await w.closed;
     await waitFor(async () => (await workerRow(w.nodeId))?.status === "offline");
-    const none = await callJson<{ error: string }>("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "c" } });
+    const none = await callJson<{ error: string }>("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: token,
+      body: { message: "c" },
+    });
     expect(none.status).toBe(503);
     expect(none.body.error).toMatch(/echo/);
   });
@@ -129,7 +141,11 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ handler: () => ({ error: { code: "boom", message: "kaput" } }) });
     await w.acked;
-    const res = await callJson<{ error: string }>("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "x" } });
+    const res = await callJson<{ error: string }>("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: token,
+      body: { message: "x" },
+    });
     expect(res.status).toBe(502);
     expect(res.body.error).toBe("boom: kaput");
     w.close();

@@ -1,6 +1,6 @@
-import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { type CommandDispatch, ConnectRequestSchema, ConnectResponseSchema, type ConnectResponse } from "@onlyboxes/proto";
 import { env, SELF } from "cloudflare:test";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
 import { hmacHex } from "../src/lib/crypto.ts";
 
 /** What a test worker answers for one dispatch: a JSON result, or an error code + message. */
@@ -82,7 +82,12 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     closed,
     send,
     output(commandId, stream, text) {
-      send({ payload: { case: "outputChunk", value: { commandId, stream: stream === "stderr" ? 2 : 1, data: new TextEncoder().encode(text) } } });
+      send({
+        payload: {
+          case: "outputChunk",
+          value: { commandId, stream: stream === "stderr" ? 2 : 1, data: new TextEncoder().encode(text) },
+        },
+      });
     },
     close() {
       socket.close(1000, "test done");

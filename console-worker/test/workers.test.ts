@@ -78,12 +78,15 @@ describe("POST /api/v1/workers", () => {
     const res = await callJson<{ node_id: string; command: string }>("/api/v1/workers", { method: "POST", cookie: admin });
     expect(res.status).toBe(201);
     expect(res.body.node_id).toMatch(UUID);
-    const m = /^WORKER_CONSOLE_URL=https:\/\/console\.test WORKER_ID=(\S+) WORKER_SECRET=([0-9a-f]{64}) npx onlyboxes-worker$/.exec(
-      res.body.command,
-    );
+    const m =
+      /^WORKER_CONSOLE_URL=https:\/\/console\.test WORKER_ID=(\S+) WORKER_SECRET=([0-9a-f]{64}) npx onlyboxes-worker$/.exec(
+        res.body.command,
+      );
     expect(m?.[1]).toBe(res.body.node_id);
 
-    const row = await env.DB.prepare("SELECT * FROM workers WHERE node_id = ?").bind(res.body.node_id).first<Record<string, unknown>>();
+    const row = await env.DB.prepare("SELECT * FROM workers WHERE node_id = ?")
+      .bind(res.body.node_id)
+      .first<Record<string, unknown>>();
     expect(row?.secret_hash).toBe(await hmacHex(env.CONSOLE_HASH_KEY ?? "", m?.[2] ?? ""));
     expect(JSON.stringify(row)).not.toContain(m?.[2]);
     expect(row?.status).toBe("offline");
@@ -314,9 +317,9 @@ describe("DELETE /api/v1/workers/:node_id", () => {
     expect(await env.DB.prepare("SELECT 1 FROM workers WHERE node_id = ?").bind(created.nodeId).first()).toBeNull();
     expect(await w.closed).toBe(4003);
 
-    await expect(
-      connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true }),
-    ).rejects.toThrow(/upgrade refused/);
+    await expect(connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true })).rejects.toThrow(
+      /upgrade refused/,
+    );
     expect((await call(`/api/v1/workers/${created.nodeId}`, { method: "DELETE", cookie: admin })).status).toBe(404);
   });
 

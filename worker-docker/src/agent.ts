@@ -1,17 +1,17 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError, createClient } from "@connectrpc/connect";
 import {
+  CapabilityDeclarationSchema,
   type CommandDispatch,
   type ConnectRequestSchema,
   OutputChunk_Stream,
   WorkerRegistryService,
-  CapabilityDeclarationSchema,
 } from "@onlyboxes/proto";
+import { type Capability, CommandFailure } from "./capabilities/types.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { AsyncQueue } from "./rpc/async-queue.ts";
 import { createWebSocketTransport } from "./rpc/ws-transport.ts";
-import { type Capability, CommandFailure } from "./capabilities/types.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
 
@@ -62,7 +62,9 @@ export class Agent {
 
   private declarations() {
     if (this.draining) return [];
-    return [...this.capabilityMap().values()].map((c) => create(CapabilityDeclarationSchema, { name: c.name, maxInflight: c.maxInflight }));
+    return [...this.capabilityMap().values()].map((c) =>
+      create(CapabilityDeclarationSchema, { name: c.name, maxInflight: c.maxInflight }),
+    );
   }
 
   private announceCapabilities(): void {
@@ -256,7 +258,9 @@ export class Agent {
       })
       .catch((err: unknown) => {
         const failure =
-          err instanceof CommandFailure ? err : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
+          err instanceof CommandFailure
+            ? err
+            : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
         if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
         reply({ error: { code: failure.code, message: failure.message } });
       })

@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import type { AuthAccount } from "../app-env.ts";
 import { AppError } from "../lib/errors.ts";
 import type { PasswordHash } from "../lib/passwords.ts";
-import { isUniqueViolation, type Db } from "./client.ts";
+import { type Db, isUniqueViolation } from "./client.ts";
 import { accounts } from "./schema.ts";
 
 export type AccountRow = typeof accounts.$inferSelect;

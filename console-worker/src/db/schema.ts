@@ -1,4 +1,3 @@
-
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** Dashboard accounts. Usernames are unique case-insensitively (username_key is lower-cased). */
@@ -47,10 +46,7 @@ export const tokens = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [
-    uniqueIndex("tokens_hash").on(t.tokenHash),
-    uniqueIndex("tokens_account_name").on(t.accountId, t.nameKey),
-  ],
+  (t) => [uniqueIndex("tokens_hash").on(t.tokenHash), uniqueIndex("tokens_account_name").on(t.accountId, t.nameKey)],
 );
 
 /** Registered worker nodes with their credential (HMAC of the secret) and last known state. */
@@ -74,15 +70,7 @@ export const workers = sqliteTable(
   (t) => [index("workers_status").on(t.status)],
 );
 
-export const TASK_STATUSES = [
-  "queued",
-  "dispatched",
-  "running",
-  "succeeded",
-  "failed",
-  "timeout",
-  "canceled",
-] as const;
+export const TASK_STATUSES = ["queued", "dispatched", "running", "succeeded", "failed", "timeout", "canceled"] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Tasks created through /api/v1/tasks; the Task Durable Object keeps the row in step. */
@@ -112,7 +100,6 @@ export const tasks = sqliteTable(
     index("tasks_status").on(t.status),
   ],
 );
-
 
 /**
  * Terminal sessions as the dashboard lists them. The Session Durable Object is the

@@ -2,7 +2,7 @@ import { and, count, desc, eq } from "drizzle-orm";
 import type { AuthAccount } from "../app-env.ts";
 import { AppError } from "../lib/errors.ts";
 import { toAuthAccount } from "./accounts.ts";
-import { isUniqueViolation, type Db } from "./client.ts";
+import { type Db, isUniqueViolation } from "./client.ts";
 import { accounts, tokens } from "./schema.ts";
 
 export type TokenRow = typeof tokens.$inferSelect;

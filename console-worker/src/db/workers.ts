@@ -51,9 +51,7 @@ export async function insertWorker(
   db: Db,
   w: { nodeId: string; secretHash: string; now: number; createdBy: string },
 ): Promise<void> {
-  await db
-    .insert(workers)
-    .values({ nodeId: w.nodeId, secretHash: w.secretHash, registeredAt: w.now, createdBy: w.createdBy });
+  await db.insert(workers).values({ nodeId: w.nodeId, secretHash: w.secretHash, registeredAt: w.now, createdBy: w.createdBy });
 }
 
 /** Deletes a worker (and so its credential); false when unknown. */

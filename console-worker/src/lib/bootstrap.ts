@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import type { Env } from "../env.ts";
 import { hasAnyAccount, insertFirstAccount } from "../db/accounts.ts";
+import type { Env } from "../env.ts";
 import { getConfig } from "./config.ts";
 import { newId, randomHex } from "./crypto.ts";
 import { hashPassword } from "./passwords.ts";

@@ -86,7 +86,10 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const outcome = opts.nodeId !== undefined ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs) : await place(env, opts, commandId, deadlineUnixMs);
+  const outcome =
+    opts.nodeId !== undefined
+      ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
+      : await place(env, opts, commandId, deadlineUnixMs);
   if (outcome.ok) {
     try {
       return JSON.parse(outcome.payloadJson) as unknown;
@@ -98,7 +101,13 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 
-async function runPinned(env: Env, opts: DispatchOptions, nodeId: string, commandId: string, deadlineUnixMs: number): Promise<DispatchOutcome> {
+async function runPinned(
+  env: Env,
+  opts: DispatchOptions,
+  nodeId: string,
+  commandId: string,
+  deadlineUnixMs: number,
+): Promise<DispatchOutcome> {
   const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs);
   if (!outcome.ok && outcome.notDelivered && outcome.code !== "no_capacity") {
     throw new AppError("no_worker", "the worker holding this session is not connected");
@@ -132,7 +141,13 @@ async function place(env: Env, opts: DispatchOptions, commandId: string, deadlin
   throw new AppError("no_worker", `no online worker offers capability ${opts.capability}`);
 }
 
-async function runOn(env: Env, opts: DispatchOptions, nodeId: string, commandId: string, deadlineUnixMs: number): Promise<DispatchOutcome> {
+async function runOn(
+  env: Env,
+  opts: DispatchOptions,
+  nodeId: string,
+  commandId: string,
+  deadlineUnixMs: number,
+): Promise<DispatchOutcome> {
   const node = workerNodeStub(env, nodeId);
   opts.onPlaced?.({ nodeId, commandId });
   const onAbort = () => {

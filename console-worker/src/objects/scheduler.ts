@@ -62,7 +62,9 @@ export class Scheduler extends DurableObject<Env> {
   }
 
   /** Live per-node load, asked of each node, for the admin API and the dashboard. */
-  async inflight(): Promise<Array<{ nodeId: string; capabilities: Array<{ name: string; inflight: number; maxInflight: number }> }>> {
+  async inflight(): Promise<
+    Array<{ nodeId: string; capabilities: Array<{ name: string; inflight: number; maxInflight: number }> }>
+  > {
     return Promise.all(
       [...this.nodes].map(async ([nodeId, n]) => {
         const live = await workerNodeStub(this.env, nodeId)

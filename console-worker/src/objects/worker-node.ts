@@ -1,6 +1,6 @@
+import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type ConnectRequest, ConnectResponseSchema, OutputChunk_Stream } from "@onlyboxes/proto";
-import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
@@ -185,8 +185,9 @@ export class WorkerNode extends DurableObject<Env> {
         const r = p.value;
         const pend = this.pending.get(r.commandId);
         if (!pend) return;
-        const outcome: DispatchOutcome =
-          r.error?.code ? { ok: false, code: r.error.code, message: r.error.message } : { ok: true, payloadJson: decoder.decode(r.payloadJson) };
+        const outcome: DispatchOutcome = r.error?.code
+          ? { ok: false, code: r.error.code, message: r.error.message }
+          : { ok: true, payloadJson: decoder.decode(r.payloadJson) };
         await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, OUTPUT_FLUSH_MS))]);
         pend.settle(outcome);
         return;
@@ -198,9 +199,11 @@ export class WorkerNode extends DurableObject<Env> {
         const onOutput = pend.onOutput;
         const chunk = { stream, data: p.value.data } as const;
         // A caller that stopped listening must not break the node: failures are dropped.
-        pend.outputChain = pend.outputChain.then(async () => {
-          await onOutput(chunk);
-        }).catch(() => {});
+        pend.outputChain = pend.outputChain
+          .then(async () => {
+            await onOutput(chunk);
+          })
+          .catch(() => {});
         return;
       }
       case "capabilitiesUpdate": {
@@ -212,7 +215,8 @@ export class WorkerNode extends DurableObject<Env> {
         this.setCaps(caps);
         await this.ctx.storage.put("caps", caps);
         const labels = JSON.parse(
-          (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ?? "{}",
+          (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ??
+            "{}",
         ) as Record<string, string>;
         await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
         return;

@@ -1,28 +1,18 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv, AuthAccount } from "../app-env.ts";
 import { findAccountByUsername, insertAccount, toAuthAccount } from "../db/accounts.ts";
 import { getDb } from "../db/client.ts";
-import {
-  deleteDashboardSession,
-  deleteExpiredDashboardSessions,
-  insertDashboardSession,
-} from "../db/dashboard-sessions.ts";
-import { forgetToken } from "../lib/token-cache.ts";
+import { deleteDashboardSession, deleteExpiredDashboardSessions, insertDashboardSession } from "../db/dashboard-sessions.ts";
 import { deleteToken, insertToken, listTokens, tokenHashTaken, tokenNameKey, tokenNameTaken } from "../db/tokens.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex, newId, randomHex } from "../lib/crypto.ts";
 import { AppError } from "../lib/errors.ts";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords.ts";
+import { forgetToken } from "../lib/token-cache.ts";
 import { parseJsonBody } from "../lib/validate.ts";
 import { csrfProtection } from "../middleware/csrf.ts";
-import {
-  SESSION_TTL_MS,
-  clearSessionCookie,
-  requireSession,
-  sessionIdHash,
-  setSessionCookie,
-} from "../middleware/session.ts";
+import { clearSessionCookie, requireSession, SESSION_TTL_MS, sessionIdHash, setSessionCookie } from "../middleware/session.ts";
 
 const MAX_USERNAME = 64;
 const MAX_PASSWORD = 1024;
@@ -39,22 +29,14 @@ const loginBody = z
 
 const registerBody = z
   .object({
-    username: z
-      .string()
-      .trim()
-      .min(1, "required")
-      .max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
+    username: z.string().trim().min(1, "required").max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
     password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
   })
   .strict();
 
 const createTokenBody = z
   .object({
-    name: z
-      .string()
-      .trim()
-      .min(1, "required")
-      .max(MAX_TOKEN_NAME, `at most ${MAX_TOKEN_NAME} characters`),
+    name: z.string().trim().min(1, "required").max(MAX_TOKEN_NAME, `at most ${MAX_TOKEN_NAME} characters`),
     token: z
       .string()
       .min(1, "must not be empty")

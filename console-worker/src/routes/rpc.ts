@@ -24,7 +24,9 @@ export const rpcRoutes = new Hono<AppEnv>().get(CONNECT_PATH, async (c) => {
   if (!nodeId || !secret || nodeId.length > 128 || secret.length > 512) {
     throw new AppError("unauthenticated", "worker id and secret are required");
   }
-  const row = await c.env.DB.prepare("SELECT secret_hash FROM workers WHERE node_id = ?").bind(nodeId).first<{ secret_hash: string }>();
+  const row = await c.env.DB.prepare("SELECT secret_hash FROM workers WHERE node_id = ?")
+    .bind(nodeId)
+    .first<{ secret_hash: string }>();
   const presented = await hmacHex(hashKey, secret);
   // Compare even when the row is missing so timing says nothing about which ids exist.
   const ok = constantTimeEqual(presented, row?.secret_hash ?? "0".repeat(64)) && row !== null;

@@ -1,10 +1,5 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  type ConnectRequest,
-  ConnectRequestSchema,
-  type ConnectResponse,
-  ConnectResponseSchema,
-} from "@onlyboxes/proto";
+import { type ConnectRequest, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
 
 /** Connect streaming envelope flags: a data message, or the end of the stream with a JSON trailer. */
 export const FLAG_DATA = 0x00;

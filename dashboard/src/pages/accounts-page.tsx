@@ -5,6 +5,7 @@ import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
 import { formatTimestamp } from "../lib/format.ts";
 import { useSession } from "../lib/session.tsx";
+import { setPageTitle } from "../lib/title.ts";
 
 export const USERNAME_MAX = 64;
 
@@ -141,6 +142,7 @@ function AccountForm(): JSX.Element {
 
 /** Admins create non-admin accounts here when the console allows registration. */
 export function AccountsPage(): JSX.Element {
+  setPageTitle("Accounts");
   const session = useSession();
   return (
     <AdminOnly>

@@ -5,6 +5,7 @@ import { EmptyState, ErrorBanner, Loading } from "../components/feedback.tsx";
 import { formatCountdown, formatDuration, formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
+import { setPageTitle } from "../lib/title.ts";
 
 /** How often tasks and sessions refresh while the page is visible. */
 export const ACTIVITY_POLL_MS = 5000;
@@ -23,6 +24,7 @@ const FINISHED: ReadonlySet<TaskStatus> = new Set(["succeeded", "failed", "timeo
 
 /** The signed-in account's recent tasks and live terminal sessions (with lease countdown). */
 export function ActivityPage(): JSX.Element {
+  setPageTitle("Tasks and sessions");
   const tasks = createPoll(
     () => "tasks",
     () => api.listTasks(50),

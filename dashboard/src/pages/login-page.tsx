@@ -3,6 +3,7 @@ import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
 import { ApiError } from "../api/client.ts";
 import { Loading, Notice } from "../components/feedback.tsx";
 import { useSession } from "../lib/session.tsx";
+import { setPageTitle } from "../lib/title.ts";
 
 /** Only same-origin paths, so a crafted `?next=` cannot send the user elsewhere. */
 function safeNext(next: string | string[] | undefined): string {
@@ -22,6 +23,7 @@ function signInMessage(err: unknown): string {
 
 /** The sign-in form; also where expired sessions land, with a notice. */
 export function LoginPage(): JSX.Element {
+  setPageTitle("Sign in");
   const session = useSession();
   const navigate = useNavigate();
   const [params] = useSearchParams();

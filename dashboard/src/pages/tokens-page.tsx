@@ -8,6 +8,7 @@ import { EmptyState, ErrorBanner, Loading } from "../components/feedback.tsx";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
+import { setPageTitle } from "../lib/title.ts";
 
 export const TOKEN_NAME_MAX = 64;
 export const TOKEN_VALUE_MAX = 256;
@@ -170,6 +171,7 @@ function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void })
 
 /** The signed-in account's access tokens: list (masked), create, delete. */
 export function TokensPage(): JSX.Element {
+  setPageTitle("Access tokens");
   const list = createPoll(
     () => "tokens",
     () => api.listTokens(),

@@ -11,6 +11,7 @@ import { LoadBar } from "../components/load-bar.tsx";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
+import { setPageTitle } from "../lib/title.ts";
 
 /** How often the page refreshes stats, the table and load while it is visible. */
 export const WORKERS_POLL_MS = 3000;
@@ -71,6 +72,7 @@ function WorkerCreatedDialog(props: { worker: CreatedWorker; onClose: () => void
 }
 
 function WorkersView(): JSX.Element {
+  setPageTitle("Workers");
   const [params, setParams] = useSearchParams();
   const status = (): WorkerStatusFilter => {
     const s = first(params.status);

@@ -94,7 +94,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
               // keep the raw body
             }
             const status = res.statusCode ?? 0;
-            const code = status === 401 || status === 403 ? Code.Unauthenticated : status === 404 ? Code.NotFound : Code.Unavailable;
+            const code =
+              status === 401 || status === 403 ? Code.Unauthenticated : status === 404 ? Code.NotFound : Code.Unavailable;
             reject(new ConnectError(`console refused the connection (HTTP ${status}): ${msg}`, code));
           });
         });
