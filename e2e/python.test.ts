@@ -24,7 +24,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
   // Stopping the console stops its worker, which removes every container it manages.
-  if (c) expect(await eventually(async () => (await containersOf(c)).length === 0, 30_000)).toBe(true);
+  if (c) {
+    await eventually(async () => (await containersOf(c)).length === 0, 30_000);
+    expect(await containersOf(c)).toEqual([]);
+  }
 }, 90_000);
 
 function resultOf(body: { result?: Record<string, unknown> }): PythonResult {

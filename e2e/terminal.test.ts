@@ -31,7 +31,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await c?.stop();
   // Stopping the console stops its worker, which removes every container it manages.
-  if (c) expect(await eventually(async () => (await containersOf(c)).length === 0, 30_000)).toBe(true);
+  if (c) {
+    await eventually(async () => (await containersOf(c)).length === 0, 30_000);
+    expect(await containersOf(c)).toEqual([]);
+  }
 }, 90_000);
 
 describe("POST /api/v1/commands/terminal", () => {
@@ -223,7 +226,10 @@ describe("a terminal session across a console restart", () => {
 
   afterAll(async () => {
     await r?.stop();
-    if (r) expect(await eventually(async () => (await containersOf(r)).length === 0, 30_000)).toBe(true);
+    if (r) {
+      await eventually(async () => (await containersOf(r)).length === 0, 30_000);
+      expect(await containersOf(r)).toEqual([]);
+    }
   }, 90_000);
 
   it("keeps routing to the same container after the console restarts (the worker keeps running)", async () => {
