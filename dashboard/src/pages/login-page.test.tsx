@@ -84,6 +84,7 @@ describe("sign-in", () => {
     renderAt("/tokens");
     expect(await screen.findByRole("heading", { name: "Access tokens" })).toBeTruthy();
     expect(screen.queryByLabelText("Password")).toBeNull();
+    expect(document.title).toBe("Access tokens · Onlyboxes console");
     expect(screen.getByRole("link", { name: "Workers" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Accounts" })).toBeTruthy();
   });
