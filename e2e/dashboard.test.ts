@@ -261,8 +261,11 @@ async function walkThrough(): Promise<void> {
     UI_TIMEOUT_MS,
   );
   const workersShot = await shot("workers");
-  mkdirSync(join(REPO_ROOT, "docs", "images"), { recursive: true });
-  copyFileSync(workersShot, DOCS_IMAGE);
+  // The README's picture is refreshed on request only, so ordinary runs leave the tree clean.
+  if (process.env.UPDATE_DOC_IMAGES === "1") {
+    mkdirSync(join(REPO_ROOT, "docs", "images"), { recursive: true });
+    copyFileSync(workersShot, DOCS_IMAGE);
+  }
   await page.emulateMedia({ colorScheme: "dark" });
   await shot("workers-dark");
   await page.emulateMedia({ colorScheme: "light" });
