@@ -71,15 +71,10 @@ export class PythonExec implements Capability {
   }
 
   private async runOnce(code: string, ctx: CommandContext, signal: AbortSignal): Promise<PythonExecResult> {
-    const taking = this.pool.take();
     let warm: WarmContainer;
     try {
-      warm = await raceAbort(taking, signal);
+      warm = await this.pool.take(signal);
     } catch (err) {
-      taking.then(
-        (w) => this.discard(w),
-        () => {},
-      );
       if (err instanceof CommandFailure) throw err;
       throw new CommandFailure("worker_error", `could not start the python container: ${engineMessage(err)}`);
     }

@@ -8,12 +8,14 @@ import type { StreamName } from "./container-client.ts";
  * `python3 -c` (fresh `__main__`, stdin at /dev/null, tracebacks without our frames),
  * while the parent relays the child's stdout/stderr in frames of its own
  * (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 3 exit code as ASCII) and
- * sends the exit frame the moment the child is reaped. The worker answers then, instead
+ * sends the exit frame the moment the child is reaped. The child ends like the
+ * interpreter would (threads joined, atexit run, streams flushed) but skips its 30-40 ms
+ * teardown. The worker answers then, instead
  * of waiting 150–350 ms for the engine to notice the container stopped. The parent is the
  * only writer of the container's stdout, so nothing the program prints can forge a frame;
  * background processes left behind die with the container, which the worker removes.
  */
-export const PYTHON_BOOTSTRAP = `import os, sys
+export const PYTHON_BOOTSTRAP = `import os, sys, select
 def _obx_frame(kind, data):
     view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
     while view:
@@ -39,7 +41,6 @@ def _obx_run():
         return src
     os.close(out_w)
     os.close(err_w)
-    import select
     poller = select.poll()
     kinds = {out_r: 1, err_r: 2}
     for fd in kinds:
@@ -100,7 +101,37 @@ def _obx_main(src):
             value.__traceback__ = tb
         hook(kind, value, tb)
     sys.excepthook = trimmed
-    exec(compile(src, "<string>", "exec"), main.__dict__)
+    try:
+        exec(compile(src, "<string>", "exec"), main.__dict__)
+        code = 0
+    except SystemExit as e:
+        if e.code is None:
+            code = 0
+        elif isinstance(e.code, int):
+            code = e.code & 0xFF
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    # What the interpreter does at exit (threads, atexit, flushing, closing what the
+    # program left open), without tearing itself down: that costs 30-40 ms per run.
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()
+        import atexit
+        atexit._run_exitfuncs()
+        main.__dict__.clear()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
 _obx_main(_obx_run())
 `;
 

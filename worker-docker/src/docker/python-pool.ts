@@ -45,13 +45,20 @@ export async function startWarmContainer(
   }
 }
 
+interface Waiter {
+  resolve: (w: WarmContainer) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * A small pool of pre-started pythonExec containers. Each container serves exactly one
  * run: `take` hands it out and removes it from the pool, and a replacement is started in
- * the background. When the pool is empty a container is started on demand.
+ * the background. When the pool is empty the run waits for the next container to come up;
+ * one extra container is started per waiting run, so a waiter never waits behind another.
  */
 export class PythonPool {
   private readonly idle: WarmContainer[] = [];
+  private readonly waiters: Waiter[] = [];
   private filling = 0;
   private closed = false;
   private retryAt = 0;
@@ -65,21 +72,19 @@ export class PythonPool {
     private readonly log: Logger,
   ) {}
 
-  /** Starts containers until the pool holds `size` (in the background). */
+  /** Starts containers until the pool (plus one per waiting run) is covered, in the background. */
   fill(): void {
-    if (this.closed || Date.now() < this.retryAt) return;
-    while (this.idle.length + this.filling < this.size) {
+    if (this.closed) return;
+    // After a failure only waiting runs may trigger attempts (they need an answer); the
+    // pool itself refills once the retry time has come.
+    const target = Date.now() < this.retryAt ? this.waiters.length : this.size + this.waiters.length;
+    while (this.idle.length + this.filling < target) {
       this.filling++;
       startWarmContainer(this.client, this.tracker, this.spec())
         .then((w) => {
           if (this.failing) this.log.info("pythonExec pool recovered");
           this.failing = false;
-          if (this.closed) {
-            w.io.destroy();
-            void this.tracker.remove(w.id);
-            return;
-          }
-          this.idle.push(w);
+          this.deliver(w);
         })
         .catch((err: unknown) => {
           // One line per failure streak, then quiet retries a few seconds apart.
@@ -87,6 +92,7 @@ export class PythonPool {
           this.failing = true;
           this.retryAt = Date.now() + 3000;
           setTimeout(() => this.fill(), 3000).unref();
+          this.waiters.shift()?.reject(err);
         })
         .finally(() => {
           this.filling--;
@@ -94,29 +100,63 @@ export class PythonPool {
     }
   }
 
-  /** A container for one run: a warm one if any, otherwise a new one. Never handed out twice. */
-  async take(): Promise<WarmContainer> {
+  private deliver(w: WarmContainer): void {
+    if (this.closed) {
+      w.io.destroy();
+      void this.tracker.remove(w.id);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve(w);
+    else this.idle.push(w);
+  }
+
+  /**
+   * A container for one run, never handed out twice. Rejects with the signal's reason on
+   * abort (a container started for it then joins the pool) or with the engine's error.
+   */
+  take(signal: AbortSignal): Promise<WarmContainer> {
+    if (signal.aborted) return Promise.reject(signal.reason);
     for (;;) {
       const w = this.idle.shift();
       if (!w) break;
       if (!w.dead) {
         this.fill();
-        return w;
+        return Promise.resolve(w);
       }
       // Stopped while waiting (engine restart, killed from outside): discard it.
       void this.tracker.remove(w.id);
     }
-    this.fill();
-    return startWarmContainer(this.client, this.tracker, this.spec());
+    return new Promise<WarmContainer>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (w) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(w);
+        },
+        reject: (err) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.fill();
+    });
   }
 
   get idleCount(): number {
     return this.idle.length;
   }
 
-  /** Stops refilling and removes the idle containers. */
+  /** Stops refilling, fails waiting runs and removes the idle containers. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new Error("the worker is shutting down"));
     const idle = this.idle.splice(0);
     for (const w of idle) w.io.destroy();
     await Promise.all(idle.map((w) => this.tracker.remove(w.id)));
