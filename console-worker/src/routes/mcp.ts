@@ -71,8 +71,7 @@ export const mcpRoutes = new Hono<AppEnv>()
       streaming,
     });
     await server.connect(transport);
-    const res = await transport.handleRequest(c.req.raw, { parsedBody: body });
-    // A JSON answer is complete here; an SSE answer is still being written and closes itself.
-    if (!streaming) await server.close();
-    return res;
+    // Nothing outlives the answer: a JSON answer is complete when this resolves, an SSE
+    // answer ends its stream after the last response, and both objects are then garbage.
+    return transport.handleRequest(c.req.raw, { parsedBody: body });
   });
