@@ -1,4 +1,4 @@
-import { env } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
 import { call, callJson, newAccountWithToken } from "./helpers.ts";
@@ -22,9 +22,12 @@ interface TaskBody {
 const TASKS = "/api/v1/tasks";
 let token = "";
 let otherToken = "";
+let accountId = "";
 
 beforeAll(async () => {
-  token = (await newAccountWithToken()).token;
+  const account = await newAccountWithToken();
+  token = account.token;
+  accountId = account.accountId;
   otherToken = (await newAccountWithToken()).token;
 });
 
@@ -448,6 +451,71 @@ describe("tasks: maintenance", () => {
     expect((await get(res.body.task_id)).status).toBe(404);
     expect((await get(recent.body.task_id)).status).toBe(200);
     expect(await pruneFinishedTasks(env.DB, 30)).toBe(0);
+  });
+});
+
+describe("tasks: the Task object on its own", () => {
+  /** Inserts a task row the way POST /tasks does, without starting it. */
+  async function insertQueued(id: string, status = "queued") {
+    const now = Date.now();
+    await env.DB.prepare(
+      "INSERT INTO tasks (id, account_id, command_id, capability, status, input, created_at, updated_at, deadline_at) VALUES (?, ?, ?, 'echo', ?, ?, ?, ?, ?)",
+    )
+      .bind(id, accountId, `cmd_${id}`, status, JSON.stringify({ message: "x" }), now, now, now + 60_000)
+      .run();
+    return (await env.DB.prepare("SELECT * FROM tasks WHERE id = ?").bind(id).first()) as Record<string, unknown>;
+  }
+
+  it("a cancel that arrives before the start wins: the task never runs", async () => {
+    const w = await worker();
+    const id = `task_early_${crypto.randomUUID().slice(0, 8)}`;
+    await insertQueued(id);
+    const stub = env.TASK.get(env.TASK.idFromName(id));
+    const canceled = await stub.cancel(id);
+    expect(canceled.canceled).toBe(true);
+    expect(canceled.row?.status).toBe("canceled");
+    const row = await env.DB.prepare("SELECT * FROM tasks WHERE id = ?").bind(id).first<{ status: string }>();
+    const started = await stub.start(
+      {
+        id,
+        accountId,
+        requestId: null,
+        commandId: `cmd_${id}`,
+        capability: "echo",
+        status: "queued",
+        input: JSON.stringify({ message: "x" }),
+        result: null,
+        errorCode: null,
+        errorMessage: null,
+        createdAt: Date.now(),
+        updatedAt: Date.now(),
+        deadlineAt: Date.now() + 60_000,
+        completedAt: null,
+      },
+      1_000,
+    );
+    expect(row?.status).toBe("canceled");
+    expect(started?.status).toBe("canceled");
+    expect(w.dispatches).toHaveLength(0);
+  });
+
+  it("its deadline alarm settles a run it lost (restart or eviction) instead of leaving it running", async () => {
+    const id = `task_lost_${crypto.randomUUID().slice(0, 8)}`;
+    await insertQueued(id, "running");
+    const stub = env.TASK.get(env.TASK.idFromName(id));
+    // What the object remembers of an unfinished task, with no run in memory: as after a restart.
+    await runInDurableObject(stub, async (_instance, state) => {
+      await state.storage.put("task", { taskId: id, commandId: `cmd_${id}`, deadlineAt: Date.now() });
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const after = await get(id);
+    expect(after.body.status).toBe("failed");
+    expect(after.body.error).toEqual({ code: "console_restarted", message: "the console restarted before the task finished" });
+    // The object forgot the task: a cancel now is a 409 with the snapshot.
+    const cancel = await callJson<TaskBody>(`${TASKS}/${id}/cancel`, { method: "POST", bearer: token });
+    expect(cancel.status).toBe(409);
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.get("task"))).toBeUndefined();
   });
 });
 
