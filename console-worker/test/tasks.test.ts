@@ -499,6 +499,22 @@ describe("tasks: the Task object on its own", () => {
     expect(w.dispatches).toHaveLength(0);
   });
 
+  it("an alarm before the deadline only re-arms: the run goes on", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const res = await create({ capability: "echo", input: { message: "long" }, mode: "async", timeout_ms: 120_000 });
+    await vitestWait(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
+    const stub = env.TASK.get(env.TASK.idFromName(res.body.task_id));
+    const firstAlarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(firstAlarm).not.toBeNull();
+    expect(firstAlarm ?? 0).toBeLessThan(Date.parse(res.body.deadline_at));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await get(res.body.task_id)).body.status).toBe("running");
+    expect(w.cancels).not.toContain(res.body.command_id);
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+    const cancel = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(cancel.status).toBe(200);
+  });
+
   it("its deadline alarm settles a run it lost (restart or eviction) instead of leaving it running", async () => {
     const id = `task_lost_${crypto.randomUUID().slice(0, 8)}`;
     await insertQueued(id, "running");

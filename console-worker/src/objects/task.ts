@@ -35,6 +35,7 @@ interface Stored {
 
 interface Run {
   controller: AbortController;
+  deadlineAt: number;
   /** Why the run was aborted; the first of cancel or deadline wins. */
   stop: "cancel" | "deadline" | null;
   /** The outcome is known (its D1 write may still be in flight): aborting is too late. */
@@ -90,7 +91,7 @@ export class Task extends DurableObject<Env> {
           commandId: row.commandId,
           deadlineAt: row.deadlineAt,
         });
-        await this.ctx.storage.setAlarm(row.deadlineAt);
+        await this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt));
         this.row = row;
         run = this.launch(row);
       }
@@ -132,10 +133,18 @@ export class Task extends DurableObject<Env> {
     return { row: row.row, canceled: true };
   }
 
-  /** The deadline: aborts a run still in progress (→ `timeout`), or settles a run this object lost. */
+  /**
+   * Fires every HEARTBEAT_MS while the task runs (an incoming event, so a long run is never
+   * taken for an idle object) and at the deadline: aborts a run still in progress there
+   * (→ `timeout`), or settles a run this object lost.
+   */
   override async alarm(): Promise<void> {
     const run = this.run;
     if (run) {
+      if (!run.settled && Date.now() < run.deadlineAt) {
+        await this.ctx.storage.setAlarm(nextAlarm(run.deadlineAt));
+        return;
+      }
       if (!run.settled) {
         run.stop ??= "deadline";
         run.controller.abort(new AppError("deadline_exceeded", "the task passed its deadline"));
@@ -159,7 +168,13 @@ export class Task extends DurableObject<Env> {
   }
 
   private launch(row: TaskRow): Run {
-    const run: Run = { controller: new AbortController(), stop: null, settled: false, done: Promise.resolve(null) };
+    const run: Run = {
+      controller: new AbortController(),
+      deadlineAt: row.deadlineAt,
+      stop: null,
+      settled: false,
+      done: Promise.resolve(null),
+    };
     this.run = run;
     run.done = this.drive(row, run);
     return run;
@@ -244,6 +259,13 @@ export class Task extends DurableObject<Env> {
     clearTimeout(timer);
     return ended ? ended.row : this.row;
   }
+}
+
+/** How often the alarm looks at a running task before its deadline. */
+const HEARTBEAT_MS = 30_000;
+
+function nextAlarm(deadlineAt: number): number {
+  return Math.min(deadlineAt, Date.now() + HEARTBEAT_MS);
 }
 
 /** Rebuilds the validated capability call from the stored row (validated again: the row is data, not trust). */
