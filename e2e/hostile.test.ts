@@ -156,14 +156,24 @@ describe("hostile programs", () => {
     if (hostPasswd !== containerPasswd) expect(content).not.toBe(hostPasswd);
   });
 
-  it("answers file_not_found and path_is_directory for resources", async () => {
+  it("answers file_not_found, path_is_directory and session_not_found for resources", async () => {
     const made = await terminal(c, { command: "mkdir -p /tmp/d && echo ok" });
     const id = made.body.session_id;
+    const codeOf = (body: { error?: unknown }) => (body.error as { code?: string } | undefined)?.code;
+
     const missing = await task(c, "terminalResource", { session_id: id, file_path: "/tmp/nope", action: "validate" });
-    expect(missing.status).not.toBe(200);
+    expect(missing.body.status).toBe("failed");
+    expect(codeOf(missing.body)).toBe("file_not_found");
+
     const dir = await task(c, "terminalResource", { session_id: id, file_path: "/tmp/d", action: "validate" });
-    expect(dir.status).not.toBe(200);
+    expect(codeOf(dir.body)).toBe("path_is_directory");
+
     const unknown = await task(c, "terminalResource", { session_id: marker("nobody"), file_path: "/etc/passwd", action: "read" });
-    expect(unknown.status).not.toBe(200);
+    expect(codeOf(unknown.body)).toBe("session_not_found");
+
+    // A failed read leaves the session usable.
+    const after = await terminal(c, { session_id: id, command: "echo still" });
+    expect(after.status).toBe(200);
+    expect(after.body.stdout).toBe("still\n");
   });
 });

@@ -11,12 +11,16 @@ import {
   marker,
   post,
   type StartedConsole,
+  sleep,
   startConsole,
+  type TerminalBody,
   terminal,
 } from "./harness.ts";
 
 let c: StartedConsole;
 let otherToken: string;
+/** A session created first and never used again: the last test sees its lease run out. */
+let idle: TerminalBody;
 
 /** Session containers of this console's worker. */
 async function terminalContainerCount(): Promise<number> {
@@ -26,6 +30,7 @@ async function terminalContainerCount(): Promise<number> {
 beforeAll(async () => {
   c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true" } });
   otherToken = await createAccountToken(c, "other-account");
+  idle = (await terminal(c, { command: "echo idle > ~/idle.txt" })).body;
 }, 180_000);
 
 afterAll(async () => {
@@ -173,6 +178,48 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(res.body.stderr.length).toBeLessThanOrEqual(1024 * 1024);
   });
 
+  it("streams output as Server-Sent Events while the command runs when asked", async () => {
+    const res = await fetch(`${c.url}/api/v1/commands/terminal`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${c.token}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ command: "for i in 1 2 3; do echo line-$i; sleep 0.5; done" }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const events: Array<{ event: string; data: Record<string, unknown>; at: number }> = [];
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered += decoder.decode(value, { stream: true });
+      let cut = buffered.indexOf("\n\n");
+      while (cut >= 0) {
+        const block = buffered.slice(0, cut);
+        buffered = buffered.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event !== undefined && data !== undefined) {
+          events.push({ event, data: JSON.parse(data) as Record<string, unknown>, at: Date.now() });
+        }
+        cut = buffered.indexOf("\n\n");
+      }
+    }
+    const streamed = events
+      .filter((e) => e.event === "stdout")
+      .map((e) => e.data.text)
+      .join("");
+    expect(streamed).toBe("line-1\nline-2\nline-3\n");
+    const last = events.at(-1);
+    expect(last?.event).toBe("result");
+    expect(last?.data).toMatchObject({ stdout: "line-1\nline-2\nline-3\n", exit_code: 0, created: true });
+    // The first line arrived while the command was still running, not with the result.
+    const first = events.find((e) => e.event === "stdout");
+    expect((last?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThan(600);
+  });
+
   it("answers valid JSON for bytes that are not UTF-8 and NUL bytes", async () => {
     const res = await terminal(c, { command: "printf 'x\\377\\376\\000y\\n'" });
     expect(res.status).toBe(200);
@@ -215,6 +262,15 @@ describe("POST /api/v1/commands/terminal", () => {
     const res = await post(c.url, "obx_not_a_token", "/api/v1/commands/terminal", { command: "true" });
     expect(res.status).toBe(401);
   });
+
+  it("drops an idle session once its lease has expired", async () => {
+    expect(idle.lease_expires_unix_ms).toBeGreaterThan(0);
+    const wait = idle.lease_expires_unix_ms + 3_000 - Date.now();
+    if (wait > 0) await sleep(wait);
+    const res = await terminal(c, { session_id: idle.session_id, command: "cat ~/idle.txt" });
+    expect(res.status).toBe(404);
+    expect(res.body.error).toMatch(/session/i);
+  }, 120_000);
 });
 
 describe("a terminal session across a console restart", () => {
