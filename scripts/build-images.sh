@@ -41,7 +41,6 @@ for arg in "$@"; do
 done
 [ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(python terminal)
 
-[ "$(id -u)" -eq 0 ] || die "run as root (chroot and file ownership in the image need it)"
 command -v docker >/dev/null 2>&1 || die "docker CLI not found (run scripts/docker-engine.sh first)"
 docker version >/dev/null 2>&1 || die "no Docker Engine answering (run scripts/docker-engine.sh first)"
 for tool in apt-get apt-cache dpkg-deb tar chroot; do
@@ -195,6 +194,8 @@ build_image() {
     say "$image exists (use --force to rebuild)"
     return 0
   fi
+  # Only building needs root (chroot, file ownership); checking for the image does not.
+  [ "$(id -u)" -eq 0 ] || die "building $image needs root (chroot and file ownership in the image)"
   local started root pkgs
   started=$(date +%s)
   mapfile -t pkgs < <(closure "$@")
