@@ -162,8 +162,10 @@ export class PythonPool {
     await Promise.all(idle.map((w) => this.tracker.remove(w.id)));
   }
 
-  /** Forgets idle containers without engine calls (the engine went away with them). */
+  /** Retires the pool without engine calls (the engine went away with its containers). */
   forgetAll(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.reject(new Error("the Docker Engine went away"));
     for (const w of this.idle.splice(0)) w.io.destroy();
   }
 }
