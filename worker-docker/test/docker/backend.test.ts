@@ -5,12 +5,19 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { createDockerBackend } from "../../src/capabilities/docker-capabilities.ts";
+import { createDockerBackend, type DockerBackend } from "../../src/capabilities/docker-capabilities.ts";
+import type { Capability } from "../../src/capabilities/types.ts";
 import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
 import { createLogger } from "../../src/log.ts";
 import { containersWith, ctx, eventually, marker, type PythonResult, testConfig } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
+
+function capOf(backend: DockerBackend, name: string): Capability {
+  const c = backend.capabilities().find((x) => x.name === name);
+  if (!c) throw new Error(`${name} is not served`);
+  return c;
+}
 
 /** A logger that keeps its lines for assertions. */
 function recordingLogger() {
@@ -75,8 +82,11 @@ describe("Docker backend", () => {
       await proxy.open();
       expect(await eventually(async () => backend.capabilities().length === 3, 15_000)).toBe(true);
       expect(changes).toBeGreaterThanOrEqual(1);
-      const py = backend.capabilities().find((c) => c.name === "pythonExec");
-      expect(await py?.run({ code: "print(6 * 7)" }, ctx())).toEqual({ output: "42\n", stderr: "", exit_code: 0 });
+      expect(await capOf(backend, "pythonExec").run({ code: "print(6 * 7)" }, ctx())).toEqual({
+        output: "42\n",
+        stderr: "",
+        exit_code: 0,
+      });
 
       const before = changes;
       await proxy.close();
@@ -104,10 +114,8 @@ describe("Docker backend", () => {
       const ids = await containersWith({ [LABEL_NODE]: config.nodeId });
       expect(ids).not.toContain(mine.trim());
       expect(await containersWith({ [LABEL_NODE]: other.nodeId })).toEqual([theirs.trim()]);
-      const term = backend.capabilities().find((c) => c.name === "terminalExec");
-      await term?.run({ session_id: marker("sess"), command: "true", create_if_missing: true }, ctx());
-      const py = backend.capabilities().find((c) => c.name === "pythonExec");
-      expect(((await py?.run({ code: "print(1)" }, ctx())) as PythonResult).output).toBe("1\n");
+      await capOf(backend, "terminalExec").run({ session_id: marker("sess"), command: "true", create_if_missing: true }, ctx());
+      expect(((await capOf(backend, "pythonExec").run({ code: "print(1)" }, ctx())) as PythonResult).output).toBe("1\n");
       expect((await containersWith({ [LABEL_NODE]: config.nodeId })).length).toBeGreaterThan(0);
     } finally {
       await backend.close();
