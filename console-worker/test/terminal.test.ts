@@ -420,6 +420,7 @@ describe("POST /api/v1/commands/terminal", () => {
   it.each([
     [{}, "command: is required"],
     [{ command: "  " }, "command: must not be blank"],
+    [{ command: "echo a\u0000b" }, "command: must not contain NUL characters"],
     [{ command: "x", timeout_ms: 0 }, "timeout_ms: must be between 1 and 600000"],
     [{ command: "x", timeout_ms: 600_001 }, "timeout_ms: must be between 1 and 600000"],
     [{ command: "x", lease_ttl_sec: 59 }, "lease_ttl_sec: must be between 60 and 1800"],

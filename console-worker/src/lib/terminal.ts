@@ -68,7 +68,10 @@ const sessionIdField = z.preprocess(
 /** Validates a terminal command's input; unknown fields are refused. */
 export const terminalInputSchema = z
   .object({
-    command: z.string({ required_error: "is required" }).refine((s) => s.trim() !== "", "must not be blank"),
+    command: z
+      .string({ required_error: "is required" })
+      .refine((s) => s.trim() !== "", "must not be blank")
+      .refine((s) => !s.includes("\0"), "must not contain NUL characters"),
     session_id: sessionIdField,
     create_if_missing: z.boolean().optional(),
     lease_ttl_sec: z
@@ -94,7 +97,7 @@ export const terminalResourceInputSchema = z
     file_path: z
       .string({ required_error: "is required" })
       .refine((s) => s.trim() !== "", "must not be blank")
-      .refine((s) => !s.includes("\0"), "must not contain NUL"),
+      .refine((s) => !s.includes("\0"), "must not contain NUL characters"),
     action: z.enum(["validate", "read"]).default("read"),
     timeout_ms: z
       .number()
