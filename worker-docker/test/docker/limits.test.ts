@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
+import { containersWith, ctx, marker, type PythonResult, type Started, startBackend, type TerminalResult } from "./harness.ts";
+
+let s: Started;
+
+beforeAll(async () => {
+  s = await startBackend({
+    WORKER_SANDBOX_MEMORY: "96m",
+    WORKER_SANDBOX_CPUS: "0.5",
+    WORKER_SANDBOX_PIDS_LIMIT: "40",
+    WORKER_SANDBOX_USER: "1234:1234",
+    WORKER_SANDBOX_NETWORK_EGRESS: "true",
+    WORKER_SANDBOX_TMPFS_SIZE: "8m",
+    WORKER_PYTHON_EXEC_POOL_SIZE: "0",
+  });
+});
+
+afterAll(async () => {
+  await s?.backend.close();
+  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
+});
+
+/** Reads the container's own cgroup (v1 or v2) and identity from inside. */
+const PROBE = [
+  "import os",
+  "def read(*paths):",
+  "    for p in paths:",
+  "        try:",
+  "            return open(p).read().strip()",
+  "        except OSError:",
+  "            pass",
+  "print(read('/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory.max'))",
+  "print(read('/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/pids.max'))",
+  "print(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu.max'))",
+  "print(os.getuid(), os.getgid())",
+  "print(sorted(os.listdir('/sys/class/net')))",
+  "st = os.statvfs('/tmp')",
+  "print(st.f_blocks * st.f_frsize)",
+].join("\n");
+
+describe("configurable limits", () => {
+  it("applies memory, cpus, pids, user, egress and tmpfs size to pythonExec containers", async () => {
+    const r = (await s.cap("pythonExec").run({ code: PROBE }, ctx())) as PythonResult;
+    const [memory, pids, cpu, ids, nets, tmp] = r.output.trim().split("\n");
+    expect(Number(memory)).toBe(96 * 1024 * 1024);
+    expect(pids).toBe("40");
+    // 0.5 CPU: a 50 ms quota per 100 ms period (cgroup v1) or "50000 100000" (v2).
+    expect(cpu).toMatch(/^50000( 100000)?$/);
+    expect(ids).toBe("1234 1234");
+    expect(nets).toContain("eth0");
+    expect(Number(tmp)).toBe(8 * 1024 * 1024);
+  });
+
+  it("applies the same limits to terminal sessions", async () => {
+    const r = (await s
+      .cap("terminalExec")
+      .run(
+        {
+          session_id: marker("sess"),
+          create_if_missing: true,
+          command: "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        },
+        ctx(),
+      )) as TerminalResult;
+    expect(r.stdout).toBe("1234\n40\n");
+  });
+});
