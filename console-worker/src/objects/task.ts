@@ -14,6 +14,7 @@ export type TaskRow = typeof tasks.$inferSelect;
 /** Statuses a task moves through before it ends, in order. */
 export const ACTIVE_STATUSES = ["queued", "dispatched", "running"] as const satisfies readonly TaskStatus[];
 type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
+type ProgressStatus = Exclude<ActiveStatus, "queued">;
 
 export function isTerminalStatus(status: TaskStatus): boolean {
   return !(ACTIVE_STATUSES as readonly TaskStatus[]).includes(status);
@@ -40,6 +41,10 @@ interface Run {
   stop: "cancel" | "deadline" | null;
   /** The outcome is known (its D1 write may still be in flight): aborting is too late. */
   settled: boolean;
+  /** The furthest progress reached, and whether a write of it is scheduled. */
+  progress: ProgressStatus | null;
+  progressScheduled: boolean;
+  nodeId?: string;
   /** Resolves with the terminal row (null when the row vanished, e.g. its account was deleted). */
   done: Promise<TaskRow | null>;
 }
@@ -80,18 +85,15 @@ export class Task extends DurableObject<Env> {
   async start(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
     let run = this.run;
     if (!run) {
-      const [stored, canceled] = await Promise.all([
-        this.ctx.storage.get<Stored>(STORED_KEY),
-        this.ctx.storage.get<boolean>(CANCELED_KEY),
-      ]);
+      const saved = await this.ctx.storage.get([STORED_KEY, CANCELED_KEY]);
       run = this.run;
-      if (!run && stored === undefined && canceled !== true) {
-        await this.ctx.storage.put<Stored>(STORED_KEY, {
-          taskId: row.id,
-          commandId: row.commandId,
-          deadlineAt: row.deadlineAt,
-        });
-        await this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt));
+      if (!run && !saved.has(STORED_KEY) && saved.get(CANCELED_KEY) !== true) {
+        // Issued together, these commit as one write.
+        const record: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt };
+        await Promise.all([
+          this.ctx.storage.put<Stored>(STORED_KEY, record),
+          this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt)),
+        ]);
         this.row = row;
         run = this.launch(row);
       }
@@ -173,6 +175,8 @@ export class Task extends DurableObject<Env> {
       deadlineAt: row.deadlineAt,
       stop: null,
       settled: false,
+      progress: null,
+      progressScheduled: false,
       done: Promise.resolve(null),
     };
     this.run = run;
@@ -202,7 +206,8 @@ export class Task extends DurableObject<Env> {
     run.settled = true;
     let final: TaskRow | null = null;
     try {
-      await this.writes;
+      // No need to wait for the progress writes: they only apply to unfinished rows, so one
+      // landing after this write changes nothing.
       final = (await settleRow(this.db, row.id, storable(outcome))).row;
     } catch (err) {
       // Still end the task rather than leave it running forever with nobody driving it.
@@ -218,9 +223,11 @@ export class Task extends DurableObject<Env> {
     }
     this.row = final;
     if (this.run === run) this.run = null;
-    // Waiters get the row now; forgetting the finished task needs no one to wait for it.
+    // Waiters get the row now; forgetting the finished task needs no one to wait for it (and
+    // if it is lost, the next alarm finds the row finished and forgets it then).
+    const unconfirmed = { allowUnconfirmed: true };
     this.ctx.waitUntil(
-      Promise.all([this.ctx.storage.deleteAll(), this.ctx.storage.deleteAlarm()]).then(
+      Promise.all([this.ctx.storage.deleteAll(unconfirmed), this.ctx.storage.deleteAlarm(unconfirmed)]).then(
         () => undefined,
         (err: unknown) => logError("task: could not clear its storage", row.id, err),
       ),
@@ -228,25 +235,43 @@ export class Task extends DurableObject<Env> {
     return final;
   }
 
-  /** Moves the row forward (never backwards, never out of a terminal status), in order, unless the run has ended. */
-  private advance(run: Run, taskId: string, status: Exclude<ActiveStatus, "queued">, nodeId?: string): void {
-    this.writes = this.writes
-      .then(async () => {
-        if (run.settled) return;
-        if (nodeId !== undefined) {
-          const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
-          if (stored) await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, nodeId });
-        }
-        const earlier = ACTIVE_STATUSES.slice(0, ACTIVE_STATUSES.indexOf(status));
-        const now = Date.now();
-        const updated = await this.db
-          .update(tasks)
-          .set({ status, updatedAt: now })
-          .where(and(eq(tasks.id, taskId), inArray(tasks.status, earlier)))
-          .returning();
-        if (updated[0] && !run.settled) this.row = updated[0];
-      })
-      .catch((err: unknown) => logError(`task: could not mark ${status}`, taskId, err));
+  /**
+   * Records progress (dispatched, then running). The D1 write waits PROGRESS_WRITE_DELAY_MS
+   * and writes the furthest status reached by then, so a task that ends sooner costs no
+   * progress writes at all; the row still only moves forward and never leaves a terminal status.
+   */
+  private advance(run: Run, taskId: string, status: ProgressStatus, nodeId?: string): void {
+    if (run.progress === null || ACTIVE_STATUSES.indexOf(status) > ACTIVE_STATUSES.indexOf(run.progress)) {
+      run.progress = status;
+    }
+    if (nodeId !== undefined) run.nodeId = nodeId;
+    if (run.progressScheduled) return;
+    run.progressScheduled = true;
+    setTimeout(() => {
+      run.progressScheduled = false;
+      this.writes = this.writes
+        .then(() => this.writeProgress(run, taskId))
+        .catch((err: unknown) => logError("task: could not record progress", taskId, err));
+    }, PROGRESS_WRITE_DELAY_MS);
+  }
+
+  private async writeProgress(run: Run, taskId: string): Promise<void> {
+    const status = run.progress;
+    if (run.settled || status === null) return;
+    if (run.nodeId !== undefined) {
+      const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+      // Best effort (only a lost run needs it): not worth holding any answer back for.
+      if (stored && stored.nodeId !== run.nodeId) {
+        await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, nodeId: run.nodeId }, { allowUnconfirmed: true });
+      }
+    }
+    const earlier = ACTIVE_STATUSES.slice(0, ACTIVE_STATUSES.indexOf(status));
+    const updated = await this.db
+      .update(tasks)
+      .set({ status, updatedAt: Date.now() })
+      .where(and(eq(tasks.id, taskId), inArray(tasks.status, earlier)))
+      .returning();
+    if (updated[0] && !run.settled) this.row = updated[0];
   }
 
   private async waitFor(run: Run, waitMs: number): Promise<TaskRow | null> {
@@ -261,6 +286,8 @@ export class Task extends DurableObject<Env> {
   }
 }
 
+/** Progress younger than this is not written: most short tasks end first. */
+const PROGRESS_WRITE_DELAY_MS = 25;
 /** How often the alarm looks at a running task before its deadline. */
 const HEARTBEAT_MS = 30_000;
 
