@@ -16,6 +16,7 @@ export const ACTIVE_STATUSES = ["queued", "dispatched", "running"] as const sati
 type ActiveStatus = (typeof ACTIVE_STATUSES)[number];
 type ProgressStatus = Exclude<ActiveStatus, "queued">;
 
+/** True for succeeded, failed, timeout and canceled: statuses a task never leaves. */
 export function isTerminalStatus(status: TaskStatus): boolean {
   return !(ACTIVE_STATUSES as readonly TaskStatus[]).includes(status);
 }
