@@ -82,5 +82,19 @@ for (const s of selected) {
     failed++;
   }
 }
+// After every suite: no container carrying our label may be left on the engine.
+if (selected.some((s) => s.docker)) {
+  const ps = spawnSync("docker", ["ps", "-a", "--filter", "label=dev.onlyboxes.managed=true", "--format", "{{.ID}} {{.Names}} {{.Status}}"], {
+    encoding: "utf8",
+  });
+  const left = ps.stdout.trim();
+  if (ps.status === 0 && left === "") {
+    console.log("\n=== check: no managed container left behind: ok");
+    passed++;
+  } else {
+    console.error(`\n=== check: managed containers left behind:\n${left || ps.stderr}`);
+    failed++;
+  }
+}
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 ? 1 : 0);
