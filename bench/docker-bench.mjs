@@ -1,15 +1,18 @@
 #!/usr/bin/env node
-// The execution plane on the real Docker Engine, without the console: what a container
-// costs by each route, and what the worker's capabilities answer in. Prints median and p90
-// (ms) per line. Bounded: stops by itself and removes what it created.
+// The execution plane, side by side in one run: what a container costs by each route, what
+// the worker's capabilities answer in, and the same work end to end through the console's
+// REST API. Prints median and p90 (ms) per line, the ratios c/a and e/d, and pythonExec
+// throughput at 8 concurrent callers. Bounded: stops by itself and removes what it created.
 //
 //   node bench/docker-bench.mjs [--runs 15] [--quick-runs 60]
 //
-//   a  docker run --rm IMAGE python3 -c 'print(1)'          (CLI, cold container)
-//   b  dockerode create + start + wait + remove             (API, cold container)
-//   d  docker exec into a running container: true / echo / sh -lc 'echo hi'
-//   e  pythonExec through the capability (warm pool, fresh container per run; pool full / drained)
-//   f  terminalExec on a warm session (persistent shell server) vs the docker exec route
+//   a   docker run --rm IMAGE python3 -c 'print(1)'          (CLI, cold container)
+//   b   dockerode create + start + wait + remove             (API, cold container; what the established Onlyboxes does per run)
+//   c0  pythonExec through the capability (fresh container per run; pool refilled / drained)
+//   c   pythonExec through the console's REST API (POST /api/v1/tasks, sync)
+//   d   docker exec into a running container: true / echo / sh -lc 'echo hi'
+//   e0  terminalExec through the capability on a warm session (persistent shell server)
+//   e   terminalExec through the console's REST API on a warm session
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
@@ -24,6 +27,7 @@ const { pythonSpec, terminalSpec } = await import("../worker-docker/src/docker/s
 const { createLogger } = await import("../worker-docker/src/log.ts");
 
 const execFileAsync = promisify(execFile);
+const { request, signInWithToken, startConsole } = await import("./lib.mjs");
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : def;
@@ -119,18 +123,18 @@ try {
     const r = await cap("pythonExec").run({ code: "print(1)" }, ctx());
     expectEqual(r.output, "1\n", "pythonExec output");
   };
-  await measure("e  pythonExec print(1), warm pool (2 s pauses)", RUNS, printOne, 2000);
-  await measure("e  pythonExec print(1), back to back", RUNS * 2, printOne);
+  await measure("c0 pythonExec capability print(1), warm pool (2 s pauses)", RUNS, printOne, 2000);
+  await measure("c0 pythonExec capability print(1), back to back", RUNS * 2, printOne);
 
   // f: a warm session served by the persistent shell.
   const sessionId = `bench-${randomBytes(4).toString("hex")}`;
   await cap("terminalExec").run({ session_id: sessionId, command: "true", create_if_missing: true }, ctx());
-  await measure("f  terminalExec echo hi (warm session, persistent shell)", QUICK, async () => {
+  await measure("e0 terminalExec capability echo hi (warm session)", QUICK, async () => {
     const r = await cap("terminalExec").run({ session_id: sessionId, command: "echo hi; echo err >&2" }, ctx());
     expectEqual(r.stdout, "hi\n", "terminalExec stdout");
     expectEqual(r.stderr, "err\n", "terminalExec stderr");
   });
-  await measure("f  terminalExec create session + echo hi (cold)", Math.max(3, Math.floor(RUNS / 2)), async () => {
+  await measure("e0 terminalExec capability create session + echo hi (cold)", Math.max(3, Math.floor(RUNS / 2)), async () => {
     const r = await cap("terminalExec").run(
       { session_id: `bench-${randomBytes(4).toString("hex")}`, command: "echo hi", create_if_missing: true },
       ctx(),
@@ -142,12 +146,99 @@ try {
   await tracker.removeAll();
 }
 
+// c and e: the same work end to end through the console's REST API, on the self-hosted
+// runtime with its local worker (a real worker process on the same engine).
+const consoleRows = { c: null, cBack: null, e: null, throughput: null };
+{
+  const c = await startConsole();
+  try {
+    const { token } = await signInWithToken(c);
+    const auth = { authorization: `Bearer ${token}` };
+    const until = Date.now() + 120_000;
+    // The local worker declares the Docker capabilities once its engine check has run.
+    for (;;) {
+      const r = await request(`${c.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: auth,
+        body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
+      });
+      if (r.status === 200) break;
+      if (Date.now() > until) throw new Error(`pythonExec never became available: ${r.status} ${r.body}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    const pyTask = async () => {
+      const r = await request(`${c.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: auth,
+        body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
+      });
+      expectEqual(r.status, 200, `pythonExec task status (${r.body})`);
+      expectEqual(JSON.parse(r.body).result.output, "1\n", "pythonExec task output");
+    };
+    consoleRows.c = await measure("c  pythonExec via REST (POST /api/v1/tasks sync), warm pool (2 s pauses)", RUNS, pyTask, 2000);
+    consoleRows.cBack = await measure("c  pythonExec via REST, back to back", RUNS * 2, pyTask);
+    const first = await request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body: { command: "true" } });
+    expectEqual(first.status, 200, `terminal create (${first.body})`);
+    const sessionId = JSON.parse(first.body).session_id;
+    consoleRows.e = await measure("e  terminalExec via REST (POST /api/v1/commands/terminal), warm session", QUICK, async () => {
+      const r = await request(`${c.url}/api/v1/commands/terminal`, {
+        method: "POST",
+        headers: auth,
+        body: { session_id: sessionId, command: "echo hi; echo err >&2" },
+      });
+      expectEqual(r.status, 200, `terminal status (${r.body})`);
+      expectEqual(JSON.parse(r.body).stdout, "hi\n", "terminal stdout");
+    });
+    // Throughput: 8 callers on one worker (max_inflight 4 per capability: the rest get 429 and retry).
+    process.stderr.write("bench: pythonExec throughput, 8 concurrent callers\n");
+    const total = RUNS * 2;
+    let next = 0;
+    let retries = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < total) {
+          next++;
+          for (;;) {
+            const r = await request(`${c.url}/api/v1/tasks`, {
+              method: "POST",
+              headers: auth,
+              body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
+            });
+            if (r.status === 200) break;
+            if (r.status !== 429) throw new Error(`throughput run: ${r.status} ${r.body}`);
+            retries++;
+            await new Promise((res) => setTimeout(res, 20));
+          }
+        }
+      }),
+    );
+    consoleRows.throughput = { runsPerSec: total / ((performance.now() - t0) / 1000), total, retries };
+  } finally {
+    await c.stop();
+  }
+}
+
 const width = Math.max(...rows.map((r) => r.label.length));
 console.log(`${"route".padEnd(width)}  ${"n".padStart(4)}  ${"median".padStart(8)}  ${"p90".padStart(8)}`);
 for (const r of rows) {
   console.log(
     `${r.label.padEnd(width)}  ${String(r.n).padStart(4)}  ${r.median.toFixed(1).padStart(8)}  ${r.p90.toFixed(1).padStart(8)}`,
   );
+}
+const find = (label) => rows.find((r) => r.label.startsWith(label));
+const a = find("a ");
+const dTrue = find("d  docker exec: true");
+if (consoleRows.c && a) {
+  console.log(`ratio c/a (pythonExec via REST, warm pool / docker run --rm): median ${(consoleRows.c.median / a.median).toFixed(3)}, p90 ${(consoleRows.c.p90 / a.p90).toFixed(3)}  (goal: median <= 0.25)`);
+  console.log(`ratio c/a back to back: median ${(consoleRows.cBack.median / a.median).toFixed(3)}`);
+}
+if (consoleRows.e && dTrue) {
+  console.log(`ratio e/d (terminalExec via REST, warm session / docker exec true): median ${(consoleRows.e.median / dTrue.median).toFixed(3)}, p90 ${(consoleRows.e.p90 / dTrue.p90).toFixed(3)}  (goal: median <= 0.5)`);
+}
+if (consoleRows.throughput) {
+  const t = consoleRows.throughput;
+  console.log(`pythonExec throughput, 8 concurrent callers on one worker: ${t.runsPerSec.toFixed(2)} runs/s (${t.total} runs, ${t.retries} retried after 429)`);
 }
 const load = (await execFileAsync("cat", ["/proc/loadavg"])).stdout.split(" ").slice(0, 3).join(" ");
 console.log(

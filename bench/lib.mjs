@@ -156,9 +156,14 @@ export async function concurrent(total, concurrency, fn) {
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
         const i = next++;
-        const r = await fn(i);
-        if (r.status >= 300) errors++;
-        else lat.push(r.ms);
+        try {
+          const r = await fn(i);
+          if (r.status >= 300) errors++;
+          else lat.push(r.ms);
+        } catch {
+          // A connection the server dropped counts as a failed request, not a crashed run.
+          errors++;
+        }
       }
     }),
   );

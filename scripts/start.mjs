@@ -109,15 +109,17 @@ if (bundle.status !== 0) fail(`bundling the console failed:\n${bundle.stdout}\n$
 log("console bundled", { ms: Date.now() - t0 });
 
 const { Miniflare, Log, LogLevel } = await import("miniflare");
-const { unstable_getMiniflareWorkerOptions } = await import("wrangler");
+const { unstable_getMiniflareWorkerOptions, unstable_readConfig } = await import("wrangler");
 const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
+// Only wrangler.toml's [vars]: a developer's .dev.vars (npm run dev) must not leak into self-host.
+const tomlVars = unstable_readConfig({ config: path.join(root, "wrangler.toml") }).vars ?? {};
 
 const bootId = randomUUID();
 // Rows older than this belong to the previous run; a worker that reconnects faster than the
 // bookkeeping below must not be marked offline by it.
 const bootStartedAt = Date.now();
 const vars = {
-  ...workerOptions.bindings,
+  ...tomlVars,
   CONSOLE_HASH_KEY: hashKey,
   CONSOLE_BOOT_ID: bootId,
   CONSOLE_VERSION: JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version,

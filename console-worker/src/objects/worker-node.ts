@@ -188,7 +188,7 @@ export class WorkerNode extends DurableObject<Env> {
         const outcome: DispatchOutcome = r.error?.code
           ? { ok: false, code: r.error.code, message: r.error.message }
           : { ok: true, payloadJson: decoder.decode(r.payloadJson) };
-        await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, OUTPUT_FLUSH_MS))]);
+        if (pend.onOutput) await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, OUTPUT_FLUSH_MS))]);
         pend.settle(outcome);
         return;
       }
