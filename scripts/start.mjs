@@ -203,6 +203,17 @@ const consoleUrl = `http://${host.includes(":") ? `[${host}]` : host === "0.0.0.
 await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
 process.stdout.write(`console listening on ${consoleUrl}\n`);
 
+// Daily task retention: Cloudflare fires wrangler.toml's cron itself; Miniflare does not.
+const runCron = async () => {
+  try {
+    await (await mf.getWorker()).scheduled({ cron: "17 3 * * *" });
+  } catch (err) {
+    log("scheduled run failed", { error: String(err) });
+  }
+};
+setTimeout(runCron, 60_000).unref();
+setInterval(runCron, 24 * 60 * 60 * 1000).unref();
+
 // The local worker: provisioned once, credential kept in the data directory.
 if ((env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false") {
   const credFile = path.join(dataDir, "local-worker.json");
