@@ -5,6 +5,9 @@ import { terminalSessions } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { randomHex } from "../lib/crypto.ts";
 
+/** Lease moves smaller than this are not mirrored to D1 again. */
+const MIRROR_MIN_STEP_MS = 5_000;
+
 /** Lease bounds of a terminal session, in seconds (the established contract). */
 export const LEASE_MIN_SEC = 60;
 export const LEASE_DEFAULT_SEC = 60;
@@ -61,6 +64,11 @@ const STATE_KEY = "state";
  * state and failures there never fail a command.
  */
 export class Session extends DurableObject<Env> {
+  /** D1 row writes, in order (see mirrorSoon). */
+  private mirrorChain: Promise<void> = Promise.resolve();
+  /** The lease last written to D1 by this instance; null = write the next state. */
+  private mirroredLease: number | null = null;
+
   /** Locks the session for one command; creates it when missing and allowed. */
   async begin(req: BeginRequest): Promise<BeginResult> {
     const now = Date.now();
@@ -117,7 +125,7 @@ export class Session extends DurableObject<Env> {
     state.leaseExpiresUnixMs = Math.max(state.leaseExpiresUnixMs, reported);
     state.lock = null;
     await this.save(state);
-    await this.mirror(state);
+    this.mirrorSoon(state);
     return { ok: true, leaseExpiresUnixMs: state.leaseExpiresUnixMs };
   }
 
@@ -185,7 +193,14 @@ export class Session extends DurableObject<Env> {
   private async forget(state: SessionState): Promise<void> {
     this.ctx.storage.kv.delete(STATE_KEY);
     await this.ctx.storage.deleteAlarm();
-    if (state.confirmed) await this.deleteRow(state);
+    if (state.confirmed) await this.deleteRowInOrder(state);
+  }
+
+  /** Deletes the D1 row after any write still queued, so a late upsert cannot bring it back. */
+  private deleteRowInOrder(state: SessionState): Promise<void> {
+    this.mirroredLease = null;
+    this.mirrorChain = this.mirrorChain.then(() => this.deleteRow(state));
+    return this.mirrorChain;
   }
 
   /** Drops synchronously (so the caller's check-and-set stays atomic) and finishes the cleanup in the background. */
@@ -194,9 +209,24 @@ export class Session extends DurableObject<Env> {
     this.ctx.waitUntil(
       (async () => {
         await this.ctx.storage.deleteAlarm();
-        if (state.confirmed) await this.deleteRow(state);
+        if (state.confirmed) await this.deleteRowInOrder(state);
       })(),
     );
+  }
+
+  /**
+   * Refreshes the D1 row off the response path: writes run one after another (a later
+   * state never lands before an earlier one), and a lease that moved by less than
+   * MIRROR_MIN_STEP_MS since the last write is not written again (the dashboard's
+   * countdown may lag by that much; the Session itself is always exact).
+   */
+  private mirrorSoon(state: SessionState): void {
+    const first = this.mirroredLease === null;
+    if (!first && state.leaseExpiresUnixMs - (this.mirroredLease ?? 0) < MIRROR_MIN_STEP_MS) return;
+    this.mirroredLease = state.leaseExpiresUnixMs;
+    const snapshot = { ...state };
+    this.mirrorChain = this.mirrorChain.then(() => this.mirror(snapshot));
+    this.ctx.waitUntil(this.mirrorChain);
   }
 
   /** Inserts or refreshes the D1 row; a failure is logged, never fatal. */
