@@ -177,7 +177,11 @@ const consoleRows = { c: null, cBack: null, e: null, throughput: null };
     };
     consoleRows.c = await measure("c  pythonExec via REST (POST /api/v1/tasks sync), warm pool (2 s pauses)", RUNS, pyTask, 2000);
     consoleRows.cBack = await measure("c  pythonExec via REST, back to back", RUNS * 2, pyTask);
-    const first = await request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body: { command: "true" } });
+    const first = await request(`${c.url}/api/v1/commands/terminal`, {
+      method: "POST",
+      headers: auth,
+      body: { command: "true" },
+    });
     expectEqual(first.status, 200, `terminal create (${first.body})`);
     const sessionId = JSON.parse(first.body).session_id;
     consoleRows.e = await measure("e  terminalExec via REST (POST /api/v1/commands/terminal), warm session", QUICK, async () => {
@@ -230,15 +234,21 @@ const find = (label) => rows.find((r) => r.label.startsWith(label));
 const a = find("a ");
 const dTrue = find("d  docker exec: true");
 if (consoleRows.c && a) {
-  console.log(`ratio c/a (pythonExec via REST, warm pool / docker run --rm): median ${(consoleRows.c.median / a.median).toFixed(3)}, p90 ${(consoleRows.c.p90 / a.p90).toFixed(3)}  (goal: median <= 0.25)`);
+  console.log(
+    `ratio c/a (pythonExec via REST, warm pool / docker run --rm): median ${(consoleRows.c.median / a.median).toFixed(3)}, p90 ${(consoleRows.c.p90 / a.p90).toFixed(3)}  (goal: median <= 0.25)`,
+  );
   console.log(`ratio c/a back to back: median ${(consoleRows.cBack.median / a.median).toFixed(3)}`);
 }
 if (consoleRows.e && dTrue) {
-  console.log(`ratio e/d (terminalExec via REST, warm session / docker exec true): median ${(consoleRows.e.median / dTrue.median).toFixed(3)}, p90 ${(consoleRows.e.p90 / dTrue.p90).toFixed(3)}  (goal: median <= 0.5)`);
+  console.log(
+    `ratio e/d (terminalExec via REST, warm session / docker exec true): median ${(consoleRows.e.median / dTrue.median).toFixed(3)}, p90 ${(consoleRows.e.p90 / dTrue.p90).toFixed(3)}  (goal: median <= 0.5)`,
+  );
 }
 if (consoleRows.throughput) {
   const t = consoleRows.throughput;
-  console.log(`pythonExec throughput, 8 concurrent callers on one worker: ${t.runsPerSec.toFixed(2)} runs/s (${t.total} runs, ${t.retries} retried after 429)`);
+  console.log(
+    `pythonExec throughput, 8 concurrent callers on one worker: ${t.runsPerSec.toFixed(2)} runs/s (${t.total} runs, ${t.retries} retried after 429)`,
+  );
 }
 const load = (await execFileAsync("cat", ["/proc/loadavg"])).stdout.split(" ").slice(0, 3).join(" ");
 console.log(

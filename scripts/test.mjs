@@ -84,9 +84,13 @@ for (const s of selected) {
 }
 // After every suite: no container carrying our label may be left on the engine.
 if (selected.some((s) => s.docker)) {
-  const ps = spawnSync("docker", ["ps", "-a", "--filter", "label=dev.onlyboxes.managed=true", "--format", "{{.ID}} {{.Names}} {{.Status}}"], {
-    encoding: "utf8",
-  });
+  const ps = spawnSync(
+    "docker",
+    ["ps", "-a", "--filter", "label=dev.onlyboxes.managed=true", "--format", "{{.ID}} {{.Names}} {{.Status}}"],
+    {
+      encoding: "utf8",
+    },
+  );
   const left = ps.stdout.trim();
   if (ps.status === 0 && left === "") {
     console.log("\n=== check: no managed container left behind: ok");

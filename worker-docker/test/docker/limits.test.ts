@@ -53,16 +53,14 @@ describe("configurable limits", () => {
   });
 
   it("applies the same limits to terminal sessions", async () => {
-    const r = (await s
-      .cap("terminalExec")
-      .run(
-        {
-          session_id: marker("sess"),
-          create_if_missing: true,
-          command: "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
-        },
-        ctx(),
-      )) as TerminalResult;
+    const r = (await s.cap("terminalExec").run(
+      {
+        session_id: marker("sess"),
+        create_if_missing: true,
+        command: "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+      },
+      ctx(),
+    )) as TerminalResult;
     expect(r.stdout).toBe("1234\n40\n");
   });
 });
