@@ -22,7 +22,14 @@ export { WorkerNode } from "./objects/worker-node.ts";
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(errorHandler);
-  app.notFound((c) => c.json({ error: "not found" }, 404));
+  app.notFound((c) => {
+    // Dashboard files: on Cloudflare and under wrangler dev the asset router answers these
+    // before the Worker runs; the self-hosted runtime hands them to the ASSETS binding here.
+    const { pathname } = new URL(c.req.url);
+    const api = pathname.startsWith("/api/") || pathname === "/mcp" || pathname.startsWith("/rpc/");
+    if (!api && (c.req.method === "GET" || c.req.method === "HEAD") && c.env.ASSETS) return c.env.ASSETS.fetch(c.req.raw);
+    return c.json({ error: "not found" }, 404);
+  });
 
   // Answers without touching D1, a Durable Object or a worker: the benchmark's baseline.
   app.get("/healthz", (c) => c.json({ ok: true }));
