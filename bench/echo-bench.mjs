@@ -67,10 +67,12 @@ try {
     fmt(percentile(echoSeq, 99)),
     fmt(percentile(echoSeq, 99) / percentile(baseSeq, 99)),
   ]);
+  const echoRps = {};
   for (const conc of [16, 64]) {
     phase(`concurrency ${conc}`);
     const b = await concurrent(TOTAL, conc, base);
     const e = await concurrent(TOTAL, conc, echo);
+    echoRps[conc] = e.rps;
     rows.push([`${conc} concurrent req/s`, fmt(b.rps), fmt(e.rps), fmt(e.rps / b.rps)]);
     rows.push([`${conc} concurrent p50 ms`, fmt(b.p50), fmt(e.p50), fmt(e.p50 / b.p50)]);
     if (b.errors || e.errors) rows.push([`${conc} concurrent errors`, String(b.errors), String(e.errors), ""]);
@@ -148,6 +150,7 @@ try {
   for (const ws of sockets) ws.terminate();
   const p50ratio = percentile(echoSeq, 50) / percentile(baseSeq, 50);
   console.log(`\ngoals: echo p50 <= 3x baseline p50: ${p50ratio <= 3 ? "met" : "NOT met"} (${fmt(p50ratio)}x)`);
+  console.log(`goals: >= 1000 echo/s at 16 concurrent: ${echoRps[16] >= 1000 ? "met" : "NOT met"} (${fmt(echoRps[16])}/s)`);
 } catch (err) {
   process.stderr.write(
     `${c
