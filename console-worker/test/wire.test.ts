@@ -1,5 +1,6 @@
-import { env, SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { workerNodeStub } from "../src/objects/worker-node.ts";
 import { callJson, newAccountWithToken, signInAdmin } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
@@ -135,6 +136,29 @@ describe("worker wire: hello, dispatch, result", () => {
     });
     expect(none.status).toBe(503);
     expect(none.body.error).toMatch(/echo/);
+  });
+
+  it("marks a silent node offline at its heartbeat alarm and fails its pending command at once", async () => {
+    const { token } = await newAccountWithToken();
+    const w = await connectTestWorker({ handler: () => "no-reply" });
+    await w.acked;
+    const pending = callJson<{ error: string }>("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: token,
+      body: { message: "x", timeout_ms: 60000 },
+    });
+    await waitFor(async () => w.dispatches.length === 1);
+    const stub = workerNodeStub(env, w.nodeId);
+    // 20 s without a heartbeat (the window is 3 × 5 s), then the alarm fires.
+    await runInDurableObject(stub, (node) => {
+      (node as unknown as { lastSeen: number }).lastSeen = Date.now() - 20_000;
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const res = await pending;
+    expect(res.status).toBe(502);
+    expect(res.body.error).toMatch(/heartbeats/);
+    expect(await w.closed).toBe(4001);
+    expect((await workerRow(w.nodeId))?.status).toBe("offline");
   });
 
   it("passes a worker's error code through to the caller", async () => {

@@ -71,7 +71,8 @@ export class WorkerNode extends DurableObject<Env> {
       this.nodeId = s.get("nodeId") ?? "";
       this.currentConn = s.get("currentConn") ?? null;
       this.setCaps((await ctx.storage.get<CapabilitySlot[]>("caps")) ?? []);
-      this.lastSeen = Date.now();
+      // lastSeen stays 0 after a wake-up: each heartbeat moves the alarm to lastSeen + the
+      // offline window, so an alarm that wakes this object means the window has passed.
     });
   }
 
@@ -392,8 +393,8 @@ export class WorkerNode extends DurableObject<Env> {
     await this.ctx.storage.delete("currentConn");
     await this.ctx.storage.deleteAlarm();
     await schedulerStub(this.env).unregister(this.nodeId, connId);
-    await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = ? WHERE node_id = ?")
-      .bind(this.lastSeen, this.nodeId)
+    await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = COALESCE(?, last_seen_at) WHERE node_id = ?")
+      .bind(this.lastSeen || null, this.nodeId)
       .run();
   }
 }
