@@ -93,8 +93,26 @@ if (!existsSync(path.join(distDir, "index.html"))) {
   }
 }
 
-// Bundle the Worker exactly as `wrangler deploy` would.
-const bundleDir = path.join(root, ".wrangler", "self-host");
+// A newer workerd rewrites Durable Object metadata that an older one then refuses: a data
+// directory only ever moves forward in runtime version.
+const runtimeVersion = JSON.parse(readFileSync(path.join(root, "node_modules", "miniflare", "package.json"), "utf8")).version;
+const runtimeFile = path.join(dataDir, "runtime-version");
+if (existsSync(runtimeFile)) {
+  const recorded = readFileSync(runtimeFile, "utf8").trim();
+  const num = (v) => v.split(".").map((x) => Number.parseInt(x, 10) || 0);
+  const [a, b] = [num(recorded), num(runtimeVersion)];
+  const newer = a.findIndex((x, i) => x !== (b[i] ?? 0));
+  if (newer >= 0 && (a[newer] ?? 0) > (b[newer] ?? 0)) {
+    fail(
+      `${dataDir} was last used by runtime ${recorded}, newer than this checkout's ${runtimeVersion}; start it with the newer checkout (an older workerd cannot read its state)`,
+    );
+  }
+}
+writeFileSync(runtimeFile, `${runtimeVersion}\n`);
+
+// Bundle the Worker exactly as `wrangler deploy` would, into the data directory (so two
+// consoles started from one checkout never write the same bundle).
+const bundleDir = path.join(dataDir, "bundle");
 const t0 = Date.now();
 const bundle = spawnSync(
   path.join(root, "node_modules", ".bin", "wrangler"),
