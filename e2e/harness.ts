@@ -420,6 +420,22 @@ export async function containersOf(c: { nodeIds: Set<string> }, capability?: str
 }
 
 /**
+ * Stops a suite's console (which stops its worker, and the worker removes every container
+ * it manages) and answers the containers of its nodes still there after a grace period.
+ */
+export async function stopAndListLeftovers(c: StartedConsole | undefined): Promise<ManagedContainer[]> {
+  if (!c) return [];
+  await c.stop();
+  await eventually(async () => (await containersOf(c)).length === 0, 30_000);
+  return containersOf(c);
+}
+
+/** The pythonExec result inside a task body. */
+export function resultOf(body: { result?: Record<string, unknown> }): PythonResult {
+  return body.result as unknown as PythonResult;
+}
+
+/**
  * Host processes whose command line contains `marker`. Containers share the host's
  * kernel, so a process left behind in any container shows up here.
  */

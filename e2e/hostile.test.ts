@@ -5,15 +5,15 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
-  containersOf,
   eventually,
   expectPythonHealthy,
   hostProcessesWith,
   marker,
-  type PythonResult,
   python,
+  resultOf,
   type StartedConsole,
   startConsole,
+  stopAndListLeftovers,
   task,
   terminal,
 } from "./harness.ts";
@@ -29,17 +29,8 @@ afterEach(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await c?.stop();
-  // Stopping the console stops its worker, which removes every container it manages.
-  if (c) {
-    await eventually(async () => (await containersOf(c)).length === 0, 30_000);
-    expect(await containersOf(c)).toEqual([]);
-  }
+  expect(await stopAndListLeftovers(c)).toEqual([]);
 }, 90_000);
-
-function resultOf(body: { result?: Record<string, unknown> }): PythonResult {
-  return body.result as unknown as PythonResult;
-}
 
 describe("hostile programs", () => {
   it("contains a fork bomb (pids limit) and leaves no process behind", async () => {

@@ -4,15 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  containersOf,
   eventually,
   expectPythonHealthy,
   hostProcessesWith,
   marker,
-  type PythonResult,
   python,
+  resultOf,
   type StartedConsole,
   startConsole,
+  stopAndListLeftovers,
 } from "./harness.ts";
 
 let c: StartedConsole;
@@ -22,17 +22,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await c?.stop();
-  // Stopping the console stops its worker, which removes every container it manages.
-  if (c) {
-    await eventually(async () => (await containersOf(c)).length === 0, 30_000);
-    expect(await containersOf(c)).toEqual([]);
-  }
+  expect(await stopAndListLeftovers(c)).toEqual([]);
 }, 90_000);
-
-function resultOf(body: { result?: Record<string, unknown> }): PythonResult {
-  return body.result as unknown as PythonResult;
-}
 
 /** Python that re-executes itself with `tag` in its argv, so the host's `ps` can find it (and its children). */
 function tagged(tag: string, code: string): string {

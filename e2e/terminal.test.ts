@@ -13,6 +13,7 @@ import {
   type StartedConsole,
   sleep,
   startConsole,
+  stopAndListLeftovers,
   type TerminalBody,
   terminal,
 } from "./harness.ts";
@@ -34,12 +35,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await c?.stop();
-  // Stopping the console stops its worker, which removes every container it manages.
-  if (c) {
-    await eventually(async () => (await containersOf(c)).length === 0, 30_000);
-    expect(await containersOf(c)).toEqual([]);
-  }
+  expect(await stopAndListLeftovers(c)).toEqual([]);
 }, 90_000);
 
 describe("POST /api/v1/commands/terminal", () => {
@@ -281,11 +277,7 @@ describe("a terminal session across a console restart", () => {
   }, 240_000);
 
   afterAll(async () => {
-    await r?.stop();
-    if (r) {
-      await eventually(async () => (await containersOf(r)).length === 0, 30_000);
-      expect(await containersOf(r)).toEqual([]);
-    }
+    expect(await stopAndListLeftovers(r)).toEqual([]);
   }, 90_000);
 
   it("keeps routing to the same container after the console restarts (the worker keeps running)", async () => {
