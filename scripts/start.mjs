@@ -244,19 +244,9 @@ for (const file of readdirSync(migrationsDir)
   log("applied migration", { file });
 }
 
-// Nothing survives a restart in flight: unfinished tasks fail, every worker must reconnect.
-const now = Date.now();
-const restarted = await db
-  .prepare(
-    "UPDATE tasks SET status = 'failed', error_code = 'console_restarted', error_message = 'the console restarted before the task finished', completed_at = ?, updated_at = ? WHERE status IN ('queued', 'dispatched', 'running') AND created_at < ?",
-  )
-  .bind(now, now, bootStartedAt)
-  .run();
-if (restarted.meta.changes > 0) log("marked unfinished tasks failed", { count: restarted.meta.changes });
-await db
-  .prepare("UPDATE workers SET status = 'offline' WHERE status = 'online' AND (last_seen_at IS NULL OR last_seen_at < ?)")
-  .bind(bootStartedAt)
-  .run();
+// Nothing survives a restart in flight: the Worker's boot handler (console-worker/src/lib/
+// maintenance.ts) fails unfinished tasks and marks workers offline, for rows older than this run.
+await (await mf.getWorker()).scheduled({ cron: "@boot", scheduledTime: new Date(bootStartedAt) });
 
 const consoleUrl = `http://${host.includes(":") ? `[${host}]` : host === "0.0.0.0" ? "127.0.0.1" : host}:${url.port}`;
 // Trigger the first-start bootstrap now, so a generated admin password is printed at start.

@@ -3,7 +3,7 @@ import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
 import { AppError } from "./lib/errors.ts";
-import { runScheduled } from "./lib/maintenance.ts";
+import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
 import { errorHandler } from "./middleware/error-handler.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
@@ -56,7 +56,12 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
-  async scheduled(_controller, env, ctx) {
+  async scheduled(controller, env, ctx) {
+    // The self-host launcher fires BOOT_EVENT once at start and waits for it.
+    if (controller.cron === BOOT_EVENT) {
+      await runBoot(env, controller.scheduledTime);
+      return;
+    }
     ctx.waitUntil(runScheduled(env));
   },
 } satisfies ExportedHandler<Env>;

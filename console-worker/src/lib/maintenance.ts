@@ -1,6 +1,6 @@
-import { and, inArray, isNotNull, lt } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, lt, or } from "drizzle-orm";
 import { getDb } from "../db/client.ts";
-import { tasks } from "../db/schema.ts";
+import { tasks, workers } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { ACTIVE_STATUSES } from "../objects/task.ts";
 import { getConfig } from "./config.ts";
@@ -41,6 +41,28 @@ export async function markUnfinishedTasksRestarted(
     .where(and(inArray(tasks.status, [...ACTIVE_STATUSES]), lt(tasks.createdAt, opts.createdBefore ?? now + 1)))
     .returning({ id: tasks.id });
   return updated.length;
+}
+
+/** The event name the self-host launcher fires once at start (Cloudflare never fires it). */
+export const BOOT_EVENT = "@boot";
+
+/**
+ * Start-of-run bookkeeping of a self-hosted console, for rows of the previous run only
+ * (older than `bootStartedAt`): unfinished tasks become `console_restarted`, and workers
+ * still marked online are offline until they reconnect (a worker that reconnected faster
+ * than this ran has a newer last_seen_at and is left alone).
+ */
+export async function runBoot(env: Env, bootStartedAt: number): Promise<{ tasks: number; workers: number }> {
+  const marked = await markUnfinishedTasksRestarted(env.DB, { createdBefore: bootStartedAt });
+  const offline = await getDb(env)
+    .update(workers)
+    .set({ status: "offline" })
+    .where(and(eq(workers.status, "online"), or(isNull(workers.lastSeenAt), lt(workers.lastSeenAt, bootStartedAt))))
+    .returning({ nodeId: workers.nodeId });
+  console.log(
+    JSON.stringify({ level: "info", msg: "boot bookkeeping", component: "maintenance", tasks: marked, workers: offline.length }),
+  );
+  return { tasks: marked, workers: offline.length };
 }
 
 /** The daily cron: prunes finished tasks older than CONSOLE_TASK_RETENTION_DAYS (30). */

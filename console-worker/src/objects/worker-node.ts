@@ -346,11 +346,6 @@ export class WorkerNode extends DurableObject<Env> {
     if (conn) await this.goOffline(conn, "worker_disconnected", "the worker was deleted");
   }
 
-  /** True when a worker is connected and has said hello. */
-  isOnline(): boolean {
-    return this.currentSocket() !== null;
-  }
-
   private currentSocket(): WebSocket | null {
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
