@@ -226,7 +226,11 @@ describe("POST /api/v1/console/register", () => {
   it("accepts a username of exactly 64 characters", async () => {
     const admin = await signInAdmin();
     const username = `x${uniqueName()}`.padEnd(64, "x");
-    const res = await callJson("/api/v1/console/register", { method: "POST", cookie: admin, body: { username, password: "p".repeat(12) } });
+    const res = await callJson("/api/v1/console/register", {
+      method: "POST",
+      cookie: admin,
+      body: { username, password: "p".repeat(12) },
+    });
     expect(res.status).toBe(201);
   });
 
@@ -328,5 +332,18 @@ describe("first-start admin", () => {
     await env.DB.prepare("DELETE FROM accounts").run();
     expect(await bootstrapAdmin(env)).toBe(true);
     expect(logs.mock.calls.flat().join(" ")).not.toContain(adminCredentials().password);
+  });
+
+  it("refuses to create the first admin with a CONSOLE_DASHBOARD_PASSWORD under 12 characters", async () => {
+    await env.DB.prepare("DELETE FROM accounts").run();
+    const short = { ...env, CONSOLE_DASHBOARD_PASSWORD: "elevenchars" };
+    await expect(bootstrapAdmin(short)).rejects.toThrow(/CONSOLE_DASHBOARD_PASSWORD must be at least 12 characters/);
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM accounts").first<{ n: number }>();
+    expect(n?.n).toBe(0);
+    // Twelve is enough; put the configured admin back afterwards.
+    expect(await bootstrapAdmin({ ...env, CONSOLE_DASHBOARD_PASSWORD: "twelve-chars" })).toBe(true);
+    await env.DB.prepare("DELETE FROM accounts").run();
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    expect(await bootstrapAdmin(env)).toBe(true);
   });
 });
