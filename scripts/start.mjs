@@ -141,6 +141,8 @@ const vars = {
   CONSOLE_HASH_KEY: hashKey,
   CONSOLE_BOOT_ID: bootId,
   CONSOLE_VERSION: JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version,
+  // workerd on one's own machine has no PBKDF2 cap (Cloudflare's is 100000): use the stronger default.
+  CONSOLE_PASSWORD_ITERATIONS: "600000",
 };
 for (const name of [
   "CONSOLE_ENABLE_REGISTRATION",
@@ -151,6 +153,10 @@ for (const name of [
   "CONSOLE_REPO_URL",
   "CONSOLE_HEARTBEAT_INTERVAL_SEC",
   "CONSOLE_PASSWORD_ITERATIONS",
+  "CONSOLE_ALLOWED_ORIGINS",
+  "CONSOLE_AUTH_FAILURES_PER_USER",
+  "CONSOLE_AUTH_FAILURES_PER_ADDRESS",
+  "CONSOLE_AUTH_FAILURE_WINDOW_SEC",
 ]) {
   if (env[name] !== undefined) vars[name] = env[name];
 }

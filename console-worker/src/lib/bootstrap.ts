@@ -2,8 +2,9 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { hasAnyAccount, insertFirstAccount } from "../db/accounts.ts";
 import type { Env } from "../env.ts";
-import { getConfig } from "./config.ts";
+import { getConfig, MIN_PASSWORD_LENGTH } from "./config.ts";
 import { newId, randomHex } from "./crypto.ts";
+import { AppError } from "./errors.ts";
 import { hashPassword } from "./passwords.ts";
 
 /**
@@ -17,6 +18,13 @@ export async function bootstrapAdmin(env: Env): Promise<boolean> {
   if (await hasAnyAccount(env.DB)) return false;
   const username = config.dashboardUsername ?? `admin-${randomHex(3)}`;
   const generatedPassword = config.dashboardPassword === undefined;
+  // Checked only here: once the admin exists the variable is ignored, so an old short value cannot break a running console.
+  if (!generatedPassword && [...(config.dashboardPassword ?? "")].length < MIN_PASSWORD_LENGTH) {
+    throw new AppError(
+      "internal",
+      `console misconfigured: CONSOLE_DASHBOARD_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  }
   const password = config.dashboardPassword ?? randomHex(12);
   const now = Date.now();
   const created = await insertFirstAccount(env.DB, {
