@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleConsole } from "./launcher/bundle.mjs";
+import { bundleWorker } from "./launcher/bundle-worker.mjs";
 import { startConsoleRuntime } from "./launcher/console-runtime.mjs";
 import { scheduleDaily } from "./launcher/cron.mjs";
 import { ensureDashboard } from "./launcher/dashboard.mjs";
@@ -59,6 +60,7 @@ async function main() {
   const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
   const localWorker = (env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false";
   const cred = localWorker ? loadLocalWorkerCredential(dataDir) : null;
+  const workerEntry = localWorker ? bundleWorker(root) : null;
 
   // Rows older than this belong to the previous run (see the boot event below).
   const bootStartedAt = new Date();
@@ -79,23 +81,14 @@ async function main() {
     );
   }
   installSignalHandlers();
-  for (const file of await applyMigrations(runtime.db, migrations)) log("applied migration", { file });
-  // The Worker's boot handler: fails tasks the previous run left unfinished, marks its
-  // workers offline, and registers the local worker's credential.
-  await runtime.scheduled(BOOT_EVENT, bootStartedAt);
-
   const consoleUrl = localUrl(host, runtime.port);
-  // Trigger the first-start bootstrap now, so a generated admin password is printed at start.
-  await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
-  process.stdout.write(`console listening on ${consoleUrl}\n`);
-
-  scheduleDaily(() => runtime.scheduled(DAILY_CRON).catch((err) => log("scheduled run failed", { error: String(err) }, "error")));
-
-  if (cred && !stopping) {
+  // The worker starts now: its Docker set-up overlaps the migrations and the boot event,
+  // and it dials the console only after that set-up.
+  if (cred && workerEntry && !stopping) {
     const workerEnv = localWorkerEnv(env, cred, consoleUrl);
     worker = supervise(
       () =>
-        spawn(process.execPath, [path.join(root, "worker-docker", "bin", "onlyboxes-worker.mjs")], {
+        spawn(process.execPath, [workerEntry], {
           cwd: root,
           stdio: ["ignore", "inherit", "inherit"],
           env: workerEnv,
@@ -103,6 +96,17 @@ async function main() {
       { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
     );
   }
+  for (const file of await applyMigrations(runtime.db, migrations)) log("applied migration", { file });
+  // The Worker's boot handler: fails tasks the previous run left unfinished, marks its
+  // workers offline, and registers the local worker's credential.
+  await runtime.scheduled(BOOT_EVENT, bootStartedAt);
+
+  // Trigger the first-start bootstrap now, so a generated admin password is printed at start.
+  await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
+  process.stdout.write(`console listening on ${consoleUrl}\n`);
+  log("console ready", { ms: Math.round(performance.now()) });
+
+  scheduleDaily(() => runtime.scheduled(DAILY_CRON).catch((err) => log("scheduled run failed", { error: String(err) }, "error")));
 }
 
 main().catch((err) => {
