@@ -165,8 +165,8 @@ try {
 }
 
 const lines = [
-  "| run | console answers (s) | worker online (s) | worker after console (s) | RSS idle (MiB) |",
-  "|---|---|---|---|---|",
+  "| run | console answers (s) | CPU used until then (s) | worker online (s) | worker after console (s) | RSS idle (MiB) |",
+  "|---|---|---|---|---|---|",
 ];
 for (const r of rows) {
   const total = r.procs.reduce((s, p) => s + (Number.isFinite(p.rss) ? p.rss : 0), 0);
