@@ -26,6 +26,14 @@ export interface Env {
   CONSOLE_HEARTBEAT_INTERVAL_SEC?: string;
   /** Set by the self-host launcher to a new value on every start (live registrations do not survive a restart). */
   CONSOLE_BOOT_ID?: string;
+  /**
+   * Set by the self-host launcher to the name of the newest D1 migration file: until the
+   * database lists it as applied, the API answers 503 with Retry-After (the console is starting).
+   */
+  CONSOLE_SCHEMA_MIGRATION?: string;
+  /** Self-host only: node id and secret of the launcher's local worker, registered by the boot event. */
+  CONSOLE_LOCAL_WORKER_ID?: string;
+  CONSOLE_LOCAL_WORKER_SECRET?: string;
   /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000; the self-host launcher passes 600000). */
   CONSOLE_PASSWORD_ITERATIONS?: string;
   /** Comma-separated origins whose browser pages may call /mcp, beyond the console's own. */

@@ -4,6 +4,7 @@ import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
 import { AppError } from "./lib/errors.ts";
+import { provisionLocalWorker } from "./lib/local-worker.ts";
 import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
 import { MAX_JSON_BODY_BYTES } from "./lib/validate.ts";
 import { errorHandler } from "./middleware/error-handler.ts";
@@ -80,6 +81,7 @@ export default {
     // The self-host launcher fires BOOT_EVENT once at start and waits for it.
     if (controller.cron === BOOT_EVENT) {
       await runBoot(env, controller.scheduledTime);
+      await provisionLocalWorker(env);
       return;
     }
     ctx.waitUntil(runScheduled(env));
