@@ -19,7 +19,9 @@ export const SANDBOX_GRACE_MS = 2000;
  * The limits every sandbox gets. Its writable places are tmpfs mounts, whose files are
  * charged to the container's memory cgroup: the cgroup gets the program's memory plus
  * the mounts' sizes, so a full disk answers ENOSPC instead of an OOM kill (there is no
- * swap: nothing in RAM can go elsewhere). One file is at most the largest mount (fsize).
+ * swap: nothing in RAM can go elsewhere). No file may be larger than all of that space
+ * together (fsize): a full mount answers ENOSPC first, and a writable root (when an
+ * operator allows one) still cannot take one huge file.
  */
 function hardened(
   config: DockerConfig,
@@ -32,7 +34,7 @@ function hardened(
     nanoCpus: l.nanoCpus,
     pidsLimit: l.pidsLimit,
     networkMode: l.networkEgress ? "bridge" : "none",
-    ulimits: { fsize: Math.max(l.diskBytes, l.tmpfsBytes), nofile: l.nofile },
+    ulimits: { fsize: l.diskBytes + l.tmpfsBytes, nofile: l.nofile },
   };
 }
 
