@@ -4,7 +4,7 @@ import type { Env } from "./env.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
 import { AppError } from "./lib/errors.ts";
 import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
-import { errorHandler } from "./middleware/error-handler.ts";
+import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
 import { consoleRoutes } from "./routes/console.ts";
@@ -28,7 +28,7 @@ export function createApp(): Hono<AppEnv> {
     const { pathname } = new URL(c.req.url);
     const api = pathname.startsWith("/api/") || pathname === "/mcp" || pathname.startsWith("/rpc/");
     if (!api && (c.req.method === "GET" || c.req.method === "HEAD") && c.env.ASSETS) return c.env.ASSETS.fetch(c.req.raw);
-    return c.json({ error: "not found" }, 404);
+    return errorResponse(c, "not_found", "not found");
   });
 
   // Answers without touching D1, a Durable Object or a worker: the benchmark's baseline.

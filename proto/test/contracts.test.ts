@@ -5,8 +5,8 @@ import {
   CAPABILITY_NAMES,
   check,
   ECHO_ERRORS,
-  echoRequest,
   ERROR_STATUS,
+  echoRequest,
   failedTaskStatus,
   isCapabilityName,
   isErrorCode,
@@ -39,11 +39,31 @@ describe("capability inputs", () => {
     ["echo unknown field", echoRequest, { message: "x", extra: 1 }, "unknown field: extra"],
     ["echo timeout", echoRequest, { message: "x", timeout_ms: 60_001 }, "timeout_ms: must be an integer between 1 and 60000"],
     ["python code type", pythonExecRequest, { code: 42 }, "code: must be a string"],
-    ["python fractional timeout", pythonExecRequest, { code: "1", timeout_ms: 1.5 }, "timeout_ms: must be an integer between 1 and 600000"],
-    ["terminal lease below", terminalExecArgs, { command: "ls", lease_ttl_sec: 59 }, "lease_ttl_sec: must be an integer between 60 and 1800"],
-    ["terminal lease above", terminalExecInput, { command: "ls", lease_ttl_sec: 1801 }, "lease_ttl_sec: must be an integer between 60 and 1800"],
+    [
+      "python fractional timeout",
+      pythonExecRequest,
+      { code: "1", timeout_ms: 1.5 },
+      "timeout_ms: must be an integer between 1 and 600000",
+    ],
+    [
+      "terminal lease below",
+      terminalExecArgs,
+      { command: "ls", lease_ttl_sec: 59 },
+      "lease_ttl_sec: must be an integer between 60 and 1800",
+    ],
+    [
+      "terminal lease above",
+      terminalExecInput,
+      { command: "ls", lease_ttl_sec: 1801 },
+      "lease_ttl_sec: must be an integer between 60 and 1800",
+    ],
     ["terminal NUL", terminalExecRequest, { command: "a\0b" }, "command: must not contain NUL characters"],
-    ["terminal session id space", terminalExecArgs, { command: "ls", session_id: "a b" }, "session_id: must be printable ASCII without spaces"],
+    [
+      "terminal session id space",
+      terminalExecArgs,
+      { command: "ls", session_id: "a b" },
+      "session_id: must be printable ASCII without spaces",
+    ],
     [
       "terminal session id length",
       terminalExecArgs,
@@ -51,7 +71,12 @@ describe("capability inputs", () => {
       "session_id: must be at most 128 characters",
     ],
     ["terminal flag", terminalExecArgs, { command: "ls", create_if_missing: "yes" }, "create_if_missing: must be true or false"],
-    ["resource action", terminalResourceInput, { session_id: "s", file_path: "/a", action: "delete" }, "action: must be validate or read"],
+    [
+      "resource action",
+      terminalResourceInput,
+      { session_id: "s", file_path: "/a", action: "delete" },
+      "action: must be validate or read",
+    ],
     ["resource path", terminalResourceInput, { session_id: "s" }, "file_path: is required"],
   ])("%s: %j", (_label, schema, value, message) => {
     expect(messageOf(schema, value)).toBe(message);
@@ -89,9 +114,9 @@ describe("worker payloads", () => {
   it("need the worker's session key and accept any lease a worker may be configured for", () => {
     expect(messageOf(terminalExecPayload, { command: "ls" })).toBe("session_id: is required");
     expect(check(terminalExecPayload, { session_id: "k", command: "ls", lease_ttl_sec: 1 }).ok).toBe(true);
-    expect(messageOf(terminalExecPayload, { session_id: "k", command: "ls", lease_ttl_sec: TERMINAL_LEASE_LIMIT_SEC.max + 1 })).toBe(
-      `lease_ttl_sec: must be an integer between 1 and ${TERMINAL_LEASE_LIMIT_SEC.max}`,
-    );
+    expect(
+      messageOf(terminalExecPayload, { session_id: "k", command: "ls", lease_ttl_sec: TERMINAL_LEASE_LIMIT_SEC.max + 1 }),
+    ).toBe(`lease_ttl_sec: must be an integer between 1 and ${TERMINAL_LEASE_LIMIT_SEC.max}`);
     expect(messageOf(terminalResourcePayload, { session_id: "k", file_path: "/a" })).toBe("action: must be validate or read");
   });
 });

@@ -5,6 +5,7 @@ import { findTokenAccount } from "../db/tokens.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex } from "../lib/crypto.ts";
 import { cachedToken, rememberToken } from "../lib/token-cache.ts";
+import { errorResponse } from "./error-handler.ts";
 
 const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="onlyboxes"' };
 
@@ -16,15 +17,16 @@ const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="onlyboxes"' };
 export function requireBearer(): MiddlewareHandler<AppEnv> {
   return async function requireBearerMiddleware(c, next) {
     const header = c.req.header("authorization");
-    if (!header) return c.json({ error: "missing bearer token" }, 401, CHALLENGE);
+    if (!header) return errorResponse(c, "unauthenticated", "missing bearer token", CHALLENGE);
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     const token = m?.[1];
-    if (token === undefined) return c.json({ error: "authorization header must be 'Bearer <token>'" }, 401, CHALLENGE);
+    if (token === undefined)
+      return errorResponse(c, "unauthenticated", "authorization header must be 'Bearer <token>'", CHALLENGE);
     const tokenHash = await hmacHex(getConfig(c.env).hashKey, token);
     let found = cachedToken(tokenHash);
     if (!found) {
       found = await findTokenAccount(getDb(c.env), tokenHash);
-      if (!found) return c.json({ error: "invalid token" }, 401, CHALLENGE);
+      if (!found) return errorResponse(c, "unauthenticated", "invalid token", CHALLENGE);
       rememberToken(tokenHash, found.account, found.tokenId);
     }
     c.set("account", found.account);

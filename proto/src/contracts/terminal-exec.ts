@@ -12,9 +12,7 @@ export const TERMINAL_LEASE_LIMIT_SEC = { min: 1, max: 7 * 86_400 } as const;
 
 const leaseDescription = `How long the session stays alive after this command, in seconds (${TERMINAL_LEASE_SEC.min}-${TERMINAL_LEASE_SEC.max}, default ${TERMINAL_LEASE_SEC.default}). Only extends, never shortens.`;
 
-const commandField = text(MAX_TEXT_CHARS).describe(
-  "Shell command line, run with `sh -lc` in the session's working directory.",
-);
+const commandField = text(MAX_TEXT_CHARS).describe("Shell command line, run with `sh -lc` in the session's working directory.");
 const createIfMissingField = flag()
   .optional()
   .describe("When session_id is unknown or expired, start a fresh session under that id instead of failing.");
