@@ -401,7 +401,7 @@ describe("tasks: accounts and request_id", () => {
     expect(first.body.request_id).toBe("job-1");
     const dup = await create({ capability: "echo", input: { message: "once" }, mode: "async", request_id: "job-1" });
     expect(dup.status).toBe(409);
-    expect(dup.body).toMatchObject({ task_id: first.body.task_id, error: expect.stringMatching(/still/) });
+    expect(dup.body).toMatchObject({ task_id: first.body.task_id, error: expect.stringMatching(/still/), code: "conflict" });
 
     const done = await pollUntilDone(first.body.task_id);
     const replay = await create({ capability: "echo", input: { message: "once" }, mode: "sync", request_id: "job-1" });

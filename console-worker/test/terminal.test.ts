@@ -183,6 +183,17 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(row?.lease_expires_at).toBe(res.body.lease_expires_unix_ms);
   });
 
+  it("REST treats a blank session_id as absent and trims one with spaces around it", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const blank = await term(user.token, { command: "write kept", session_id: "   " });
+    expect(blank.status).toBe(200);
+    expect(blank.body).toMatchObject({ created: true, session_id: expect.stringMatching(/^sess_/) });
+    const padded = await term(user.token, { command: "cat kept", session_id: ` ${blank.body.session_id} ` });
+    expect(padded.status).toBe(200);
+    expect(padded.body).toMatchObject({ created: false, session_id: blank.body.session_id, stdout: "content of kept\n" });
+  });
+
   it("reuses a session on its pinned node, keeping its files", async () => {
     const user = await newAccountWithToken();
     const a = await connectTerminalWorker();
