@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { ErrorCode, PythonExecResult, TerminalExecResult } from "@onlyboxes/proto";
+import type { ErrorBody, ErrorCode, PythonExecResult, TerminalExecResult } from "@onlyboxes/proto";
 
 const execFileAsync = promisify(execFile);
 
@@ -324,12 +324,6 @@ export async function post<T = Record<string, unknown>>(
     throw new Error(`${path} answered ${res.status} with a body that is not JSON: ${text.slice(0, 500)}`);
   }
   return { status: res.status, body: parsed, headers: res.headers, elapsedMs };
-}
-
-/** A REST error body: the message and its code from the shared registry. */
-export interface ErrorBody {
-  error: string;
-  code: ErrorCode;
 }
 
 /** A terminal answer: the contract's result object, or an error body. */

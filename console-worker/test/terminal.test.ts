@@ -4,10 +4,9 @@
  * keeps containers.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { CommandDispatch, TerminalExecPayload, TerminalExecResult } from "@onlyboxes/proto";
+import type { CommandDispatch, ErrorBody, TerminalExecPayload, TerminalExecResult } from "@onlyboxes/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
-import type { ErrorBody } from "../src/middleware/error-handler.ts";
 import type { SessionState } from "../src/objects/session.ts";
 import { call, callJson, newAccountWithToken } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";

@@ -1,15 +1,11 @@
-import { codeForStatus } from "@onlyboxes/proto";
+import { codeForStatus, type ErrorBody } from "@onlyboxes/proto";
 import type { Context, ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../app-env.ts";
 import { AppError, ERROR_STATUS, type ErrorCode } from "../lib/errors.ts";
 
-/** The body of every REST error: the message (the established field) and its registry code. */
-export interface ErrorBody {
-  error: string;
-  code: ErrorCode;
-}
+export type { ErrorBody } from "@onlyboxes/proto";
 
 /** Answers `code` with its registry status and `{ "error": message, "code": code }`. */
 export function errorResponse(c: Context, code: ErrorCode, message: string, headers?: Record<string, string>): Response {

@@ -2,6 +2,7 @@ import {
   CAPABILITY_CONTRACTS,
   CAPABILITY_NAMES,
   type CapabilityName,
+  type ErrorBody,
   EXEC_TIMEOUT_MS,
   failedTaskStatus,
   intBetween,
@@ -18,7 +19,6 @@ import { newId } from "../lib/crypto.ts";
 import { AppError, isErrorCode } from "../lib/errors.ts";
 import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
-import type { ErrorBody } from "../middleware/error-handler.ts";
 import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
 
 /** `wait_ms` of an auto-mode task: how long the request waits before answering 202. */

@@ -40,6 +40,12 @@ export const ERROR_STATUS = {
 /** Every error code either side may answer. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/** The body of every REST error: the message (the established field) and its registry code. */
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+}
+
 /** The HTTP status of each code. */
 export type ErrorStatus = (typeof ERROR_STATUS)[ErrorCode];
 
