@@ -33,6 +33,7 @@ export const ERROR_STATUS = {
   protocol_error: 502,
   no_worker: 503,
   worker_shutdown: 503,
+  console_starting: 503,
   deadline_exceeded: 504,
   disk_full: 507,
 } as const satisfies Record<string, number>;
@@ -63,6 +64,7 @@ export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "account_run_limit",
   "account_session_limit",
   "login_throttled",
+  "console_starting",
 ]);
 
 /**
