@@ -64,7 +64,7 @@ describe("MCP over HTTP", () => {
     expect((await fetch(`${c.url}/mcp`, { method: "POST", headers, body })).status).toBe(401);
     const wrong = await fetch(`${c.url}/mcp`, { method: "POST", headers: { ...headers, authorization: "Bearer nope" }, body });
     expect(wrong.status).toBe(401);
-    expect(await wrong.json()).toEqual({ error: "invalid token" });
+    expect(await wrong.json()).toEqual({ error: "invalid token", code: "unauthenticated" });
     const get = await fetch(`${c.url}/mcp`, { headers: { authorization: `Bearer ${c.token}`, accept: "text/event-stream" } });
     expect(get.status).toBe(405);
     expect(get.headers.get("allow")).toBe("POST");

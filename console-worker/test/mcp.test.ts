@@ -66,6 +66,8 @@ function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | P
       reads.push(`${p.action} ${p.file_path}`);
       return {
         payload: {
+          session_id: p.session_id,
+          file_path: p.file_path,
           mime_type: f.mime,
           size_bytes: atob(f.blob).length,
           ...(p.action === "read" ? { blob: f.blob } : {}),
@@ -115,7 +117,7 @@ describe("mcp: transport and auth", () => {
     expect(none.status).toBe(401);
     const wrong = await callJson("/mcp", { method: "POST", body, headers, bearer: "obx_wrong" });
     expect(wrong.status).toBe(401);
-    expect(wrong.body).toEqual({ error: "invalid token" });
+    expect(wrong.body).toEqual({ error: "invalid token", code: "unauthenticated" });
     const err = await connectMcpClient("obx_wrong").then(
       () => undefined,
       (e: unknown) => e,

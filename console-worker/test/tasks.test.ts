@@ -165,7 +165,7 @@ describe("tasks: bad input is refused with 400 and leaves nothing behind", () =>
       headers: { "content-type": "application/json" },
     });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: expect.stringMatching(/JSON/) });
+    expect(res.body).toEqual({ error: expect.stringMatching(/JSON/), code: "invalid_argument" });
   });
 });
 
@@ -173,7 +173,7 @@ describe("tasks: lookups", () => {
   it("answers 404 for a missing task, on GET and cancel", async () => {
     const got = await get("task_doesnotexist");
     expect(got.status).toBe(404);
-    expect(got.body).toEqual({ error: "task not found" });
+    expect(got.body).toEqual({ error: "task not found", code: "not_found" });
     const canceled = await callJson(`${TASKS}/task_doesnotexist/cancel`, { method: "POST", bearer: token });
     expect(canceled.status).toBe(404);
   });
@@ -391,7 +391,7 @@ describe("tasks: accounts and request_id", () => {
     expect((await get(res.body.task_id, otherToken)).status).toBe(404);
     const cancel = await callJson(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: otherToken });
     expect(cancel.status).toBe(404);
-    expect(cancel.body).toEqual({ error: "task not found" });
+    expect(cancel.body).toEqual({ error: "task not found", code: "not_found" });
   });
 
   it("the same request_id while running is 409; after it ends, the same task comes back", async () => {
@@ -401,7 +401,7 @@ describe("tasks: accounts and request_id", () => {
     expect(first.body.request_id).toBe("job-1");
     const dup = await create({ capability: "echo", input: { message: "once" }, mode: "async", request_id: "job-1" });
     expect(dup.status).toBe(409);
-    expect(dup.body).toMatchObject({ task_id: first.body.task_id, error: expect.stringMatching(/still/) });
+    expect(dup.body).toMatchObject({ task_id: first.body.task_id, error: expect.stringMatching(/still/), code: "conflict" });
 
     const done = await pollUntilDone(first.body.task_id);
     const replay = await create({ capability: "echo", input: { message: "once" }, mode: "sync", request_id: "job-1" });

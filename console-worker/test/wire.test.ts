@@ -26,7 +26,7 @@ describe("worker wire: authentication at the upgrade", () => {
   it("refuses an upgrade without a credential", async () => {
     const res = await SELF.fetch(CONNECT, { headers: { upgrade: "websocket" } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "worker id and secret are required" });
+    expect(await res.json()).toEqual({ error: "worker id and secret are required", code: "unauthenticated" });
     expect(res.webSocket).toBeNull();
   });
 

@@ -4,6 +4,7 @@ import {
   CapabilityDeclarationSchema,
   type CommandDispatch,
   type ConnectRequestSchema,
+  type ErrorCode,
   OutputChunk_Stream,
   WorkerRegistryService,
 } from "@onlyboxes/proto";
@@ -181,7 +182,7 @@ export class Agent {
 
   private handleDispatch(outbound: AsyncQueue<Outbound>, d: CommandDispatch): void {
     const log = this.log.child({ command_id: d.commandId, capability: d.capability });
-    const reply = (result: { payload?: unknown; error?: { code: string; message: string } }) => {
+    const reply = (result: { payload?: unknown; error?: { code: ErrorCode; message: string } }) => {
       outbound.push({
         payload: {
           case: "commandResult",

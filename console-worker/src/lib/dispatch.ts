@@ -1,23 +1,9 @@
+import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
-
-/** Codes a worker (or the node object) may answer with; anything else is reported as `worker_error`. */
-const WORKER_CODES = new Set<string>([
-  "session_not_found",
-  "session_busy",
-  "file_not_found",
-  "path_is_directory",
-  "file_too_large",
-  "invalid_argument",
-  "deadline_exceeded",
-  "canceled",
-  "no_capacity",
-  "no_worker",
-  "worker_disconnected",
-]);
 
 /** A chunk of output streamed by the worker while a command runs. */
 export interface OutputChunk {
@@ -97,7 +83,7 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
       throw new AppError("worker_error", "the worker returned a result that is not JSON", err);
     }
   }
-  if (isErrorCode(outcome.code) && WORKER_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
+  if (isErrorCode(outcome.code) && WORKER_ERROR_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
   throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 

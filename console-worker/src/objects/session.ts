@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
 import { and, eq } from "drizzle-orm";
 import { getDb } from "../db/client.ts";
 import { terminalSessions } from "../db/schema.ts";
@@ -9,9 +10,9 @@ import { randomHex } from "../lib/crypto.ts";
 const MIRROR_MIN_STEP_MS = 5_000;
 
 /** Lease bounds of a terminal session, in seconds (the established contract). */
-export const LEASE_MIN_SEC = 60;
-export const LEASE_DEFAULT_SEC = 60;
-export const LEASE_MAX_SEC = 1800;
+export const LEASE_MIN_SEC = TERMINAL_LEASE_SEC.min;
+export const LEASE_DEFAULT_SEC = TERMINAL_LEASE_SEC.default;
+export const LEASE_MAX_SEC = TERMINAL_LEASE_SEC.max;
 
 /** Everything the console knows about one session; kept only in this object's storage. */
 export interface SessionState {

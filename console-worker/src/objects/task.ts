@@ -1,12 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import { CAPABILITY_CONTRACTS, isCapabilityName } from "@onlyboxes/proto";
 import { and, eq, inArray } from "drizzle-orm";
+import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
 import { type Db, getDb } from "../db/client.ts";
 import { type TaskStatus, tasks } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { cancelDispatched } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
-import { type CapabilityCall, runCapability } from "../mcp/run-capability.ts";
-import { CAPABILITY_PAYLOADS, isCapability } from "../mcp/schemas.ts";
 
 /** One row of the `tasks` table, as the Task object and the routes pass it around. */
 export type TaskRow = typeof tasks.$inferSelect;
@@ -298,8 +298,8 @@ function nextAlarm(deadlineAt: number): number {
 
 /** Rebuilds the validated capability call from the stored row (validated again: the row is data, not trust). */
 function parseCall(row: TaskRow): CapabilityCall {
-  if (!isCapability(row.capability)) throw new AppError("invalid_argument", `unknown capability ${row.capability}`);
-  const parsed = CAPABILITY_PAYLOADS[row.capability].safeParse(JSON.parse(row.input));
+  if (!isCapabilityName(row.capability)) throw new AppError("invalid_argument", `unknown capability ${row.capability}`);
+  const parsed = CAPABILITY_CONTRACTS[row.capability].input.safeParse(JSON.parse(row.input));
   if (!parsed.success) throw new AppError("invalid_argument", "the task input no longer validates");
   return { capability: row.capability, payload: parsed.data } as CapabilityCall;
 }

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type ConnectRequest, ConnectResponseSchema, OutputChunk_Stream } from "@onlyboxes/proto";
+import { type ConnectRequest, ConnectResponseSchema, type ErrorBody, OutputChunk_Stream } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
@@ -85,7 +85,9 @@ export class WorkerNode extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const nodeId = request.headers.get("x-onlyboxes-node-id") ?? "";
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !nodeId) {
-      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+      return Response.json({ error: "expected a WebSocket upgrade", code: "upgrade_required" } satisfies ErrorBody, {
+        status: 426,
+      });
     }
     const { 0: client, 1: server } = new WebSocketPair();
     const connId = crypto.randomUUID();

@@ -108,9 +108,10 @@ describe("terminalResource", () => {
     expect(await failureOf(resource("/etc/passwd", "read", marker("nobody")))).toMatchObject({ code: "session_not_found" });
     expect(
       await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "x", action: "write" }, ctx())),
-    ).toMatchObject({
-      code: "invalid_argument",
-    });
+    ).toEqual({ code: "invalid_argument", message: "action: must be validate or read" });
+    expect(
+      await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "a\0b", action: "read" }, ctx())),
+    ).toEqual({ code: "invalid_argument", message: "file_path: must not contain NUL characters" });
   });
 
   it("reads while a command runs in the session", async () => {
