@@ -17,6 +17,7 @@ const WORKER_CODES = new Set<string>([
   "no_capacity",
   "no_worker",
   "worker_disconnected",
+  "worker_shutdown",
 ]);
 
 /** A chunk of output streamed by the worker while a command runs. */

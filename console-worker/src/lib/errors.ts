@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   no_capacity: 429,
   no_worker: 503,
   worker_disconnected: 502,
+  worker_shutdown: 503,
   worker_error: 502,
   console_restarted: 502,
   deadline_exceeded: 504,
