@@ -48,16 +48,16 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
       header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>,
     ): Promise<StreamResponse<I, O>> {
+      if (signal?.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
       const url = `${base}/rpc/${method.parent.typeName}/${method.name}`;
       const headers: Record<string, string> = { ...options.headers };
       new Headers(header).forEach((v, k) => {
         headers[k] = v;
       });
       const ws = new WebSocket(url, { headers, perMessageDeflate: false, handshakeTimeout: options.connectTimeoutMs ?? 10_000 });
-      await opened(ws, signal);
-
       const serialization = createMethodSerializationLookup(method, undefined, undefined, NO_SIZE_LIMIT);
       let closedAs = "";
+      // Listen before the upgrade completes: frames that arrive with the 101 are emitted at once.
       const bytes = new ReadableStream<Uint8Array>({
         start(controller) {
           let done = false;
@@ -96,6 +96,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
       ws.on("error", () => {
         // 'close' follows and ends the stream.
       });
+      await opened(ws, signal);
 
       const message = pipe(
         createEnvelopeReadableStream(bytes),
@@ -120,7 +121,6 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
             if (ws.readyState === WebSocket.OPEN) ws.close(1000);
           }
         },
-        { propagateDownStreamError: true },
       );
 
       void pumpRequests(ws, input, (msg) => serialization.getI(true).serialize(create(method.input, msg)));
@@ -158,7 +158,7 @@ function opened(ws: WebSocket, signal: AbortSignal | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       ws.terminate();
-      reject(new ConnectError("connection aborted", Code.Canceled));
+      reject(ConnectError.from(signal?.reason, Code.Canceled));
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     ws.once("open", () => {
