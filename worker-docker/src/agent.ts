@@ -37,10 +37,20 @@ const encoder = new TextEncoder();
 /** A connection's outbound stream; `send` never throws (a closed stream drops the frame). */
 class Outbox {
   readonly stream: WritableIterable<Outbound> = createWritableIterable<Outbound>();
-  /** Resolves once the transport has taken the frame (or the stream is closed). */
-  send(msg: Outbound): Promise<void> {
-    return this.stream.write(msg).catch(() => {});
+  /** Frames the transport has not taken yet; they go away with the outbox. */
+  private readonly pending = new Set<Promise<void>>();
+
+  send(msg: Outbound): void {
+    const taken = this.stream.write(msg).catch(() => {});
+    this.pending.add(taken);
+    void taken.finally(() => this.pending.delete(taken));
   }
+
+  /** Resolves once the transport has taken every frame sent so far. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
   close(): void {
     this.stream.close();
   }
@@ -57,8 +67,6 @@ export class Agent {
   private outbound: Outbox | null = null;
   /** Settles when the current connection has ended. */
   private connection: Promise<void> | null = null;
-  /** Frames not yet taken by the transport, so a stop can wait for the last results to leave. */
-  private readonly unsent = new Set<Promise<void>>();
   private draining = false;
   private stopped = false;
   private readonly stopController = new AbortController();
@@ -103,12 +111,9 @@ export class Agent {
     this.send({ payload: { case: "capabilitiesUpdate", value: { capabilities: caps } } });
   }
 
-  /** Queues a frame on the current connection; results are tracked until the transport takes them. */
+  /** Queues a frame on the given (by default the current) connection; dropped when there is none. */
   private send(msg: Outbound, outbox: Outbox | null = this.outbound): void {
-    if (!outbox) return;
-    const sent = outbox.send(msg);
-    this.unsent.add(sent);
-    void sent.finally(() => this.unsent.delete(sent));
+    outbox?.send(msg);
   }
 
   /** Runs until stop(): connect, serve, and reconnect after any failure. */
@@ -385,8 +390,9 @@ export class Agent {
     this.stopped = true;
     this.stopHeartbeats();
     // Let the last results leave, end the stream, and give the console a moment to close it.
-    await withTimeout(Promise.all([...this.unsent]), FAREWELL_MS);
-    this.outbound?.close();
+    const outbox = this.outbound;
+    if (outbox) await withTimeout(outbox.flushed(), FAREWELL_MS);
+    outbox?.close();
     if (this.connection) await withTimeout(this.connection, FAREWELL_MS);
     this.stopController.abort();
   }
