@@ -327,6 +327,7 @@ export class Agent {
         }
       : undefined;
     const started = Date.now();
+    log.debug("command started", { deadline_unix_ms: deadline });
     const work = cap.run(payload, {
       commandId: d.commandId,
       deadlineUnixMs: deadline,
