@@ -4,7 +4,7 @@
 // suite on the real parts, and ends with one line: "N passed, N failed".
 //
 //   npm test                 every suite
-//   npm test -- console e2e  only the named suites (unit, console, worker, dashboard, e2e)
+//   npm test -- console e2e  only the named suites (console, worker, dashboard, e2e)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -15,11 +15,9 @@ const outDir = path.join(root, "test-output");
 mkdirSync(outDir, { recursive: true });
 
 const suites = [
-  // Pure logic first (framing, the agent's state machine): seconds, no Docker, no workerd.
-  { name: "unit", cwd: "worker-docker", args: ["test/unit"] },
   { name: "console", cwd: "console-worker", args: [] },
   { name: "dashboard", cwd: "dashboard", args: [] },
-  { name: "worker", cwd: "worker-docker", args: ["test/docker"], docker: true },
+  { name: "worker", cwd: "worker-docker", args: [], docker: true },
   { name: "e2e", cwd: ".", args: ["--config", "e2e/vitest.config.ts"], docker: true, browser: true },
 ];
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
