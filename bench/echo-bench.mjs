@@ -22,6 +22,9 @@ import {
 register();
 const { create, toBinary, fromBinary } = await import("@bufbuild/protobuf");
 const { ConnectRequestSchema, ConnectResponseSchema } = await import("@onlyboxes/proto");
+const { encodeEnvelope } = await import("@connectrpc/connect/protocol");
+// The console's own reader: one envelope per WebSocket message.
+const { decodeEnvelope, FLAG_END_STREAM } = await import("../console-worker/src/rpc/envelope.ts");
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -91,13 +94,7 @@ try {
   const idle = mem();
 
   // 200 simulated workers: provisioned through the admin API, each holding one authenticated socket.
-  const envelope = (msg) => {
-    const body = toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg));
-    const out = Buffer.alloc(5 + body.length);
-    out.writeUInt32BE(body.length, 1);
-    out.set(body, 5);
-    return out;
-  };
+  const envelope = (msg) => encodeEnvelope(0, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg)));
   phase(`${SIM_WORKERS} simulated workers`);
   const sockets = [];
   const acked = [];
@@ -131,7 +128,9 @@ try {
           ),
         );
         ws.on("message", (data) => {
-          const msg = fromBinary(ConnectResponseSchema, data.subarray(5));
+          const { flags, payload } = decodeEnvelope(data);
+          if (flags & FLAG_END_STREAM) return;
+          const msg = fromBinary(ConnectResponseSchema, payload);
           if (msg.payload.case === "connectAck") resolve();
         });
       }),

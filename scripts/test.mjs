@@ -51,6 +51,40 @@ if (selected.some((s) => s.browser)) {
   step("dashboard build", "npm", ["run", "build", "-w", "dashboard"]);
 }
 
+/** Managed containers on the engine with the node that owns each (docker ps). */
+function managedContainers() {
+  const ps = spawnSync(
+    "docker",
+    [
+      "ps",
+      "-a",
+      "--filter",
+      "label=dev.onlyboxes.managed=true",
+      "--format",
+      '{{.ID}}\t{{.Label "dev.onlyboxes.node-id"}}\t{{.Names}} {{.Status}}',
+    ],
+    { encoding: "utf8" },
+  );
+  if (ps.status !== 0) return { ok: false, error: ps.stderr || `docker ps exited with ${ps.status}`, containers: [] };
+  const containers = ps.stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const [id = "", node = "", rest = ""] = l.split("\t");
+      return { id, node, line: `${id} ${rest}${node ? ` (node ${node})` : ""}` };
+    });
+  return { ok: true, error: "", containers };
+}
+
+// What other workers on this engine own before the suites start (see the check at the end).
+const before = { ids: new Set(), nodes: new Set() };
+if (selected.some((s) => s.docker)) {
+  for (const c of managedContainers().containers) {
+    before.ids.add(c.id);
+    if (c.node) before.nodes.add(c.node);
+  }
+}
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -82,21 +116,19 @@ for (const s of selected) {
     failed++;
   }
 }
-// After every suite: no container carrying our label may be left on the engine.
+// After every suite: no container of this run's workers may be left on the engine. Other
+// Onlyboxes installations (say an `npm start` next to the tests) share the engine; their
+// containers are told apart by node id: a node that owned containers before the suites ran
+// is not one of ours (every suite's worker gets a fresh node id).
 if (selected.some((s) => s.docker)) {
-  const ps = spawnSync(
-    "docker",
-    ["ps", "-a", "--filter", "label=dev.onlyboxes.managed=true", "--format", "{{.ID}} {{.Names}} {{.Status}}"],
-    {
-      encoding: "utf8",
-    },
-  );
-  const left = ps.stdout.trim();
-  if (ps.status === 0 && left === "") {
-    console.log("\n=== check: no managed container left behind: ok");
+  const ps = managedContainers();
+  const left = ps.ok ? ps.containers.filter((c) => !before.ids.has(c.id) && !before.nodes.has(c.node)) : [];
+  if (ps.ok && left.length === 0) {
+    const others = ps.containers.length;
+    console.log(`\n=== check: no managed container left behind: ok${others ? ` (${others} of other workers ignored)` : ""}`);
     passed++;
   } else {
-    console.error(`\n=== check: managed containers left behind:\n${left || ps.stderr}`);
+    console.error(`\n=== check: managed containers left behind:\n${ps.ok ? left.map((c) => c.line).join("\n") : ps.error}`);
     failed++;
   }
 }

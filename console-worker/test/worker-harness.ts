@@ -1,7 +1,9 @@
 import { env, SELF } from "cloudflare:test";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
 import { hmacHex } from "../src/lib/crypto.ts";
+import { decodeEnvelope, FLAG_DATA, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
 
 /** What a test worker answers for one dispatch: a JSON result, or an error code + message. */
 export type TestReply = { payload: unknown } | { error: { code: string; message: string } } | "no-reply";
@@ -41,14 +43,6 @@ export async function provisionTestWorker(nodeId: string, secret: string): Promi
     .run();
 }
 
-function envelope(flags: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + payload.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, payload.length, false);
-  out.set(payload, 5);
-  return out;
-}
-
 /**
  * Opens the real worker wire against the console under test (SELF) and plays a worker:
  * hello, heartbeats on demand, and replies to dispatches through `handler`.
@@ -71,7 +65,7 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
   });
   const closed = new Promise<number>((r) => socket.addEventListener("close", (e) => r(e.code)));
   const send = (msg: MessageInitShape<typeof ConnectRequestSchema>) =>
-    socket.send(envelope(0, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
+    socket.send(encodeEnvelope(FLAG_DATA, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
   const w: TestWorker = {
     nodeId,
     secret,
@@ -95,9 +89,9 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
   };
   const handler = opts.handler ?? ((_d, payload) => ({ payload: { message: (payload as { message?: string }).message } }));
   socket.addEventListener("message", (ev) => {
-    const data = new Uint8Array(ev.data as ArrayBuffer);
-    if ((data[0] ?? 0) & 0x02) return; // end-stream trailer before close
-    const msg = fromBinary(ConnectResponseSchema, data.subarray(5));
+    const { flags, payload: body } = decodeEnvelope(new Uint8Array(ev.data as ArrayBuffer));
+    if (flags & FLAG_END_STREAM) return; // end-stream trailer before close
+    const msg = fromBinary(ConnectResponseSchema, body);
     const p = msg.payload;
     if (p.case === "connectAck") resolveAck(msg);
     else if (p.case === "commandCancel") w.cancels.push(p.value.commandId);

@@ -38,7 +38,7 @@ const LOCK_SLACK_MS = 15_000;
 /** Errors meaning the session's container no longer exists where it was pinned. */
 const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
 /** Errors after which the worker has removed the container (or will): the session ends. */
-const SESSION_ENDED = new Set<ErrorCode>(["deadline_exceeded", "canceled"]);
+const SESSION_ENDED = new Set<ErrorCode>(["deadline_exceeded", "canceled", "worker_shutdown"]);
 
 function sessionStub(env: Env, accountId: string, sessionId: string) {
   return env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
