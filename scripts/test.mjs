@@ -4,7 +4,7 @@
 // suite on the real parts, and ends with one line: "N passed, N failed".
 //
 //   npm test                 every suite
-//   npm test -- console e2e  only the named suites (console, worker, dashboard, e2e)
+//   npm test -- console e2e  only the named suites (proto, launcher, console, dashboard, worker, e2e)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -15,6 +15,9 @@ const outDir = path.join(root, "test-output");
 mkdirSync(outDir, { recursive: true });
 
 const suites = [
+  // Fast suites first: pure logic, no workerd, Docker or browser.
+  { name: "proto", cwd: "proto", args: [] },
+  { name: "launcher", cwd: ".", nodeTest: "scripts/launcher/" },
   { name: "console", cwd: "console-worker", args: [] },
   { name: "dashboard", cwd: "dashboard", args: [] },
   { name: "worker", cwd: "worker-docker", args: [], docker: true },
@@ -92,6 +95,25 @@ for (const s of selected) {
   const report = path.join(outDir, `vitest-${s.name}.json`);
   rmSync(report, { force: true });
   console.log(`\n=== suite: ${s.name}`);
+  if (s.nodeTest) {
+    // node:test suites (the launcher's plain .mjs modules): counts come from the TAP summary.
+    const t = spawnSync(process.execPath, ["--test", "--test-reporter=tap", s.nodeTest], {
+      cwd: path.join(root, s.cwd),
+      encoding: "utf8",
+    });
+    process.stdout.write(t.stdout);
+    process.stderr.write(t.stderr);
+    const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, "m").exec(t.stdout)?.[1] ?? Number.NaN);
+    const [p, f] = [count("pass"), count("fail")];
+    if (Number.isNaN(p) || Number.isNaN(f) || (t.status !== 0 && f === 0)) {
+      console.error(`suite ${s.name} exited with ${t.status ?? t.signal} without a summary; counted as one failure`);
+      failed++;
+    } else {
+      passed += p;
+      failed += f;
+    }
+    continue;
+  }
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "vitest"),
     ["run", ...s.args, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
