@@ -1,3 +1,4 @@
+import type { AccountLimits } from "./objects/account-limits.ts";
 import type { Scheduler } from "./objects/scheduler.ts";
 import type { Session } from "./objects/session.ts";
 import type { Task } from "./objects/task.ts";
@@ -10,6 +11,7 @@ export interface Env {
   SCHEDULER: DurableObjectNamespace<Scheduler>;
   SESSION: DurableObjectNamespace<Session>;
   TASK: DurableObjectNamespace<Task>;
+  ACCOUNT_LIMITS: DurableObjectNamespace<AccountLimits>;
   ASSETS?: Fetcher;
   CONSOLE_HASH_KEY?: string;
   CONSOLE_ENABLE_REGISTRATION?: string;
@@ -26,4 +28,8 @@ export interface Env {
   CONSOLE_BOOT_ID?: string;
   /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000). */
   CONSOLE_PASSWORD_ITERATIONS?: string;
+  /** Per-account limits (see lib/limits.ts): open terminal sessions, running commands, session lifetime. */
+  CONSOLE_ACCOUNT_MAX_SESSIONS?: string;
+  CONSOLE_ACCOUNT_MAX_RUNS?: string;
+  CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
 }

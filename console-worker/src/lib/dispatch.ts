@@ -1,8 +1,10 @@
 import type { Env } from "../env.ts";
+import { accountLimitsStub } from "../objects/account-limits.ts";
 import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
+import { accountLimits } from "./limits.ts";
 
 /** Codes a worker (or the node object) may answer with; anything else is reported as `worker_error`. */
 const WORKER_CODES = new Set<string>([
@@ -26,6 +28,8 @@ export interface OutputChunk {
 }
 
 export interface DispatchOptions {
+  /** The account the command runs for: it counts against that account's concurrent runs. */
+  accountId: string;
   capability: string;
   payload: unknown;
   timeoutMs: number;
@@ -40,6 +44,12 @@ export interface DispatchOptions {
   /** Aborting sends a cancel frame to the worker and rejects with `canceled`. */
   signal?: AbortSignal;
 }
+
+/**
+ * A run's hold outlives its deadline by this much before the account's counter presumes it
+ * gone: only when the release itself was lost (the console isolate died mid-run).
+ */
+const RUN_HOLD_GRACE_MS = 30_000;
 
 /** How long an isolate trusts its copy of the node list before asking the Scheduler again. */
 const NODE_LIST_TTL_MS = 1_000;
@@ -86,10 +96,26 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const outcome =
-    opts.nodeId !== undefined
-      ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
-      : await place(env, opts, commandId, deadlineUnixMs);
+  const limit = accountLimits(env).maxRuns;
+  const holds = accountLimitsStub(env, opts.accountId);
+  const runId = crypto.randomUUID();
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit);
+  if (!admitted.ok) {
+    throw new AppError(
+      "account_run_limit",
+      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}); wait for one to finish`,
+    );
+  }
+  let outcome: DispatchOutcome;
+  try {
+    outcome =
+      opts.nodeId !== undefined
+        ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
+        : await place(env, opts, commandId, deadlineUnixMs);
+  } finally {
+    // A lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
+    await holds.releaseRun(runId).catch(() => {});
+  }
   if (outcome.ok) {
     try {
       return JSON.parse(outcome.payloadJson) as unknown;

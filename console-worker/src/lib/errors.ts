@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   canceled: 409,
   gone: 410,
   no_capacity: 429,
+  account_session_limit: 429,
+  account_run_limit: 429,
   no_worker: 503,
   worker_disconnected: 502,
   worker_error: 502,

@@ -170,6 +170,7 @@ export async function runTerminal(
     let raw: unknown;
     try {
       raw = await dispatch(env, {
+        accountId,
         capability: "terminalExec",
         payload: {
           session_id: lease.workerKey,
@@ -254,6 +255,7 @@ export async function readTerminalResource(
   let raw: unknown;
   try {
     raw = await dispatch(env, {
+      accountId,
       capability: "terminalResource",
       payload: { session_id: lease.workerKey, file_path: input.file_path, action: input.action },
       timeoutMs,

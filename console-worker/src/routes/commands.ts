@@ -19,6 +19,7 @@ export const commandsRoutes = new Hono<AppEnv>()
   .post("/echo", async (c) => {
     const body = await parseJsonBody(c, echoBody);
     const result = (await dispatch(c.env, {
+      accountId: c.var.account.accountId,
       capability: "echo",
       payload: { message: body.message },
       timeoutMs: body.timeout_ms,

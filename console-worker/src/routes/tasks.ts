@@ -94,7 +94,7 @@ export function httpStatusOf(row: TaskRow): ContentfulStatusCode {
     case "timeout":
       return 504;
     case "failed":
-      if (row.errorCode === "no_capacity") return 429;
+      if (row.errorCode === "no_capacity" || row.errorCode === "account_run_limit") return 429;
       if (row.errorCode === "no_worker") return 503;
       return 502;
   }
