@@ -4,7 +4,7 @@
  * the limit while another account is still served, and every way a run or session ends
  * gives its slot back.
  */
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
 import { accountLimitsStub } from "../src/objects/account-limits.ts";
@@ -129,6 +129,20 @@ describe("per-account open sessions", () => {
     expect((await terminal(a.token, { command: "echo yes" })).status).toBe(200);
   });
 
+  it("gives the slot back when an idle session's lease expires", async () => {
+    await connectWorker();
+    const a = await newAccountWithToken();
+    const opened = await terminal(a.token, { command: "echo hi" });
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 1 });
+    const stub = env.SESSION.get(env.SESSION.idFromName(`${a.accountId}:${opened.body.session_id}`));
+    await runInDurableObject(stub, (_o, state) => {
+      const s = state.storage.kv.get<SessionState>("state");
+      if (s) state.storage.kv.put("state", { ...s, leaseExpiresUnixMs: Date.now() - 1 });
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await waitFor(async () => (await held(a.accountId)).sessions === 0);
+  });
+
   it("reclaims a slot whose session is gone even if its release was lost", async () => {
     const a = await newAccountWithToken();
     const stub = accountLimitsStub(env, a.accountId);
@@ -207,6 +221,22 @@ describe("per-account concurrent runs", () => {
     w.close();
     expect((await Promise.all(lost)).map((r) => r.status)).toEqual([502, 502, 502]);
     expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+  });
+
+  it("gives the run slot back when a task is canceled", async () => {
+    const { held: waiting } = await connectWorker();
+    const a = await newAccountWithToken();
+    const task = await callJson<{ task_id: string }>("/api/v1/tasks", {
+      method: "POST",
+      bearer: a.token,
+      body: { capability: "echo", input: { message: "hold-cancel" }, mode: "async" },
+    });
+    expect(task.status).toBe(202);
+    await waitFor(async () => waiting.length === 1);
+    expect((await held(a.accountId)).runs).toBe(1);
+    const canceled = await callJson(`/api/v1/tasks/${task.body.task_id}/cancel`, { method: "POST", bearer: a.token });
+    expect(canceled.status).toBe(200);
+    await waitFor(async () => (await held(a.accountId)).runs === 0);
   });
 
   it("expires a run hold whose release was lost, at its deadline plus grace", async () => {
