@@ -31,7 +31,9 @@ const SEQ = arg("seq", 2000);
 const TOTAL = arg("total", 6000);
 const SIM_WORKERS = arg("workers", 200);
 
-const c = await startConsole({ WORKER_DOCKER_ENABLED: "false", WORKER_MAX_INFLIGHT: "256" });
+// One token drives every client: lift the per-account run limit above the client count,
+// and declare the most slots a worker may claim.
+const c = await startConsole({ WORKER_DOCKER_ENABLED: "false", WORKER_MAX_INFLIGHT: "64", CONSOLE_ACCOUNT_MAX_RUNS: "256" });
 try {
   const { cookie, token } = await signInWithToken(c);
   const procs = childrenOf(c.child.pid);

@@ -151,6 +151,9 @@ for (const name of [
   "CONSOLE_REPO_URL",
   "CONSOLE_HEARTBEAT_INTERVAL_SEC",
   "CONSOLE_PASSWORD_ITERATIONS",
+  "CONSOLE_ACCOUNT_MAX_SESSIONS",
+  "CONSOLE_ACCOUNT_MAX_RUNS",
+  "CONSOLE_SESSION_MAX_LIFETIME_SEC",
 ]) {
   if (env[name] !== undefined) vars[name] = env[name];
 }
