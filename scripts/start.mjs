@@ -154,6 +154,7 @@ for (const name of [
   "CONSOLE_ACCOUNT_MAX_SESSIONS",
   "CONSOLE_ACCOUNT_MAX_RUNS",
   "CONSOLE_SESSION_MAX_LIFETIME_SEC",
+  "CONSOLE_WORKER_MAX_INFLIGHT",
 ]) {
   if (env[name] !== undefined) vars[name] = env[name];
 }

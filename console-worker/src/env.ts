@@ -32,4 +32,6 @@ export interface Env {
   CONSOLE_ACCOUNT_MAX_SESSIONS?: string;
   CONSOLE_ACCOUNT_MAX_RUNS?: string;
   CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
+  /** Most `max_inflight` a worker may claim per capability (default 64). */
+  CONSOLE_WORKER_MAX_INFLIGHT?: string;
 }

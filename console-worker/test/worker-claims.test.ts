@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectHelloSchema } from "@onlyboxes/proto";
+import { CapabilityDeclarationSchema, ConnectHelloSchema } from "@onlyboxes/proto";
 import { describe, expect, it } from "vitest";
-import { CLOSE_INVALID_CLAIM, checkHello, WORKER_CLAIM_LIMITS } from "../src/rpc/worker-claims.ts";
+import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../src/rpc/worker-claims.ts";
 import { callJson, newAccountWithToken, signInAdmin } from "./helpers.ts";
 import { connectTestWorker, type TestWorkerOptions } from "./worker-harness.ts";
 
@@ -53,6 +53,16 @@ describe("worker claims: pure checks", () => {
         labels: { zone: "a" },
         caps: [{ name: "pythonExec", maxInflight: 64 }],
       },
+    });
+  });
+
+  it("takes a higher slot cap when the operator sets one (CONSOLE_WORKER_MAX_INFLIGHT)", () => {
+    expect(checkCapabilities([create(CapabilityDeclarationSchema, { name: "echo", maxInflight: 200 })], 256)).toEqual({
+      ok: true,
+      value: [{ name: "echo", maxInflight: 200 }],
+    });
+    expect(checkCapabilities([create(CapabilityDeclarationSchema, { name: "echo", maxInflight: 257 })], 256)).toMatchObject({
+      ok: false,
     });
   });
 

@@ -1,8 +1,10 @@
 import type { Env } from "../env.ts";
 import { AppError } from "./errors.ts";
 
-/** Per-account limits, so one account cannot hold every session or slot the workers offer. */
+/** Per-account limits, so one account cannot hold every session or slot the workers offer; and what one worker may claim. */
 export interface AccountLimitsConfig {
+  /** Most slots (`max_inflight`) one worker may declare per capability. */
+  workerMaxInflight: number;
   /** Terminal sessions one account may have open at once. */
   maxSessions: number;
   /** Commands one account may have running at once (every capability counts). */
@@ -33,6 +35,7 @@ export function accountLimits(env: Env): AccountLimitsConfig {
   const cached = cache.get(env);
   if (cached) return cached;
   const config: AccountLimitsConfig = {
+    workerMaxInflight: intVar("CONSOLE_WORKER_MAX_INFLIGHT", env.CONSOLE_WORKER_MAX_INFLIGHT, 64, 1, 1024),
     maxSessions: intVar(
       "CONSOLE_ACCOUNT_MAX_SESSIONS",
       env.CONSOLE_ACCOUNT_MAX_SESSIONS,

@@ -3,6 +3,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type ConnectRequest, ConnectResponseSchema, OutputChunk_Stream } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
+import { accountLimits } from "../lib/limits.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
 import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../rpc/worker-claims.ts";
 import { type CapabilitySlot, schedulerStub } from "./scheduler.ts";
@@ -159,7 +160,7 @@ export class WorkerNode extends DurableObject<Env> {
           this.closeSocket(ws, 4003, "permission_denied", "hello.node_id does not match the credential");
           return;
         }
-        const checked = checkHello(p.value);
+        const checked = checkHello(p.value, accountLimits(this.env).workerMaxInflight);
         if (!checked.ok) {
           await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `hello refused: ${checked.reason}`);
           return;
@@ -237,7 +238,7 @@ export class WorkerNode extends DurableObject<Env> {
       }
       case "capabilitiesUpdate": {
         if (!att.hello) return;
-        const checked = checkCapabilities(p.value.capabilities);
+        const checked = checkCapabilities(p.value.capabilities, accountLimits(this.env).workerMaxInflight);
         if (!checked.ok) {
           await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `capabilities update refused: ${checked.reason}`);
           return;

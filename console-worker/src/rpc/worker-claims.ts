@@ -10,9 +10,10 @@ export const WORKER_CLAIM_LIMITS = {
   /** Capabilities the console knows how to route; any other name is refused. */
   capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource"] as const,
   /**
-   * Slots one worker may claim per capability. Each slot of pythonExec or terminalExec is
-   * a container (256 MiB by default), so 64 is already 16 GiB on one host; a claim far
-   * above what a host can run only lets a worker draw (and answer) most of the traffic.
+   * Slots one worker may claim per capability, unless CONSOLE_WORKER_MAX_INFLIGHT says
+   * otherwise. Each slot of pythonExec or terminalExec is a container (256 MiB by default),
+   * so 64 is already 16 GiB on one host; a claim far above what a host can run only lets a
+   * worker draw (and answer) most of the traffic.
    */
   maxInflight: 64,
   labelCount: 32,
@@ -40,6 +41,7 @@ function tooLong(value: string, max: number): boolean {
 /** Checks a capability list: known names, each once, slots within 0..maxInflight (0 = declared but off). */
 export function checkCapabilities(
   caps: ConnectHello["capabilities"] | CapabilitiesUpdate["capabilities"],
+  maxInflight: number = WORKER_CLAIM_LIMITS.maxInflight,
 ): ClaimCheck<CapabilitySlot[]> {
   const L = WORKER_CLAIM_LIMITS;
   if (caps.length > L.capabilities.length) {
@@ -52,8 +54,8 @@ export function checkCapabilities(
     if (!KNOWN.has(c.name)) return { ok: false, reason: `unknown capability "${name}"` };
     if (seen.has(c.name)) return { ok: false, reason: `capability "${name}" declared twice` };
     seen.add(c.name);
-    if (!Number.isInteger(c.maxInflight) || c.maxInflight < 0 || c.maxInflight > L.maxInflight) {
-      return { ok: false, reason: `max_inflight of ${name} must be between 0 and ${L.maxInflight}, got ${c.maxInflight}` };
+    if (!Number.isInteger(c.maxInflight) || c.maxInflight < 0 || c.maxInflight > maxInflight) {
+      return { ok: false, reason: `max_inflight of ${name} must be between 0 and ${maxInflight}, got ${c.maxInflight}` };
     }
     out.push({ name: c.name, maxInflight: c.maxInflight });
   }
@@ -70,7 +72,7 @@ export interface CheckedHello {
 }
 
 /** Checks every field of a hello against WORKER_CLAIM_LIMITS; the reason names the first violation. */
-export function checkHello(hello: ConnectHello): ClaimCheck<CheckedHello> {
+export function checkHello(hello: ConnectHello, maxInflight: number = WORKER_CLAIM_LIMITS.maxInflight): ClaimCheck<CheckedHello> {
   const L = WORKER_CLAIM_LIMITS;
   if (tooLong(hello.nodeName, L.nodeNameLength)) return { ok: false, reason: `node_name longer than ${L.nodeNameLength}` };
   if (tooLong(hello.version, L.versionLength)) return { ok: false, reason: `version longer than ${L.versionLength}` };
@@ -85,7 +87,7 @@ export function checkHello(hello: ConnectHello): ClaimCheck<CheckedHello> {
     }
     if (tooLong(v, L.labelValueLength)) return { ok: false, reason: `label "${k}" longer than ${L.labelValueLength}` };
   }
-  const caps = checkCapabilities(hello.capabilities);
+  const caps = checkCapabilities(hello.capabilities, maxInflight);
   if (!caps.ok) return caps;
   return {
     ok: true,
