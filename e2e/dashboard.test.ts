@@ -11,6 +11,8 @@ import { copyFileSync, mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken, freePort, login, REPO_ROOT, sleep } from "./harness.ts";
@@ -123,6 +125,28 @@ async function shot(name: string): Promise<string> {
 function runningConsole(): RunningConsole {
   if (!consoleProc) throw new Error("console not started");
   return consoleProc;
+}
+
+/** Connects the official MCP SDK client the way a pasted client config says and answers the tool names. */
+async function toolsFromPastedConfig(pasted: string): Promise<string[]> {
+  const config = JSON.parse(pasted) as {
+    mcpServers?: Record<string, PastedServer>;
+    servers?: Record<string, PastedServer>;
+  };
+  const server = (config.mcpServers ?? config.servers)?.onlyboxes;
+  if (!server) throw new Error(`no onlyboxes server in ${pasted}`);
+  const client = new Client({ name: "pasted-config", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers } }));
+  try {
+    return (await client.listTools()).tools.map((t) => t.name);
+  } finally {
+    await client.close();
+  }
+}
+
+interface PastedServer {
+  url: string;
+  headers: Record<string, string>;
 }
 
 /** Calls the REST API outside the browser with a bearer token (what a script would do). */
@@ -318,8 +342,22 @@ async function walkThrough(): Promise<void> {
   const tokenDialog = page.getByRole("dialog", { name: "Token created" });
   const plaintext = (await tokenDialog.getByTestId("token-plaintext").textContent()) ?? "";
   expect(plaintext).toMatch(/^obx_[0-9a-f]+$/);
-  await tokenDialog.getByRole("button", { name: "Copy" }).click();
+  await tokenDialog.getByRole("button", { name: "Copy", exact: true }).click();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(plaintext);
+  // The ready-to-paste MCP configuration works as pasted: fed to the official SDK client, it lists the tools.
+  for (const [id, tab] of [
+    ["cursor", "Cursor"],
+    ["vscode", "VS Code"],
+  ] as const) {
+    await tokenDialog.getByRole("tab", { name: tab }).click();
+    const pasted = (await tokenDialog.locator(`[data-snippet="${id}"] code`).textContent()) ?? "";
+    expect(await toolsFromPastedConfig(pasted)).toEqual(
+      expect.arrayContaining(["echo", "pythonExec", "terminalExec", "readImage"]),
+    );
+  }
+  await tokenDialog.getByRole("tab", { name: "Claude Code" }).click();
+  const claudeLine = (await tokenDialog.locator('[data-snippet="claude-code"] code').textContent()) ?? "";
+  expect(claudeLine).toBe(`claude mcp add --transport http onlyboxes ${url}/mcp --header 'Authorization: Bearer ${plaintext}'`);
   await shot("token-created");
   await tokenDialog.getByRole("button", { name: "Done" }).click();
   const tokenRow = page.getByRole("row").filter({ hasText: "browser-e2e" });

@@ -67,6 +67,8 @@ export interface StartOptions {
    * console's local worker, so the console can restart while the worker keeps running.
    */
   separateWorker?: boolean;
+  /** With `separateWorker`: the worker's script and working directory (default: this checkout's bin). */
+  workerScript?: { path: string; cwd: string };
 }
 
 interface Proc {
@@ -74,9 +76,14 @@ interface Proc {
   output(): string;
 }
 
-function spawnGroup(args: string[], env: Record<string, string | undefined>, sink: (text: string) => void): Proc {
+function spawnGroup(
+  args: string[],
+  env: Record<string, string | undefined>,
+  sink: (text: string) => void,
+  cwd = REPO_ROOT,
+): Proc {
   const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
+    cwd,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env,
@@ -149,7 +156,8 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
     let adminCookie = await login(url, adminUsername, adminPassword);
     if (opts.separateWorker) {
       const workerEnv = await registerWorker(url, adminCookie);
-      workerProc = spawnGroup(["worker-docker/bin/onlyboxes-worker.mjs"], { ...process.env, ...opts.env, ...workerEnv }, sink);
+      const script = opts.workerScript ?? { path: "worker-docker/bin/onlyboxes-worker.mjs", cwd: REPO_ROOT };
+      workerProc = spawnGroup([script.path], { ...process.env, ...opts.env, ...workerEnv }, sink, script.cwd);
     }
     await waitForWorker(url, adminCookie, capabilities, nodeIds);
     const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);

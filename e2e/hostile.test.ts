@@ -168,3 +168,33 @@ describe("hostile programs", () => {
     expect(after.body.stdout).toBe("still\n");
   });
 });
+
+describe("a result at the largest output limit", () => {
+  let big: StartedConsole;
+  const LIMIT = 2560 * 1024;
+
+  beforeAll(async () => {
+    big = await startConsole({ env: { WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2560k" } });
+  }, 180_000);
+
+  afterAll(async () => {
+    expect(await stopAndListLeftovers(big)).toEqual([]);
+  }, 90_000);
+
+  it("arrives whole (both streams of control bytes, 12 x the limit in JSON) and the worker stays connected", async () => {
+    // NUL bytes: each costs 6 characters escaped, the most any byte costs in JSON.
+    const res = await terminal(big, {
+      command: `head -c ${LIMIT + 10} /dev/zero; head -c ${LIMIT + 10} /dev/zero >&2`,
+      timeout_ms: 120_000,
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.stdout).toBe("\u0000".repeat(LIMIT));
+    expect(res.body.stderr).toBe("\u0000".repeat(LIMIT));
+    expect(res.body.stdout_truncated).toBe(true);
+    expect(res.body.stderr_truncated).toBe(true);
+    // The same session answers again: the connection to the worker was not closed (1009).
+    const after = await terminal(big, { session_id: res.body.session_id, command: "echo still" });
+    expect(after.status).toBe(200);
+    expect(after.body.stdout).toBe("still\n");
+  }, 180_000);
+});

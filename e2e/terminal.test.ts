@@ -106,8 +106,10 @@ describe("POST /api/v1/commands/terminal", () => {
   it("answers session_busy at once while another command runs in the session", async () => {
     const first = await terminal(c, { command: "true" });
     const id = first.body.session_id;
-    const slow = terminal(c, { session_id: id, command: "sleep 3; echo done" });
-    await new Promise((r) => setTimeout(r, 700));
+    const tag = marker("busy");
+    const slow = terminal(c, { session_id: id, command: `sh -c 'sleep 3' ${tag}; echo done` });
+    // The session is busy once the slow command runs inside its container (visible from the host).
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);
     const busy = await terminal(c, { session_id: id, command: "echo too-soon" });
     expect(busy.status).toBe(409);
     expect(busy.body.error).toMatch(/busy/i);

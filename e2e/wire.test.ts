@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, REPO_ROOT, sleep } from "./harness.ts";
+import { createToken, eventually, freePort, login, REPO_ROOT } from "./harness.ts";
 
 interface Proc {
   child: ChildProcess;
@@ -106,6 +106,15 @@ describe("console and worker as separate processes", () => {
     return body.items.find((w) => w.node_id === nodeId)?.status;
   }
 
+  /** Commands of `capability` the console has in flight on the worker `nodeId`. */
+  async function inflight(nodeId: string, capability: string): Promise<number | undefined> {
+    const res = await fetch(`${url}/api/v1/workers/inflight`, { headers: { cookie } });
+    const body = (await res.json()) as {
+      workers: Array<{ node_id: string; capabilities: Array<{ name: string; inflight: number }> }>;
+    };
+    return body.workers.find((w) => w.node_id === nodeId)?.capabilities.find((c) => c.name === capability)?.inflight;
+  }
+
   function echo(message: string, timeoutMs = 5000) {
     return fetch(`${url}/api/v1/commands/echo`, {
       method: "POST",
@@ -162,7 +171,8 @@ describe("console and worker as separate processes", () => {
       expect(await eventually(async () => (await status(nodeId)) === "online", 30_000)).toBe(true);
       const started = Date.now();
       const pending = echo("never answered", 60_000);
-      await sleep(500);
+      // Kill the worker only once the console has handed it the command.
+      expect(await eventually(async () => (await inflight(nodeId, "echo")) === 1, 10_000, 50)).toBe(true);
       await killGroup(worker, "SIGKILL");
       const res = await pending;
       const elapsed = Date.now() - started;

@@ -2,28 +2,45 @@
 # Builds the worker's sandbox images without any image registry.
 #
 # This machine (and CI) reach Debian's apt but no registry, so the images are assembled
-# from .debs: `apt-get download` the dependency closure, unpack each package with
-# `dpkg-deb --fsys-tarfile | tar -x --keep-directory-symlink` into a merged-/usr root
-# (plain `dpkg-deb -x` would replace the /bin and /lib symlinks with directories), fill the
-# gaps with busybox applets, add a non-root `sandbox` user (uid 1000), precompile the
-# Python standard library, and `docker import` the tree.
+# from .debs: apt's own resolver picks the dependency closure (against an empty, private
+# dpkg status, so the host's installed packages and pins play no part), `apt-get download`
+# fetches it, each package is unpacked with `dpkg-deb --fsys-tarfile | tar -x
+# --keep-directory-symlink` into a merged-/usr root (plain `dpkg-deb -x` would replace the
+# /bin and /lib symlinks with directories), the work of maintainer scripts that matters
+# (alternatives, CA bundle, linker cache) is redone by hand, busybox applets fill the gaps,
+# a non-root `sandbox` user (uid 1000) is added, Python is precompiled, and the tree is
+# `docker import`ed.
 #
 # Images:
-#   onlyboxes/python:3.11       python3.11 with the full standard library (pythonExec)
-#   onlyboxes/terminal:bookworm sh (dash), bash, coreutils, findutils, grep, sed, gawk, tar, gzip,
-#                               bzip2, xz, diffutils, less, file, procps, python3 (terminalExec)
+#   onlyboxes/python:3.11        pythonExec default: python3.11 with numpy, pandas, matplotlib
+#                                (Agg), scipy, scikit-learn, pillow, sympy, requests, bs4, lxml,
+#                                openpyxl, DejaVu fonts, CA certificates
+#   onlyboxes/python:3.11-slim   python3.11 and its standard library only
+#   onlyboxes/terminal:bookworm  terminalExec default: the same Python plus bash, coreutils and
+#                                friends, git, curl, jq, sqlite3, nodejs, unzip, zip, pip, venv
 #
-# Usage: scripts/build-images.sh [--force] [python|terminal ...]
-#   --force  rebuild even when the image already exists
+# Each image carries a label with a hash of this script and scripts/images/*, so an image
+# built by an older definition is rebuilt; an up-to-date one is left alone.
+#
+# Usage: scripts/build-images.sh [--force] [python|python-slim|terminal ...]
+#   --force  rebuild even when the image is up to date
 # Environment:
-#   ONLYBOXES_IMAGE_CACHE  where .debs are cached (default images/.cache, gitignored)
+#   ONLYBOXES_IMAGE_CACHE      where .debs are cached (default images/.cache, gitignored)
+#   ONLYBOXES_IMAGE_NAMESPACE  image repository prefix (default onlyboxes), e.g. to try a
+#                              change beside the images a running worker uses
+#   ONLYBOXES_TERMINAL_EXTRA_PACKAGES  more Debian packages for the terminal image, e.g.
+#                              "gcc g++ make libc6-dev" (a C toolchain adds ~250 MB)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HELPERS="$REPO_ROOT/scripts/images"
 CACHE_DIR="${ONLYBOXES_IMAGE_CACHE:-$REPO_ROOT/images/.cache}"
 DEB_DIR="$CACHE_DIR/debs"
-PYTHON_IMAGE="onlyboxes/python:3.11"
-TERMINAL_IMAGE="onlyboxes/terminal:bookworm"
+NAMESPACE="${ONLYBOXES_IMAGE_NAMESPACE:-onlyboxes}"
+PYTHON_IMAGE="$NAMESPACE/python:3.11"
+SLIM_IMAGE="$NAMESPACE/python:3.11-slim"
+TERMINAL_IMAGE="$NAMESPACE/terminal:bookworm"
+HASH_LABEL="dev.onlyboxes.image-definition"
 
 START_SEC=$(date +%s)
 say() { printf 'build-images: [%ss] %s\n' "$(( $(date +%s) - START_SEC ))" "$*" >&2; }
@@ -34,141 +51,209 @@ TARGETS=()
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    python | terminal) TARGETS+=("$arg") ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (expected --force, python, terminal)" ;;
+    python | python-slim | terminal) TARGETS+=("$arg") ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+    *) die "unknown argument '$arg' (expected --force, python, python-slim, terminal)" ;;
   esac
 done
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(python terminal)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(python-slim python terminal)
 
 command -v docker >/dev/null 2>&1 || die "docker CLI not found (run scripts/docker-engine.sh first)"
 docker version >/dev/null 2>&1 || die "no Docker Engine answering (run scripts/docker-engine.sh first)"
-for tool in apt-get apt-cache dpkg-deb tar chroot; do
+
+# --- what goes into each image ----------------------------------------------------------
+
+SLIM_PKGS=(python3.11 libpython3.11-stdlib busybox-static tzdata media-types)
+# libopenblas0-pthread: numpy and scipy would otherwise get the reference BLAS, many times
+# slower at matrix work; it costs ~40 MB.
+DATA_PKGS=("${SLIM_PKGS[@]}" python3 python3-numpy python3-pandas python3-matplotlib python3-scipy
+  python3-sklearn python3-pil python3-sympy python3-requests python3-bs4 python3-lxml python3-openpyxl
+  fonts-dejavu-core libopenblas0-pthread ca-certificates)
+TERMINAL_PKGS=(dash bash coreutils findutils grep sed gawk tar gzip bzip2 xz-utils diffutils less file
+  procps ncurses-bin debianutils git curl jq sqlite3 nodejs unzip zip python3-pip python3-venv)
+read -r -a TERMINAL_EXTRA <<<"${ONLYBOXES_TERMINAL_EXTRA_PACKAGES:-}"
+TERMINAL_PKGS+=("${TERMINAL_EXTRA[@]}")
+
+# Packages apt would pull in that a sandbox does not need, treated as already present so
+# neither they nor their own dependencies are unpacked: package management and init
+# integration; perl (git's scripted corners need it, its core does not); scipy's
+# build-time compiler pythran (which drags in gcc and boost-dev); Tk, which only the TkAgg
+# backend uses (the images use Agg); the Unicode database text files fonttools lists.
+PROVIDED=(dpkg debconf install-info init-system-helpers sysvinit-utils lsb-base base-files usrmerge
+  usr-is-merged sensible-utils perl perl-base perl-modules-5.36 libperl5.36 liberror-perl
+  python3-pythran python3-pil.imagetk python3-tk unicode-data)
+
+# --- fast path: nothing to do when every image is up to date -----------------------------
+
+HASH="$(cat "$0" "$HELPERS"/* | sha256sum | cut -c1-16)"
+TERMINAL_HASH="$HASH"
+if [ "${#TERMINAL_EXTRA[@]}" -gt 0 ]; then
+  TERMINAL_HASH="$(printf '%s\n' "$HASH" "${TERMINAL_EXTRA[@]}" | sha256sum | cut -c1-16)"
+fi
+
+image_of() {
+  case "$1" in
+    python) echo "$PYTHON_IMAGE" ;;
+    python-slim) echo "$SLIM_IMAGE" ;;
+    terminal) echo "$TERMINAL_IMAGE" ;;
+  esac
+}
+
+hash_of() {
+  case "$1" in
+    "$TERMINAL_IMAGE") echo "$TERMINAL_HASH" ;;
+    *) echo "$HASH" ;;
+  esac
+}
+
+# up_to_date IMAGE: the image exists and was built by this very definition.
+up_to_date() {
+  [ "$FORCE" -eq 0 ] &&
+    [ "$(docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$1" 2>/dev/null)" = "$(hash_of "$1")" ]
+}
+
+TODO=()
+for target in "${TARGETS[@]}"; do
+  if up_to_date "$(image_of "$target")"; then
+    say "$(image_of "$target") is up to date (use --force to rebuild)"
+  else
+    TODO+=("$target")
+  fi
+done
+[ "${#TODO[@]}" -gt 0 ] || exit 0
+
+# Only building needs root (chroot, file ownership); checking the images does not.
+[ "$(id -u)" -eq 0 ] || die "building images needs root (chroot and file ownership in the image)"
+for tool in apt-get apt-cache dpkg-deb tar chroot ldconfig sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool not found (a Debian host is required)"
 done
 
-# Packages a dependency walk drags in that a sandbox does not need: package management,
-# perl, init integration, and the alternatives we do not pick (mawk/original-awk, elogind).
-EXCLUDE_RE='^(dpkg|install-info|debconf|debconf-2\.0|perl|perl-base|perl-modules-.*|libperl.*|lib.*-perl|mailcap|mime-support|init-system-helpers|usr-is-merged|usrmerge|base-files|original-awk|mawk|libelogind0|sensible-utils|lsb-base|sysvinit-utils)$'
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/onlyboxes-images.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
 
-# Direct hard dependencies of the given packages, first alternative of each OR group
-# (a virtual package resolves to its first provider). One apt-cache call per level: each
-# call loads the whole package cache, which costs seconds.
-direct_deps() {
-  apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-    --no-replaces --no-enhances "$@" | awk '
-      /^ [ |](Pre)?Depends: / {
-        name = $2; sub(/:any$/, "", name); in_or = (substr($0, 2, 1) == "|")
-        if (!skip) {
-          if (name ~ /^</) { want_provider = 1 } else { print name; want_provider = 0 }
-        }
-        skip = in_or; next
-      }
-      /^    [^ ]/ { if (want_provider) { print $1; want_provider = 0 }; next }
-      { want_provider = 0 }
-    ' | sort -u
+# --- dependency resolution and download --------------------------------------------------
+
+# A private apt view: an empty dpkg status except the PROVIDED packages (marked installed
+# at their candidate version, without dependencies), no host pins, Debian preferred over
+# any third-party repository the host may list (e.g. a newer nodejs).
+mkdir -p "$WORK/apt/preferences.d"
+apt-cache show --no-all-versions "${PROVIDED[@]}" | awk '
+  /^Package: / { print; print "Status: install ok installed"; next }
+  /^(Version|Architecture|Provides|Multi-Arch|Essential): / { print; next }
+  /^$/ { print "Maintainer: none"; print "Description: treated as present"; print "" }
+' >"$WORK/apt/status" || die "could not look up the packages treated as present (apt-get update?)"
+printf 'Package: *\nPin: release o=Debian\nPin-Priority: 900\n' >"$WORK/apt/preferences"
+APT_OPTS=(-o "Dir::State::status=$WORK/apt/status" -o "Dir::Etc::Preferences=$WORK/apt/preferences"
+  -o "Dir::Etc::PreferencesParts=$WORK/apt/preferences.d" -o APT::Install-Recommends=false
+  -o APT::Get::Upgrade-By-Source-Package=false -o Debug::NoLocking=1)
+
+# resolve PACKAGES...: prints `name=version` for the whole closure, as apt's resolver sees it.
+resolve() {
+  local out
+  out="$(apt-get -s -q "${APT_OPTS[@]}" install "$@" 2>&1)" || {
+    printf '%s\n' "$out" >&2
+    die "apt could not resolve the packages (apt-get update?)"
+  }
+  printf '%s\n' "$out" | awk '/^Inst / { v = $3; if (v ~ /^\[/) v = $4; sub(/^\(/, "", v); print $2 "=" v }'
 }
 
-# Prints the dependency closure of the given packages. Excluded packages are neither kept
-# nor walked, so their own dependencies (perl behind dpkg, ...) stay out.
-closure() {
-  local -A seen=()
-  local level=("$@") next pkg
-  while [ "${#level[@]}" -gt 0 ]; do
-    next=()
-    for pkg in "${level[@]}"; do
-      if [[ -z "${seen[$pkg]:-}" ]] && ! [[ "$pkg" =~ $EXCLUDE_RE ]]; then
-        seen[$pkg]=1
-        next+=("$pkg")
-      fi
-    done
-    [ "${#next[@]}" -gt 0 ] || break
-    mapfile -t level < <(direct_deps "${next[@]}")
-  done
-  printf '%s\n' "${!seen[@]}" | sort
+# The .deb file name apt gives a package version (epoch colon escaped).
+deb_path() {
+  local name="${1%%=*}" ver="${1#*=}"
+  compgen -G "$DEB_DIR/${name}_${ver//:/%3a}_*.deb" | head -n1
 }
 
-declare -A DEB_FILE=()
-
-# Makes sure a .deb of the candidate version of every package is in DEB_DIR (apt's own
-# cache is reused before the network) and records each file in DEB_FILE.
-fetch_debs() {
+# fetch NAME=VERSION...: makes sure every .deb is in DEB_DIR (apt's own cache is reused
+# before the network).
+fetch() {
   mkdir -p "$DEB_DIR"
-  local -A version=()
-  local missing=() pkg ver prefix
-  while read -r pkg ver; do version[$pkg]="$ver"; done < <(
-    apt-cache show --no-all-versions "$@" | awk '/^Package: /{p=$2} /^Version: /{print p, $2}'
-  )
-  for pkg in "$@"; do
-    ver="${version[$pkg]:-}"
-    [ -n "$ver" ] || die "package $pkg has no candidate version (apt-get update?)"
-    prefix="${pkg}_${ver//:/%3a}_"
-    if ! compgen -G "$DEB_DIR/${prefix}*.deb" >/dev/null; then
-      if compgen -G "/var/cache/apt/archives/${prefix}*.deb" >/dev/null; then
-        cp /var/cache/apt/archives/"${prefix}"*.deb "$DEB_DIR/"
-      else
-        missing+=("$pkg")
-      fi
+  local missing=() spec name ver
+  for spec in "$@"; do
+    [ -n "$(deb_path "$spec")" ] && continue
+    name="${spec%%=*}" ver="${spec#*=}"
+    if compgen -G "/var/cache/apt/archives/${name}_${ver//:/%3a}_*.deb" >/dev/null; then
+      cp /var/cache/apt/archives/"${name}_${ver//:/%3a}"_*.deb "$DEB_DIR/"
+    else
+      missing+=("$spec")
     fi
-    DEB_FILE[$pkg]="$DEB_DIR/$prefix"
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     say "downloading ${#missing[@]} packages"
-    # Into a directory _apt may write, so apt does not warn about an unsandboxed download.
-    (cd "$DEB_DIR" && apt-get download -q "${missing[@]}" 2>&1 >/dev/null | grep -v 'unsandboxed' >&2 || true)
-    for pkg in "${missing[@]}"; do
-      compgen -G "${DEB_FILE[$pkg]}*.deb" >/dev/null || die "apt-get download failed for $pkg"
+    # The warning is about _apt not owning the directory; root downloads it instead.
+    (cd "$DEB_DIR" && apt-get download -q "${APT_OPTS[@]}" "${missing[@]}" 2>&1 >/dev/null | grep -v 'unsandboxed' >&2 || true)
+    for spec in "${missing[@]}"; do
+      [ -n "$(deb_path "$spec")" ] || die "apt-get download failed for $spec"
     done
   fi
 }
 
-# Unpacks the fetched .deb of each package into ROOT (merged /usr).
-unpack_into() {
-  local root="$1" pkg deb
+# --- assembling a root -------------------------------------------------------------------
+
+# unpack ROOT NAME=VERSION...: unpacks each fetched .deb into ROOT (merged /usr).
+unpack() {
+  local root="$1" spec
   shift
   mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
   ln -sfn usr/bin "$root/bin"
   ln -sfn usr/sbin "$root/sbin"
   ln -sfn usr/lib "$root/lib"
   ln -sfn usr/lib64 "$root/lib64"
-  for pkg in "$@"; do
-    for deb in "${DEB_FILE[$pkg]}"*.deb; do
-      dpkg-deb --fsys-tarfile "$deb" | tar -x --keep-directory-symlink -C "$root"
-    done
+  # Busybox applet links from an earlier pass make way for the real binaries.
+  find "$root/usr/bin" -maxdepth 1 -lname busybox -delete
+  for spec in "$@"; do
+    dpkg-deb --fsys-tarfile "$(deb_path "$spec")" | tar -x --keep-directory-symlink -C "$root"
   done
 }
 
-# Writes users, profile and the writable directories every sandbox image shares.
+# alternatives ROOT NAME=VERSION...: makes the links `update-alternatives --install` would
+# make in the packages' postinst scripts (the highest priority wins), e.g. libblas.so.3 to
+# OpenBLAS, cc to gcc, js to nodejs.
+alternatives() {
+  local root="$1" spec link path
+  shift
+  for spec in "$@"; do
+    dpkg-deb --ctrl-tarfile "$(deb_path "$spec")" | tar -xO ./postinst 2>/dev/null || true
+  done | sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | tr -s ' \t' ' ' |
+    awk '{ for (i = 1; i + 4 <= NF; i++) if ($i == "--install" && $(i + 1) ~ /^\// && $(i + 3) ~ /^\// && $(i + 4) ~ /^[0-9]+$/) print $(i + 4), $(i + 1), $(i + 3) }' |
+    sort -k2,2 -k1,1nr | sort -u -k2,2 |
+    while read -r _ link path; do
+      if [ ! -e "$root$link" ] && [ ! -L "$root$link" ] && [ -e "$root$path" ]; then
+        ln -s "$path" "$root$link"
+      fi
+    done
+}
+
+# Writes users, profile and the writable directories every sandbox image shares, and redoes
+# what the skipped maintainer scripts would have done.
 finish_root() {
   local root="$1"
   mkdir -p "$root/etc" "$root/tmp" "$root/workspace" "$root/proc" "$root/sys" "$root/dev" "$root/root" "$root/var/tmp"
   chmod 1777 "$root/tmp" "$root/var/tmp"
-  cat >"$root/etc/passwd" <<'EOF'
+  cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
 sandbox:x:1000:1000:sandbox:/workspace:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
-EOF
-  cat >"$root/etc/group" <<'EOF'
+PASSWD
+  cat >"$root/etc/group" <<'GROUP'
 root:x:0:
 sandbox:x:1000:
 nogroup:x:65534:
-EOF
-  cat >"$root/etc/profile" <<'EOF'
+GROUP
+  cat >"$root/etc/profile" <<'PROFILE'
 export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 export LANG=C.UTF-8
 export HOME="${HOME:-/workspace}"
-EOF
+PROFILE
   echo "sandbox" >"$root/etc/hostname"
   printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
   [ -e "$root/etc/localtime" ] || ln -sfn /usr/share/zoneinfo/Etc/UTC "$root/etc/localtime"
   chown 1000:1000 "$root/workspace"
-  # Debian makes these links in maintainer scripts (alternatives), which we do not run.
   # dash, not busybox ash, as sh when present: Debian's busybox-static ash prefers its own
   # applets over the real coreutils/procps binaries on PATH.
   [ -e "$root/usr/bin/dash" ] && ln -sfn dash "$root/usr/bin/sh"
   [ -e "$root/usr/bin/gawk" ] && ln -sfn gawk "$root/usr/bin/awk"
   [ -e "$root/usr/bin/less" ] && ln -sfn less "$root/usr/bin/pager"
-  # Busybox fills what the Debian packages do not provide (sh in the Python image, ps,
+  # Busybox fills what the Debian packages do not provide (sh in the Python images, ps,
   # wget, vi ...); a real binary always wins over an applet.
   local applet
   for applet in $(chroot "$root" /usr/bin/busybox --list); do
@@ -178,55 +263,111 @@ EOF
     fi
   done
   [ -e "$root/usr/bin/python3" ] || ln -s python3.11 "$root/usr/bin/python3"
-  [ -e "$root/usr/bin/python" ] || ln -s python3.11 "$root/usr/bin/python"
-  # Precompile so every run does not pay for it (and a read-only root could not cache it).
-  # No -j0: compileall's process pool needs /dev/shm, absent in a bare chroot.
-  chroot "$root" /usr/bin/python3.11 -m compileall -q -x 'lib2to3/tests|test/' /usr/lib/python3.11 >/dev/null || true
+  [ -e "$root/usr/bin/python" ] || ln -s python3 "$root/usr/bin/python"
+  # The CA bundle and hashed links update-ca-certificates would make (curl, git, requests
+  # and Python's ssl read them when egress is enabled).
+  if [ -d "$root/usr/share/ca-certificates/mozilla" ]; then
+    mkdir -p "$root/etc/ssl/certs"
+    local crt
+    for crt in "$root"/usr/share/ca-certificates/mozilla/*.crt; do
+      ln -sfn "/usr/share/ca-certificates/mozilla/${crt##*/}" "$root/etc/ssl/certs/$(basename "$crt" .crt).pem"
+    done
+    cat "$root"/usr/share/ca-certificates/mozilla/*.crt >"$root/etc/ssl/certs/ca-certificates.crt"
+    [ -x "$root/usr/bin/openssl" ] && chroot "$root" /usr/bin/openssl rehash /etc/ssl/certs >/dev/null 2>&1 || true
+  fi
+  # Everything is installed by the image; a sandbox user's `pip install` goes to ~/.local.
+  rm -f "$root"/usr/lib/python3.*/EXTERNALLY-MANAGED
+  printf 'include /etc/ld.so.conf.d/*.conf\n' >"$root/etc/ld.so.conf"
+  ldconfig -r "$root"
   # Documentation is dead weight in a sandbox image.
   rm -rf "$root/usr/share/doc" "$root/usr/share/man" "$root/usr/share/info" "$root/usr/share/lintian"
 }
 
-# build_image NAME PACKAGES...: assembles and imports one image unless it exists.
-build_image() {
-  local image="$1"
-  shift
-  if [ "$FORCE" -eq 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
-    say "$image exists (use --force to rebuild)"
-    return 0
-  fi
-  # Only building needs root (chroot, file ownership); checking for the image does not.
-  [ "$(id -u)" -eq 0 ] || die "building $image needs root (chroot and file ownership in the image)"
-  local started root pkgs
-  started=$(date +%s)
-  mapfile -t pkgs < <(closure "$@")
-  say "$image: ${#pkgs[@]} packages"
-  fetch_debs "${pkgs[@]}"
-  root="$(mktemp -d "${TMPDIR:-/tmp}/onlyboxes-rootfs.XXXXXX")"
-  # shellcheck disable=SC2064  # expand now: the trap must remove this very directory
-  trap "rm -rf '$root'" RETURN
-  unpack_into "$root" "${pkgs[@]}"
-  say "$image: unpacked"
-  finish_root "$root"
-  say "$image: root finished"
-  tar -C "$root" --numeric-owner -c . | docker import \
-    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' \
-    --change 'ENV LANG=C.UTF-8' \
-    --change 'ENV HOME=/workspace' \
+# finish_data_stack ROOT: the data-science part of the Python images.
+finish_data_stack() {
+  local root="$1"
+  # Test suites (pandas alone ships ~40 MB of them) are never run in a sandbox.
+  find "$root/usr/lib/python3/dist-packages" -depth -type d -name tests -exec rm -rf {} +
+  # Debian's matplotlibrc asks for TkAgg; these images have no Tk.
+  sed -i 's/^backend *:.*/backend: Agg/' "$root/etc/matplotlibrc"
+  install -m 0644 "$HELPERS/sitecustomize.py" "$root/etc/python3.11/sitecustomize.py"
+  # Prebuilt font list, copied into MPLCONFIGDIR by sitecustomize (see there).
+  mkdir -p "$root/usr/share/onlyboxes/matplotlib"
+  chroot "$root" /usr/bin/env -i MPLCONFIGDIR=/usr/share/onlyboxes/matplotlib MPLBACKEND=Agg \
+    /usr/bin/python3 -c 'import matplotlib.font_manager as f; assert f.fontManager.ttflist'
+  find "$root/usr/share/onlyboxes/matplotlib" -type f ! -name 'fontlist-*.json' -delete
+  chmod -R a+rX "$root/usr/share/onlyboxes"
+}
+
+# compile ROOT: precompiles every Python module, so no run pays for it (and a read-only
+# root could not cache it). The process pool needs a /dev/shm, absent in a bare chroot.
+compile() {
+  local root="$1"
+  mkdir -p "$root/dev/shm"
+  chmod 1777 "$root/dev/shm"
+  chroot "$root" /usr/bin/python3 -m compileall -q -j0 -x 'lib2to3/tests|/test/|/tests/' \
+    /usr/lib/python3.11 /usr/lib/python3/dist-packages >/dev/null || true
+  rm -rf "${root:?}/dev/shm"
+}
+
+# import_image ROOT IMAGE ENV...: imports ROOT as IMAGE, labelled with the definition hash.
+import_image() {
+  local root="$1" image="$2" env
+  shift 2
+  local changes=(--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'
+    --change 'ENV LANG=C.UTF-8' --change 'ENV HOME=/workspace')
+  for env in "$@"; do changes+=(--change "ENV $env"); done
+  tar -C "$root" --numeric-owner -c . | docker import "${changes[@]}" \
     --change 'WORKDIR /workspace' \
     --change 'USER 1000:1000' \
     --change 'CMD ["/bin/sh"]' \
+    --change "LABEL $HASH_LABEL=$(hash_of "$image")" \
     --message "onlyboxes sandbox image built from Debian packages" \
     - "$image" >/dev/null
-  say "built $image in $(( $(date +%s) - started ))s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  say "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
-PYTHON_PKGS=(python3.11 libpython3.11-stdlib busybox-static tzdata media-types)
-TERMINAL_PKGS=("${PYTHON_PKGS[@]}" dash bash coreutils findutils grep sed gawk tar gzip bzip2 xz-utils
-  diffutils less file procps ncurses-bin debianutils)
+wants() { [[ " ${TODO[*]} " == *" $1 "* ]]; }
 
-for target in "${TARGETS[@]}"; do
-  case "$target" in
-    python) build_image "$PYTHON_IMAGE" "${PYTHON_PKGS[@]}" ;;
-    terminal) build_image "$TERMINAL_IMAGE" "${TERMINAL_PKGS[@]}" ;;
-  esac
-done
+DATA_ENV=(MPLBACKEND=Agg MPLCONFIGDIR=/tmp/matplotlib)
+
+if wants python-slim; then
+  mapfile -t specs < <(resolve "${SLIM_PKGS[@]}")
+  say "$SLIM_IMAGE: ${#specs[@]} packages"
+  fetch "${specs[@]}"
+  unpack "$WORK/slim" "${specs[@]}"
+  finish_root "$WORK/slim"
+  compile "$WORK/slim"
+  import_image "$WORK/slim" "$SLIM_IMAGE"
+  rm -rf "$WORK/slim"
+fi
+
+# The terminal image is the Python image plus tools: one root serves both, in that order.
+if wants python || wants terminal; then
+  mapfile -t data_specs < <(resolve "${DATA_PKGS[@]}")
+  all_specs=("${data_specs[@]}")
+  if wants terminal; then
+    mapfile -t all_specs < <(resolve "${DATA_PKGS[@]}" "${TERMINAL_PKGS[@]}")
+  fi
+  say "${#data_specs[@]} packages for $PYTHON_IMAGE, ${#all_specs[@]} for $TERMINAL_IMAGE"
+  fetch "${all_specs[@]}"
+  unpack "$WORK/data" "${data_specs[@]}"
+  alternatives "$WORK/data" "${data_specs[@]}"
+  finish_root "$WORK/data"
+  finish_data_stack "$WORK/data"
+  compile "$WORK/data"
+  say "Python root ready"
+  if wants python; then
+    import_image "$WORK/data" "$PYTHON_IMAGE" "${DATA_ENV[@]}"
+  fi
+  if wants terminal; then
+    mapfile -t extra_specs < <(printf '%s\n' "${all_specs[@]}" | grep -vxF -f <(printf '%s\n' "${data_specs[@]}"))
+    unpack "$WORK/data" "${extra_specs[@]}"
+    alternatives "$WORK/data" "${all_specs[@]}"
+    finish_root "$WORK/data"
+    finish_data_stack "$WORK/data"
+    compile "$WORK/data"
+    import_image "$WORK/data" "$TERMINAL_IMAGE" "${DATA_ENV[@]}"
+  fi
+fi
+say "done"

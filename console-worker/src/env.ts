@@ -1,4 +1,5 @@
 import type { AccountLimits } from "./objects/account-limits.ts";
+import type { AuthThrottle } from "./objects/auth-throttle.ts";
 import type { Scheduler } from "./objects/scheduler.ts";
 import type { Session } from "./objects/session.ts";
 import type { Task } from "./objects/task.ts";
@@ -11,6 +12,7 @@ export interface Env {
   SCHEDULER: DurableObjectNamespace<Scheduler>;
   SESSION: DurableObjectNamespace<Session>;
   TASK: DurableObjectNamespace<Task>;
+  AUTH_THROTTLE: DurableObjectNamespace<AuthThrottle>;
   ACCOUNT_LIMITS: DurableObjectNamespace<AccountLimits>;
   ASSETS?: Fetcher;
   CONSOLE_HASH_KEY?: string;
@@ -26,8 +28,24 @@ export interface Env {
   CONSOLE_HEARTBEAT_INTERVAL_SEC?: string;
   /** Set by the self-host launcher to a new value on every start (live registrations do not survive a restart). */
   CONSOLE_BOOT_ID?: string;
-  /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000). */
+  /**
+   * Set by the self-host launcher to the name of the newest D1 migration file: until the
+   * database lists it as applied, the API answers 503 with Retry-After (the console is starting).
+   */
+  CONSOLE_SCHEMA_MIGRATION?: string;
+  /** Self-host only: node id and secret of the launcher's local worker, registered by the boot event. */
+  CONSOLE_LOCAL_WORKER_ID?: string;
+  CONSOLE_LOCAL_WORKER_SECRET?: string;
+  /** PBKDF2 iterations for new password hashes (Cloudflare caps at 100000; the self-host launcher passes 600000). */
   CONSOLE_PASSWORD_ITERATIONS?: string;
+  /** Comma-separated origins whose browser pages may call /mcp, beyond the console's own. */
+  CONSOLE_ALLOWED_ORIGINS?: string;
+  /** Failed sign-ins per username per window before 429 (default 5). */
+  CONSOLE_AUTH_FAILURES_PER_USER?: string;
+  /** Failed sign-ins and bearer authentications per client address per window before 429 (default 20). */
+  CONSOLE_AUTH_FAILURES_PER_ADDRESS?: string;
+  /** Length of the failure window in seconds (default 900). */
+  CONSOLE_AUTH_FAILURE_WINDOW_SEC?: string;
   /** Per-account limits (see lib/limits.ts): open terminal sessions, running commands, session lifetime. */
   CONSOLE_ACCOUNT_MAX_SESSIONS?: string;
   CONSOLE_ACCOUNT_MAX_RUNS?: string;

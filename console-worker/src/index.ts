@@ -1,10 +1,14 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
 import { AppError } from "./lib/errors.ts";
+import { provisionLocalWorker } from "./lib/local-worker.ts";
 import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
+import { MAX_JSON_BODY_BYTES } from "./lib/validate.ts";
 import { errorHandler } from "./middleware/error-handler.ts";
+import { securityHeaders } from "./middleware/security-headers.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
 import { consoleRoutes } from "./routes/console.ts";
@@ -14,6 +18,7 @@ import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
 
 export { AccountLimits } from "./objects/account-limits.ts";
+export { AuthThrottle } from "./objects/auth-throttle.ts";
 export { Scheduler } from "./objects/scheduler.ts";
 export { Session } from "./objects/session.ts";
 export { Task } from "./objects/task.ts";
@@ -23,12 +28,17 @@ export { WorkerNode } from "./objects/worker-node.ts";
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError(errorHandler);
-  app.notFound((c) => {
+  app.use(securityHeaders());
+  app.notFound(async (c) => {
     // Dashboard files: on Cloudflare and under wrangler dev the asset router answers these
     // before the Worker runs; the self-hosted runtime hands them to the ASSETS binding here.
     const { pathname } = new URL(c.req.url);
     const api = pathname.startsWith("/api/") || pathname === "/mcp" || pathname.startsWith("/rpc/");
-    if (!api && (c.req.method === "GET" || c.req.method === "HEAD") && c.env.ASSETS) return c.env.ASSETS.fetch(c.req.raw);
+    if (!api && (c.req.method === "GET" || c.req.method === "HEAD") && c.env.ASSETS) {
+      // A fetched response's headers are immutable; copy it so the security headers can be added.
+      const asset = await c.env.ASSETS.fetch(c.req.raw);
+      return new Response(asset.body, asset);
+    }
     return c.json({ error: "not found" }, 404);
   });
 
@@ -39,6 +49,17 @@ export function createApp(): Hono<AppEnv> {
   app.use("/api/*", ensureBootstrap());
   app.use("/mcp", ensureBootstrap());
   app.use("/rpc/*", ensureBootstrap());
+  // Every REST body is JSON of at most this size; streamed (chunked) bodies are counted
+  // as they arrive and reading stops at the limit. /mcp sets its own, larger limit.
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_JSON_BODY_BYTES,
+      onError: () => {
+        throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+      },
+    }),
+  );
 
   app.route("/rpc", rpcRoutes);
   app.route("/api/v1/console", consoleRoutes);
@@ -61,6 +82,7 @@ export default {
     // The self-host launcher fires BOOT_EVENT once at start and waits for it.
     if (controller.cron === BOOT_EVENT) {
       await runBoot(env, controller.scheduledTime);
+      await provisionLocalWorker(env);
       return;
     }
     ctx.waitUntil(runScheduled(env));

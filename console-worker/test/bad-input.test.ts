@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../src/app-env.ts";
 import { AppError } from "../src/lib/errors.ts";
 import { errorHandler } from "../src/middleware/error-handler.ts";
-import { adminCredentials, callJson, createAccount, signInAdmin } from "./helpers.ts";
+import { adminCredentials, callJson, createAccount, newAccountWithToken, signInAdmin } from "./helpers.ts";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -59,7 +59,7 @@ describe("malformed bodies", () => {
 
   it.each([
     ["/api/v1/console/login", { ...{ username: "admin", password: "x" }, admin: true }, "admin"],
-    ["/api/v1/console/register", { username: "zed", password: "x", is_admin: true }, "is_admin"],
+    ["/api/v1/console/register", { username: "zed", password: "twelve-chars", is_admin: true }, "is_admin"],
     ["/api/v1/console/tokens", { name: "x", expires_at: "never" }, "expires_at"],
   ])("%s answers 400 for unknown fields", async (path, body, field) => {
     const admin = await signInAdmin();
@@ -104,12 +104,22 @@ describe("oversize bodies", () => {
     expect(res.status).toBe(413);
   });
 
-  it("answers 413 for a streamed body without a length", async () => {
+  it.each([
+    ["/api/v1/console/login", "none"],
+    ["/api/v1/console/register", "cookie"],
+    ["/api/v1/console/tokens", "cookie"],
+    ["/api/v1/commands/echo", "bearer"],
+    ["/api/v1/tasks", "bearer"],
+    ["/api/v1/commands/terminal", "bearer"],
+  ] as const)("%s answers 413 to a streamed body without a length, and stops reading it", async (path, auth) => {
+    const admin = await signInAdmin();
+    const user = auth === "bearer" ? await newAccountWithToken() : undefined;
     const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    const offered = 32 * MIB;
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent >= MIB + chunk.length) {
+        if (sent >= offered) {
           controller.close();
           return;
         }
@@ -117,12 +127,17 @@ describe("oversize bodies", () => {
         sent += chunk.length;
       },
     });
-    const res = await callJson("/api/v1/console/login", {
+    const res = await callJson<{ error: string }>(path, {
       method: "POST",
       body: stream,
       headers: { "content-type": "application/json" },
+      ...(auth === "cookie" ? { cookie: admin } : {}),
+      ...(user ? { bearer: user.token } : {}),
     });
     expect(res.status).toBe(413);
+    expect(res.body.error).toBe(`request body exceeds ${MIB} bytes`);
+    // Reading stopped near the limit instead of taking in all 32 MiB.
+    expect(sent).toBeLessThan(8 * MIB);
   });
 });
 

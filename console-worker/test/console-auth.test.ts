@@ -175,7 +175,7 @@ describe("POST /api/v1/console/register", () => {
     const username = uniqueName("Alice");
     const res = await callJson<{ account: SessionBody["account"]; created_at: string; updated_at: string }>(
       "/api/v1/console/register",
-      { method: "POST", cookie: admin, body: { username: `  ${username} `, password: "s3cret" } },
+      { method: "POST", cookie: admin, body: { username: `  ${username} `, password: "s3cret-passphrase" } },
     );
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
@@ -183,7 +183,7 @@ describe("POST /api/v1/console/register", () => {
       created_at: expect.stringMatching(RFC3339),
       updated_at: expect.stringMatching(RFC3339),
     });
-    const cookie = await signIn(username, "s3cret");
+    const cookie = await signIn(username, "s3cret-passphrase");
     const session = await callJson<SessionBody>("/api/v1/console/session", { cookie });
     expect(session.body.account).toEqual(res.body.account);
   });
@@ -195,13 +195,13 @@ describe("POST /api/v1/console/register", () => {
     const res = await callJson("/api/v1/console/register", {
       method: "POST",
       cookie: admin,
-      body: { username: username.toUpperCase(), password: "x" },
+      body: { username: username.toUpperCase(), password: "long-enough-password" },
     });
     expect(res).toMatchObject({ status: 409, body: { error: "username already exists" } });
     const again = await callJson("/api/v1/console/register", {
       method: "POST",
       cookie: admin,
-      body: { username: "ADMIN", password: "x" },
+      body: { username: "ADMIN", password: "long-enough-password" },
     });
     expect(again.status).toBe(409);
   });
@@ -211,6 +211,7 @@ describe("POST /api/v1/console/register", () => {
     ["a blank username", { username: "   ", password: "x" }],
     ["a username over 64 characters", { username: "u".repeat(65), password: "x" }],
     ["an empty password", { username: "carol", password: "" }],
+    ["a password of 11 characters", { username: "carol", password: "elevenchars" }],
     ["a missing password", { username: "carol" }],
   ])("answers 400 for %s and creates nothing", async (_label, body) => {
     const admin = await signInAdmin();
@@ -225,7 +226,11 @@ describe("POST /api/v1/console/register", () => {
   it("accepts a username of exactly 64 characters", async () => {
     const admin = await signInAdmin();
     const username = `x${uniqueName()}`.padEnd(64, "x");
-    const res = await callJson("/api/v1/console/register", { method: "POST", cookie: admin, body: { username, password: "p" } });
+    const res = await callJson("/api/v1/console/register", {
+      method: "POST",
+      cookie: admin,
+      body: { username, password: "p".repeat(12) },
+    });
     expect(res.status).toBe(201);
   });
 
@@ -327,5 +332,18 @@ describe("first-start admin", () => {
     await env.DB.prepare("DELETE FROM accounts").run();
     expect(await bootstrapAdmin(env)).toBe(true);
     expect(logs.mock.calls.flat().join(" ")).not.toContain(adminCredentials().password);
+  });
+
+  it("refuses to create the first admin with a CONSOLE_DASHBOARD_PASSWORD under 12 characters", async () => {
+    await env.DB.prepare("DELETE FROM accounts").run();
+    const short = { ...env, CONSOLE_DASHBOARD_PASSWORD: "elevenchars" };
+    await expect(bootstrapAdmin(short)).rejects.toThrow(/CONSOLE_DASHBOARD_PASSWORD must be at least 12 characters/);
+    const n = await env.DB.prepare("SELECT count(*) AS n FROM accounts").first<{ n: number }>();
+    expect(n?.n).toBe(0);
+    // Twelve is enough; put the configured admin back afterwards.
+    expect(await bootstrapAdmin({ ...env, CONSOLE_DASHBOARD_PASSWORD: "twelve-chars" })).toBe(true);
+    await env.DB.prepare("DELETE FROM accounts").run();
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    expect(await bootstrapAdmin(env)).toBe(true);
   });
 });

@@ -153,6 +153,80 @@ describe("mcp: transport and auth", () => {
   });
 });
 
+describe("mcp: Origin (DNS-rebinding guard)", () => {
+  const list = { jsonrpc: "2.0", id: 9, method: "tools/list" };
+  const accept = "application/json, text/event-stream";
+
+  function listFrom(path: string, origin: string | undefined, extraEnv?: Record<string, string>) {
+    return callJson<{ result?: { tools: unknown[] }; error?: { message: string } }>(path, {
+      method: "POST",
+      bearer: token,
+      body: list,
+      headers: origin === undefined ? { accept } : { accept, origin },
+      ...(extraEnv ? { env: extraEnv } : {}),
+    });
+  }
+
+  it("serves a request without Origin (non-browser clients)", async () => {
+    const res = await listFrom("/mcp", undefined);
+    expect(res.status).toBe(200);
+    expect(res.body.result?.tools).toHaveLength(4);
+  });
+
+  it.each([
+    ["a foreign origin", "http://evil.example"],
+    ["Origin: null", "null"],
+    ["a rebound name posing as this console", ORIGIN],
+    ["the public URL's host on another port", "https://console.example:8443"],
+  ])("refuses %s with 403, token or not", async (_label, origin) => {
+    const res = await listFrom("/mcp", origin, { CONSOLE_PUBLIC_URL: "https://console.example" });
+    expect(res.status).toBe(403);
+    expect(res.body.error?.message).toContain(origin);
+    const anonymous = await callJson("/mcp", { method: "POST", body: list, headers: { accept, origin } });
+    expect(anonymous.status).toBe(403);
+  });
+
+  it("allows CONSOLE_PUBLIC_URL, CONSOLE_ALLOWED_ORIGINS and its own address when that is an IP", async () => {
+    const env = {
+      CONSOLE_PUBLIC_URL: "https://console.example/onlyboxes",
+      CONSOLE_ALLOWED_ORIGINS: "http://localhost:6274, https://inspector.example",
+    };
+    for (const origin of ["https://console.example", "http://localhost:6274", "https://inspector.example"]) {
+      expect((await listFrom("/mcp", origin, env)).status).toBe(200);
+    }
+    expect((await listFrom("http://127.0.0.1:8089/mcp", "http://127.0.0.1:8089")).status).toBe(200);
+    expect((await listFrom("http://127.0.0.1:8089/mcp", "http://127.0.0.1:9999")).status).toBe(403);
+  });
+});
+
+describe("mcp: body limit", () => {
+  it("answers 413 to a streamed body over 4 MiB and stops reading it", async () => {
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    let sent = 0;
+    const total = 64 * 1024 * 1024;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= total) {
+          controller.close();
+          return;
+        }
+        controller.enqueue(chunk);
+        sent += chunk.length;
+      },
+    });
+    const res = await callJson<{ error: { code: number; message: string } }>("/mcp", {
+      method: "POST",
+      bearer: token,
+      body: stream,
+      headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+    });
+    expect(res.status).toBe(413);
+    expect(res.body.error.message).toMatch(/exceeds 4194304 bytes/);
+    // Reading stopped near the limit: far less than the 64 MiB offered was pulled.
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+  });
+});
+
 describe("mcp: initialize", () => {
   it("names the server and tells the model how to use it", () => {
     expect(client.getServerVersion()?.name).toBe("onlyboxes");

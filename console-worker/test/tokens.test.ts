@@ -42,7 +42,7 @@ describe("POST /api/v1/console/tokens", () => {
       id: expect.stringMatching(/^tok_/),
       name: "ci runner",
       token: expect.stringMatching(/^obx_[0-9a-f]{48}$/),
-      token_masked: `${t.token.slice(0, 8)}…${t.token.slice(-4)}`,
+      token_masked: `obx_…${t.token.slice(-4)}`,
       generated: true,
       created_at: expect.stringMatching(RFC3339),
       updated_at: expect.stringMatching(RFC3339),
@@ -54,12 +54,23 @@ describe("POST /api/v1/console/tokens", () => {
 
   it("accepts a chosen token value", async () => {
     const user = await createAccount(await signInAdmin());
-    const value = `my-own-token-${uniqueName()}`;
+    const value = `my-own-token-of-24-chars-${uniqueName()}`;
     const t = await createToken(user.cookie, "manual", value);
     expect(t.token).toBe(value);
     expect(t.generated).toBe(false);
-    expect(t.token_masked).toBe(`${value.slice(0, 8)}…${value.slice(-4)}`);
+    expect(t.token_masked).toBe(`${value.slice(0, 4)}…${value.slice(-4)}`);
     expect((await echo(value)).status).not.toBe(401);
+  });
+
+  it("accepts a chosen value of exactly 24 characters and masks all but 8 of its characters", async () => {
+    const user = await createAccount(await signInAdmin());
+    const value = `${uniqueName("v")}`.padEnd(24, "z");
+    const t = await createToken(user.cookie, "short", value);
+    expect(t.token).toBe(value);
+    const shown = t.token_masked.replace("…", "");
+    expect(shown.length).toBeLessThanOrEqual(8);
+    const list = await callJson<{ items: { token_masked: string }[] }>("/api/v1/console/tokens", { cookie: user.cookie });
+    expect(list.body.items.map((i) => i.token_masked)).toEqual([t.token_masked]);
   });
 
   it("answers 409 for a name the account already uses, in any case", async () => {
@@ -76,7 +87,7 @@ describe("POST /api/v1/console/tokens", () => {
     const admin = await signInAdmin();
     const a = await createAccount(admin);
     const b = await createAccount(admin);
-    const value = `shared-${uniqueName()}`;
+    const value = `shared-token-value-${uniqueName()}`;
     await createToken(a.cookie, "one", value);
     const res = await callJson("/api/v1/console/tokens", {
       method: "POST",
@@ -99,6 +110,7 @@ describe("POST /api/v1/console/tokens", () => {
     ["a token with whitespace", { name: "x", token: "abc def" }, "token"],
     ["a token with a newline", { name: "x", token: "abc\ndef" }, "token"],
     ["an empty token", { name: "x", token: "" }, "token"],
+    ["a token of 23 characters", { name: "x", token: "t".repeat(23) }, "token: at least 24 characters"],
     ["a token over 256 characters", { name: "x", token: "t".repeat(257) }, "token"],
     ["a null token", { name: "x", token: null }, "token"],
     ["an unknown field", { name: "x", scopes: ["all"] }, "unknown field: scopes"],

@@ -1,6 +1,6 @@
 import { Navigate, Route, Router, useLocation } from "@solidjs/router";
 import { type JSX, Match, Switch } from "solid-js";
-import { Loading } from "./components/feedback.tsx";
+import { RestoringSplash } from "./components/feedback.tsx";
 import { Shell } from "./components/shell.tsx";
 import { SessionProvider, SIGNED_OUT_NOTICE, useSession } from "./lib/session.tsx";
 import { AccountsPage } from "./pages/accounts-page.tsx";
@@ -22,9 +22,7 @@ function RequireSession(props: { children?: JSX.Element }): JSX.Element {
   return (
     <Switch>
       <Match when={session.state() === "checking"}>
-        <div class="splash">
-          <Loading label="Restoring your session…" />
-        </div>
+        <RestoringSplash />
       </Match>
       <Match when={session.state() === "signed-out"}>
         <Navigate href={loginHref()} />

@@ -16,9 +16,14 @@ export interface SandboxLimits {
   user: string;
   /** Bridge networking instead of `none`: outbound traffic (and DNS) becomes possible. */
   networkEgress: boolean;
-  /** One-shot runs get a read-only root and a tmpfs /tmp of this size. */
+  /** Sandboxes get a read-only root; their writable places are size-limited tmpfs mounts. */
   readonlyRootfs: boolean;
+  /** Size of every sandbox's /tmp. */
   tmpfsBytes: number;
+  /** Size of a terminal session's /workspace (its home). */
+  diskBytes: number;
+  /** Most open files per process (RLIMIT_NOFILE). */
+  nofile: number;
 }
 
 /** The Docker half of the worker's configuration, read from WORKER_* and DOCKER_HOST. */
@@ -46,6 +51,17 @@ export interface DockerConfig {
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
+
+/** workerd closes a WebSocket (1009) on a message above 32 MiB: no result may come near it. */
+export const MAX_WS_MESSAGE_BYTES = 32 * MIB;
+/**
+ * Worst case of one result in JSON: terminalExec and pythonExec carry two streams of up to
+ * the limit each, and a control byte costs 6 characters once escaped (`\u0000`), so 12
+ * bytes per byte of limit; the rest of the result, the protobuf and Connect framing are
+ * far below the 2 MiB kept aside. (terminalResource's base64 costs 4/3 per byte.)
+ */
+const WORST_JSON_BYTES_PER_LIMIT_BYTE = 12;
+export const MAX_OUTPUT_LIMIT_BYTES = Math.floor((MAX_WS_MESSAGE_BYTES - 2 * MIB) / WORST_JSON_BYTES_PER_LIMIT_BYTE);
 
 function fail(name: string, expected: string, raw: string): never {
   throw new Error(`${name} must be ${expected}, got "${raw}"`);
@@ -125,6 +141,16 @@ function user(env: NodeJS.ProcessEnv): string {
   return v;
 }
 
+function outputLimit(env: NodeJS.ProcessEnv): number {
+  const n = bytes(env, "WORKER_TERMINAL_OUTPUT_LIMIT_BYTES", MIB, KIB, 64 * GIB);
+  if (n > MAX_OUTPUT_LIMIT_BYTES) {
+    throw new Error(
+      `WORKER_TERMINAL_OUTPUT_LIMIT_BYTES must be at most ${MAX_OUTPUT_LIMIT_BYTES} (2.5 MiB), got ${n}: two streams of that size can take 12 times as much in a JSON result, and workerd closes the worker's connection on a message above 32 MiB`,
+    );
+  }
+  return n;
+}
+
 /**
  * Reads the Docker settings of the worker; throws an Error naming the variable and what it
  * expects for any invalid value.
@@ -150,7 +176,7 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
     nodeId: raw(env, "WORKER_ID") ?? hostname(),
     pythonImage: image(env, "WORKER_PYTHON_EXEC_DOCKER_IMAGE", DEFAULT_PYTHON_IMAGE),
     terminalImage: image(env, "WORKER_TERMINAL_EXEC_DOCKER_IMAGE", DEFAULT_TERMINAL_IMAGE),
-    outputLimitBytes: bytes(env, "WORKER_TERMINAL_OUTPUT_LIMIT_BYTES", MIB, KIB, 64 * MIB),
+    outputLimitBytes: outputLimit(env),
     limits: {
       // Docker refuses less than 6 MiB of memory for a container.
       memoryBytes: bytes(env, "WORKER_SANDBOX_MEMORY", 256 * MIB, 6 * MIB, 64 * GIB),
@@ -160,6 +186,8 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
       networkEgress: bool(env, "WORKER_SANDBOX_NETWORK_EGRESS", false),
       readonlyRootfs: bool(env, "WORKER_SANDBOX_READONLY_ROOTFS", true),
       tmpfsBytes: bytes(env, "WORKER_SANDBOX_TMPFS_SIZE", 64 * MIB, MIB, 16 * GIB),
+      diskBytes: bytes(env, "WORKER_SANDBOX_DISK", GIB, MIB, 256 * GIB),
+      nofile: int(env, "WORKER_SANDBOX_NOFILE", 4096, 64, 1_048_576),
     },
     pythonPoolSize: int(env, "WORKER_PYTHON_EXEC_POOL_SIZE", 2, 0, 64),
     leaseMinSec,

@@ -85,6 +85,19 @@ export async function insertFirstAccount(d1: D1Database, account: NewAccount): P
   return result.meta.changes > 0;
 }
 
+/** Replaces an account's stored password hash (same password, e.g. a new iteration count). */
+export async function updatePasswordHash(db: Db, id: string, password: PasswordHash, now: number): Promise<void> {
+  await db
+    .update(accounts)
+    .set({
+      passwordHash: password.hash,
+      passwordSalt: password.salt,
+      passwordIterations: password.iterations,
+      updatedAt: now,
+    })
+    .where(eq(accounts.id, id));
+}
+
 /** True when at least one account exists. */
 export async function hasAnyAccount(d1: D1Database): Promise<boolean> {
   const row = await d1.prepare("SELECT 1 AS one FROM accounts LIMIT 1").first<{ one: number }>();

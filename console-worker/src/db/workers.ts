@@ -59,3 +59,17 @@ export async function deleteWorker(db: Db, nodeId: string): Promise<boolean> {
   const deleted = await db.delete(workers).where(eq(workers.nodeId, nodeId)).returning({ nodeId: workers.nodeId });
   return deleted.length > 0;
 }
+
+/**
+ * Registers a worker credential under a fixed node id, or replaces the stored secret hash
+ * when the id exists (the self-host launcher's local worker keeps its id across starts).
+ */
+export async function upsertWorkerCredential(
+  db: Db,
+  w: { nodeId: string; secretHash: string; nodeName: string; now: number },
+): Promise<void> {
+  await db
+    .insert(workers)
+    .values({ nodeId: w.nodeId, secretHash: w.secretHash, nodeName: w.nodeName, registeredAt: w.now })
+    .onConflictDoUpdate({ target: workers.nodeId, set: { secretHash: w.secretHash } });
+}

@@ -1,9 +1,11 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { hasAnyAccount, insertFirstAccount } from "../db/accounts.ts";
+import { isMigrationApplied } from "../db/schema-migrations.ts";
 import type { Env } from "../env.ts";
-import { getConfig } from "./config.ts";
+import { getConfig, MIN_PASSWORD_LENGTH } from "./config.ts";
 import { newId, randomHex } from "./crypto.ts";
+import { AppError } from "./errors.ts";
 import { hashPassword } from "./passwords.ts";
 
 /**
@@ -17,6 +19,13 @@ export async function bootstrapAdmin(env: Env): Promise<boolean> {
   if (await hasAnyAccount(env.DB)) return false;
   const username = config.dashboardUsername ?? `admin-${randomHex(3)}`;
   const generatedPassword = config.dashboardPassword === undefined;
+  // Checked only here: once the admin exists the variable is ignored, so an old short value cannot break a running console.
+  if (!generatedPassword && [...(config.dashboardPassword ?? "")].length < MIN_PASSWORD_LENGTH) {
+    throw new AppError(
+      "internal",
+      `console misconfigured: CONSOLE_DASHBOARD_PASSWORD must be at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  }
   const password = config.dashboardPassword ?? randomHex(12);
   const now = Date.now();
   const created = await insertFirstAccount(env.DB, {
@@ -55,15 +64,39 @@ function bootstrapOnce(env: Env): Promise<boolean> {
   return p;
 }
 
+// Once the wanted migration is seen applied it stays applied: one query per isolate.
+const schemaReady = new WeakMap<D1Database, string>();
+
+/**
+ * Whether the database has the schema this console was started for. Only the self-host
+ * launcher names one (CONSOLE_SCHEMA_MIGRATION, the newest migration file): it may start
+ * listening before its migrations ran. Elsewhere the deployment migrates first.
+ */
+export async function isSchemaReady(env: Env): Promise<boolean> {
+  const wanted = env.CONSOLE_SCHEMA_MIGRATION?.trim();
+  if (!wanted || schemaReady.get(env.DB) === wanted) return true;
+  if (!(await isMigrationApplied(env.DB, wanted))) return false;
+  schemaReady.set(env.DB, wanted);
+  return true;
+}
+
+/** Seconds a client is told to wait while the console is starting. */
+const STARTING_RETRY_AFTER_SEC = 1;
+
 /**
  * Middleware that makes sure the console is configured (CONSOLE_HASH_KEY present, else a
  * 500 naming it) and the first admin exists before the handlers after it run. Cheap after
- * the first request of an isolate.
+ * the first request of an isolate. While the database is not migrated yet (a self-hosted
+ * console that is still starting) it answers 503 with Retry-After, never a 500.
  */
 export function ensureBootstrap(): MiddlewareHandler<AppEnv> {
   return async function ensureBootstrapMiddleware(c, next) {
     getConfig(c.env);
+    if (!(await isSchemaReady(c.env))) {
+      c.header("Retry-After", String(STARTING_RETRY_AFTER_SEC));
+      return c.json({ error: "the console is starting; retry shortly" }, 503);
+    }
     await bootstrapOnce(c.env);
-    await next();
+    return next();
   };
 }

@@ -14,13 +14,35 @@ export interface ConsoleConfig {
   repoUrl: string;
   /** Origin (no trailing slash) workers use to reach the console; the request origin when unset. */
   publicUrl: string | undefined;
-  /** PBKDF2 iterations for new password hashes. */
+  /** PBKDF2 iterations for new password hashes; a stored hash with another count is redone at sign-in. */
   passwordIterations: number;
+  /** Origins (beyond this console's own) whose browser pages may call `/mcp`. */
+  allowedOrigins: string[];
+  /** How failed sign-ins and bearer authentications are throttled. */
+  authThrottle: AuthThrottleConfig;
+}
+
+/** Limits on failed authentications, counted in fixed windows that start at the first failure. */
+export interface AuthThrottleConfig {
+  /** Failed sign-ins per username in one window; beyond, that username answers 429 until the window ends. */
+  perUser: number;
+  /** Failed sign-ins and bearer authentications per client address in one window. */
+  perAddress: number;
+  windowMs: number;
 }
 
 export const DEFAULT_CONSOLE_VERSION = "0.1.0";
 export const DEFAULT_REPO_URL = "https://github.com/onlyboxes/onlyboxes-workerd";
+/**
+ * PBKDF2 iterations when CONSOLE_PASSWORD_ITERATIONS is unset: Cloudflare refuses more than
+ * 100,000 per derivation, so this is the default everywhere the code cannot tell; the
+ * self-host launcher sets SELF_HOST_PASSWORD_ITERATIONS instead.
+ */
 export const DEFAULT_PASSWORD_ITERATIONS = 100_000;
+/** What the self-host launcher passes (workerd on one's own machine has no cap); OWASP's 2023 figure. */
+export const SELF_HOST_PASSWORD_ITERATIONS = 600_000;
+/** Shortest password accepted for a new account (register and the first admin). */
+export const MIN_PASSWORD_LENGTH = 12;
 
 /** Thrown (as a 500 AppError) when a variable is missing or malformed; the message names the variable. */
 function misconfigured(message: string): AppError {
@@ -65,6 +87,26 @@ function parseOrigin(name: string, value: string | undefined): string | undefine
   return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
 }
 
+/** A comma-separated list of origins; each must be an absolute http(s) URL without a path. */
+function parseOriginList(name: string, value: string | undefined): string[] {
+  const out: string[] = [];
+  for (const part of (value ?? "").split(",")) {
+    const v = part.trim();
+    if (v === "") continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search || url.hash) {
+      throw misconfigured(`${name} must list origins like https://app.example (scheme, host, optional port), got "${v}"`);
+    }
+    out.push(url.origin);
+  }
+  return out;
+}
+
 /** Parses the CONSOLE_* variables without caching; throws a 500 AppError naming the bad variable. */
 export function parseConfig(env: Env): ConsoleConfig {
   const hashKey = nonEmpty(env.CONSOLE_HASH_KEY);
@@ -85,6 +127,12 @@ export function parseConfig(env: Env): ConsoleConfig {
       1,
       10_000_000,
     ),
+    allowedOrigins: parseOriginList("CONSOLE_ALLOWED_ORIGINS", env.CONSOLE_ALLOWED_ORIGINS),
+    authThrottle: {
+      perUser: parseIntVar("CONSOLE_AUTH_FAILURES_PER_USER", env.CONSOLE_AUTH_FAILURES_PER_USER, 5, 1, 1_000_000),
+      perAddress: parseIntVar("CONSOLE_AUTH_FAILURES_PER_ADDRESS", env.CONSOLE_AUTH_FAILURES_PER_ADDRESS, 20, 1, 1_000_000),
+      windowMs: parseIntVar("CONSOLE_AUTH_FAILURE_WINDOW_SEC", env.CONSOLE_AUTH_FAILURE_WINDOW_SEC, 900, 1, 7 * 24 * 3600) * 1000,
+    },
   };
 }
 

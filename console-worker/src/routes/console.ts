@@ -1,11 +1,12 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv, AuthAccount } from "../app-env.ts";
-import { findAccountByUsername, insertAccount, toAuthAccount } from "../db/accounts.ts";
+import { findAccountByUsername, insertAccount, toAuthAccount, updatePasswordHash } from "../db/accounts.ts";
 import { getDb } from "../db/client.ts";
 import { deleteDashboardSession, deleteExpiredDashboardSessions, insertDashboardSession } from "../db/dashboard-sessions.ts";
 import { deleteToken, insertToken, listTokens, tokenHashTaken, tokenNameKey, tokenNameTaken } from "../db/tokens.ts";
-import { getConfig } from "../lib/config.ts";
+import { admitSignIn, clientAddress, tooManyAttempts } from "../lib/auth-throttle.ts";
+import { getConfig, MIN_PASSWORD_LENGTH } from "../lib/config.ts";
 import { hmacHex, newId, randomHex } from "../lib/crypto.ts";
 import { AppError } from "../lib/errors.ts";
 import { burnPasswordCheck, hashPassword, verifyPassword } from "../lib/passwords.ts";
@@ -18,6 +19,8 @@ const MAX_USERNAME = 64;
 const MAX_PASSWORD = 1024;
 const MAX_TOKEN_NAME = 64;
 const MAX_TOKEN_VALUE = 256;
+/** A chosen token value must be at least this long (generated ones are 52 characters). */
+export const MIN_TOKEN_VALUE = 24;
 const GENERATED_TOKEN_PREFIX = "obx_";
 
 const loginBody = z
@@ -30,7 +33,11 @@ const loginBody = z
 const registerBody = z
   .object({
     username: z.string().trim().min(1, "required").max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
-    password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
+    password: z
+      .string()
+      .min(1, "required")
+      .min(MIN_PASSWORD_LENGTH, `at least ${MIN_PASSWORD_LENGTH} characters`)
+      .max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
   })
   .strict();
 
@@ -40,6 +47,7 @@ const createTokenBody = z
     token: z
       .string()
       .min(1, "must not be empty")
+      .min(MIN_TOKEN_VALUE, `at least ${MIN_TOKEN_VALUE} characters`)
       .max(MAX_TOKEN_VALUE, `at most ${MAX_TOKEN_VALUE} characters`)
       .regex(/^\S+$/, "must not contain whitespace")
       .optional(),
@@ -66,11 +74,13 @@ function sessionJson(c: Context<AppEnv>, account: AuthAccount) {
   };
 }
 
-/** `obx_1234…abcd`: enough to recognise a token, never enough to use it. */
+/**
+ * `obx_…abcd`: the first and last four characters, enough to recognise a token, never
+ * enough to help guess it (at most 8 of at least 24 characters).
+ */
 export function maskToken(token: string): string {
   const chars = [...token];
-  if (chars.length >= 16) return `${chars.slice(0, 8).join("")}…${chars.slice(-4).join("")}`;
-  if (chars.length >= 8) return `${chars.slice(0, 2).join("")}…${chars.slice(-2).join("")}`;
+  if (chars.length >= MIN_TOKEN_VALUE) return `${chars.slice(0, 4).join("")}…${chars.slice(-4).join("")}`;
   return "…";
 }
 
@@ -84,6 +94,9 @@ consoleRoutes.post("/login", async (c) => {
   const body = await parseJsonBody(c, loginBody);
   const config = getConfig(c.env);
   const db = getDb(c.env);
+  // Before any password work: a locked-out attempt costs no PBKDF2 and says nothing about the password.
+  const admitted = await admitSignIn(c.env, body.username, clientAddress(c));
+  if (!admitted.allowed) return tooManyAttempts(c, admitted.retryAfterMs, "too many failed sign-in attempts");
   const row = await findAccountByUsername(db, body.username.trim());
   if (!row) {
     await burnPasswordCheck(body.password, config.passwordIterations);
@@ -92,6 +105,11 @@ consoleRoutes.post("/login", async (c) => {
   const stored = { hash: row.passwordHash, salt: row.passwordSalt, iterations: row.passwordIterations };
   if (!(await verifyPassword(body.password, stored))) {
     throw new AppError("unauthenticated", "invalid username or password");
+  }
+  await admitted.succeeded();
+  if (row.passwordIterations !== config.passwordIterations) {
+    // The only moment the plain password is at hand: bring the hash to the configured cost.
+    await updatePasswordHash(db, row.id, await hashPassword(body.password, config.passwordIterations), Date.now());
   }
 
   const now = Date.now();

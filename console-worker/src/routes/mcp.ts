@@ -1,10 +1,12 @@
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.ts";
 import { DEFAULT_CONSOLE_VERSION } from "../lib/config.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { STREAMING_TOOLS } from "../mcp/tools.ts";
 import { requireBearer } from "../middleware/bearer.ts";
+import { requireMcpOrigin } from "../middleware/mcp-origin.ts";
 
 /** Largest MCP request accepted (the SDK transport's own default). */
 const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
@@ -38,40 +40,47 @@ function wantsProgress(body: unknown): boolean {
  * have no meaning without sessions, so they answer 405.
  */
 export const mcpRoutes = new Hono<AppEnv>()
+  .use(
+    requireMcpOrigin({
+      refuse: (c, origin) => c.json(jsonRpcError(-32000, `Origin ${origin} may not call this MCP endpoint`), 403),
+    }),
+  )
   .on(["GET", "DELETE", "PUT", "PATCH"], "/", (c) =>
     c.json({ error: "method not allowed: the MCP endpoint is stateless; send requests with POST" }, 405, {
       Allow: "POST",
     }),
   )
-  .post("/", requireBearer(), async (c) => {
-    const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > MAX_MCP_BODY_BYTES) {
-      return c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413);
-    }
-    const raw = await c.req.arrayBuffer();
-    if (raw.byteLength > MAX_MCP_BODY_BYTES) {
-      return c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder().decode(raw));
-    } catch {
-      return c.json(jsonRpcError(-32700, "Parse error: Invalid JSON"), 400);
-    }
+  .post(
+    "/",
+    requireBearer(),
+    // Counts streamed (chunked) bodies too and stops reading at the limit.
+    bodyLimit({
+      maxSize: MAX_MCP_BODY_BYTES,
+      onError: (c) => c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413),
+    }),
+    async (c) => {
+      const raw = await c.req.arrayBuffer();
+      let body: unknown;
+      try {
+        body = JSON.parse(new TextDecoder().decode(raw));
+      } catch {
+        return c.json(jsonRpcError(-32700, "Parse error: Invalid JSON"), 400);
+      }
 
-    const streaming = wantsProgress(body);
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: !streaming,
-    });
-    const server = createMcpServer({
-      env: c.env,
-      accountId: c.var.account.accountId,
-      version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
-      streaming,
-    });
-    await server.connect(transport);
-    // Nothing outlives the answer: a JSON answer is complete when this resolves, an SSE
-    // answer ends its stream after the last response, and both objects are then garbage.
-    return transport.handleRequest(c.req.raw, { parsedBody: body });
-  });
+      const streaming = wantsProgress(body);
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: !streaming,
+      });
+      const server = createMcpServer({
+        env: c.env,
+        accountId: c.var.account.accountId,
+        version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
+        streaming,
+      });
+      await server.connect(transport);
+      // Nothing outlives the answer: a JSON answer is complete when this resolves, an SSE
+      // answer ends its stream after the last response, and both objects are then garbage.
+      return transport.handleRequest(c.req.raw, { parsedBody: body });
+    },
+  );

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { getConfig } from "../lib/config.ts";
 import { constantTimeEqual, hmacHex } from "../lib/crypto.ts";
 import { AppError } from "../lib/errors.ts";
 import { workerNodeStub } from "../objects/worker-node.ts";
@@ -16,8 +17,8 @@ export const rpcRoutes = new Hono<AppEnv>().get(CONNECT_PATH, async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new AppError("invalid_argument", "this endpoint expects a WebSocket upgrade carrying Connect envelopes");
   }
-  const hashKey = c.env.CONSOLE_HASH_KEY;
-  if (!hashKey) throw new AppError("internal", "CONSOLE_HASH_KEY is not set");
+  // The same trimmed key the credential was stored under (a pasted key often ends in a newline).
+  const { hashKey } = getConfig(c.env);
   const nodeId = c.req.header(WORKER_ID_HEADER) ?? "";
   const auth = c.req.header("authorization") ?? "";
   const secret = auth.startsWith("Bearer ") ? auth.slice(7).trim() : "";

@@ -88,3 +88,20 @@ export function Dialog(props: DialogProps): JSX.Element {
     </Portal>
   );
 }
+
+/** A dialog that only informs (a secret shown once, a start command) and closes with Done. */
+export function DoneDialog(props: { title: string; onClose: () => void; children: JSX.Element }): JSX.Element {
+  return (
+    <Dialog
+      title={props.title}
+      onClose={props.onClose}
+      actions={
+        <button type="button" class="button primary" onClick={props.onClose} data-autofocus>
+          Done
+        </button>
+      }
+    >
+      {props.children}
+    </Dialog>
+  );
+}

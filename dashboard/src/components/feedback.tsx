@@ -57,3 +57,12 @@ export function EmptyState(props: { title: string; children?: JSX.Element }): JS
     </div>
   );
 }
+
+/** A whole-page spinner while the signed-in state is being restored. */
+export function RestoringSplash(): JSX.Element {
+  return (
+    <div class="splash">
+      <Loading label="Restoring your session…" />
+    </div>
+  );
+}

@@ -20,12 +20,27 @@ describe("accounts page", () => {
     });
     renderAt("/accounts");
     fireEvent.input(await screen.findByLabelText("Username"), { target: { value: "bob" } });
-    fireEvent.input(screen.getByLabelText("Password"), { target: { value: "pw" } });
+    fireEvent.input(screen.getByLabelText("Password"), { target: { value: "correct-horse-battery" } });
     fireEvent.click(screen.getByRole("button", { name: "Create account" }));
     expect(await screen.findByText("bob")).toBeTruthy();
     expect(screen.getByText("acc_2")).toBeTruthy();
-    expect(fake.calls.find((c) => c.method === "POST")?.body).toEqual({ username: "bob", password: "pw" });
+    expect(fake.calls.find((c) => c.method === "POST")?.body).toEqual({ username: "bob", password: "correct-horse-battery" });
     expect((screen.getByLabelText("Username") as HTMLInputElement).value).toBe("");
+  });
+
+  it("refuses a short password before asking the console", async () => {
+    const fake = fakeConsole({
+      "GET /api/v1/console/session": () => ({
+        status: 200,
+        body: sessionBody({ is_admin: true, registration_enabled: true }),
+      }),
+    });
+    renderAt("/accounts");
+    fireEvent.input(await screen.findByLabelText("Username"), { target: { value: "bob" } });
+    fireEvent.input(screen.getByLabelText("Password"), { target: { value: "short" } });
+    fireEvent.click(screen.getByRole("button", { name: "Create account" }));
+    expect((await screen.findByRole("alert")).textContent).toBe("The password must be at least 12 characters.");
+    expect(fake.calls.filter((c) => c.method === "POST")).toHaveLength(0);
   });
 
   it("says a taken username next to the field", async () => {
@@ -38,7 +53,7 @@ describe("accounts page", () => {
     });
     renderAt("/accounts");
     fireEvent.input(await screen.findByLabelText("Username"), { target: { value: "Admin" } });
-    fireEvent.input(screen.getByLabelText("Password"), { target: { value: "pw" } });
+    fireEvent.input(screen.getByLabelText("Password"), { target: { value: "correct-horse-battery" } });
     fireEvent.click(screen.getByRole("button", { name: "Create account" }));
     const form = screen.getByRole("form", { name: "New account" });
     expect((await within(form).findByRole("alert")).textContent).toBe("This username is taken (usernames ignore case).");

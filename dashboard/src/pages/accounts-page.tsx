@@ -3,17 +3,16 @@ import { ApiError, api } from "../api/client.ts";
 import type { RegisteredAccount } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
+import { type FormErrors, SubmitButton, TextField } from "../components/text-field.tsx";
 import { formatTimestamp } from "../lib/format.ts";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
 
 export const USERNAME_MAX = 64;
+/** The console refuses shorter passwords too. */
+export const PASSWORD_MIN = 12;
 
-interface AccountErrors {
-  username?: string;
-  password?: string;
-  form?: string;
-}
+type AccountErrors = FormErrors<"username" | "password">;
 
 function registerErrors(err: unknown): AccountErrors {
   if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
@@ -37,6 +36,7 @@ function AccountForm(): JSX.Element {
     if (!name) local.username = "Enter a username.";
     else if (name.length > USERNAME_MAX) local.username = `The username can be at most ${USERNAME_MAX} characters.`;
     if (!password()) local.password = "Enter a password.";
+    else if (password().length < PASSWORD_MIN) local.password = `The password must be at least ${PASSWORD_MIN} characters.`;
     setErrors(local);
     if (local.username || local.password) return;
     setBusy(true);
@@ -66,51 +66,34 @@ function AccountForm(): JSX.Element {
       <div class="two-col">
         <form class="card form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="new-account-title">
           <h2 id="new-account-title">New account</h2>
-          <div class="field">
-            <label for="account-username">Username</label>
-            <input
-              id="account-username"
-              name="username"
-              autocomplete="off"
-              autocapitalize="none"
-              spellcheck={false}
-              value={username()}
-              onInput={(e) => setUsername(e.currentTarget.value)}
-              aria-invalid={errors().username ? "true" : undefined}
-              aria-describedby={errors().username ? "account-username-error" : undefined}
-            />
-            <Show when={errors().username}>
-              <small class="field-error" id="account-username-error" role="alert">
-                {errors().username}
-              </small>
-            </Show>
-          </div>
-          <div class="field">
-            <label for="account-password">Password</label>
-            <input
-              id="account-password"
-              name="password"
-              type="password"
-              autocomplete="new-password"
-              value={password()}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-              aria-invalid={errors().password ? "true" : undefined}
-              aria-describedby={errors().password ? "account-password-error" : undefined}
-            />
-            <Show when={errors().password}>
-              <small class="field-error" id="account-password-error" role="alert">
-                {errors().password}
-              </small>
-            </Show>
-          </div>
+          <TextField
+            id="account-username"
+            name="username"
+            label="Username"
+            autocomplete="off"
+            autocapitalize="none"
+            spellcheck={false}
+            value={username()}
+            onValue={setUsername}
+            error={errors().username}
+          />
+          <TextField
+            id="account-password"
+            name="password"
+            type="password"
+            label="Password"
+            autocomplete="new-password"
+            value={password()}
+            onValue={setPassword}
+            error={errors().password}
+            hint={`At least ${PASSWORD_MIN} characters.`}
+          />
           <Show when={errors().form}>
             <p class="field-error" role="alert">
               {errors().form}
             </p>
           </Show>
-          <button type="submit" class="button primary" disabled={busy()}>
-            {busy() ? "Creating…" : "Create account"}
-          </button>
+          <SubmitButton label="Create account" busyLabel="Creating…" busy={busy()} />
         </form>
         <div class="card">
           <h2>Created in this visit</h2>

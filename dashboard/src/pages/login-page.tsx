@@ -1,7 +1,8 @@
 import { Navigate, useNavigate, useSearchParams } from "@solidjs/router";
 import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
 import { ApiError } from "../api/client.ts";
-import { Loading, Notice } from "../components/feedback.tsx";
+import { Notice, RestoringSplash } from "../components/feedback.tsx";
+import { SubmitButton } from "../components/text-field.tsx";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
 
@@ -54,9 +55,7 @@ export function LoginPage(): JSX.Element {
   return (
     <Switch>
       <Match when={session.state() === "checking"}>
-        <div class="splash">
-          <Loading label="Restoring your session…" />
-        </div>
+        <RestoringSplash />
       </Match>
       <Match when={session.state() === "signed-in"}>
         <Navigate href={safeNext(params.next)} />
@@ -111,9 +110,7 @@ export function LoginPage(): JSX.Element {
                   {error()}
                 </p>
               </Show>
-              <button type="submit" class="button primary wide" disabled={busy()}>
-                {busy() ? "Signing in…" : "Sign in"}
-              </button>
+              <SubmitButton label="Sign in" busyLabel="Signing in…" busy={busy()} wide />
             </form>
           </div>
         </main>

@@ -87,10 +87,36 @@ describe("tokens page", () => {
     expect(screen.queryByText("obx_0123456789abcdef0123456789abcdef")).toBeNull();
   });
 
+  it("offers MCP client configuration for the new token, one client at a time", async () => {
+    consoleWithTokens([]);
+    renderAt("/tokens");
+    const dialog = await openCreateDialog();
+    fireEvent.input(within(dialog).getByLabelText("Name"), { target: { value: "agent" } });
+    fireEvent.click(within(dialog).getByRole("button", { name: "Create token" }));
+    const shown = await screen.findByRole("dialog", { name: "Token created" });
+    const panel = () => within(shown).getByRole("tabpanel");
+    expect(panel().textContent).toContain(
+      `claude mcp add --transport http onlyboxes ${window.location.origin}/mcp --header 'Authorization: Bearer obx_0123456789abcdef0123456789abcdef'`,
+    );
+    fireEvent.click(within(shown).getByRole("tab", { name: "VS Code" }));
+    expect(within(shown).getByRole("tab", { name: "VS Code" }).getAttribute("aria-selected")).toBe("true");
+    const pasted = JSON.parse(panel().querySelector("code")?.textContent ?? "") as {
+      servers: { onlyboxes: { type: string; url: string; headers: Record<string, string> } };
+    };
+    expect(pasted.servers.onlyboxes).toEqual({
+      type: "http",
+      url: `${window.location.origin}/mcp`,
+      headers: { Authorization: "Bearer obx_0123456789abcdef0123456789abcdef" },
+    });
+    fireEvent.click(within(shown).getByRole("button", { name: "Copy VS Code configuration" }));
+    await waitFor(() => expect(navigator.clipboard.writeText).toHaveBeenCalledWith(panel().querySelector("code")?.textContent));
+  });
+
   it.each([
     ["", "", "Enter a name for the token."],
     ["x".repeat(65), "", "The name can be at most 64 characters."],
     ["ok", "has space", "The token value cannot contain spaces or other whitespace."],
+    ["ok", "short-value", "The token value must be at least 24 characters."],
     ["ok", "y".repeat(257), "The token value can be at most 256 characters."],
   ])("refuses name %j / value %j inline without calling the console", async (name, value, message) => {
     const fake = consoleWithTokens([]);

@@ -1,23 +1,24 @@
 import { createSignal, For, type JSX, Show } from "solid-js";
 import { ApiError, api } from "../api/client.ts";
 import type { CreatedToken, Token } from "../api/types.ts";
-import { ConfirmDialog } from "../components/confirm-dialog.tsx";
 import { CopyButton } from "../components/copy-button.tsx";
-import { Dialog } from "../components/dialog.tsx";
-import { EmptyState, ErrorBanner, Loading } from "../components/feedback.tsx";
+import { DataTable } from "../components/data-table.tsx";
+import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
+import { Dialog, DoneDialog } from "../components/dialog.tsx";
+import { EmptyState } from "../components/feedback.tsx";
+import { type FormErrors, TextField } from "../components/text-field.tsx";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
+import { type McpSnippet, mcpSnippets } from "../lib/mcp-config.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
 import { setPageTitle } from "../lib/title.ts";
 
 export const TOKEN_NAME_MAX = 64;
 export const TOKEN_VALUE_MAX = 256;
+/** Shorter custom values are guessable; the console refuses them too. */
+export const TOKEN_VALUE_MIN = 24;
 
-interface FieldErrors {
-  name?: string;
-  token?: string;
-  form?: string;
-}
+type FieldErrors = FormErrors<"name" | "token">;
 
 /** The same rules the console enforces, checked first so the user gets an answer at once. */
 export function validateTokenInput(name: string, token: string): FieldErrors {
@@ -27,6 +28,7 @@ export function validateTokenInput(name: string, token: string): FieldErrors {
   else if (trimmed.length > TOKEN_NAME_MAX) errors.name = `The name can be at most ${TOKEN_NAME_MAX} characters.`;
   if (token) {
     if (/\s/.test(token)) errors.token = "The token value cannot contain spaces or other whitespace.";
+    else if (token.length < TOKEN_VALUE_MIN) errors.token = `The token value must be at least ${TOKEN_VALUE_MIN} characters.`;
     else if (token.length > TOKEN_VALUE_MAX) errors.token = `The token value can be at most ${TOKEN_VALUE_MAX} characters.`;
   }
   return errors;
@@ -85,51 +87,33 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
       }
     >
       <form id="create-token-form" class="form" onSubmit={(e) => void submit(e)} noValidate>
-        <div class="field">
-          <label for="token-name">Name</label>
-          <input
-            id="token-name"
-            name="name"
-            value={name()}
-            onInput={(e) => setName(e.currentTarget.value)}
-            maxLength={TOKEN_NAME_MAX + 16}
-            aria-invalid={errors().name ? "true" : undefined}
-            aria-describedby={errors().name ? "token-name-error" : "token-name-hint"}
-            data-autofocus
-          />
-          <Show
-            when={errors().name}
-            fallback={<small id="token-name-hint">For example “ci-pipeline” or “claude-desktop”.</small>}
-          >
-            <small class="field-error" id="token-name-error" role="alert">
-              {errors().name}
-            </small>
-          </Show>
-        </div>
-        <div class="field">
-          <label for="token-value">
-            Value <span class="optional">(optional)</span>
-          </label>
-          <input
-            id="token-value"
-            name="token"
-            value={value()}
-            onInput={(e) => setValue(e.currentTarget.value)}
-            autocomplete="off"
-            spellcheck={false}
-            class="mono"
-            aria-invalid={errors().token ? "true" : undefined}
-            aria-describedby={errors().token ? "token-value-error" : "token-value-hint"}
-          />
-          <Show
-            when={errors().token}
-            fallback={<small id="token-value-hint">Leave empty to generate a random obx_… token.</small>}
-          >
-            <small class="field-error" id="token-value-error" role="alert">
-              {errors().token}
-            </small>
-          </Show>
-        </div>
+        <TextField
+          id="token-name"
+          name="name"
+          label="Name"
+          value={name()}
+          onValue={setName}
+          maxLength={TOKEN_NAME_MAX + 16}
+          error={errors().name}
+          hint="For example “ci-pipeline” or “claude-desktop”."
+          data-autofocus
+        />
+        <TextField
+          id="token-value"
+          name="token"
+          label={
+            <>
+              Value <span class="optional">(optional)</span>
+            </>
+          }
+          value={value()}
+          onValue={setValue}
+          autocomplete="off"
+          spellcheck={false}
+          class="mono"
+          error={errors().token}
+          hint={`Leave empty to generate a random obx_… token, or give at least ${TOKEN_VALUE_MIN} characters.`}
+        />
         <Show when={errors().form}>
           <p class="field-error" role="alert">
             {errors().form}
@@ -140,18 +124,50 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
   );
 }
 
+/** Ready-to-paste MCP client configuration for a new token, with this console's address filled in. */
+function McpSetup(props: { token: string }): JSX.Element {
+  const snippets = () => mcpSnippets(window.location.origin, props.token);
+  const [chosen, setChosen] = createSignal<McpSnippet["id"]>("claude-code");
+  const current = () => snippets().find((s) => s.id === chosen());
+  return (
+    <section class="mcp-setup" aria-labelledby="mcp-setup-title">
+      <h3 id="mcp-setup-title">Connect an MCP client</h3>
+      <div class="tabs" role="tablist" aria-label="MCP client">
+        <For each={snippets()}>
+          {(s) => (
+            <button
+              type="button"
+              role="tab"
+              class="tab"
+              id={`mcp-tab-${s.id}`}
+              aria-selected={chosen() === s.id ? "true" : "false"}
+              aria-controls="mcp-snippet"
+              onClick={() => setChosen(s.id)}
+            >
+              {s.client}
+            </button>
+          )}
+        </For>
+      </div>
+      <Show when={current()}>
+        {(s) => (
+          <div class="snippet" id="mcp-snippet" role="tabpanel" aria-labelledby={`mcp-tab-${s().id}`} data-snippet={s().id}>
+            <p class="hint">{s().where}</p>
+            <pre class="snippet-text">
+              <code>{s().text}</code>
+            </pre>
+            <CopyButton text={s().text} label={`Copy ${s().client} configuration`} />
+          </div>
+        )}
+      </Show>
+    </section>
+  );
+}
+
 /** Shows a new token's plain value once; the console cannot show it again. */
 function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void }): JSX.Element {
   return (
-    <Dialog
-      title="Token created"
-      onClose={props.onClose}
-      actions={
-        <button type="button" class="button primary" onClick={props.onClose} data-autofocus>
-          Done
-        </button>
-      }
-    >
+    <DoneDialog title="Token created" onClose={props.onClose}>
       <p>
         Copy the value of <strong>{props.token.name}</strong> now. It is shown only this once; the console keeps only a hash of
         it.
@@ -165,7 +181,8 @@ function TokenCreatedDialog(props: { token: CreatedToken; onClose: () => void })
       <p class="hint">
         Use it as <code>Authorization: Bearer …</code> for the REST API and MCP.
       </p>
-    </Dialog>
+      <McpSetup token={props.token.token} />
+    </DoneDialog>
   );
 }
 
@@ -200,61 +217,35 @@ export function TokensPage(): JSX.Element {
         </button>
       </header>
 
-      <ErrorBanner message={list.error()} onRetry={() => void list.refresh()} />
-
-      <Show when={!list.loading()} fallback={<Loading label="Loading tokens…" />}>
-        <Show
-          when={(list.data()?.items.length ?? 0) > 0}
-          fallback={
-            <Show when={list.data()}>
-              <EmptyState title="No tokens yet">
-                <p>Create a token to call the API or connect an MCP client.</p>
-              </EmptyState>
-            </Show>
-          }
-        >
-          <div class="table-wrap">
-            <table class="table">
-              <caption class="sr-only">Access tokens</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Token</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                <For each={list.data()?.items}>
-                  {(token) => (
-                    <tr>
-                      <th scope="row" class="cell-strong">
-                        {token.name}
-                      </th>
-                      <td>
-                        <code>{token.token_masked}</code>
-                      </td>
-                      <td title={formatTimestamp(token.created_at)}>{formatRelative(token.created_at, now())}</td>
-                      <td class="cell-actions">
-                        <button
-                          type="button"
-                          class="button small danger-outline"
-                          onClick={() => setDeleting(token)}
-                          aria-label={`Delete token ${token.name}`}
-                        >
-                          Delete
-                        </button>
-                      </td>
-                    </tr>
-                  )}
-                </For>
-              </tbody>
-            </table>
-          </div>
-        </Show>
-      </Show>
+      <DataTable
+        caption="Access tokens"
+        columns={["Name", "Token", "Created", ""]}
+        rows={list.data()?.items}
+        loading={list.loading()}
+        loadingLabel="Loading tokens…"
+        error={list.error()}
+        onRetry={() => void list.refresh()}
+        empty={
+          <EmptyState title="No tokens yet">
+            <p>Create a token to call the API or connect an MCP client.</p>
+          </EmptyState>
+        }
+      >
+        {(token) => (
+          <tr>
+            <th scope="row" class="cell-strong">
+              {token.name}
+            </th>
+            <td>
+              <code>{token.token_masked}</code>
+            </td>
+            <td title={formatTimestamp(token.created_at)}>{formatRelative(token.created_at, now())}</td>
+            <td class="cell-actions">
+              <RowDeleteButton label={`Delete token ${token.name}`} onClick={() => setDeleting(token)} />
+            </td>
+          </tr>
+        )}
+      </DataTable>
 
       <Show when={creating()}>
         <CreateTokenDialog onClose={() => setCreating(false)} onCreated={onCreated} />
@@ -262,25 +253,18 @@ export function TokensPage(): JSX.Element {
       <Show when={created()}>{(token) => <TokenCreatedDialog token={token()} onClose={() => setCreated(undefined)} />}</Show>
       <Show when={deleting()}>
         {(token) => (
-          <ConfirmDialog
+          <DeleteDialog
             title="Delete token?"
             confirmLabel="Delete token"
             onClose={() => setDeleting(undefined)}
-            onConfirm={async () => {
-              try {
-                await api.deleteToken(token().id);
-              } catch (err) {
-                // Already gone (deleted in another tab): the goal is reached, just refresh.
-                if (!(err instanceof ApiError && err.status === 404)) throw err;
-              }
-              await list.refresh();
-            }}
+            remove={() => api.deleteToken(token().id)}
+            refresh={() => list.refresh()}
           >
             <p>
               Clients using <strong>{token().name}</strong> (<code>{token().token_masked}</code>) will be refused at once. This
               cannot be undone.
             </p>
-          </ConfirmDialog>
+          </DeleteDialog>
         )}
       </Show>
     </section>

@@ -1,12 +1,13 @@
 import { useSearchParams } from "@solidjs/router";
 import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
-import { ApiError, api } from "../api/client.ts";
+import { api } from "../api/client.ts";
 import type { CreatedWorker, InflightCapability, WorkerItem, WorkerStatusFilter } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
-import { ConfirmDialog } from "../components/confirm-dialog.tsx";
 import { CopyButton } from "../components/copy-button.tsx";
-import { Dialog } from "../components/dialog.tsx";
-import { EmptyState, ErrorBanner, Loading } from "../components/feedback.tsx";
+import { DataTable } from "../components/data-table.tsx";
+import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
+import { DoneDialog } from "../components/dialog.tsx";
+import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
 import { LoadBar } from "../components/load-bar.tsx";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
@@ -46,15 +47,7 @@ function StatCard(props: { label: string; value: number | undefined; tone: strin
 
 function WorkerCreatedDialog(props: { worker: CreatedWorker; onClose: () => void }): JSX.Element {
   return (
-    <Dialog
-      title="Worker created"
-      onClose={props.onClose}
-      actions={
-        <button type="button" class="button primary" onClick={props.onClose} data-autofocus>
-          Done
-        </button>
-      }
-    >
+    <DoneDialog title="Worker created" onClose={props.onClose}>
       <p>
         Run this on the host with Docker that should execute code. It contains the worker's secret, which is shown only this once.
       </p>
@@ -67,7 +60,7 @@ function WorkerCreatedDialog(props: { worker: CreatedWorker; onClose: () => void
       <p class="hint">
         Worker id <code>{props.worker.node_id}</code>. It appears online here as soon as it connects.
       </p>
-    </Dialog>
+    </DoneDialog>
   );
 }
 
@@ -140,7 +133,6 @@ function WorkersView(): JSX.Element {
       </header>
 
       <ErrorBanner message={createError()} onDismiss={() => setCreateError(undefined)} />
-      <ErrorBanner message={poll.error()} onRetry={() => void poll.refresh()} />
 
       <section class="stats" aria-label="Worker counts">
         <StatCard label="Total" value={poll.data()?.stats.total} tone="neutral" />
@@ -179,161 +171,129 @@ function WorkersView(): JSX.Element {
         </span>
       </div>
 
-      <Show when={!poll.loading()} fallback={<Loading label="Loading workers…" />}>
-        <Show
-          when={(poll.data()?.list.items.length ?? 0) > 0}
-          fallback={
-            <Show when={poll.data()}>
-              <Show
-                when={page() > 1}
-                fallback={
-                  <EmptyState title={status() === "all" ? "No workers yet" : `No ${status()} workers`}>
-                    <Show when={status() === "all"} fallback={<p>Change the status filter to see the others.</p>}>
-                      <p>Add a worker and run its start command on a host with Docker.</p>
-                    </Show>
-                  </EmptyState>
-                }
-              >
-                <EmptyState title="This page is empty">
-                  <button type="button" class="button" onClick={() => setParams({ page: undefined })}>
-                    Go to the first page
-                  </button>
-                </EmptyState>
+      <DataTable
+        caption="Workers"
+        class="workers-table"
+        columns={["Worker", "Status", "Capabilities and load", "Labels", "Version", "Last seen", ""]}
+        rows={poll.data()?.list.items}
+        loading={poll.loading()}
+        loadingLabel="Loading workers…"
+        error={poll.error()}
+        onRetry={() => void poll.refresh()}
+        empty={
+          <Show
+            when={page() > 1}
+            fallback={
+              <EmptyState title={status() === "all" ? "No workers yet" : `No ${status()} workers`}>
+                <Show when={status() === "all"} fallback={<p>Change the status filter to see the others.</p>}>
+                  <p>Add a worker and run its start command on a host with Docker.</p>
+                </Show>
+              </EmptyState>
+            }
+          >
+            <EmptyState title="This page is empty">
+              <button type="button" class="button" onClick={() => setParams({ page: undefined })}>
+                Go to the first page
+              </button>
+            </EmptyState>
+          </Show>
+        }
+      >
+        {(w) => (
+          <tr data-node-id={w.node_id}>
+            <th scope="row">
+              <span class="cell-strong">{w.node_name || "Not connected yet"}</span>
+              <code class="subtle">{w.node_id}</code>
+              <Show when={w.executor_kind}>
+                <span class="subtle">{w.executor_kind}</span>
               </Show>
-            </Show>
-          }
-        >
-          <div class="table-wrap">
-            <table class="table workers-table">
-              <caption class="sr-only">Workers</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Worker</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Capabilities and load</th>
-                  <th scope="col">Labels</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                <For each={poll.data()?.list.items}>
-                  {(w) => (
-                    <tr data-node-id={w.node_id}>
-                      <th scope="row">
-                        <span class="cell-strong">{w.node_name || "Not connected yet"}</span>
-                        <code class="subtle">{w.node_id}</code>
-                        <Show when={w.executor_kind}>
-                          <span class="subtle">{w.executor_kind}</span>
-                        </Show>
-                      </th>
-                      <td>
-                        <Show
-                          when={isStale(w, staleAfter(), now())}
-                          fallback={<span class={`badge ${w.status === "online" ? "ok" : "muted"}`}>{w.status}</span>}
-                        >
-                          <span class="badge warn" title={`No heartbeat for more than ${staleAfter()} s`}>
-                            stale
-                          </span>
-                        </Show>
-                      </td>
-                      <td>
-                        <Show when={w.capabilities.length > 0} fallback={<span class="subtle">—</span>}>
-                          <div class="loads">
-                            <For each={w.capabilities}>
-                              {(cap) => (
-                                <LoadBar
-                                  name={cap.name}
-                                  inflight={load().get(w.node_id)?.get(cap.name)?.inflight ?? 0}
-                                  max={load().get(w.node_id)?.get(cap.name)?.max_inflight ?? cap.max_inflight}
-                                />
-                              )}
-                            </For>
-                          </div>
-                        </Show>
-                      </td>
-                      <td>
-                        <Show when={Object.keys(w.labels ?? {}).length > 0} fallback={<span class="subtle">—</span>}>
-                          <ul class="chips" aria-label="Labels">
-                            <For each={Object.entries(w.labels)}>
-                              {([k, v]) => (
-                                <li class="chip">
-                                  {k}
-                                  <Show when={v}>={v}</Show>
-                                </li>
-                              )}
-                            </For>
-                          </ul>
-                        </Show>
-                      </td>
-                      <td>{w.version || <span class="subtle">—</span>}</td>
-                      <td title={formatTimestamp(w.last_seen_at)}>{formatRelative(w.last_seen_at, now())}</td>
-                      <td class="cell-actions">
-                        <button
-                          type="button"
-                          class="button small danger-outline"
-                          onClick={() => setDeleting(w)}
-                          aria-label={`Delete worker ${w.node_name || w.node_id}`}
-                        >
-                          Delete
-                        </button>
-                      </td>
-                    </tr>
-                  )}
-                </For>
-              </tbody>
-            </table>
-          </div>
-        </Show>
-        <Show when={totalPages() > 1 || page() > 1}>
-          <nav class="pagination" aria-label="Pages">
-            <button
-              type="button"
-              class="button small"
-              disabled={page() <= 1}
-              onClick={() => setParams({ page: page() - 1 > 1 ? String(page() - 1) : undefined })}
-            >
-              Previous
-            </button>
-            <span aria-current="page">
-              Page {page()} of {totalPages()}
-            </span>
-            <button
-              type="button"
-              class="button small"
-              disabled={page() >= totalPages()}
-              onClick={() => setParams({ page: String(page() + 1) })}
-            >
-              Next
-            </button>
-          </nav>
-        </Show>
+            </th>
+            <td>
+              <Show
+                when={isStale(w, staleAfter(), now())}
+                fallback={<span class={`badge ${w.status === "online" ? "ok" : "muted"}`}>{w.status}</span>}
+              >
+                <span class="badge warn" title={`No heartbeat for more than ${staleAfter()} s`}>
+                  stale
+                </span>
+              </Show>
+            </td>
+            <td>
+              <Show when={w.capabilities.length > 0} fallback={<span class="subtle">—</span>}>
+                <div class="loads">
+                  <For each={w.capabilities}>
+                    {(cap) => (
+                      <LoadBar
+                        name={cap.name}
+                        inflight={load().get(w.node_id)?.get(cap.name)?.inflight ?? 0}
+                        max={load().get(w.node_id)?.get(cap.name)?.max_inflight ?? cap.max_inflight}
+                      />
+                    )}
+                  </For>
+                </div>
+              </Show>
+            </td>
+            <td>
+              <Show when={Object.keys(w.labels ?? {}).length > 0} fallback={<span class="subtle">—</span>}>
+                <ul class="chips" aria-label="Labels">
+                  <For each={Object.entries(w.labels)}>
+                    {([k, v]) => (
+                      <li class="chip">
+                        {k}
+                        <Show when={v}>={v}</Show>
+                      </li>
+                    )}
+                  </For>
+                </ul>
+              </Show>
+            </td>
+            <td>{w.version || <span class="subtle">—</span>}</td>
+            <td title={formatTimestamp(w.last_seen_at)}>{formatRelative(w.last_seen_at, now())}</td>
+            <td class="cell-actions">
+              <RowDeleteButton label={`Delete worker ${w.node_name || w.node_id}`} onClick={() => setDeleting(w)} />
+            </td>
+          </tr>
+        )}
+      </DataTable>
+      <Show when={totalPages() > 1 || page() > 1}>
+        <nav class="pagination" aria-label="Pages">
+          <button
+            type="button"
+            class="button small"
+            disabled={page() <= 1}
+            onClick={() => setParams({ page: page() - 1 > 1 ? String(page() - 1) : undefined })}
+          >
+            Previous
+          </button>
+          <span aria-current="page">
+            Page {page()} of {totalPages()}
+          </span>
+          <button
+            type="button"
+            class="button small"
+            disabled={page() >= totalPages()}
+            onClick={() => setParams({ page: String(page() + 1) })}
+          >
+            Next
+          </button>
+        </nav>
       </Show>
 
       <Show when={created()}>{(w) => <WorkerCreatedDialog worker={w()} onClose={() => setCreated(undefined)} />}</Show>
       <Show when={deleting()}>
         {(w) => (
-          <ConfirmDialog
+          <DeleteDialog
             title="Delete worker?"
             confirmLabel="Delete worker"
             onClose={() => setDeleting(undefined)}
-            onConfirm={async () => {
-              try {
-                await api.deleteWorker(w().node_id);
-              } catch (err) {
-                if (!(err instanceof ApiError && err.status === 404)) throw err;
-              }
-              await poll.refresh();
-            }}
+            remove={() => api.deleteWorker(w().node_id)}
+            refresh={() => poll.refresh()}
           >
             <p>
               <strong>{w().node_name || w().node_id}</strong> will be disconnected at once and its credential revoked. Work
               running on it fails. To use the host again, add a new worker.
             </p>
-          </ConfirmDialog>
+          </DeleteDialog>
         )}
       </Show>
     </section>

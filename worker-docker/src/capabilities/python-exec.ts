@@ -5,9 +5,8 @@ import { OutputCollector } from "../docker/output-collector.ts";
 import { PayloadReader } from "../docker/payload-fields.ts";
 import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
 import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
-import { raceAbort, runSignal } from "../docker/run-signal.ts";
-import { pythonSpec } from "../docker/sandbox-spec.ts";
-import { Semaphore } from "../docker/semaphore.ts";
+import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
+import { pythonSpec, SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
@@ -32,17 +31,15 @@ export class PythonExec implements Capability {
   readonly name = "pythonExec";
   readonly maxInflight: number;
   private readonly pool: PythonPool;
-  private readonly slots: Semaphore;
 
   constructor(
-    private readonly client: ContainerClient,
+    client: ContainerClient,
     private readonly tracker: ContainerTracker,
     private readonly config: DockerConfig,
     log: CommandContext["log"],
   ) {
+    // The agent refuses runs beyond it (no_capacity) before they get here.
     this.maxInflight = config.maxInflight.pythonExec;
-    // Beyond max_inflight runs queue here: the agent refuses them before, direct callers wait.
-    this.slots = new Semaphore(this.maxInflight);
     this.pool = new PythonPool(
       client,
       tracker,
@@ -57,53 +54,44 @@ export class PythonExec implements Capability {
     const p = new PayloadReader(payload, this.name);
     const code = p.string("code", { maxLength: MAX_CODE_CHARS, allowEmpty: true });
     const timeoutMs = p.optionalInt("timeout_ms", 1, 24 * 3600 * 1000);
-    const rs = runSignal(ctx, timeoutMs);
-    try {
-      const release = await this.slots.acquire(rs.signal);
-      try {
-        return await this.runOnce(code, ctx, rs.signal);
-      } finally {
-        release();
-      }
-    } finally {
-      rs.dispose();
-    }
-  }
-
-  private async runOnce(code: string, ctx: CommandContext, signal: AbortSignal): Promise<PythonExecResult> {
+    const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     let warm: WarmContainer;
     try {
       warm = await this.pool.take(signal);
     } catch (err) {
-      if (err instanceof CommandFailure) throw err;
+      if (signal.aborted) throw abortFailure(signal.reason);
       throw new CommandFailure("worker_error", `could not start the python container: ${engineMessage(err)}`);
     }
     const log = ctx.log.child({ container_id: warm.id });
     const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
-    let exitCode: number | null = null;
-    const finished = new Promise<void>((resolve) => {
+    type Outcome = { kind: "exit"; code: number } | { kind: "closed" } | { kind: "protocol_error"; message: string };
+    const finished = new Promise<Outcome>((resolve) => {
       const decoder = new BootstrapDecoder((ev) => {
         if (ev.kind === "output") out.push(ev.stream, ev.data);
-        else {
-          exitCode = ev.code;
-          resolve();
-        }
+        else resolve(ev);
       });
       // The bootstrap frames the program's output on stdout; its own stderr only carries
       // its own failures (e.g. the image has no working python3), worth showing as stderr.
       warm.route((stream, data) => (stream === "stdout" ? decoder.push(data) : out.push("stderr", data)));
-      void warm.io.closed.then(() => resolve());
+      void warm.io.closed.then(() => resolve({ kind: "closed" }));
     });
     const source = Buffer.from(code, "utf8");
+    // The container's own PID 1 ends it a grace after the deadline, even without us.
+    const budgetMs = Math.max(0, deadlineUnixMs - Date.now()) + SANDBOX_GRACE_MS;
     // Length-prefixed, so no half-close (EOF) is needed: some proxies in front of the
     // engine do not carry one. The bootstrap points stdin at /dev/null once it has read.
-    warm.io.write(Buffer.concat([Buffer.from(`${source.length}\n`), source]));
+    warm.io.write(Buffer.concat([Buffer.from(`${source.length} ${budgetMs}\n`), source]));
+    let exitCode: number;
     try {
-      await raceAbort(finished, signal);
-      if (exitCode === null) {
+      const outcome = await raceAbort(finished, signal);
+      if (outcome.kind === "protocol_error") {
+        throw new CommandFailure("sandbox_protocol_error", `the run was stopped: ${outcome.message}`);
+      }
+      if (outcome.kind === "exit") exitCode = outcome.code;
+      else {
         // The container stopped without the bootstrap's exit frame: the bootstrap itself
         // died (OOM-killed: 137; no usable python3 in the image: 126/127 with a message).
-        const state = await raceAbort(this.client.wait(warm.id), signal);
+        const state = await raceAbort(warm.exited, signal);
         // The bootstrap only exits 0 after sending its frame: 0 here means the engine
         // connection dropped and the output is lost; never report that as a clean run.
         if (state.exitCode === 0) throw new Error("the connection to the container closed before the run finished");
@@ -111,7 +99,7 @@ export class PythonExec implements Capability {
       }
     } catch (err) {
       log.info("pythonExec stopped", { reason: err instanceof CommandFailure ? err.code : String(err) });
-      // Deadline or cancel: the container goes now, with everything it started.
+      // Deadline, cancel or a broken frame: the container goes now, with everything it started.
       await this.discard(warm);
       if (err instanceof CommandFailure) throw err;
       throw new CommandFailure("worker_error", `python run failed: ${engineMessage(err)}`);

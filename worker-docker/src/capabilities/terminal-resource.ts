@@ -68,7 +68,7 @@ export class TerminalResource implements Capability {
     const limit = this.config.outputLimitBytes;
     const content = new BoundedBuffer(action === "read" ? limit : SNIFF_BYTES);
     const meta = new BoundedBuffer(256);
-    const rs = runSignal(ctx, timeoutMs);
+    const { signal } = runSignal(ctx, timeoutMs);
     let code: number;
     try {
       code = await raceAbort(
@@ -77,13 +77,11 @@ export class TerminalResource implements Capability {
           { cmd: ["sh", "-c", READ_SCRIPT, "sh", filePath, String(limit), action], user: this.config.limits.user },
           (stream, data) => (stream === "stdout" ? content.append(data) : meta.append(data)),
         ),
-        rs.signal,
+        signal,
       );
     } catch (err) {
       if (err instanceof CommandFailure) throw err;
       throw new CommandFailure("worker_error", `could not read ${filePath}: ${engineMessage(err)}`);
-    } finally {
-      rs.dispose();
     }
     const size = Number.parseInt(meta.bytes().toString("utf8").split("\n")[0] ?? "", 10);
     switch (code) {

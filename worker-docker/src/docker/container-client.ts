@@ -23,11 +23,14 @@ export interface ContainerSpec {
   readonlyRootfs: boolean;
   /** Mount point → tmpfs options (e.g. `rw,nosuid,nodev,size=67108864`). */
   tmpfs: Record<string, string>;
+  /** The memory cgroup limit: the program's memory plus its tmpfs mounts (their files live in RAM). */
   memoryBytes: number;
   nanoCpus: number;
   pidsLimit: number;
   /** `none` or `bridge`. */
   networkMode: string;
+  /** Largest file a process may write (RLIMIT_FSIZE, bytes) and most open files (RLIMIT_NOFILE). */
+  ulimits: { fsize: number; nofile: number };
 }
 
 export type StreamName = "stdout" | "stderr";
@@ -48,7 +51,6 @@ export interface AttachedStreams {
 /** How a container's main process ended. */
 export interface ExitState {
   exitCode: number;
-  oomKilled: boolean;
 }
 
 export interface ExecOptions {
@@ -68,7 +70,10 @@ export interface ContainerClient {
   /** Attaches to stdin/stdout/stderr; call before `start` so no early output is lost. */
   attach(id: string, sink: OutputSink): Promise<AttachedStreams>;
   start(id: string): Promise<void>;
-  /** Waits until the container stops (resolves at once when it already has). */
+  /**
+   * How the container ends. Call it before `start`: containers are auto-removed when their
+   * main process exits, and this resolves once the engine removed it (or it was removed).
+   */
   wait(id: string): Promise<ExitState>;
   /** Force-removes the container and its anonymous volumes; a missing container is fine. */
   remove(id: string): Promise<void>;

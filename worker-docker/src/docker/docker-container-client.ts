@@ -99,7 +99,13 @@ export class DockerContainerClient implements ContainerClient {
         ReadonlyRootfs: spec.readonlyRootfs,
         Tmpfs: spec.tmpfs,
         IpcMode: "private",
-        AutoRemove: false,
+        // A container whose main process exits is gone, with or without a worker: the
+        // sandbox's own PID 1 ends it at its deadline or when the worker's connection drops.
+        AutoRemove: true,
+        Ulimits: [
+          { Name: "fsize", Soft: spec.ulimits.fsize, Hard: spec.ulimits.fsize },
+          { Name: "nofile", Soft: spec.ulimits.nofile, Hard: spec.ulimits.nofile },
+        ],
         LogConfig: { Type: "none", Config: {} },
       },
     });
@@ -125,20 +131,13 @@ export class DockerContainerClient implements ContainerClient {
   }
 
   async wait(id: string): Promise<ExitState> {
-    const c = this.docker.getContainer(id);
-    const res = (await c.wait()) as { StatusCode?: number };
+    // "removed": the engine answers with the exit code once auto-remove is done, so the
+    // answer cannot be lost between the exit and the removal. (OOMKilled cannot be asked
+    // for any more at that point: a main process killed with 137 says enough.)
+    const res = (await this.docker.getContainer(id).wait({ condition: "removed" })) as { StatusCode?: number };
     const exitCode = typeof res.StatusCode === "number" ? res.StatusCode : -1;
-    let oomKilled = false;
-    // Only a SIGKILL exit can be the OOM killer; skip the extra round trip otherwise.
-    if (exitCode === 137) {
-      try {
-        oomKilled = (await c.inspect()).State.OOMKilled === true;
-      } catch {
-        // Removed in between: 137 alone is still the answer.
-      }
-    }
-    this.log.debug("docker wait", { container_id: id, exit_code: exitCode, oom_killed: oomKilled });
-    return { exitCode, oomKilled };
+    this.log.debug("docker wait", { container_id: id, exit_code: exitCode });
+    return { exitCode };
   }
 
   async remove(id: string): Promise<void> {

@@ -3,28 +3,54 @@ import type { StreamName } from "./container-client.ts";
 /**
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
  *
- * It waits for one program on stdin (`<byte length>\n<source>`), so the interpreter is
- * already up when the run arrives. It then forks: the child runs the source like
- * `python3 -c` (fresh `__main__`, stdin at /dev/null, tracebacks without our frames),
- * while the parent relays the child's stdout/stderr in frames of its own
+ * It waits for one program on stdin (`<byte length> <budget ms>\n<source>`), so the
+ * interpreter is already up when the run arrives. It then forks: the child runs the
+ * source like `python3 -c` (fresh `__main__`, stdin at /dev/null, tracebacks without our
+ * frames), while the parent relays the child's stdout/stderr in frames of its own
  * (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 3 exit code as ASCII) and
  * sends the exit frame the moment the child is reaped. The child ends like the
  * interpreter would (threads joined, atexit run, streams flushed) but skips its 30-40 ms
- * teardown. The worker answers then, instead
- * of waiting 150–350 ms for the engine to notice the container stopped. The parent is the
- * only writer of the container's stdout, so nothing the program prints can forge a frame;
- * background processes left behind die with the container, which the worker removes.
+ * teardown. The worker answers then, instead of waiting 150–350 ms for the engine to
+ * notice the container stopped.
+ *
+ * Containment, all enforced by the parent (PID 1) itself:
+ * - It makes itself non-dumpable before reading anything: its /proc entries (fd, mem,
+ *   environ) become root-owned and ptrace is refused, so the program, which runs with the
+ *   same uid and no capabilities, cannot reach the frame channel or PID 1's memory. The
+ *   parent is then the only writer of the container's stdout, and nothing the program
+ *   does can forge a frame. Its SIGINT goes back to the default, which makes it immune to
+ *   signals from inside the container (PID 1 rule).
+ * - The budget is the time left until the run's deadline plus a grace: when it runs out,
+ *   PID 1 exits, and with it every process in the container. So does the end of stdin
+ *   (the worker's attach connection closed: the worker is gone). The container is created
+ *   with auto-remove, so it disappears without any worker.
  */
-export const PYTHON_BOOTSTRAP = `import os, sys, select
+export const PYTHON_BOOTSTRAP = `import os, sys, select, signal, time
+def _obx_fail(message):
+    os.write(2, ("onlyboxes bootstrap: " + message + "\\n").encode())
+    os._exit(125)
+def _obx_dumpable(flag):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    # PR_SET_DUMPABLE = 4, PR_GET_DUMPABLE = 3.
+    if libc.prctl(4, flag, 0, 0, 0) != 0 or libc.prctl(3, 0, 0, 0, 0) != flag:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 def _obx_frame(kind, data):
     view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
     while view:
         view = view[os.write(1, view):]
 def _obx_run():
+    try:
+        _obx_dumpable(0)
+    except Exception as e:
+        _obx_fail("cannot make PID 1 non-dumpable: %s" % e)
     head = sys.stdin.buffer.readline()
     if not head:
         os._exit(0)
-    src = sys.stdin.buffer.read(int(head))
+    size, budget_ms = head.split()
+    src = sys.stdin.buffer.read(int(size))
+    deadline = time.monotonic() + int(budget_ms) / 1000
+    link = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -32,30 +58,47 @@ def _obx_run():
     err_r, err_w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(link)
         os.close(out_r)
         os.close(err_r)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.close(out_w)
         os.close(err_w)
+        try:
+            _obx_dumpable(1)
+        except Exception:
+            pass
         return src
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.close(out_w)
     os.close(err_w)
     poller = select.poll()
     kinds = {out_r: 1, err_r: 2}
     for fd in kinds:
         poller.register(fd, select.POLLIN)
+    poller.register(link, select.POLLIN)
     try:
         pidfd = os.pidfd_open(pid)
         poller.register(pidfd, select.POLLIN)
     except (AttributeError, OSError):
         pidfd = None
+    def left_ms():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os._exit(124)
+        return left * 1000
     exited = False
     status = None
     while kinds and not exited:
-        for fd, _ in poller.poll(None if pidfd is not None else 50):
+        wait = left_ms() if pidfd is not None else min(50, left_ms())
+        for fd, _ in poller.poll(wait):
             if fd == pidfd:
                 exited = True
+                continue
+            if fd == link:
+                if not os.read(link, 4096):
+                    os._exit(0)
                 continue
             data = os.read(fd, 65536)
             if data:
@@ -69,10 +112,10 @@ def _obx_run():
                 status = st
                 exited = True
     # The child is done: drain what it wrote, but never wait on pipes a leftover
-    # background process may hold open.
+    # background process may hold open (nor past the deadline).
     for fd, kind in kinds.items():
         os.set_blocking(fd, False)
-        while True:
+        while left_ms():
             try:
                 data = os.read(fd, 65536)
             except BlockingIOError:
@@ -135,27 +178,40 @@ def _obx_main(src):
 _obx_main(_obx_run())
 `;
 
-/** What the worker reads back from the bootstrap: output frames, then the exit code. */
-export type BootstrapEvent = { kind: "output"; stream: StreamName; data: Buffer } | { kind: "exit"; code: number };
+/** What the worker reads back from the bootstrap: output frames, then the exit code, or a broken frame. */
+export type BootstrapEvent =
+  | { kind: "output"; stream: StreamName; data: Buffer }
+  | { kind: "exit"; code: number }
+  | { kind: "protocol_error"; message: string };
 
 const HEADER = 5;
+/** The bootstrap reads at most 64 KiB per `os.read`, so no genuine output frame is larger. */
+export const MAX_OUTPUT_FRAME = 65_536;
+/** An exit code is 0–255 in ASCII. */
+const MAX_EXIT_FRAME = 3;
 
 /**
  * Decodes the bootstrap's frames incrementally. Output payloads are passed on as they
- * arrive (even mid-frame), so memory stays flat whatever the program prints.
+ * arrive (even mid-frame), so memory stays flat whatever the program prints; the only
+ * state kept is a 5-byte header and at most 3 exit-code digits. A frame the bootstrap
+ * never writes (unknown kind, an output frame above 64 KiB, an exit frame that is not
+ * 1-3 digits) ends decoding with one `protocol_error` event; after it, or after the
+ * exit frame, every further byte is ignored.
  */
 export class BootstrapDecoder {
   private readonly header = Buffer.alloc(HEADER);
   private headerFill = 0;
   private remaining = 0;
   private kind = 0;
-  private exitDigits: Buffer[] = [];
+  private readonly exitDigits = Buffer.alloc(MAX_EXIT_FRAME);
+  private exitFill = 0;
+  private done = false;
 
   constructor(private readonly onEvent: (event: BootstrapEvent) => void) {}
 
   push(chunk: Buffer): void {
     let offset = 0;
-    while (offset < chunk.length) {
+    while (offset < chunk.length && !this.done) {
       if (this.remaining === 0) {
         const take = Math.min(HEADER - this.headerFill, chunk.length - offset);
         chunk.copy(this.header, this.headerFill, offset, offset + take);
@@ -163,27 +219,48 @@ export class BootstrapDecoder {
         offset += take;
         if (this.headerFill < HEADER) return;
         this.headerFill = 0;
-        this.kind = this.header[0] ?? 0;
-        this.remaining = this.header.readUInt32BE(1);
-        if (this.remaining === 0 && this.kind === 3) this.finishExit();
+        this.startFrame(this.header[0] ?? 0, this.header.readUInt32BE(1));
         continue;
       }
       const take = Math.min(this.remaining, chunk.length - offset);
       const part = chunk.subarray(offset, offset + take);
       this.remaining -= take;
       offset += take;
-      if (this.kind === 1 || this.kind === 2) {
-        this.onEvent({ kind: "output", stream: this.kind === 1 ? "stdout" : "stderr", data: part });
-      } else if (this.kind === 3) {
-        this.exitDigits.push(Buffer.from(part));
+      if (this.kind === 3) {
+        part.copy(this.exitDigits, this.exitFill);
+        this.exitFill += take;
         if (this.remaining === 0) this.finishExit();
+      } else {
+        this.onEvent({ kind: "output", stream: this.kind === 1 ? "stdout" : "stderr", data: part });
       }
     }
   }
 
+  private startFrame(kind: number, length: number): void {
+    this.kind = kind;
+    this.remaining = length;
+    if (kind === 1 || kind === 2) {
+      if (length > MAX_OUTPUT_FRAME) this.fail(`an output frame of ${length} bytes (at most ${MAX_OUTPUT_FRAME})`);
+    } else if (kind === 3) {
+      if (length < 1 || length > MAX_EXIT_FRAME) this.fail(`an exit frame of ${length} bytes (1 to ${MAX_EXIT_FRAME})`);
+    } else {
+      this.fail(`a frame of unknown kind ${kind}`);
+    }
+  }
+
   private finishExit(): void {
-    const code = Number.parseInt(Buffer.concat(this.exitDigits).toString("ascii"), 10);
-    this.exitDigits = [];
-    this.onEvent({ kind: "exit", code: Number.isFinite(code) ? code : -1 });
+    const digits = this.exitDigits.subarray(0, this.exitFill).toString("latin1");
+    if (!/^\d{1,3}$/.test(digits) || Number(digits) > 255) {
+      this.fail("an exit frame that is not an exit code");
+      return;
+    }
+    this.done = true;
+    this.onEvent({ kind: "exit", code: Number(digits) });
+  }
+
+  private fail(what: string): void {
+    this.done = true;
+    this.remaining = 0;
+    this.onEvent({ kind: "protocol_error", message: `the sandbox sent ${what}` });
   }
 }

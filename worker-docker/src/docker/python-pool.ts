@@ -1,5 +1,5 @@
 import type { Logger } from "../log.ts";
-import type { AttachedStreams, ContainerClient, ContainerSpec, StreamName } from "./container-client.ts";
+import type { AttachedStreams, ContainerClient, ContainerSpec, ExitState, StreamName } from "./container-client.ts";
 import type { ContainerTracker } from "./container-tracker.ts";
 import { engineMessage } from "./docker-container-client.ts";
 
@@ -11,6 +11,8 @@ export interface WarmContainer {
   route(sink: (stream: StreamName, data: Buffer) => void): void;
   /** True once the engine closed the container's streams (it stopped). */
   readonly dead: boolean;
+  /** How the container ended (asked for before it started, since it removes itself). */
+  readonly exited: Promise<ExitState>;
 }
 
 /** Creates, attaches and starts one container running the bootstrap. */
@@ -28,10 +30,14 @@ export async function startWarmContainer(
     void io.closed.then(() => {
       dead = true;
     });
+    const exited = client.wait(id);
+    // Only a run whose bootstrap died asks for it; nobody else must see a rejection.
+    exited.catch(() => {});
     await client.start(id);
     return {
       id,
       io,
+      exited,
       route: (s) => {
         sink = s;
       },

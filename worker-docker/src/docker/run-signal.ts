@@ -1,45 +1,43 @@
 import { type CommandContext, CommandFailure } from "../capabilities/types.ts";
 
-/** One signal for a run: the caller's cancel, its deadline, and the payload's own timeout_ms. */
+/** One signal for a run, and the absolute deadline it fires at. */
 export interface RunSignal {
   signal: AbortSignal;
-  dispose(): void;
+  deadlineUnixMs: number;
 }
+
+/** setTimeout (behind AbortSignal.timeout) fires at once beyond this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Combines `ctx.signal`, `ctx.deadlineUnixMs` and an optional `timeoutMs` into one
- * AbortSignal whose reason is always a CommandFailure (`deadline_exceeded` or `canceled`).
- * The deadline is enforced here too, so a capability stays bounded even if its caller
- * never aborts.
+ * AbortSignal. The deadline is enforced here too, so a capability stays bounded even if
+ * its caller never aborts. Turn its reason into the run's answer with `abortFailure`.
  */
 export function runSignal(ctx: CommandContext, timeoutMs?: number): RunSignal {
-  const controller = new AbortController();
-  let deadline = ctx.deadlineUnixMs;
-  if (timeoutMs !== undefined) deadline = Math.min(deadline, Date.now() + timeoutMs);
-  const onAbort = () => {
-    const reason: unknown = ctx.signal.reason;
-    controller.abort(reason instanceof CommandFailure ? reason : new CommandFailure("canceled", "the command was canceled"));
-  };
-  if (ctx.signal.aborted) onAbort();
-  else ctx.signal.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(
-    () => controller.abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
-    Math.max(0, deadline - Date.now()),
-  );
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      ctx.signal.removeEventListener("abort", onAbort);
-    },
-  };
+  const deadlineUnixMs = timeoutMs === undefined ? ctx.deadlineUnixMs : Math.min(ctx.deadlineUnixMs, Date.now() + timeoutMs);
+  const ms = Math.min(MAX_TIMER_MS, Math.max(0, deadlineUnixMs - Date.now()));
+  return { signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(ms)]), deadlineUnixMs };
 }
 
-/** Rejects with the signal's reason when it aborts; otherwise settles like `work`. */
+/** The failure a run answers when its signal aborted: the caller's own, a deadline, or a cancel. */
+export function abortFailure(reason: unknown): CommandFailure {
+  if (reason instanceof CommandFailure) return reason;
+  if (reason instanceof DOMException && reason.name === "TimeoutError") {
+    return new CommandFailure("deadline_exceeded", "the command did not finish before its deadline");
+  }
+  return new CommandFailure("canceled", "the command was canceled");
+}
+
+/**
+ * Settles like `work`, unless the signal aborts first: then rejects with `abortFailure`.
+ * (Node has no stable built-in for racing a promise against a signal: `util.aborted` is
+ * experimental in Node 20.)
+ */
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) return Promise.reject(abortFailure(signal.reason));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
+    const onAbort = () => reject(abortFailure(signal.reason));
     signal.addEventListener("abort", onAbort, { once: true });
     work.then(
       (v) => {

@@ -1,18 +1,60 @@
+/** Where the boot step puts its execute-only copy of /bin/sh (a tmpfs mounted with `exec`). */
+export const SHELL_SERVER_COPY = "/tmp/.onlyboxes-shell";
+
 /**
- * The main process of a terminal session container: `/bin/sh -c SHELL_SERVER`.
+ * The first step of a terminal session container: `/bin/sh -c SHELL_BOOT onlyboxes-shell
+ * SHELL_SERVER <first lease sec>`. It copies /bin/sh to a file nobody may read (mode 0111)
+ * and executes that copy with the server: the kernel makes a process that executes a file
+ * it cannot read non-dumpable, so PID 1's /proc entries (fd, mem, environ) are root-owned
+ * and ptrace is refused. The commands (same uid, no capabilities) can neither read the
+ * next request from PID 1's stdin nor its nonces from its memory. This works with the
+ * POSIX tools of any image, where `prctl` would need a program of our own.
+ */
+export const SHELL_BOOT = `cp /bin/sh ${SHELL_SERVER_COPY} && chmod 0111 ${SHELL_SERVER_COPY} || {
+  echo "onlyboxes: cannot prepare the session's shell server in /tmp" >&2
+  exit 125
+}
+exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2"`;
+
+/**
+ * The main process of a terminal session container, run by SHELL_BOOT.
  *
- * It serves commands one at a time from stdin, each sent as `<nonce> <line count>\n`
- * followed by the command's lines, and runs each with `sh -lc` (stdin at /dev/null, so a
- * command can never read the next request). When the command ends it writes
- * `<nonce>:<exit code>\n` on stdout and `<nonce>\n` on stderr: Docker keeps the two
+ * It serves commands one at a time from stdin, each sent as `<nonce> <line count> <limit
+ * sec> <lease sec>\n` followed by the command's lines, and runs each with `sh -lc` (stdin at
+ * /dev/null, so a command can never read the next request). When the command ends it
+ * writes `<nonce>:<exit code>\n` on stdout and `<nonce>\n` on stderr: Docker keeps the two
  * streams apart, and the end of a command is the moment both markers arrived. The nonce
  * is 128 random bits chosen per command by the worker and never shown to the command, so
- * output cannot fake an end. Only POSIX sh builtins are used, so any image with /bin/sh
- * can serve a session; `sh -lc` costs a fork+exec (~2 ms) where `docker exec` costs
- * 100–200 ms. As PID 1 of its namespace the server cannot be killed from inside.
+ * output cannot fake an end. Only POSIX sh and `sleep` are used, so any image can serve a
+ * session; `sh -lc` costs a fork+exec (~2 ms) where `docker exec` costs 100–200 ms.
+ *
+ * The container must not outlive its worker: a watchdog ends it (USR1 to PID 1, which
+ * exits, and every other process killed) when a command runs past its limit or an idle
+ * session past its lease, and while a command runs, a reader on the worker's connection
+ * does the same the moment it closes (an idle server notices that itself). PID 1 ignores
+ * every other signal (PID 1 rule); a command can end its own session with USR1, or kill
+ * its own watchdogs, and hurts nobody else by it.
  */
-export const SHELL_SERVER = String.raw`cd "$HOME" 2>/dev/null || cd /
-while IFS=' ' read -r obx_nonce obx_n; do
+export const SHELL_SERVER = String.raw`if [ -O /proc/1/mem ] && ! [ -O / ]; then
+  echo "onlyboxes: the shell server could not hide its memory; refusing to serve" >&2
+  exit 125
+fi
+cd "$HOME" 2>/dev/null || cd /
+exec 3<&0
+trap 'exit 0' USR1
+obx_watch() {
+  (
+    trap 'kill "$obx_s" 2>/dev/null; exit 0' TERM
+    sleep "$1" &
+    obx_s=$!
+    wait "$obx_s" && { kill -USR1 1; kill -KILL -1; }
+  ) </dev/null >/dev/null 2>&1 3<&- &
+  obx_guard=$!
+}
+obx_watch "$1"
+while IFS=' ' read -r obx_nonce obx_n obx_limit obx_lease; do
+  kill "$obx_guard" 2>/dev/null
+  wait "$obx_guard" 2>/dev/null
   obx_cmd=
   obx_i=0
   while [ "$obx_i" -lt "$obx_n" ]; do
@@ -21,41 +63,57 @@ while IFS=' ' read -r obx_nonce obx_n; do
 $obx_line"; fi
     obx_i=$((obx_i + 1))
   done
-  sh -l -c -- "$obx_cmd" </dev/null
+  obx_watch "$obx_limit"
+  (
+    while read -r _; do :; done
+    kill -USR1 1
+    kill -KILL -1
+  ) <&3 >/dev/null 2>&1 3<&- &
+  obx_link=$!
+  sh -l -c -- "$obx_cmd" </dev/null 3<&-
   obx_rc=$?
+  kill "$obx_link" "$obx_guard" 2>/dev/null
+  wait "$obx_link" "$obx_guard" 2>/dev/null
+  obx_watch "$obx_lease"
   printf '%s:%s\n' "$obx_nonce" "$obx_rc"
   printf '%s\n' "$obx_nonce" >&2
 done
 `;
 
 /** Encodes one request for the shell server. The command must not contain NUL. */
-export function encodeShellRequest(nonce: string, command: string): string {
+export function encodeShellRequest(nonce: string, command: string, limitSec: number, leaseSec: number): string {
   const lines = command.split("\n");
-  return `${nonce} ${lines.length}\n${lines.join("\n")}\n`;
+  return `${nonce} ${lines.length} ${Math.ceil(limitSec)} ${Math.ceil(leaseSec)}\n${lines.join("\n")}\n`;
 }
+
+/** Longest text allowed between an end marker and its newline: `:` and an exit code (0–255). */
+export const MAX_TRAILER = 4;
 
 /**
  * Finds the end marker of the running command in one output stream, handing on the
  * command's bytes and holding back only a suffix that could be the start of the marker
- * (so streamed output is not delayed by more than that).
+ * (so streamed output is not delayed by more than that). Memory is bounded by the
+ * marker's length plus MAX_TRAILER: text after a marker longer than that is a protocol
+ * error (the server never writes it), as is a stdout trailer that is not `:<exit code>`.
  */
 export class MarkerScanner {
   private held: Buffer = Buffer.alloc(0);
-  private trailer: Buffer[] = [];
+  private readonly trailer = Buffer.alloc(MAX_TRAILER);
+  private trailerFill = 0;
   private state: "idle" | "output" | "trailer" = "idle";
+  private marker = Buffer.alloc(0);
 
   constructor(
     private readonly onOutput: (data: Buffer) => void,
     private readonly onEnd: (trailer: string) => void,
+    private readonly onProtocolError: (message: string) => void,
   ) {}
-
-  private marker = Buffer.alloc(0);
 
   /** Starts looking for `marker` (the nonce); earlier leftovers are dropped. */
   begin(marker: string): void {
     this.marker = Buffer.from(marker, "ascii");
     this.held = Buffer.alloc(0);
-    this.trailer = [];
+    this.trailerFill = 0;
     this.state = "output";
   }
 
@@ -81,15 +139,17 @@ export class MarkerScanner {
 
   private takeTrailer(data: Buffer): void {
     const nl = data.indexOf(0x0a);
-    if (nl < 0) {
-      this.trailer.push(Buffer.from(data));
+    const part = nl < 0 ? data : data.subarray(0, nl);
+    if (this.trailerFill + part.length > MAX_TRAILER) {
+      this.state = "idle";
+      this.onProtocolError(`more than ${MAX_TRAILER} bytes followed an end marker`);
       return;
     }
-    this.trailer.push(data.subarray(0, nl));
-    const text = Buffer.concat(this.trailer).toString("ascii");
-    this.trailer = [];
+    part.copy(this.trailer, this.trailerFill);
+    this.trailerFill += part.length;
+    if (nl < 0) return;
     this.state = "idle";
-    this.onEnd(text);
+    this.onEnd(this.trailer.subarray(0, this.trailerFill).toString("latin1"));
   }
 
   /** Length of the longest suffix of `buf` that is a proper prefix of the marker. */

@@ -9,6 +9,11 @@ export class SessionLostError extends Error {
   override readonly name = "SessionLostError";
 }
 
+/** Thrown when the container's output broke the shell server's framing (never the server's own doing). */
+export class SessionProtocolError extends Error {
+  override readonly name = "SessionProtocolError";
+}
+
 interface Pending {
   stdoutDone: boolean;
   stderrDone: boolean;
@@ -70,8 +75,16 @@ export class ShellSession {
     return !this.dead;
   }
 
-  /** Runs one command; output goes to `onOutput` as it arrives; answers the exit code. */
-  run(command: string, onOutput: (stream: StreamName, data: Buffer) => void): Promise<number> {
+  /**
+   * Runs one command; output goes to `onOutput` as it arrives; answers the exit code. The
+   * container ends itself if the command runs longer than `limitSec`, or if no further
+   * command comes within `leaseSec` after it, whether or not this worker is still there.
+   */
+  run(
+    command: string,
+    limits: { limitSec: number; leaseSec: number },
+    onOutput: (stream: StreamName, data: Buffer) => void,
+  ): Promise<number> {
     if (this.dead) return Promise.reject(new SessionLostError("the session's container is gone"));
     if (this.pending) return Promise.reject(new Error("a command is already running in this session"));
     const nonce = randomBytes(16).toString("hex");
@@ -80,7 +93,7 @@ export class ShellSession {
       this.output = onOutput;
       this.scanners.stdout.begin(nonce);
       this.scanners.stderr.begin(nonce);
-      this.io.write(encodeShellRequest(nonce, command));
+      this.io.write(encodeShellRequest(nonce, command, limits.limitSec, limits.leaseSec));
     });
   }
 
@@ -91,11 +104,18 @@ export class ShellSession {
         const p = this.pending;
         if (!p) return;
         if (stream === "stdout") {
+          // The stdout trailer is ":<exit code>", the stderr one empty.
+          if (!/^:\d{1,3}$/.test(trailer)) {
+            this.protocolError(`the stdout end marker carried "${trailer}" instead of an exit code`);
+            return;
+          }
           p.stdoutDone = true;
-          // The stdout trailer is ":<exit code>".
-          const code = Number.parseInt(trailer.slice(1), 10);
-          p.exitCode = Number.isFinite(code) ? code : -1;
+          p.exitCode = Number(trailer.slice(1));
         } else {
+          if (trailer !== "") {
+            this.protocolError("the stderr end marker carried text");
+            return;
+          }
           p.stderrDone = true;
         }
         if (p.stdoutDone && p.stderrDone) {
@@ -104,7 +124,17 @@ export class ShellSession {
           p.resolve(p.exitCode);
         }
       },
+      (message) => this.protocolError(message),
     );
+  }
+
+  /** Fails the running command; the caller drops the session (its container cannot be trusted). */
+  private protocolError(message: string): void {
+    const p = this.pending;
+    this.pending = null;
+    this.output = null;
+    this.dead = true;
+    p?.reject(new SessionProtocolError(`the session's container broke the shell protocol: ${message}`));
   }
 
   private onClosed(): void {

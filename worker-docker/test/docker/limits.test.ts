@@ -12,6 +12,7 @@ beforeAll(async () => {
     WORKER_SANDBOX_USER: "1234:1234",
     WORKER_SANDBOX_NETWORK_EGRESS: "true",
     WORKER_SANDBOX_TMPFS_SIZE: "8m",
+    WORKER_SANDBOX_DISK: "24m",
     WORKER_PYTHON_EXEC_POOL_SIZE: "0",
   });
 });
@@ -43,7 +44,8 @@ describe("configurable limits", () => {
   it("applies memory, cpus, pids, user, egress and tmpfs size to pythonExec containers", async () => {
     const r = (await s.cap("pythonExec").run({ code: PROBE }, ctx())) as PythonResult;
     const [memory, pids, cpu, ids, nets, tmp] = r.output.trim().split("\n");
-    expect(Number(memory)).toBe(96 * 1024 * 1024);
+    // The program's memory plus /tmp, whose files live in RAM.
+    expect(Number(memory)).toBe((96 + 8) * 1024 * 1024);
     expect(pids).toBe("40");
     // 0.5 CPU: a 50 ms quota per 100 ms period (cgroup v1) or "50000 100000" (v2).
     expect(cpu).toMatch(/^50000( 100000)?$/);
@@ -57,10 +59,16 @@ describe("configurable limits", () => {
       {
         session_id: marker("sess"),
         create_if_missing: true,
-        command: "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        command: [
+          "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+          "df -k /workspace /tmp | tail -2 | awk '{print $2}'",
+          "stat -c %u /workspace",
+        ].join("\n"),
       },
       ctx(),
     )) as TerminalResult;
-    expect(r.stdout).toBe("1234\n40\n");
+    // Memory: the program's, plus /workspace and /tmp (tmpfs).
+    expect(r.stdout).toBe(`1234\n40\n${(96 + 24 + 8) * 1024 * 1024}\n${24 * 1024}\n${8 * 1024}\n1234\n`);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PYTHON_IMAGE, DEFAULT_TERMINAL_IMAGE, parseDockerConfig } from "../../src/docker-config.ts";
+import {
+  DEFAULT_PYTHON_IMAGE,
+  DEFAULT_TERMINAL_IMAGE,
+  MAX_OUTPUT_LIMIT_BYTES,
+  MAX_WS_MESSAGE_BYTES,
+  parseDockerConfig,
+} from "../../src/docker-config.ts";
 
 describe("parseDockerConfig", () => {
   it("has safe defaults", () => {
@@ -17,6 +23,9 @@ describe("parseDockerConfig", () => {
         user: "1000:1000",
         networkEgress: false,
         readonlyRootfs: true,
+        tmpfsBytes: 64 * 1024 * 1024,
+        diskBytes: 1024 ** 3,
+        nofile: 4096,
       },
       pythonPoolSize: 2,
       leaseMinSec: 60,
@@ -36,6 +45,8 @@ describe("parseDockerConfig", () => {
       WORKER_SANDBOX_PIDS_LIMIT: "64",
       WORKER_SANDBOX_NETWORK_EGRESS: "true",
       WORKER_SANDBOX_USER: "2000:2000",
+      WORKER_SANDBOX_DISK: "5g",
+      WORKER_SANDBOX_NOFILE: "256",
       WORKER_PYTHON_EXEC_POOL_SIZE: "0",
       WORKER_MAX_INFLIGHT: "8",
       WORKER_TERMINAL_EXEC_MAX_INFLIGHT: "2",
@@ -44,7 +55,15 @@ describe("parseDockerConfig", () => {
       endpoint: { host: "10.0.0.2", port: 2375, protocol: "http" },
       pythonImage: "python:3.12-slim",
       outputLimitBytes: 2 * 1024 * 1024,
-      limits: { memoryBytes: 1024 ** 3, nanoCpus: 5e8, pidsLimit: 64, networkEgress: true, user: "2000:2000" },
+      limits: {
+        memoryBytes: 1024 ** 3,
+        nanoCpus: 5e8,
+        pidsLimit: 64,
+        networkEgress: true,
+        user: "2000:2000",
+        diskBytes: 5 * 1024 ** 3,
+        nofile: 256,
+      },
       pythonPoolSize: 0,
       maxInflight: { pythonExec: 8, terminalExec: 2, terminalResource: 8 },
     });
@@ -62,7 +81,28 @@ describe("parseDockerConfig", () => {
     ["WORKER_PYTHON_EXEC_DOCKER_IMAGE", "not an image", /WORKER_PYTHON_EXEC_DOCKER_IMAGE must be an image reference/],
     ["DOCKER_HOST", "ssh://box", /DOCKER_HOST must be unix/],
     ["WORKER_TERMINAL_LEASE_MAX_SEC", "30", /must not be below WORKER_TERMINAL_LEASE_MIN_SEC/],
+    ["WORKER_TERMINAL_OUTPUT_LIMIT_BYTES", "3m", /at most 2621440 \(2\.5 MiB\).*32 MiB/],
+    ["WORKER_SANDBOX_DISK", "512k", /WORKER_SANDBOX_DISK must be between/],
+    ["WORKER_SANDBOX_NOFILE", "10", /WORKER_SANDBOX_NOFILE must be an integer/],
   ])("refuses %s=%s with a clear message", (name, value, message) => {
     expect(() => parseDockerConfig({ [name]: value })).toThrow(message);
+  });
+
+  it("accepts the largest output limit, whose worst-case result still fits one WebSocket message", () => {
+    expect(parseDockerConfig({ WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2560k" }).outputLimitBytes).toBe(MAX_OUTPUT_LIMIT_BYTES);
+    // Control bytes in both streams: the most a terminalExec result can cost in JSON.
+    const stream = "\u0000".repeat(MAX_OUTPUT_LIMIT_BYTES);
+    const json = JSON.stringify({
+      session_id: "s".repeat(256),
+      created: true,
+      stdout: stream,
+      stderr: stream,
+      exit_code: 255,
+      stdout_truncated: true,
+      stderr_truncated: true,
+      lease_expires_unix_ms: Date.now(),
+    });
+    expect(Buffer.byteLength(json)).toBeGreaterThan(12 * MAX_OUTPUT_LIMIT_BYTES);
+    expect(Buffer.byteLength(json)).toBeLessThan(MAX_WS_MESSAGE_BYTES - 1024 * 1024);
   });
 });

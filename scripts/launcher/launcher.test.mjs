@@ -1,0 +1,178 @@
+// Unit tests of the launcher's parts that need no workerd and no Docker:
+//   node --test scripts/launcher/
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { loadLocalWorkerCredential, localWorkerEnv } from "./local-worker.mjs";
+import { LauncherError } from "./log.mjs";
+import { readMigrations } from "./migrations.mjs";
+import { claimRuntimeVersion, compareVersions } from "./runtime-version.mjs";
+import { consoleVars, localUrl, parseAddr } from "./settings.mjs";
+import { sourceHash } from "./source-hash.mjs";
+import { supervise } from "./supervise.mjs";
+
+const tmp = mkdtempSync(path.join(tmpdir(), "onlyboxes-launcher-test-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("settings", () => {
+  it("parses every CONSOLE_HTTP_ADDR form and refuses the rest with the variable's name", () => {
+    assert.deepEqual(parseAddr(undefined), { host: "127.0.0.1", port: 8089 });
+    assert.deepEqual(parseAddr(":9000"), { host: "0.0.0.0", port: 9000 });
+    assert.deepEqual(parseAddr("[::1]:80"), { host: "::1", port: 80 });
+    assert.throws(
+      () => parseAddr("localhost"),
+      (e) => e instanceof LauncherError && /CONSOLE_HTTP_ADDR/.test(e.message),
+    );
+    assert.throws(() => parseAddr("h:70000"), /out of range/);
+  });
+
+  it("reaches a wildcard bind through loopback", () => {
+    assert.equal(localUrl("0.0.0.0", 80), "http://127.0.0.1:80");
+    assert.equal(localUrl("::", 80), "http://[::1]:80");
+    assert.equal(localUrl("10.0.0.2", 8089), "http://10.0.0.2:8089");
+  });
+
+  it("lets the launcher's own values win over the operator's and wrangler.toml's", () => {
+    const vars = consoleVars(
+      {
+        CONSOLE_ENABLE_REGISTRATION: "true",
+        CONSOLE_HASH_KEY: "from-env",
+        CONSOLE_ALLOWED_ORIGINS: "https://a.example",
+        CONSOLE_HTTP_ADDR: "127.0.0.1:1",
+        CONSOLE_DB_PATH: "/d",
+        PATH: "/bin",
+      },
+      { CONSOLE_ENABLE_REGISTRATION: "false", CONSOLE_REPO_URL: "r" },
+      { CONSOLE_HASH_KEY: "chosen" },
+    );
+    assert.deepEqual(vars, {
+      CONSOLE_ENABLE_REGISTRATION: "true",
+      CONSOLE_REPO_URL: "r",
+      CONSOLE_PASSWORD_ITERATIONS: "600000",
+      CONSOLE_ALLOWED_ORIGINS: "https://a.example",
+      CONSOLE_HASH_KEY: "chosen",
+    });
+  });
+
+  it("uses 600000 PBKDF2 rounds on self-host unless the operator chose a count", () => {
+    assert.equal(consoleVars({}, {}, {}).CONSOLE_PASSWORD_ITERATIONS, "600000");
+    assert.equal(consoleVars({ CONSOLE_PASSWORD_ITERATIONS: "100000" }, {}, {}).CONSOLE_PASSWORD_ITERATIONS, "100000");
+  });
+});
+
+describe("local worker", () => {
+  it("passes only allow-listed variables, never CONSOLE_*, and sets its credential", () => {
+    const env = localWorkerEnv(
+      {
+        PATH: "/usr/bin",
+        HOME: "/root",
+        DOCKER_HOST: "unix:///x.sock",
+        WORKER_LABELS: "a=b",
+        LC_ALL: "C",
+        CONSOLE_HASH_KEY: "k",
+        CONSOLE_DASHBOARD_PASSWORD: "p",
+        AWS_SECRET_ACCESS_KEY: "s",
+        WORKER_ID: "overridden",
+      },
+      { node_id: "id-1", secret: "obw_1" },
+      "http://127.0.0.1:8089",
+    );
+    assert.deepEqual(env, {
+      PATH: "/usr/bin",
+      HOME: "/root",
+      DOCKER_HOST: "unix:///x.sock",
+      WORKER_LABELS: "a=b",
+      LC_ALL: "C",
+      WORKER_ID: "id-1",
+      WORKER_SECRET: "obw_1",
+      WORKER_CONSOLE_URL: "http://127.0.0.1:8089",
+      WORKER_CONSOLE_INSECURE: "true",
+      WORKER_NODE_NAME: "local",
+    });
+  });
+
+  it("keeps one credential per data directory, private to its owner, and replaces a damaged file", () => {
+    const dir = mkdtempSync(path.join(tmp, "cred-"));
+    const first = loadLocalWorkerCredential(dir);
+    assert.match(first.node_id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(loadLocalWorkerCredential(dir), first);
+    const file = path.join(dir, "local-worker.json");
+    assert.equal((statSync(file).mode & 0o777).toString(8), "600");
+    writeFileSync(file, "{not json");
+    assert.notEqual(loadLocalWorkerCredential(dir).node_id, first.node_id);
+  });
+});
+
+describe("runtime version", () => {
+  it("orders versions numerically", () => {
+    assert.ok(compareVersions("4.20260426.0", "4.20260501.0") < 0);
+    assert.ok(compareVersions("4.10.0", "4.9.9") > 0);
+    assert.equal(compareVersions("1.2", "1.2.0"), 0);
+  });
+
+  it("refuses a data directory a newer runtime used, and records the current one", () => {
+    const dir = mkdtempSync(path.join(tmp, "rv-"));
+    claimRuntimeVersion(dir, "4.1.0");
+    claimRuntimeVersion(dir, "4.2.0");
+    assert.equal(readFileSync(path.join(dir, "runtime-version"), "utf8"), "4.2.0\n");
+    assert.throws(() => claimRuntimeVersion(dir, "4.1.5"), /newer than this checkout's 4\.1\.5/);
+  });
+});
+
+describe("migrations", () => {
+  it("reads .sql files in name order, split at drizzle-kit's breakpoints", () => {
+    const dir = mkdtempSync(path.join(tmp, "mig-"));
+    writeFileSync(path.join(dir, "0001_b.sql"), "CREATE TABLE b (x);");
+    writeFileSync(path.join(dir, "0000_a.sql"), "CREATE TABLE a (x);\n--> statement-breakpoint\nCREATE INDEX i ON a (x);\n");
+    writeFileSync(path.join(dir, "notes.txt"), "ignored");
+    assert.deepEqual(readMigrations(dir), [
+      { name: "0000_a.sql", statements: ["CREATE TABLE a (x);", "CREATE INDEX i ON a (x);"] },
+      { name: "0001_b.sql", statements: ["CREATE TABLE b (x);"] },
+    ]);
+  });
+});
+
+describe("source hash", () => {
+  it("changes with a file's content or name, not with skipped folders", () => {
+    const root = mkdtempSync(path.join(tmp, "hash-"));
+    const write = (rel, text) => {
+      const p = path.join(root, rel);
+      mkdirSync(path.dirname(p), { recursive: true });
+      writeFileSync(p, text);
+    };
+    write("src/a.ts", "1");
+    const h1 = sourceHash(root, ["src"]);
+    write("src/node_modules/x.js", "ignored");
+    write("src/test/a.test.ts", "ignored");
+    assert.equal(sourceHash(root, ["src"]), h1);
+    write("src/a.ts", "2");
+    const h2 = sourceHash(root, ["src"]);
+    assert.notEqual(h2, h1);
+    assert.notEqual(sourceHash(root, ["src"], ["tool@2"]), h2);
+  });
+});
+
+describe("supervise", () => {
+  it("starts a process again after it exits, and stops it for good", async () => {
+    let starts = 0;
+    const exits = [];
+    const s = supervise(
+      () => {
+        starts++;
+        // The first run exits at once; the second stays until stopped.
+        return spawn(process.execPath, ["-e", starts === 1 ? "process.exit(3)" : "setInterval(() => {}, 1000)"]);
+      },
+      { restartDelayMs: 10, onExit: (code) => exits.push(code) },
+    );
+    while (starts < 2) await new Promise((r) => setImmediate(r));
+    const second = s.current();
+    assert.ok(second);
+    await s.stop(5000);
+    assert.deepEqual(exits, [3]);
+    assert.equal(second.signalCode, "SIGTERM");
+    assert.equal(starts, 2);
+  });
+});

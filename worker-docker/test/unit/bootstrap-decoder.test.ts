@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { BootstrapDecoder, type BootstrapEvent, MAX_OUTPUT_FRAME } from "../../src/docker/python-bootstrap.ts";
+
+function frame(kind: number, data: Buffer | string, claimed?: number): Buffer {
+  const body = Buffer.from(data);
+  const head = Buffer.alloc(5);
+  head[0] = kind;
+  head.writeUInt32BE(claimed ?? body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+function decode(...chunks: Buffer[]): BootstrapEvent[] {
+  const events: BootstrapEvent[] = [];
+  const d = new BootstrapDecoder((e) => events.push(e));
+  for (const c of chunks) d.push(c);
+  return events;
+}
+
+const summary = (events: BootstrapEvent[]) =>
+  events.map((e) =>
+    e.kind === "output" ? `${e.stream}:${e.data.toString()}` : e.kind === "exit" ? `exit:${e.code}` : `error:${e.message}`,
+  );
+
+describe("BootstrapDecoder", () => {
+  it("decodes output frames and the exit code", () => {
+    expect(summary(decode(Buffer.concat([frame(1, "hi\n"), frame(2, "oops"), frame(3, "42")])))).toEqual([
+      "stdout:hi\n",
+      "stderr:oops",
+      "exit:42",
+    ]);
+  });
+
+  it("decodes the same bytes split anywhere", () => {
+    const all = Buffer.concat([frame(1, "abc"), frame(3, "137")]);
+    for (let cut = 1; cut < all.length; cut++) {
+      const text = summary(decode(all.subarray(0, cut), all.subarray(cut)));
+      expect(text.filter((t) => t.startsWith("exit"))).toEqual(["exit:137"]);
+      expect(
+        text
+          .filter((t) => t.startsWith("stdout"))
+          .join("")
+          .replaceAll("stdout:", ""),
+      ).toBe("abc");
+    }
+  });
+
+  it("ends with a protocol error on an exit frame claiming 4 GiB, keeping nothing of what follows", () => {
+    const events: BootstrapEvent[] = [];
+    const d = new BootstrapDecoder((e) => events.push(e));
+    d.push(frame(3, "", 0xffffffff));
+    const junk = Buffer.alloc(1024 * 1024, 0x31);
+    for (let i = 0; i < 64; i++) d.push(junk);
+    expect(summary(events)).toEqual(["error:the sandbox sent an exit frame of 4294967295 bytes (1 to 3)"]);
+  });
+
+  it.each([
+    ["an empty exit frame", frame(3, "")],
+    ["an exit frame of 4 digits", frame(3, "1000")],
+    ["an exit code above 255", frame(3, "256")],
+    ["an exit frame that is not digits", frame(3, "-1")],
+    ["an output frame above 64 KiB", frame(1, "", MAX_OUTPUT_FRAME + 1)],
+    ["an unknown kind", frame(7, "x")],
+    ["kind 0", frame(0, "x")],
+  ])("answers %s with one protocol error and ignores the rest", (_, bad) => {
+    const events = decode(Buffer.concat([frame(1, "before"), bad, frame(1, "after"), frame(3, "0")]));
+    expect(events[0]).toEqual({ kind: "output", stream: "stdout", data: Buffer.from("before") });
+    expect(events.slice(1).map((e) => e.kind)).toEqual(["protocol_error"]);
+  });
+
+  it("accepts an output frame of exactly 64 KiB", () => {
+    const events = decode(Buffer.concat([frame(2, Buffer.alloc(MAX_OUTPUT_FRAME, 0x62)), frame(3, "0")]));
+    expect(events.at(-1)).toEqual({ kind: "exit", code: 0 });
+  });
+
+  it("ignores anything after the exit frame", () => {
+    expect(summary(decode(Buffer.concat([frame(3, "0"), frame(1, "late"), Buffer.from("garbage")])))).toEqual(["exit:0"]);
+  });
+});
