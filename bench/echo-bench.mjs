@@ -34,7 +34,14 @@ const SEQ = arg("seq", 2000);
 const TOTAL = arg("total", 6000);
 const SIM_WORKERS = arg("workers", 200);
 
-const c = await startConsole({ WORKER_DOCKER_ENABLED: "false", WORKER_MAX_INFLIGHT: "256" });
+// One token drives every client and one worker serves them: lift the per-account run
+// limit and the console's cap on a worker's slots above the client count.
+const c = await startConsole({
+  WORKER_DOCKER_ENABLED: "false",
+  WORKER_MAX_INFLIGHT: "256",
+  CONSOLE_WORKER_MAX_INFLIGHT: "256",
+  CONSOLE_ACCOUNT_MAX_RUNS: "256",
+});
 try {
   const { cookie, token } = await signInWithToken(c);
   const procs = childrenOf(c.child.pid);

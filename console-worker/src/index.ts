@@ -17,6 +17,7 @@ import { rpcRoutes } from "./routes/rpc.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
 
+export { AccountLimits } from "./objects/account-limits.ts";
 export { AuthThrottle } from "./objects/auth-throttle.ts";
 export { Scheduler } from "./objects/scheduler.ts";
 export { Session } from "./objects/session.ts";

@@ -213,6 +213,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { dispatch } = await import("../src/lib/dispatch.ts");
     const chunks: string[] = [];
     const result = await dispatch(env, {
+      accountId: "acc_wire_test",
       capability: "echo",
       payload: { message: "x" },
       timeoutMs: 2000,

@@ -17,6 +17,8 @@ export interface TestWorkerOptions {
   handler?: (d: CommandDispatch, payload: unknown, w: TestWorker) => TestReply | Promise<TestReply>;
   /** Skip creating the credential row (to test a wrong or missing credential). */
   noProvision?: boolean;
+  /** Overrides of the hello's descriptive fields (to test the console's bounds). */
+  hello?: { nodeName?: string; executorKind?: string; version?: string };
 }
 
 export interface TestWorker {
@@ -29,6 +31,8 @@ export interface TestWorker {
   cancels: string[];
   /** Resolves when the console closes the socket, with the close code. */
   closed: Promise<number>;
+  /** Resolves with the close reason, when the console closes the socket. */
+  closeReason: Promise<string>;
   send(msg: MessageInitShape<typeof ConnectRequestSchema>): void;
   /** Sends an output chunk for a running command. */
   output(commandId: string, stream: "stdout" | "stderr", text: string): void;
@@ -64,6 +68,7 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     resolveAck = r;
   });
   const closed = new Promise<number>((r) => socket.addEventListener("close", (e) => r(e.code)));
+  const closeReason = new Promise<string>((r) => socket.addEventListener("close", (e) => r(e.reason)));
   const send = (msg: MessageInitShape<typeof ConnectRequestSchema>) =>
     socket.send(encodeEnvelope(FLAG_DATA, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
   const w: TestWorker = {
@@ -74,6 +79,7 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     dispatches: [],
     cancels: [],
     closed,
+    closeReason,
     send,
     output(commandId, stream, text) {
       send({
@@ -118,9 +124,9 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
       case: "hello",
       value: {
         nodeId,
-        nodeName: "test-worker",
-        executorKind: "test",
-        version: "test",
+        nodeName: opts.hello?.nodeName ?? "test-worker",
+        executorKind: opts.hello?.executorKind ?? "test",
+        version: opts.hello?.version ?? "test",
         labels: opts.labels ?? {},
         capabilities: opts.capabilities ?? [{ name: "echo", maxInflight: 4 }],
         workerSecret: secret,

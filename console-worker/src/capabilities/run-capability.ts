@@ -32,6 +32,7 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
     case "echo":
     case "pythonExec":
       return dispatch(env, {
+        accountId: opts.accountId,
         capability: call.capability,
         payload: call.payload,
         timeoutMs: opts.timeoutMs,

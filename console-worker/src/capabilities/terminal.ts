@@ -81,6 +81,7 @@ export async function runTerminal(
     let raw: unknown;
     try {
       raw = await dispatch(env, {
+        accountId,
         capability: "terminalExec",
         payload: {
           session_id: lease.workerKey,
@@ -165,6 +166,7 @@ export async function readTerminalResource(
   let raw: unknown;
   try {
     raw = await dispatch(env, {
+      accountId,
       capability: "terminalResource",
       payload: {
         session_id: lease.workerKey,

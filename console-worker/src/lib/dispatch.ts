@@ -1,9 +1,11 @@
 import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
+import { accountLimitsStub } from "../objects/account-limits.ts";
 import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
+import { accountLimits } from "./limits.ts";
 
 /** A chunk of output streamed by the worker while a command runs. */
 export interface OutputChunk {
@@ -12,6 +14,8 @@ export interface OutputChunk {
 }
 
 export interface DispatchOptions {
+  /** The account the command runs for: it counts against that account's concurrent runs. */
+  accountId: string;
   capability: string;
   payload: unknown;
   timeoutMs: number;
@@ -26,6 +30,12 @@ export interface DispatchOptions {
   /** Aborting sends a cancel frame to the worker and rejects with `canceled`. */
   signal?: AbortSignal;
 }
+
+/**
+ * A run's hold outlives its deadline by this much before the account's counter presumes it
+ * gone: only when the release itself was lost (the console isolate died mid-run).
+ */
+const RUN_HOLD_GRACE_MS = 30_000;
 
 /** How long an isolate trusts its copy of the node list before asking the Scheduler again. */
 const NODE_LIST_TTL_MS = 1_000;
@@ -72,10 +82,26 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const outcome =
-    opts.nodeId !== undefined
-      ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
-      : await place(env, opts, commandId, deadlineUnixMs);
+  const limit = accountLimits(env).maxRuns;
+  const holds = accountLimitsStub(env, opts.accountId);
+  const runId = crypto.randomUUID();
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit);
+  if (!admitted.ok) {
+    throw new AppError(
+      "account_run_limit",
+      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}); wait for one to finish`,
+    );
+  }
+  let outcome: DispatchOutcome;
+  try {
+    outcome =
+      opts.nodeId !== undefined
+        ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
+        : await place(env, opts, commandId, deadlineUnixMs);
+  } finally {
+    // A lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
+    await holds.releaseRun(runId).catch(() => {});
+  }
   if (outcome.ok) {
     try {
       return JSON.parse(outcome.payloadJson) as unknown;

@@ -17,6 +17,10 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
       return `No sandbox worker that can run ${ctx.tool} is online. Retrying will not help until an operator starts a worker; tell the user.`;
     case "no_capacity":
       return "Every sandbox worker is busy right now. Wait a few seconds and retry the same call.";
+    case "account_run_limit":
+      return "This account already runs as many calls at once as it may. Wait for one of them to finish, then retry.";
+    case "account_session_limit":
+      return "This account already has as many open sessions as it may. Reuse an existing session_id, or wait for an idle one's lease to end.";
     case "deadline_exceeded":
       return ctx.tool === "terminalExec"
         ? `The command did not finish within ${ctx.timeoutMs ?? "the"} ms and was killed; its session was deleted. Start a new session, and make the command faster or raise timeout_ms (max ${EXEC_TIMEOUT_MS.max}).`
