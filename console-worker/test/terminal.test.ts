@@ -1,5 +1,5 @@
 /**
- * Terminal sessions through the real app, Session/WorkerNode/Scheduler objects and the
+ * Terminal sessions through the real app, Session/WorkerNode/NodeRegistry objects and the
  * real worker wire, with fake workers that keep sessions in memory the way worker-docker
  * keeps containers.
  */
@@ -134,7 +134,7 @@ async function disconnect(w: TestWorker): Promise<void> {
 }
 
 afterEach(async () => {
-  // Tests of a file share the Scheduler: leave no worker behind for the next one.
+  // Tests of a file share the NodeRegistry: leave no worker behind for the next one.
   const open = workers.splice(0);
   for (const w of open) {
     if ((await workerStatus(w.nodeId)) === "online") await disconnect(w);
