@@ -8,7 +8,7 @@ import type { CommandDispatch, ErrorBody, TerminalExecPayload, TerminalExecResul
 import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
-import { call, callJson, newAccountWithToken } from "./helpers.ts";
+import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 /** A terminal answer: the result, or an error body. */
@@ -116,14 +116,6 @@ async function connectTerminalWorker(): Promise<FakeTerminalWorker> {
 async function workerStatus(nodeId: string): Promise<string | undefined> {
   const row = await env.DB.prepare("SELECT status FROM workers WHERE node_id = ?").bind(nodeId).first<{ status: string }>();
   return row?.status;
-}
-
-async function waitFor(fn: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Disconnects a worker and waits until the console has taken it offline. */
