@@ -7,8 +7,12 @@
 //
 // Without WORKER_ID and WORKER_SECRET it takes the credential the console image keeps in
 // ONLYBOXES_WORKER_CREDENTIAL_DIR (a volume both compose services mount), waiting for the
-// console to write it on a first start.
+// console to write it on a first start. Beside the console like that, it also waits until
+// the console has its schema before the worker dials: the worker's reconnect backoff would
+// otherwise have grown to tens of seconds while the console starts.
 import { readFileSync, statSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -33,6 +37,19 @@ function readCredential(file) {
   return null;
 }
 
+/** Answers whether the console at `base` has its schema: any answer below 500 (503 until it is migrated). */
+function consoleReady(base) {
+  const url = new URL("/api/v1/console/session", base.replace(/^ws/, "http"));
+  return new Promise((resolve) => {
+    const req = (url.protocol === "https:" ? httpsGet : httpGet)(url, { timeout: 2000 }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 500) < 500);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
 /** The socket of DOCKER_HOST (default /var/run/docker.sock); null for a TCP engine. */
 function dockerSocket() {
   const host = env.DOCKER_HOST?.trim();
@@ -52,6 +69,11 @@ if (!env.WORKER_ID?.trim() && !env.WORKER_SECRET?.trim() && dir) {
   }
   env.WORKER_ID = cred.node_id;
   env.WORKER_SECRET = cred.secret;
+  const consoleUrl = env.WORKER_CONSOLE_URL?.trim();
+  if (consoleUrl && /^(http|ws)s?:\/\//.test(consoleUrl) && !(await consoleReady(consoleUrl))) {
+    log("info", "waiting for the console to be ready", { console: consoleUrl });
+    while (!(await consoleReady(consoleUrl))) await sleep(POLL_MS);
+  }
 }
 
 if (process.getuid?.() === 0 && process.setuid && process.setgid && process.setgroups) {
