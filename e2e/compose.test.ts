@@ -15,7 +15,7 @@ import { get } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, post, python, REPO_ROOT, resultOf } from "./harness.ts";
+import { type ApiResponse, createToken, eventually, freePort, login, post, python, REPO_ROOT, resultOf } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -172,11 +172,11 @@ describe.skipIf(!cli)(`docker compose (${cli ? [cli.cmd, ...cli.args].join(" ") 
     upStartedAt = performance.now();
     await compose("up", "-d");
     process.stderr.write(`compose up -d (${project}): ${Math.round(performance.now() - upStartedAt)} ms\n`);
-    cookie = await waitForLogin(120_000);
+    cookie = await waitForLogin(240_000);
     process.stderr.write(`admin signed in: ${Math.round(performance.now() - upStartedAt)} ms after up\n`);
-    nodeId = await waitForWorker(cookie, 120_000);
+    nodeId = await waitForWorker(cookie, 180_000);
     token = await createToken(url, cookie, "compose-e2e");
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     // When a test failed before its own `down -v`, still leave nothing behind.
@@ -211,12 +211,18 @@ describe.skipIf(!cli)(`docker compose (${cli ? [cli.cmd, ...cli.args].join(" ") 
 
   it("keeps accounts, tokens and the worker's credential across a console restart", async () => {
     await compose("restart", "console");
-    cookie = await waitForLogin(120_000);
-    expect(await waitForWorker(cookie, 120_000)).toBe(nodeId);
-    const echoed = await post(url, token, "/api/v1/commands/echo", { message: "after restart" });
-    expect(echoed.status).toBe(200);
-    expect(echoed.body).toEqual({ message: "after restart" });
-  });
+    cookie = await waitForLogin(240_000);
+    // The token minted before the restart (its hash key lives in the data volume) works as
+    // soon as the worker, with the same credential, has reconnected.
+    let echoed: ApiResponse | undefined;
+    await eventually(async () => {
+      echoed = await post(url, token, "/api/v1/commands/echo", { message: "after restart" });
+      return echoed.status === 200;
+    }, 180_000);
+    expect(echoed?.status, JSON.stringify(echoed?.body)).toBe(200);
+    expect(echoed?.body).toEqual({ message: "after restart" });
+    expect(await waitForWorker(cookie, 10_000)).toBe(nodeId);
+  }, 480_000);
 
   it("leaves no container, volume, network or sandbox behind after `down -v`", async () => {
     // What the filters below find while the project runs, so their empty answers later mean something.
