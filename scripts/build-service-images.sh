@@ -180,6 +180,8 @@ import_image() {
   local target="$1" root="$2" image
   shift 2
   image="$(image_of "$target")"
+  local previous
+  previous="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
   local changes=(--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' --change 'ENV LANG=C.UTF-8'
     --change 'ENV HOME=/home/onlyboxes' --change 'WORKDIR /app'
     --change "LABEL $HASH_LABEL=${HASHES[$target]}" --change "LABEL org.opencontainers.image.version=$VERSION")
@@ -188,6 +190,10 @@ import_image() {
   tar -C "$root" --numeric-owner -c . | docker import "${changes[@]}" \
     --message "onlyboxes $target image built from Debian packages and this checkout" - "$image" >/dev/null
   docker tag "$image" "$NAMESPACE/$target:latest"
+  # The image this one replaces, unless a container still uses it or another tag names it.
+  if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+    docker image rm "$previous" >/dev/null 2>&1 || true
+  fi
   say "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
