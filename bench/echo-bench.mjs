@@ -22,6 +22,9 @@ import {
 register();
 const { create, toBinary, fromBinary } = await import("@bufbuild/protobuf");
 const { ConnectRequestSchema, ConnectResponseSchema } = await import("@onlyboxes/proto");
+const { encodeEnvelope } = await import("@connectrpc/connect/protocol");
+// The console's own reader: one envelope per WebSocket message.
+const { decodeEnvelope, FLAG_END_STREAM } = await import("../console-worker/src/rpc/envelope.ts");
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +34,14 @@ const SEQ = arg("seq", 2000);
 const TOTAL = arg("total", 6000);
 const SIM_WORKERS = arg("workers", 200);
 
-const c = await startConsole({ WORKER_DOCKER_ENABLED: "false", WORKER_MAX_INFLIGHT: "256" });
+// One token drives every client and one worker serves them: lift the per-account run
+// limit and the console's cap on a worker's slots above the client count.
+const c = await startConsole({
+  WORKER_DOCKER_ENABLED: "false",
+  WORKER_MAX_INFLIGHT: "256",
+  CONSOLE_WORKER_MAX_INFLIGHT: "256",
+  CONSOLE_ACCOUNT_MAX_RUNS: "256",
+});
 try {
   const { cookie, token } = await signInWithToken(c);
   const procs = childrenOf(c.child.pid);
@@ -91,13 +101,7 @@ try {
   const idle = mem();
 
   // 200 simulated workers: provisioned through the admin API, each holding one authenticated socket.
-  const envelope = (msg) => {
-    const body = toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg));
-    const out = Buffer.alloc(5 + body.length);
-    out.writeUInt32BE(body.length, 1);
-    out.set(body, 5);
-    return out;
-  };
+  const envelope = (msg) => encodeEnvelope(0, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg)));
   phase(`${SIM_WORKERS} simulated workers`);
   const sockets = [];
   const acked = [];
@@ -131,7 +135,9 @@ try {
           ),
         );
         ws.on("message", (data) => {
-          const msg = fromBinary(ConnectResponseSchema, data.subarray(5));
+          const { flags, payload } = decodeEnvelope(data);
+          if (flags & FLAG_END_STREAM) return;
+          const msg = fromBinary(ConnectResponseSchema, payload);
           if (msg.payload.case === "connectAck") resolve();
         });
       }),

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { ErrorBody, ErrorCode, PythonExecResult, TerminalExecResult } from "@onlyboxes/proto";
 
 const execFileAsync = promisify(execFile);
 
@@ -333,18 +334,8 @@ export async function post<T = Record<string, unknown>>(
   return { status: res.status, body: parsed, headers: res.headers, elapsedMs };
 }
 
-/** The terminal result object of the contract. */
-export interface TerminalBody {
-  session_id: string;
-  created: boolean;
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  lease_expires_unix_ms: number;
-  error?: string;
-}
+/** A terminal answer: the contract's result object, or an error body. */
+export type TerminalBody = TerminalExecResult & Partial<ErrorBody>;
 
 /** `POST /api/v1/commands/terminal`. */
 export function terminal(c: { url: string; token: string }, body: Record<string, unknown>, token = c.token) {
@@ -355,7 +346,8 @@ export interface TaskBody {
   task_id: string;
   status: string;
   result?: Record<string, unknown>;
-  error?: { code: string; message: string } | string;
+  error?: { code: ErrorCode; message: string } | string;
+  code?: ErrorCode;
 }
 
 /** `POST /api/v1/tasks` in sync mode. */
@@ -368,11 +360,8 @@ export function task(
   return post<TaskBody>(c.url, c.token, "/api/v1/tasks", { capability, input, mode: "sync", ...extra });
 }
 
-export interface PythonResult {
-  output: string;
-  stderr: string;
-  exit_code: number;
-}
+/** The pythonExec result of the contract. */
+export type PythonResult = PythonExecResult;
 
 /** Runs Python through the tasks API and answers the HTTP response. */
 export function python(c: { url: string; token: string }, code: string, timeoutMs?: number) {

@@ -7,13 +7,14 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { type CallToolResult, ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  containersOf,
   createAccountToken,
   eventually,
   hostProcessesWith,
-  managedContainers,
   marker,
   type StartedConsole,
   startConsole,
+  stopAndListLeftovers,
 } from "./harness.ts";
 
 // A 1×1 PNG.
@@ -42,8 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close();
-  await c?.stop();
-  expect(await eventually(async () => (await managedContainers()).length === 0, 30_000)).toBe(true);
+  expect(await stopAndListLeftovers(c)).toEqual([]);
 }, 90_000);
 
 function call(name: string, args: Record<string, unknown>, onprogress?: (p: Progress) => void): Promise<CallToolResult> {
@@ -64,7 +64,7 @@ describe("MCP over HTTP", () => {
     expect((await fetch(`${c.url}/mcp`, { method: "POST", headers, body })).status).toBe(401);
     const wrong = await fetch(`${c.url}/mcp`, { method: "POST", headers: { ...headers, authorization: "Bearer nope" }, body });
     expect(wrong.status).toBe(401);
-    expect(await wrong.json()).toEqual({ error: "invalid token" });
+    expect(await wrong.json()).toEqual({ error: "invalid token", code: "unauthenticated" });
     const get = await fetch(`${c.url}/mcp`, { headers: { authorization: `Bearer ${c.token}`, accept: "text/event-stream" } });
     expect(get.status).toBe(405);
     expect(get.headers.get("allow")).toBe("POST");
@@ -77,7 +77,7 @@ describe("MCP over HTTP", () => {
   });
 
   it("answers invalid arguments with JSON-RPC error -32602 and runs nothing", async () => {
-    const before = (await managedContainers()).length;
+    const before = (await containersOf(c)).length;
     const err = await call("pythonExec", { code: "print(1)", network: true }).then(
       () => undefined,
       (e: unknown) => e,
@@ -85,7 +85,7 @@ describe("MCP over HTTP", () => {
     expect(err).toBeInstanceOf(McpError);
     expect((err as McpError).code).toBe(ErrorCode.InvalidParams);
     expect((err as McpError).message).toMatch(/unknown field: network/);
-    expect((await managedContainers()).length).toBeLessThanOrEqual(before);
+    expect((await containersOf(c)).length).toBeLessThanOrEqual(before);
   });
 
   it("echo round-trips through the worker", async () => {

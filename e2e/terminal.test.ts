@@ -29,7 +29,9 @@ async function terminalContainerCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true" } });
+  // One account opens a session per test here, more than the per-account default (8) allows
+  // at once; the limit itself is tested in console-worker/test/account-limits.test.ts.
+  c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_ACCOUNT_MAX_SESSIONS: "32" } });
   otherToken = await createAccountToken(c, "other-account");
   idle = (await terminal(c, { command: "echo idle > ~/idle.txt" })).body;
 }, 180_000);
@@ -72,6 +74,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const missing = await terminal(c, { session_id: id, command: "true" });
     expect(missing.status).toBe(404);
     expect(missing.body.error).toMatch(/session/i);
+    expect(missing.body.code).toBe("session_not_found");
 
     const created = await terminal(c, { session_id: id, create_if_missing: true, command: "echo made" });
     expect(created.status).toBe(200);
@@ -113,6 +116,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const busy = await terminal(c, { session_id: id, command: "echo too-soon" });
     expect(busy.status).toBe(409);
     expect(busy.body.error).toMatch(/busy/i);
+    expect(busy.body.code).toBe("session_busy");
     expect(busy.elapsedMs).toBeLessThan(1500);
     const done = await slow;
     expect(done.status).toBe(200);
@@ -247,6 +251,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const res = await terminal(c, body);
     expect(res.status).toBe(400);
     expect(res.body.error).toMatch(message);
+    expect(res.body.code).toBe("invalid_argument");
     expect(await terminalContainerCount()).toBeLessThanOrEqual(before);
   });
 

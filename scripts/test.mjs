@@ -4,7 +4,7 @@
 // suite on the real parts, and ends with one line: "N passed, N failed".
 //
 //   npm test                 every suite
-//   npm test -- console e2e  only the named suites (console, worker, dashboard, e2e)
+//   npm test -- console e2e  only the named suites (proto, launcher, console, dashboard, worker, e2e)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -15,6 +15,9 @@ const outDir = path.join(root, "test-output");
 mkdirSync(outDir, { recursive: true });
 
 const suites = [
+  // Fast suites first: pure logic, no workerd, Docker or browser.
+  { name: "proto", cwd: "proto", args: [] },
+  { name: "launcher", cwd: ".", nodeTest: "scripts/launcher/" },
   { name: "console", cwd: "console-worker", args: [] },
   { name: "dashboard", cwd: "dashboard", args: [] },
   { name: "worker", cwd: "worker-docker", args: [], docker: true },
@@ -51,6 +54,40 @@ if (selected.some((s) => s.browser)) {
   step("dashboard build", "npm", ["run", "build", "-w", "dashboard"]);
 }
 
+/** Managed containers on the engine with the node that owns each (docker ps). */
+function managedContainers() {
+  const ps = spawnSync(
+    "docker",
+    [
+      "ps",
+      "-a",
+      "--filter",
+      "label=dev.onlyboxes.managed=true",
+      "--format",
+      '{{.ID}}\t{{.Label "dev.onlyboxes.node-id"}}\t{{.Names}} {{.Status}}',
+    ],
+    { encoding: "utf8" },
+  );
+  if (ps.status !== 0) return { ok: false, error: ps.stderr || `docker ps exited with ${ps.status}`, containers: [] };
+  const containers = ps.stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const [id = "", node = "", rest = ""] = l.split("\t");
+      return { id, node, line: `${id} ${rest}${node ? ` (node ${node})` : ""}` };
+    });
+  return { ok: true, error: "", containers };
+}
+
+// What other workers on this engine own before the suites start (see the check at the end).
+const before = { ids: new Set(), nodes: new Set() };
+if (selected.some((s) => s.docker)) {
+  for (const c of managedContainers().containers) {
+    before.ids.add(c.id);
+    if (c.node) before.nodes.add(c.node);
+  }
+}
+
 let passed = 0;
 let failed = 0;
 let skipped = 0;
@@ -58,6 +95,25 @@ for (const s of selected) {
   const report = path.join(outDir, `vitest-${s.name}.json`);
   rmSync(report, { force: true });
   console.log(`\n=== suite: ${s.name}`);
+  if (s.nodeTest) {
+    // node:test suites (the launcher's plain .mjs modules): counts come from the TAP summary.
+    const t = spawnSync(process.execPath, ["--test", "--test-reporter=tap", s.nodeTest], {
+      cwd: path.join(root, s.cwd),
+      encoding: "utf8",
+    });
+    process.stdout.write(t.stdout);
+    process.stderr.write(t.stderr);
+    const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, "m").exec(t.stdout)?.[1] ?? Number.NaN);
+    const [p, f] = [count("pass"), count("fail")];
+    if (Number.isNaN(p) || Number.isNaN(f) || (t.status !== 0 && f === 0)) {
+      console.error(`suite ${s.name} exited with ${t.status ?? t.signal} without a summary; counted as one failure`);
+      failed++;
+    } else {
+      passed += p;
+      failed += f;
+    }
+    continue;
+  }
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "vitest"),
     ["run", ...s.args, "--reporter=default", "--reporter=json", `--outputFile.json=${report}`],
@@ -82,21 +138,19 @@ for (const s of selected) {
     failed++;
   }
 }
-// After every suite: no container carrying our label may be left on the engine.
+// After every suite: no container of this run's workers may be left on the engine. Other
+// Onlyboxes installations (say an `npm start` next to the tests) share the engine; their
+// containers are told apart by node id: a node that owned containers before the suites ran
+// is not one of ours (every suite's worker gets a fresh node id).
 if (selected.some((s) => s.docker)) {
-  const ps = spawnSync(
-    "docker",
-    ["ps", "-a", "--filter", "label=dev.onlyboxes.managed=true", "--format", "{{.ID}} {{.Names}} {{.Status}}"],
-    {
-      encoding: "utf8",
-    },
-  );
-  const left = ps.stdout.trim();
-  if (ps.status === 0 && left === "") {
-    console.log("\n=== check: no managed container left behind: ok");
+  const ps = managedContainers();
+  const left = ps.ok ? ps.containers.filter((c) => !before.ids.has(c.id) && !before.nodes.has(c.node)) : [];
+  if (ps.ok && left.length === 0) {
+    const others = ps.containers.length;
+    console.log(`\n=== check: no managed container left behind: ok${others ? ` (${others} of other workers ignored)` : ""}`);
     passed++;
   } else {
-    console.error(`\n=== check: managed containers left behind:\n${left || ps.stderr}`);
+    console.error(`\n=== check: managed containers left behind:\n${ps.ok ? left.map((c) => c.line).join("\n") : ps.error}`);
     failed++;
   }
 }

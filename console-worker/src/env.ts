@@ -1,5 +1,6 @@
+import type { AccountLimits } from "./objects/account-limits.ts";
 import type { AuthThrottle } from "./objects/auth-throttle.ts";
-import type { Scheduler } from "./objects/scheduler.ts";
+import type { NodeRegistry } from "./objects/node-registry.ts";
 import type { Session } from "./objects/session.ts";
 import type { Task } from "./objects/task.ts";
 import type { WorkerNode } from "./objects/worker-node.ts";
@@ -8,10 +9,11 @@ import type { WorkerNode } from "./objects/worker-node.ts";
 export interface Env {
   DB: D1Database;
   WORKER_NODE: DurableObjectNamespace<WorkerNode>;
-  SCHEDULER: DurableObjectNamespace<Scheduler>;
+  NODE_REGISTRY: DurableObjectNamespace<NodeRegistry>;
   SESSION: DurableObjectNamespace<Session>;
   TASK: DurableObjectNamespace<Task>;
   AUTH_THROTTLE: DurableObjectNamespace<AuthThrottle>;
+  ACCOUNT_LIMITS: DurableObjectNamespace<AccountLimits>;
   ASSETS?: Fetcher;
   CONSOLE_HASH_KEY?: string;
   CONSOLE_ENABLE_REGISTRATION?: string;
@@ -44,4 +46,10 @@ export interface Env {
   CONSOLE_AUTH_FAILURES_PER_ADDRESS?: string;
   /** Length of the failure window in seconds (default 900). */
   CONSOLE_AUTH_FAILURE_WINDOW_SEC?: string;
+  /** Per-account limits (see lib/limits.ts): open terminal sessions, running commands, session lifetime. */
+  CONSOLE_ACCOUNT_MAX_SESSIONS?: string;
+  CONSOLE_ACCOUNT_MAX_RUNS?: string;
+  CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
+  /** Most `max_inflight` a worker may claim per capability (default 64). */
+  CONSOLE_WORKER_MAX_INFLIGHT?: string;
 }

@@ -7,7 +7,7 @@ import { AppError } from "./lib/errors.ts";
 import { provisionLocalWorker } from "./lib/local-worker.ts";
 import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
 import { MAX_JSON_BODY_BYTES } from "./lib/validate.ts";
-import { errorHandler } from "./middleware/error-handler.ts";
+import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
@@ -17,8 +17,9 @@ import { rpcRoutes } from "./routes/rpc.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
 
+export { AccountLimits } from "./objects/account-limits.ts";
 export { AuthThrottle } from "./objects/auth-throttle.ts";
-export { Scheduler } from "./objects/scheduler.ts";
+export { NodeRegistry } from "./objects/node-registry.ts";
 export { Session } from "./objects/session.ts";
 export { Task } from "./objects/task.ts";
 export { WorkerNode } from "./objects/worker-node.ts";
@@ -38,7 +39,7 @@ export function createApp(): Hono<AppEnv> {
       const asset = await c.env.ASSETS.fetch(c.req.raw);
       return new Response(asset.body, asset);
     }
-    return c.json({ error: "not found" }, 404);
+    return errorResponse(c, "not_found", "not found");
   });
 
   // Answers without touching D1, a Durable Object or a worker: the benchmark's baseline.

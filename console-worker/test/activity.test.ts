@@ -90,7 +90,7 @@ describe("GET /api/v1/console/tasks and /sessions", () => {
   it.each(["/api/v1/console/tasks", "/api/v1/console/sessions"])("%s answers 401 without a session", async (path) => {
     const res = await callJson(path);
     expect(res.status).toBe(401);
-    expect(res.body).toEqual({ error: "not signed in" });
+    expect(res.body).toEqual({ error: "not signed in", code: "unauthenticated" });
   });
 
   it("lists only the signed-in account's tasks, newest first, with durations", async () => {
@@ -134,7 +134,7 @@ describe("GET /api/v1/console/tasks and /sessions", () => {
   ])("refuses limit=%s with 400", async (limit, message) => {
     const res = await callJson(`/api/v1/console/tasks?limit=${limit}`, { cookie: alice.cookie });
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: message });
+    expect(res.body).toEqual({ error: message, code: "invalid_argument" });
   });
 
   it("lists the account's live terminal sessions only", async () => {

@@ -19,7 +19,7 @@ function freshAddress(): string {
 }
 
 function login(username: string, password: string, address: string, extraEnv: Partial<Env> = LIMITS) {
-  return callJson<{ error?: string }>("/api/v1/console/login", {
+  return callJson<{ error?: string; code?: string }>("/api/v1/console/login", {
     method: "POST",
     body: { username, password },
     headers: { "cf-connecting-ip": address },
@@ -63,6 +63,7 @@ describe("failed sign-ins", () => {
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(WINDOW_SEC);
     expect(locked.body.error).toMatch(/too many failed sign-in attempts/);
+    expect(locked.body.code).toBe("login_throttled");
 
     // The right password during the lockout gets the same answer: nothing tells it apart.
     const right = await login(user.username, user.password, freshAddress());

@@ -27,7 +27,7 @@ describe("malformed bodies", () => {
       body: raw,
       headers: { "content-type": "application/json" },
     });
-    expect(res).toMatchObject({ status: 400, body: { error: "request body is not valid JSON" } });
+    expect(res).toMatchObject({ status: 400, body: { error: "request body is not valid JSON", code: "invalid_argument" } });
   });
 
   it.each([
@@ -41,7 +41,7 @@ describe("malformed bodies", () => {
       body: raw,
       headers: { "content-type": "application/json" },
     });
-    expect(res).toMatchObject({ status: 400, body: { error: "request body must be a JSON object" } });
+    expect(res).toMatchObject({ status: 400, body: { error: "request body must be a JSON object", code: "invalid_argument" } });
   });
 
   it.each([
@@ -64,7 +64,7 @@ describe("malformed bodies", () => {
   ])("%s answers 400 for unknown fields", async (path, body, field) => {
     const admin = await signInAdmin();
     const res = await callJson(path, { method: "POST", cookie: admin, body });
-    expect(res).toMatchObject({ status: 400, body: { error: `unknown field: ${field}` } });
+    expect(res).toMatchObject({ status: 400, body: { error: `unknown field: ${field}`, code: "invalid_argument" } });
   });
 
   it("does not let register create an admin through an extra field", async () => {
@@ -156,7 +156,7 @@ describe("cross-site requests to cookie routes", () => {
       ["/api/v1/console/logout", undefined],
     ] as const) {
       const res = await callJson(path, { method: "POST", cookie: admin, headers, ...(body ? { body } : {}) });
-      expect(res).toMatchObject({ status: 403, body: { error: "cross-site request refused" } });
+      expect(res).toMatchObject({ status: 403, body: { error: "cross-site request refused", code: "forbidden_origin" } });
     }
     // The refused logout did not end the session, and no token was created.
     const tokens = await callJson<{ total: number }>("/api/v1/console/tokens", { cookie: admin });
@@ -225,7 +225,10 @@ describe("cross-site requests to cookie routes", () => {
         body: JSON.stringify(adminCredentials()),
         headers: { "content-type": type },
       });
-      expect(res).toMatchObject({ status: 415, body: { error: "content-type must be application/json" } });
+      expect(res).toMatchObject({
+        status: 415,
+        body: { error: "content-type must be application/json", code: "unsupported_media_type" },
+      });
     },
   );
 
@@ -248,7 +251,7 @@ describe("unknown routes", () => {
     const admin = await signInAdmin();
     const res = await callJson(path, { method, cookie: admin });
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: "not found" });
+    expect(res.body).toEqual({ error: "not found", code: "not_found" });
   });
 });
 
@@ -262,6 +265,9 @@ describe("errorHandler", () => {
     a.get("/http-exception", () => {
       throw new HTTPException(418, { message: "short and stout" });
     });
+    a.get("/http-413", () => {
+      throw new HTTPException(413, { message: "too big" });
+    });
     a.get("/crash", () => {
       const err = new Error("Failed query: insert into tokens values (?)\nparams: obx_secret_value");
       err.cause = new Error("D1_ERROR: disk I/O\nparams: more-secret");
@@ -273,20 +279,24 @@ describe("errorHandler", () => {
   it("maps an AppError to its status and message", async () => {
     const res = await app().request("/app-error");
     expect(res.status).toBe(409);
-    expect(await res.json()).toEqual({ error: "session is busy" });
+    expect(await res.json()).toEqual({ error: "session is busy", code: "session_busy" });
   });
 
-  it("maps an HTTPException to its status", async () => {
+  it("maps an HTTPException to its status, and the registry code of that status", async () => {
     const res = await app().request("/http-exception");
     expect(res.status).toBe(418);
-    expect(await res.json()).toEqual({ error: "short and stout" });
+    // 418 stands for no code of the registry.
+    expect(await res.json()).toEqual({ error: "short and stout", code: "internal" });
+    const tooLarge = await app().request("/http-413");
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toEqual({ error: "too big", code: "payload_too_large" });
   });
 
   it("answers 500 'internal error' to anything else and logs one JSON line without secrets", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const res = await app().request("/crash");
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: "internal error" });
+    expect(await res.json()).toEqual({ error: "internal error", code: "internal" });
     expect(errors).toHaveBeenCalledTimes(1);
     const line = String(errors.mock.calls[0]?.[0]);
     const logged = JSON.parse(line) as Record<string, unknown>;

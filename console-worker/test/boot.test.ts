@@ -19,7 +19,7 @@ describe("boot: a console that is still migrating", () => {
     const starting = await callJson(SESSION, { env: { CONSOLE_SCHEMA_MIGRATION: "9999_not_applied_yet.sql" } });
     expect(starting.status).toBe(503);
     expect(starting.headers.get("retry-after")).toBe("1");
-    expect(starting.body).toEqual({ error: "the console is starting; retry shortly" });
+    expect(starting.body).toEqual({ error: "the console is starting; retry shortly", code: "console_starting" });
 
     const last = env.TEST_MIGRATIONS.map((m) => m.name)
       .sort()

@@ -95,7 +95,7 @@ describe("POST /api/v1/console/login", () => {
   ])("answers 401 for a %s and sets no cookie", async (_label, body) => {
     const res = await call("/api/v1/console/login", { method: "POST", body });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "invalid username or password" });
+    expect(await res.json()).toEqual({ error: "invalid username or password", code: "unauthenticated" });
     expect(sessionCookieFrom(res)).toBeUndefined();
   });
 
@@ -120,7 +120,7 @@ describe("GET /api/v1/console/session", () => {
   it("answers 401 without a cookie or with an unknown one", async () => {
     expect((await callJson("/api/v1/console/session")).status).toBe(401);
     const res = await callJson("/api/v1/console/session", { cookie: "onlyboxes_console_session=deadbeef" });
-    expect(res).toMatchObject({ status: 401, body: { error: "not signed in" } });
+    expect(res).toMatchObject({ status: 401, body: { error: "not signed in", code: "unauthenticated" } });
   });
 
   it("returns the same body as login", async () => {
@@ -197,7 +197,7 @@ describe("POST /api/v1/console/register", () => {
       cookie: admin,
       body: { username: username.toUpperCase(), password: "long-enough-password" },
     });
-    expect(res).toMatchObject({ status: 409, body: { error: "username already exists" } });
+    expect(res).toMatchObject({ status: 409, body: { error: "username already exists", code: "conflict" } });
     const again = await callJson("/api/v1/console/register", {
       method: "POST",
       cookie: admin,
@@ -241,7 +241,7 @@ describe("POST /api/v1/console/register", () => {
       cookie: user.cookie,
       body: { username: uniqueName(), password: "x" },
     });
-    expect(res).toMatchObject({ status: 403, body: { error: "admin privileges required" } });
+    expect(res).toMatchObject({ status: 403, body: { error: "admin privileges required", code: "forbidden" } });
   });
 
   it("answers 403 when registration is disabled, even for the admin", async () => {
@@ -253,7 +253,7 @@ describe("POST /api/v1/console/register", () => {
       body: { username, password: "x" },
       env: { CONSOLE_ENABLE_REGISTRATION: "false" },
     });
-    expect(res).toMatchObject({ status: 403, body: { error: "registration is disabled" } });
+    expect(res).toMatchObject({ status: 403, body: { error: "registration is disabled", code: "forbidden" } });
     const row = await env.DB.prepare("SELECT 1 FROM accounts WHERE username_key = ?").bind(username.toLowerCase()).first();
     expect(row).toBeNull();
   });

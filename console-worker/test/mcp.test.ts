@@ -1,9 +1,10 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
+import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { callJson, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -66,6 +67,8 @@ function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | P
       reads.push(`${p.action} ${p.file_path}`);
       return {
         payload: {
+          session_id: p.session_id,
+          file_path: p.file_path,
           mime_type: f.mime,
           size_bytes: atob(f.blob).length,
           ...(p.action === "read" ? { blob: f.blob } : {}),
@@ -115,7 +118,7 @@ describe("mcp: transport and auth", () => {
     expect(none.status).toBe(401);
     const wrong = await callJson("/mcp", { method: "POST", body, headers, bearer: "obx_wrong" });
     expect(wrong.status).toBe(401);
-    expect(wrong.body).toEqual({ error: "invalid token" });
+    expect(wrong.body).toEqual({ error: "invalid token", code: "unauthenticated" });
     const err = await connectMcpClient("obx_wrong").then(
       () => undefined,
       (e: unknown) => e,
@@ -302,7 +305,7 @@ describe("mcp: tools on a worker", () => {
   afterAll(async () => {
     worker.close();
     await worker.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
   });
 
   it("echo returns structuredContent and the same JSON as text", async () => {

@@ -1,35 +1,20 @@
 /**
- * Terminal sessions through the real app, Session/WorkerNode/Scheduler objects and the
+ * Terminal sessions through the real app, Session/WorkerNode/NodeRegistry objects and the
  * real worker wire, with fake workers that keep sessions in memory the way worker-docker
  * keeps containers.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { CommandDispatch } from "@onlyboxes/proto";
+import type { CommandDispatch, ErrorBody, TerminalExecPayload, TerminalExecResult } from "@onlyboxes/proto";
 import { afterEach, describe, expect, it } from "vitest";
-import { readTerminalResource } from "../src/lib/terminal.ts";
+import { readTerminalResource } from "../src/capabilities/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
-import { call, callJson, newAccountWithToken } from "./helpers.ts";
+import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
-interface TerminalBody {
-  session_id: string;
-  created: boolean;
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  lease_expires_unix_ms: number;
-  error?: string;
-}
+/** A terminal answer: the result, or an error body. */
+type TerminalBody = TerminalExecResult & Partial<ErrorBody>;
 
-interface ExecPayload {
-  session_id: string;
-  command: string;
-  create_if_missing: boolean;
-  lease_ttl_sec?: number;
-  timeout_ms?: number;
-}
+type ExecPayload = TerminalExecPayload;
 
 /**
  * A worker that plays terminalExec/terminalResource: one "container" (a set of files)
@@ -133,14 +118,6 @@ async function workerStatus(nodeId: string): Promise<string | undefined> {
   return row?.status;
 }
 
-async function waitFor(fn: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Disconnects a worker and waits until the console has taken it offline. */
 async function disconnect(w: TestWorker): Promise<void> {
   w.close();
@@ -149,7 +126,7 @@ async function disconnect(w: TestWorker): Promise<void> {
 }
 
 afterEach(async () => {
-  // Tests of a file share the Scheduler: leave no worker behind for the next one.
+  // Tests of a file share the NodeRegistry: leave no worker behind for the next one.
   const open = workers.splice(0);
   for (const w of open) {
     if ((await workerStatus(w.nodeId)) === "online") await disconnect(w);
@@ -197,6 +174,17 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(row?.lease_expires_at).toBe(res.body.lease_expires_unix_ms);
   });
 
+  it("REST treats a blank session_id as absent and trims one with spaces around it", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const blank = await term(user.token, { command: "write kept", session_id: "   " });
+    expect(blank.status).toBe(200);
+    expect(blank.body).toMatchObject({ created: true, session_id: expect.stringMatching(/^sess_/) });
+    const padded = await term(user.token, { command: "cat kept", session_id: ` ${blank.body.session_id} ` });
+    expect(padded.status).toBe(200);
+    expect(padded.body).toMatchObject({ created: false, session_id: blank.body.session_id, stdout: "content of kept\n" });
+  });
+
   it("reuses a session on its pinned node, keeping its files", async () => {
     const user = await newAccountWithToken();
     const a = await connectTerminalWorker();
@@ -233,7 +221,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const fake = await connectTerminalWorker();
     const missing = await term(user.token, { session_id: "my-session", command: "echo x" });
     expect(missing.status).toBe(404);
-    expect(missing.body).toEqual({ error: "session not found" });
+    expect(missing.body).toEqual({ error: "session not found", code: "session_not_found" });
     expect(fake.w.dispatches).toHaveLength(0);
 
     const made = await term(user.token, { session_id: "my-session", create_if_missing: true, command: "echo x" });
@@ -253,7 +241,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const dispatched = fake.w.dispatches.length;
     const peek = await term(bob.token, { session_id: "foo", command: "cat secret" });
     expect(peek.status).toBe(404);
-    expect(peek.body).toEqual({ error: "session not found" });
+    expect(peek.body).toEqual({ error: "session not found", code: "session_not_found" });
     expect(fake.w.dispatches).toHaveLength(dispatched);
 
     const his = await term(bob.token, { session_id: "foo", create_if_missing: true, command: "cat secret" });
@@ -275,7 +263,7 @@ describe("POST /api/v1/commands/terminal", () => {
     await waitFor(async () => fake.execs.length === 2);
     const busy = await term(user.token, { session_id: id, command: "echo nope" });
     expect(busy.status).toBe(409);
-    expect(busy.body).toEqual({ error: "session is busy with another command" });
+    expect(busy.body).toEqual({ error: "session is busy with another command", code: "session_busy" });
     expect(fake.execs).toHaveLength(2);
 
     fake.releaseWaiting();
@@ -338,7 +326,7 @@ describe("POST /api/v1/commands/terminal", () => {
     fake.sessions.clear();
     const reaped = await term(user.token, { session_id: id, command: "cat f" });
     expect(reaped.status).toBe(404);
-    expect(reaped.body).toEqual({ error: "session not found" });
+    expect(reaped.body).toEqual({ error: "session not found", code: "session_not_found" });
     expect(await sessionRow(user.accountId, id)).toBeNull();
 
     const made = await term(user.token, { session_id: id, create_if_missing: true, command: "cat f" });
@@ -421,10 +409,10 @@ describe("POST /api/v1/commands/terminal", () => {
     [{}, "command: is required"],
     [{ command: "  " }, "command: must not be blank"],
     [{ command: "echo a\u0000b" }, "command: must not contain NUL characters"],
-    [{ command: "x", timeout_ms: 0 }, "timeout_ms: must be between 1 and 600000"],
-    [{ command: "x", timeout_ms: 600_001 }, "timeout_ms: must be between 1 and 600000"],
-    [{ command: "x", lease_ttl_sec: 59 }, "lease_ttl_sec: must be between 60 and 1800"],
-    [{ command: "x", lease_ttl_sec: 1801 }, "lease_ttl_sec: must be between 60 and 1800"],
+    [{ command: "x", timeout_ms: 0 }, "timeout_ms: must be an integer between 1 and 600000"],
+    [{ command: "x", timeout_ms: 600_001 }, "timeout_ms: must be an integer between 1 and 600000"],
+    [{ command: "x", lease_ttl_sec: 59 }, "lease_ttl_sec: must be an integer between 60 and 1800"],
+    [{ command: "x", lease_ttl_sec: 1801 }, "lease_ttl_sec: must be an integer between 60 and 1800"],
     [{ command: "x", session_id: "a b" }, "session_id: must be printable ASCII without spaces"],
     [{ command: "x", extra: true }, "unknown field: extra"],
   ])("refuses %j with 400 and dispatches nothing", async (body, message) => {
@@ -432,7 +420,7 @@ describe("POST /api/v1/commands/terminal", () => {
     const fake = await connectTerminalWorker();
     const res = await term(user.token, body);
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: message });
+    expect(res.body).toEqual({ error: message, code: "invalid_argument" });
     expect(fake.w.dispatches).toHaveLength(0);
   });
 

@@ -23,7 +23,7 @@ describe("bearer routes with no token configured", () => {
   it("answer 401 to any bearer", async () => {
     const res = await echo("obx_0123456789abcdef");
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "invalid token" });
+    expect(await res.json()).toEqual({ error: "invalid token", code: "unauthenticated" });
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
   });
 });
@@ -77,7 +77,7 @@ describe("POST /api/v1/console/tokens", () => {
     const user = await createAccount(await signInAdmin());
     await createToken(user.cookie, "Deploy");
     const res = await callJson("/api/v1/console/tokens", { method: "POST", cookie: user.cookie, body: { name: " deploy" } });
-    expect(res).toMatchObject({ status: 409, body: { error: "token name already exists" } });
+    expect(res).toMatchObject({ status: 409, body: { error: "token name already exists", code: "conflict" } });
     // Another account may use the same name.
     const other = await createAccount(await signInAdmin());
     expect((await createToken(other.cookie, "deploy")).name).toBe("deploy");
@@ -94,7 +94,7 @@ describe("POST /api/v1/console/tokens", () => {
       cookie: b.cookie,
       body: { name: "two", token: value },
     });
-    expect(res).toMatchObject({ status: 409, body: { error: "token value already in use" } });
+    expect(res).toMatchObject({ status: 409, body: { error: "token value already in use", code: "conflict" } });
     const rows = await env.DB.prepare("SELECT count(*) AS n FROM tokens WHERE account_id = ?")
       .bind(b.accountId)
       .first<{ n: number }>();
@@ -180,7 +180,7 @@ describe("DELETE /api/v1/console/tokens/:id", () => {
 
     const after = await echo(t.token);
     expect(after.status).toBe(401);
-    expect(await after.json()).toEqual({ error: "invalid token" });
+    expect(await after.json()).toEqual({ error: "invalid token", code: "unauthenticated" });
     expect((await call(`/api/v1/console/tokens/${t.id}`, { method: "DELETE", cookie: user.cookie })).status).toBe(404);
   });
 
@@ -190,7 +190,7 @@ describe("DELETE /api/v1/console/tokens/:id", () => {
     const intruder = await createAccount(admin);
     const t = await createToken(owner.cookie);
     const res = await callJson(`/api/v1/console/tokens/${t.id}`, { method: "DELETE", cookie: intruder.cookie });
-    expect(res).toMatchObject({ status: 404, body: { error: "token not found" } });
+    expect(res).toMatchObject({ status: 404, body: { error: "token not found", code: "not_found" } });
     // Not even the admin can delete someone else's token through this route.
     expect((await call(`/api/v1/console/tokens/${t.id}`, { method: "DELETE", cookie: admin })).status).toBe(404);
     expect(await env.DB.prepare("SELECT 1 FROM tokens WHERE id = ?").bind(t.id).first()).not.toBeNull();
@@ -225,7 +225,7 @@ describe("bearer authentication", () => {
     ["an unknown token", { authorization: "Bearer obx_ffffffffffffffff" }, "invalid token"],
   ])("answers 401 for %s", async (_label, headers, message) => {
     const res = await callJson("/api/v1/commands/echo", { method: "POST", body: { message: "hi" }, headers });
-    expect(res).toMatchObject({ status: 401, body: { error: message } });
+    expect(res).toMatchObject({ status: 401, body: { error: message, code: "unauthenticated" } });
   });
 
   it("accepts a valid token with the scheme in any case", async () => {

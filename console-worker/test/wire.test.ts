@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { workerNodeStub } from "../src/objects/worker-node.ts";
-import { callJson, newAccountWithToken, signInAdmin } from "./helpers.ts";
+import { callJson, newAccountWithToken, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const CONNECT = "http://console.test/rpc/onlyboxes.registry.v1.WorkerRegistryService/Connect";
@@ -12,21 +12,11 @@ async function workerRow(nodeId: string) {
     .first<{ status: string; capabilities: string; version: string; node_name: string }>();
 }
 
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("worker wire: authentication at the upgrade", () => {
   it("refuses an upgrade without a credential", async () => {
     const res = await SELF.fetch(CONNECT, { headers: { upgrade: "websocket" } });
     expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ error: "worker id and secret are required" });
+    expect(await res.json()).toEqual({ error: "worker id and secret are required", code: "unauthenticated" });
     expect(res.webSocket).toBeNull();
   });
 
@@ -213,6 +203,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { dispatch } = await import("../src/lib/dispatch.ts");
     const chunks: string[] = [];
     const result = await dispatch(env, {
+      accountId: "acc_wire_test",
       capability: "echo",
       payload: { message: "x" },
       timeoutMs: 2000,

@@ -1,7 +1,9 @@
 import { env, SELF } from "cloudflare:test";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
 import { hmacHex } from "../src/lib/crypto.ts";
+import { decodeEnvelope, FLAG_DATA, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
 
 /** What a test worker answers for one dispatch: a JSON result, or an error code + message. */
 export type TestReply = { payload: unknown } | { error: { code: string; message: string } } | "no-reply";
@@ -15,6 +17,8 @@ export interface TestWorkerOptions {
   handler?: (d: CommandDispatch, payload: unknown, w: TestWorker) => TestReply | Promise<TestReply>;
   /** Skip creating the credential row (to test a wrong or missing credential). */
   noProvision?: boolean;
+  /** Overrides of the hello's descriptive fields (to test the console's bounds). */
+  hello?: { nodeName?: string; executorKind?: string; version?: string };
 }
 
 export interface TestWorker {
@@ -27,6 +31,8 @@ export interface TestWorker {
   cancels: string[];
   /** Resolves when the console closes the socket, with the close code. */
   closed: Promise<number>;
+  /** Resolves with the close reason, when the console closes the socket. */
+  closeReason: Promise<string>;
   send(msg: MessageInitShape<typeof ConnectRequestSchema>): void;
   /** Sends an output chunk for a running command. */
   output(commandId: string, stream: "stdout" | "stderr", text: string): void;
@@ -39,14 +45,6 @@ export async function provisionTestWorker(nodeId: string, secret: string): Promi
   await env.DB.prepare("INSERT INTO workers (node_id, secret_hash, registered_at) VALUES (?, ?, ?)")
     .bind(nodeId, await hmacHex(key, secret), Date.now())
     .run();
-}
-
-function envelope(flags: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + payload.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, payload.length, false);
-  out.set(payload, 5);
-  return out;
 }
 
 /**
@@ -70,8 +68,9 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     resolveAck = r;
   });
   const closed = new Promise<number>((r) => socket.addEventListener("close", (e) => r(e.code)));
+  const closeReason = new Promise<string>((r) => socket.addEventListener("close", (e) => r(e.reason)));
   const send = (msg: MessageInitShape<typeof ConnectRequestSchema>) =>
-    socket.send(envelope(0, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
+    socket.send(encodeEnvelope(FLAG_DATA, toBinary(ConnectRequestSchema, create(ConnectRequestSchema, msg))));
   const w: TestWorker = {
     nodeId,
     secret,
@@ -80,6 +79,7 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     dispatches: [],
     cancels: [],
     closed,
+    closeReason,
     send,
     output(commandId, stream, text) {
       send({
@@ -95,9 +95,9 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
   };
   const handler = opts.handler ?? ((_d, payload) => ({ payload: { message: (payload as { message?: string }).message } }));
   socket.addEventListener("message", (ev) => {
-    const data = new Uint8Array(ev.data as ArrayBuffer);
-    if ((data[0] ?? 0) & 0x02) return; // end-stream trailer before close
-    const msg = fromBinary(ConnectResponseSchema, data.subarray(5));
+    const { flags, payload: body } = decodeEnvelope(new Uint8Array(ev.data as ArrayBuffer));
+    if (flags & FLAG_END_STREAM) return; // end-stream trailer before close
+    const msg = fromBinary(ConnectResponseSchema, body);
     const p = msg.payload;
     if (p.case === "connectAck") resolveAck(msg);
     else if (p.case === "commandCancel") w.cancels.push(p.value.commandId);
@@ -124,9 +124,9 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
       case: "hello",
       value: {
         nodeId,
-        nodeName: "test-worker",
-        executorKind: "test",
-        version: "test",
+        nodeName: opts.hello?.nodeName ?? "test-worker",
+        executorKind: opts.hello?.executorKind ?? "test",
+        version: opts.hello?.version ?? "test",
         labels: opts.labels ?? {},
         capabilities: opts.capabilities ?? [{ name: "echo", maxInflight: 4 }],
         workerSecret: secret,

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
-import { call, callJson, createAccount, createWorker, signInAdmin } from "./helpers.ts";
+import { call, callJson, createAccount, createWorker, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -16,7 +16,7 @@ interface WorkerItem {
   version: string;
   status: "online" | "offline";
   registered_at: string;
-  last_seen_at: string | null;
+  last_seen_at: string;
 }
 interface WorkerList {
   items: WorkerItem[];
@@ -57,13 +57,13 @@ describe("access", () => {
 
   it.each(routes)("%s %s answers 401 when not signed in", async (method, path) => {
     const res = await callJson(path, { method });
-    expect(res).toMatchObject({ status: 401, body: { error: "not signed in" } });
+    expect(res).toMatchObject({ status: 401, body: { error: "not signed in", code: "unauthenticated" } });
   });
 
   it.each(routes)("%s %s answers 403 to a non-admin", async (method, path) => {
     const user = await createAccount(await signInAdmin());
     const res = await callJson(path, { method, cookie: user.cookie });
-    expect(res).toMatchObject({ status: 403, body: { error: "admin privileges required" } });
+    expect(res).toMatchObject({ status: 403, body: { error: "admin privileges required", code: "forbidden" } });
   });
 
   it("does not accept a bearer token", async () => {
@@ -116,7 +116,7 @@ describe("POST /api/v1/workers", () => {
     const admin = await signInAdmin();
     expect((await callJson("/api/v1/workers", { method: "POST", cookie: admin, body: {} })).status).toBe(201);
     const res = await callJson("/api/v1/workers", { method: "POST", cookie: admin, body: { name: "w1" } });
-    expect(res).toMatchObject({ status: 400, body: { error: "unknown field: name" } });
+    expect(res).toMatchObject({ status: 400, body: { error: "unknown field: name", code: "invalid_argument" } });
   });
 
   it("issues credentials a worker can connect with", async () => {
@@ -124,7 +124,16 @@ describe("POST /api/v1/workers", () => {
     const created = await createWorker(admin);
     const w = await connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true });
     await w.acked;
+    // The console lists it online under the node id it was issued.
+    const listed = await waitFor(async () => {
+      const res = await callJson<{ items: Array<{ node_id: string; status: string }> }>("/api/v1/workers?status=online", {
+        cookie: admin,
+      });
+      return res.body.items.find((item) => item.node_id === created.nodeId);
+    });
+    expect(listed.status).toBe("online");
     w.close();
+    await w.closed;
   });
 });
 
@@ -154,7 +163,8 @@ describe("GET /api/v1/workers", () => {
       version: "",
       status: "offline",
       registered_at: new Date(1_700_000_004_000).toISOString(),
-      last_seen_at: null,
+      // Never connected: the registration time stands in (typed clients expect a time).
+      last_seen_at: new Date(1_700_000_004_000).toISOString(),
     });
 
     const page2 = await callJson<WorkerList>("/api/v1/workers?page=2&page_size=2", { cookie: admin });
@@ -165,6 +175,23 @@ describe("GET /api/v1/workers", () => {
     const beyond = await callJson<WorkerList>("/api/v1/workers?page=9&page_size=2", { cookie: admin });
     expect(beyond.body).toMatchObject({ items: [], total: 5 });
     expect((await callJson<WorkerList>("/api/v1/workers?page_size=100", { cookie: admin })).body.items).toHaveLength(5);
+  });
+
+  it("gives last_seen_at the registration time until the first heartbeat, then the heartbeat's", async () => {
+    const admin = await signInAdmin();
+    const w = await createWorker(admin);
+    await setWorker(w.nodeId, { registeredAt: 1_700_000_000_000 });
+    const before = await callJson<WorkerList>("/api/v1/workers", { cookie: admin });
+    expect(before.body.items[0]?.last_seen_at).toBe(new Date(1_700_000_000_000).toISOString());
+    const connectedAt = Date.now();
+    const worker = await connectTestWorker({ nodeId: w.nodeId, secret: w.secret, noProvision: true });
+    await worker.acked;
+    await vi.waitFor(async () => {
+      const after = await callJson<WorkerList>("/api/v1/workers", { cookie: admin });
+      expect(Date.parse(after.body.items[0]?.last_seen_at ?? "")).toBeGreaterThanOrEqual(connectedAt - 1_000);
+    });
+    worker.close();
+    await worker.closed;
   });
 
   it("filters by status", async () => {
@@ -332,7 +359,7 @@ describe("DELETE /api/v1/workers/:node_id", () => {
   it("answers 404 for an unknown node", async () => {
     const admin = await signInAdmin();
     const res = await callJson("/api/v1/workers/00000000-0000-0000-0000-000000000000", { method: "DELETE", cookie: admin });
-    expect(res).toMatchObject({ status: 404, body: { error: "worker not found" } });
+    expect(res).toMatchObject({ status: 404, body: { error: "worker not found", code: "not_found" } });
   });
 });
 

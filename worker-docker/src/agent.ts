@@ -1,17 +1,18 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createWritableIterable, type WritableIterable } from "@connectrpc/connect/protocol";
 import {
   CapabilityDeclarationSchema,
   type CommandDispatch,
   type ConnectRequestSchema,
+  type ErrorCode,
   OutputChunk_Stream,
   WorkerRegistryService,
 } from "@onlyboxes/proto";
 import { type Capability, CommandFailure } from "./capabilities/types.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { AsyncQueue } from "./rpc/async-queue.ts";
-import { createWebSocketTransport } from "./rpc/ws-transport.ts";
+import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
 
@@ -21,9 +22,40 @@ export interface CapabilitySource {
   onChange(listener: () => void): void;
 }
 
+/** Seams for tests: the transport a connection runs on. */
+export interface AgentOptions {
+  createTransport?: (options: WebSocketTransportOptions) => Transport;
+}
+
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/** The console is presumed gone after this many heartbeat intervals without a frame from it. */
+const SILENT_INTERVALS = 3;
+/** How long a stopping worker waits for its last frames to leave and the console to close. */
+const FAREWELL_MS = 2_000;
 const encoder = new TextEncoder();
+
+/** A connection's outbound stream; `send` never throws (a closed stream drops the frame). */
+class Outbox {
+  readonly stream: WritableIterable<Outbound> = createWritableIterable<Outbound>();
+  /** Frames the transport has not taken yet; they go away with the outbox. */
+  private readonly pending = new Set<Promise<void>>();
+
+  send(msg: Outbound): void {
+    const taken = this.stream.write(msg).catch(() => {});
+    this.pending.add(taken);
+    void taken.finally(() => this.pending.delete(taken));
+  }
+
+  /** Resolves once the transport has taken every frame sent so far. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
+  close(): void {
+    this.stream.close();
+  }
+}
 
 /**
  * The worker's connection to the console: dials out, says hello, keeps heartbeats, runs
@@ -33,12 +65,17 @@ const encoder = new TextEncoder();
 export class Agent {
   private readonly running = new Map<string, { controller: AbortController; capability: string }>();
   private readonly inflight = new Map<string, number>();
-  private outbound: AsyncQueue<Outbound> | null = null;
+  private outbound: Outbox | null = null;
+  /** Settles when the current connection has ended. */
+  private connection: Promise<void> | null = null;
   private draining = false;
   private stopped = false;
   private readonly stopController = new AbortController();
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private idle: (() => void) | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
+  /** Waiters for the moment no command runs any more. */
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly createTransport: (options: WebSocketTransportOptions) => Transport;
   /** Resolves when the first connect_ack arrives (for tests and the launcher). */
   readonly connected: Promise<void>;
   private markConnected: () => void = () => {};
@@ -47,7 +84,9 @@ export class Agent {
     private readonly config: WorkerConfig,
     private readonly sources: CapabilitySource[],
     private readonly log: Logger,
+    options: AgentOptions = {},
   ) {
+    this.createTransport = options.createTransport ?? createWebSocketTransport;
     this.connected = new Promise((r) => {
       this.markConnected = r;
     });
@@ -70,7 +109,12 @@ export class Agent {
   private announceCapabilities(): void {
     const caps = this.declarations();
     this.log.info("capabilities changed", { capabilities: caps.map((c) => c.name) });
-    this.outbound?.push({ payload: { case: "capabilitiesUpdate", value: { capabilities: caps } } });
+    this.send({ payload: { case: "capabilitiesUpdate", value: { capabilities: caps } } });
+  }
+
+  /** Queues a frame on the given (by default the current) connection; dropped when there is none. */
+  private send(msg: Outbound, outbox: Outbox | null = this.outbound): void {
+    outbox?.send(msg);
   }
 
   /** Runs until stop(): connect, serve, and reconnect after any failure. */
@@ -101,41 +145,55 @@ export class Agent {
   }
 
   private async connectOnce(onAck: () => void): Promise<void> {
-    const transport = createWebSocketTransport({
+    const transport = this.createTransport({
       baseUrl: this.config.consoleUrl,
       headers: { authorization: `Bearer ${this.config.secret}`, "x-onlyboxes-worker-id": this.config.nodeId },
     });
     const client = createClient(WorkerRegistryService, transport);
-    const outbound = new AsyncQueue<Outbound>();
-    this.outbound = outbound;
-    outbound.push({
-      payload: {
-        case: "hello",
-        value: {
-          nodeId: this.config.nodeId,
-          nodeName: this.config.nodeName,
-          executorKind: "docker",
-          labels: this.config.labels,
-          version: this.config.version,
-          capabilities: this.declarations(),
-          workerSecret: this.config.secret,
+    const outbox = new Outbox();
+    this.outbound = outbox;
+    const conn = new AbortController();
+    let ended: () => void = () => {};
+    this.connection = new Promise<void>((r) => {
+      ended = r;
+    });
+    this.send(
+      {
+        payload: {
+          case: "hello",
+          value: {
+            nodeId: this.config.nodeId,
+            nodeName: this.config.nodeName,
+            executorKind: "docker",
+            labels: this.config.labels,
+            version: this.config.version,
+            capabilities: this.declarations(),
+            workerSecret: this.config.secret,
+          },
         },
       },
-    });
+      outbox,
+    );
+    let intervalSec = this.config.heartbeatIntervalSec;
+    this.watchSilence(conn, intervalSec);
     try {
-      for await (const res of client.connect(outbound, { signal: this.stopController.signal })) {
+      const signal = AbortSignal.any([this.stopController.signal, conn.signal]);
+      for await (const res of client.connect(outbox.stream, { signal })) {
+        // Any frame proves the console is there: acks, dispatches and cancels alike.
+        this.watchSilence(conn, intervalSec);
         const p = res.payload;
         switch (p.case) {
           case "connectAck":
             this.log.info("connected to console", { session_id: p.value.sessionId });
             onAck();
             this.markConnected();
-            this.startHeartbeats(outbound, p.value.sessionId, p.value.heartbeatIntervalSec);
+            intervalSec = this.startHeartbeats(outbox, p.value.sessionId, p.value.heartbeatIntervalSec);
+            this.watchSilence(conn, intervalSec);
             break;
           case "heartbeatAck":
             break;
           case "commandDispatch":
-            this.handleDispatch(outbound, p.value);
+            this.handleDispatch(outbox, p.value);
             break;
           case "commandCancel": {
             const r = this.running.get(p.value.commandId);
@@ -148,14 +206,37 @@ export class Agent {
       }
     } finally {
       this.stopHeartbeats();
-      outbound.end();
-      if (this.outbound === outbound) this.outbound = null;
+      this.stopWatchingSilence();
+      outbox.close();
+      if (this.outbound === outbox) this.outbound = null;
+      ended();
       // Results of commands still running can no longer be delivered: the console has failed them.
       for (const r of this.running.values()) r.controller.abort(new CommandFailure("canceled", "connection to console lost"));
     }
   }
 
-  private startHeartbeats(outbound: AsyncQueue<Outbound>, sessionId: string, consoleIntervalSec: number): void {
+  /**
+   * (Re)arms the silence timer: when the console sends nothing for SILENT_INTERVALS
+   * heartbeat intervals the connection is presumed half-open and dropped, and run()
+   * dials again (a dead peer would otherwise only be noticed by TCP, minutes later).
+   */
+  private watchSilence(conn: AbortController, intervalSec: number): void {
+    this.stopWatchingSilence();
+    const limitMs = intervalSec * SILENT_INTERVALS * 1000;
+    this.silenceTimer = setTimeout(() => {
+      this.log.warn("console silent; reconnecting", { silent_ms: limitMs });
+      conn.abort(new ConnectError(`the console sent nothing for ${limitMs} ms`, Code.DeadlineExceeded));
+    }, limitMs);
+    this.silenceTimer.unref();
+  }
+
+  private stopWatchingSilence(): void {
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = null;
+  }
+
+  /** Beats until the connection ends; answers the interval in use (the shorter of the console's and ours). */
+  private startHeartbeats(outbox: Outbox, sessionId: string, consoleIntervalSec: number): number {
     this.stopHeartbeats();
     const intervalSec =
       consoleIntervalSec > 0 ? Math.min(consoleIntervalSec, this.config.heartbeatIntervalSec) : this.config.heartbeatIntervalSec;
@@ -164,7 +245,7 @@ export class Agent {
       // Beat early rather than late: the console marks a node offline after 3 missed intervals.
       this.heartbeatTimer = setTimeout(
         () => {
-          outbound.push({ payload: { case: "heartbeat", value: { nodeId: this.config.nodeId, sessionId } } });
+          this.send({ payload: { case: "heartbeat", value: { nodeId: this.config.nodeId, sessionId } } }, outbox);
           tick();
         },
         Math.max(200, intervalSec * 1000 * Math.min(jitter, 1)),
@@ -172,6 +253,7 @@ export class Agent {
       this.heartbeatTimer.unref();
     };
     tick();
+    return intervalSec;
   }
 
   private stopHeartbeats(): void {
@@ -179,23 +261,26 @@ export class Agent {
     this.heartbeatTimer = null;
   }
 
-  private handleDispatch(outbound: AsyncQueue<Outbound>, d: CommandDispatch): void {
+  private handleDispatch(outbox: Outbox, d: CommandDispatch): void {
     const log = this.log.child({ command_id: d.commandId, capability: d.capability });
-    const reply = (result: { payload?: unknown; error?: { code: string; message: string } }) => {
-      outbound.push({
-        payload: {
-          case: "commandResult",
-          value: {
-            commandId: d.commandId,
-            error: result.error,
-            payloadJson: result.error ? new Uint8Array() : encoder.encode(JSON.stringify(result.payload ?? null)),
-            completedUnixMs: BigInt(Date.now()),
+    const reply = (result: { payload?: unknown; error?: { code: ErrorCode; message: string } }) => {
+      this.send(
+        {
+          payload: {
+            case: "commandResult",
+            value: {
+              commandId: d.commandId,
+              error: result.error,
+              payloadJson: result.error ? new Uint8Array() : encoder.encode(JSON.stringify(result.payload ?? null)),
+              completedUnixMs: BigInt(Date.now()),
+            },
           },
         },
-      });
+        outbox,
+      );
     };
     if (this.draining) {
-      reply({ error: { code: "no_capacity", message: "the worker is shutting down" } });
+      reply({ error: { code: "worker_shutdown", message: "the worker is shutting down; retry the call" } });
       return;
     }
     const cap = this.capabilityMap().get(d.capability);
@@ -226,20 +311,24 @@ export class Agent {
     let seq = 0;
     const emitOutput = d.streamOutput
       ? (stream: "stdout" | "stderr", data: Uint8Array) => {
-          outbound.push({
-            payload: {
-              case: "outputChunk",
-              value: {
-                commandId: d.commandId,
-                stream: stream === "stderr" ? OutputChunk_Stream.STDERR : OutputChunk_Stream.STDOUT,
-                data,
-                seq: seq++,
+          this.send(
+            {
+              payload: {
+                case: "outputChunk",
+                value: {
+                  commandId: d.commandId,
+                  stream: stream === "stderr" ? OutputChunk_Stream.STDERR : OutputChunk_Stream.STDOUT,
+                  data,
+                  seq: seq++,
+                },
               },
             },
-          });
+            outbox,
+          );
         }
       : undefined;
     const started = Date.now();
+    log.debug("command started", { deadline_unix_ms: deadline });
     const work = cap.run(payload, {
       commandId: d.commandId,
       deadlineUnixMs: deadline,
@@ -268,36 +357,61 @@ export class Agent {
         clearTimeout(timer);
         this.running.delete(d.commandId);
         this.inflight.set(cap.name, Math.max(0, (this.inflight.get(cap.name) ?? 1) - 1));
-        if (this.running.size === 0) this.idle?.();
+        if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
       });
     // The capability's own promise may settle after the race: never leave it unhandled.
     work.catch(() => {});
   }
 
+  /** Resolves when no command is running (at once if none is). */
+  private whenIdle(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
   /**
    * Graceful stop: take no new work (capabilities withdrawn), let running commands finish
-   * within the grace period, cancel the rest, then close the connection.
+   * within the grace period, fail the rest with the retryable `worker_shutdown`, send what
+   * is left, end the stream and close the connection. Returns as soon as that is done.
    */
   async stop(graceMs = this.config.shutdownGraceSec * 1000): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.draining) return;
     this.draining = true;
     this.announceCapabilities();
     if (this.running.size > 0) {
       this.log.info("waiting for running commands", { count: this.running.size, grace_ms: graceMs });
-      await Promise.race([
-        new Promise<void>((r) => {
-          this.idle = r;
-        }),
-        sleep(graceMs),
-      ]);
-      for (const r of this.running.values()) r.controller.abort(new CommandFailure("canceled", "the worker is shutting down"));
-      // Give the cancel results a moment to reach the console.
-      await sleep(100);
+      await withTimeout(this.whenIdle(), graceMs);
+      for (const r of this.running.values()) {
+        r.controller.abort(
+          new CommandFailure("worker_shutdown", "the worker shut down before the command finished; retry the call"),
+        );
+      }
+      // Aborted commands reply on a later turn; wait until those replies are queued.
+      await withTimeout(this.whenIdle(), FAREWELL_MS);
     }
     this.stopped = true;
     this.stopHeartbeats();
-    this.outbound?.end();
+    // Let the last results leave, end the stream, and give the console a moment to close it.
+    const outbox = this.outbound;
+    if (outbox) await withTimeout(outbox.flushed(), FAREWELL_MS);
+    outbox?.close();
+    if (this.connection) await withTimeout(this.connection, FAREWELL_MS);
     this.stopController.abort();
+  }
+}
+
+/** Waits for `p` at most `ms`; the timer never outlives the wait. */
+async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      p,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { TERMINAL_LEASE_LIMIT_SEC, TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
 
 /** The offline images `scripts/build-images.sh` builds; real deployments may use e.g. python:3.12-slim. */
 export const DEFAULT_PYTHON_IMAGE = "onlyboxes/python:3.11";
@@ -157,8 +158,10 @@ function outputLimit(env: NodeJS.ProcessEnv): number {
  */
 export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
   const inflight = int(env, "WORKER_MAX_INFLIGHT", 4, 1, 1024);
-  const leaseMinSec = int(env, "WORKER_TERMINAL_LEASE_MIN_SEC", 60, 1, 86_400);
-  const leaseMaxSec = int(env, "WORKER_TERMINAL_LEASE_MAX_SEC", 1800, 1, 7 * 86_400);
+  // Any configuration lies within the contract's absolute bounds, which payloads are checked against.
+  const { min: absMin, max: absMax } = TERMINAL_LEASE_LIMIT_SEC;
+  const leaseMinSec = int(env, "WORKER_TERMINAL_LEASE_MIN_SEC", TERMINAL_LEASE_SEC.min, absMin, absMax);
+  const leaseMaxSec = int(env, "WORKER_TERMINAL_LEASE_MAX_SEC", TERMINAL_LEASE_SEC.max, absMin, absMax);
   if (leaseMaxSec < leaseMinSec) {
     throw new Error(
       `WORKER_TERMINAL_LEASE_MAX_SEC (${leaseMaxSec}) must not be below WORKER_TERMINAL_LEASE_MIN_SEC (${leaseMinSec})`,
@@ -167,7 +170,7 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
   const leaseDefaultSec = int(
     env,
     "WORKER_TERMINAL_LEASE_DEFAULT_SEC",
-    Math.max(leaseMinSec, Math.min(60, leaseMaxSec)),
+    Math.max(leaseMinSec, Math.min(TERMINAL_LEASE_SEC.default, leaseMaxSec)),
     leaseMinSec,
     leaseMaxSec,
   );

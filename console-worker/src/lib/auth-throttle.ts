@@ -1,3 +1,4 @@
+import type { ErrorBody } from "@onlyboxes/proto";
 import type { Context } from "hono";
 import { usernameKey } from "../db/accounts.ts";
 import type { Env } from "../env.ts";
@@ -19,7 +20,8 @@ export function clientAddress(c: Context): string | undefined {
 /** A 429 naming how long to wait, in whole seconds (at least 1). */
 export function tooManyAttempts(c: Context, retryAfterMs: number, message: string): Response {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return c.json({ error: `${message}; try again in ${seconds} s` }, 429, { "Retry-After": String(seconds) });
+  const body: ErrorBody = { error: `${message}; try again in ${seconds} s`, code: "login_throttled" };
+  return c.json(body, 429, { "Retry-After": String(seconds) });
 }
 
 /** A sign-in that may go ahead; call `succeeded` once the password proved right. */

@@ -1,3 +1,4 @@
+import type { ErrorBody } from "@onlyboxes/proto";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { hasAnyAccount, insertFirstAccount } from "../db/accounts.ts";
@@ -94,7 +95,8 @@ export function ensureBootstrap(): MiddlewareHandler<AppEnv> {
     getConfig(c.env);
     if (!(await isSchemaReady(c.env))) {
       c.header("Retry-After", String(STARTING_RETRY_AFTER_SEC));
-      return c.json({ error: "the console is starting; retry shortly" }, 503);
+      const body: ErrorBody = { error: "the console is starting; retry shortly", code: "console_starting" };
+      return c.json(body, 503);
     }
     await bootstrapOnce(c.env);
     return next();

@@ -1,23 +1,11 @@
+import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
-import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
+import { accountLimitsStub } from "../objects/account-limits.ts";
+import { type NodeView, nodeRegistryStub } from "../objects/node-registry.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
-
-/** Codes a worker (or the node object) may answer with; anything else is reported as `worker_error`. */
-const WORKER_CODES = new Set<string>([
-  "session_not_found",
-  "session_busy",
-  "file_not_found",
-  "path_is_directory",
-  "file_too_large",
-  "invalid_argument",
-  "deadline_exceeded",
-  "canceled",
-  "no_capacity",
-  "no_worker",
-  "worker_disconnected",
-]);
+import { accountLimits } from "./limits.ts";
 
 /** A chunk of output streamed by the worker while a command runs. */
 export interface OutputChunk {
@@ -26,6 +14,8 @@ export interface OutputChunk {
 }
 
 export interface DispatchOptions {
+  /** The account the command runs for: it counts against that account's concurrent runs. */
+  accountId: string;
   capability: string;
   payload: unknown;
   timeoutMs: number;
@@ -41,7 +31,13 @@ export interface DispatchOptions {
   signal?: AbortSignal;
 }
 
-/** How long an isolate trusts its copy of the node list before asking the Scheduler again. */
+/**
+ * A run's hold outlives its deadline by this much before the account's counter presumes it
+ * gone: only when the release itself was lost (the console isolate died mid-run).
+ */
+const RUN_HOLD_GRACE_MS = 30_000;
+
+/** How long an isolate trusts its copy of the node list before asking the NodeRegistry again. */
 const NODE_LIST_TTL_MS = 1_000;
 
 interface NodeList {
@@ -54,7 +50,7 @@ let nodeList: NodeList | null = null;
 const localLoad = new Map<string, number>();
 
 async function freshNodes(env: Env): Promise<NodeView[]> {
-  const nodes = await schedulerStub(env).list();
+  const nodes = await nodeRegistryStub(env).list();
   nodeList = { fetchedAt: Date.now(), nodes };
   return nodes;
 }
@@ -77,7 +73,7 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * no_worker, no_capacity, deadline_exceeded, worker_disconnected, canceled, or the
  * worker's own code (session_not_found, session_busy, file_not_found, …).
  *
- * Placement: the isolate's cached node list (refreshed from the Scheduler every second,
+ * Placement: the isolate's cached node list (refreshed from the NodeRegistry every second,
  * and at once before answering no_worker or no_capacity) in least-loaded order; each
  * WorkerNode enforces its own slots, so a full node answers at once and the next is tried.
  * `onPlaced` may be called again if the first node turns out to be full.
@@ -86,10 +82,26 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const outcome =
-    opts.nodeId !== undefined
-      ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
-      : await place(env, opts, commandId, deadlineUnixMs);
+  const limit = accountLimits(env).maxRuns;
+  const holds = accountLimitsStub(env, opts.accountId);
+  const runId = crypto.randomUUID();
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit);
+  if (!admitted.ok) {
+    throw new AppError(
+      "account_run_limit",
+      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}); wait for one to finish`,
+    );
+  }
+  let outcome: DispatchOutcome;
+  try {
+    outcome =
+      opts.nodeId !== undefined
+        ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
+        : await place(env, opts, commandId, deadlineUnixMs);
+  } finally {
+    // A lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
+    await holds.releaseRun(runId).catch(() => {});
+  }
   if (outcome.ok) {
     try {
       return JSON.parse(outcome.payloadJson) as unknown;
@@ -97,7 +109,7 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
       throw new AppError("worker_error", "the worker returned a result that is not JSON", err);
     }
   }
-  if (isErrorCode(outcome.code) && WORKER_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
+  if (isErrorCode(outcome.code) && WORKER_ERROR_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
   throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 

@@ -1,35 +1,7 @@
-/**
- * One registry of error codes for every boundary: REST maps them to an HTTP status,
- * MCP to `isError` results, and the worker wire carries them in CommandError.code.
- */
-export const ERROR_STATUS = {
-  invalid_argument: 400,
-  unauthenticated: 401,
-  forbidden: 403,
-  not_found: 404,
-  session_not_found: 404,
-  file_not_found: 404,
-  path_is_directory: 400,
-  file_too_large: 413,
-  payload_too_large: 413,
-  conflict: 409,
-  session_busy: 409,
-  canceled: 409,
-  gone: 410,
-  no_capacity: 429,
-  no_worker: 503,
-  worker_disconnected: 502,
-  worker_error: 502,
-  console_restarted: 502,
-  deadline_exceeded: 504,
-  internal: 500,
-} as const satisfies Record<string, number>;
+import { ERROR_STATUS, type ErrorCode, isErrorCode } from "@onlyboxes/proto";
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return Object.hasOwn(ERROR_STATUS, code);
-}
+// The registry itself lives in @onlyboxes/proto, shared with the worker.
+export { ERROR_STATUS, type ErrorCode, isErrorCode } from "@onlyboxes/proto";
 
 /** An error with a code from the registry; `message` is safe to show to a client. */
 export class AppError extends Error {

@@ -1,4 +1,5 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { EXEC_TIMEOUT_MS, RETRYABLE_CODES } from "@onlyboxes/proto";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
 
 /** What the failed call was about, so the advice can name it. */
@@ -16,10 +17,14 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
       return `No sandbox worker that can run ${ctx.tool} is online. Retrying will not help until an operator starts a worker; tell the user.`;
     case "no_capacity":
       return "Every sandbox worker is busy right now. Wait a few seconds and retry the same call.";
+    case "account_run_limit":
+      return "This account already runs as many calls at once as it may. Wait for one of them to finish, then retry.";
+    case "account_session_limit":
+      return "This account already has as many open sessions as it may. Reuse an existing session_id, or wait for an idle one's lease to end.";
     case "deadline_exceeded":
       return ctx.tool === "terminalExec"
-        ? `The command did not finish within ${ctx.timeoutMs ?? "the"} ms and was killed; its session was deleted. Start a new session, and make the command faster or raise timeout_ms (max 600000).`
-        : `The call did not finish within ${ctx.timeoutMs ?? "the"} ms and was stopped. Make the code faster (or print progress and stop earlier), or raise timeout_ms (max 600000).`;
+        ? `The command did not finish within ${ctx.timeoutMs ?? "the"} ms and was killed; its session was deleted. Start a new session, and make the command faster or raise timeout_ms (max ${EXEC_TIMEOUT_MS.max}).`
+        : `The call did not finish within ${ctx.timeoutMs ?? "the"} ms and was stopped. Make the code faster (or print progress and stop earlier), or raise timeout_ms (max ${EXEC_TIMEOUT_MS.max}).`;
     case "session_not_found":
       return `Session ${ctx.sessionId ?? ""} does not exist or has expired (sessions end after their lease or a timeout). Omit session_id to start a new session, or pass create_if_missing: true.`;
     case "session_busy":
@@ -31,6 +36,8 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
     case "file_too_large":
     case "payload_too_large":
       return "The file is larger than the worker's read limit (1 MiB by default). Save a smaller version (lower resolution, or JPEG) and read that.";
+    case "worker_shutdown":
+      return "The worker was shutting down and did not run the call. Retry the same call; another worker (or the restarted one) will take it.";
     case "worker_disconnected":
       return "The worker running the call disconnected before answering, so the result is lost. Retry the call.";
     case "canceled":
@@ -38,7 +45,9 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
     case "invalid_argument":
       return "Fix the arguments and call again.";
     default:
-      return "The sandbox failed to run the call. Retry once; if it fails again, tell the user.";
+      return RETRYABLE_CODES.has(code)
+        ? "The sandbox cannot take the call right now. Wait a few seconds and retry the same call."
+        : "The sandbox failed to run the call. Retry once; if it fails again, tell the user.";
   }
 }
 

@@ -1,23 +1,23 @@
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import {
+  check,
+  ECHO_TIMEOUT_MS,
+  EXEC_TIMEOUT_MS,
+  echoRequest,
+  echoResult,
+  pythonExecRequest,
+  pythonExecResult,
+  TERMINAL_LEASE_SEC,
+  terminalExecArgs,
+  terminalExecResult,
+} from "@onlyboxes/proto";
 import type { z } from "zod/v4";
+import { runCapability } from "../capabilities/run-capability.ts";
+import { readTerminalResource } from "../capabilities/terminal.ts";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
-import { readTerminalResource } from "../lib/terminal.ts";
-import { runCapability } from "./run-capability.ts";
-import {
-  describeIssues,
-  ECHO_TIMEOUT_DEFAULT_MS,
-  EXEC_TIMEOUT_DEFAULT_MS,
-  echoArgs,
-  echoResult,
-  pythonArgs,
-  pythonResult,
-  readImageArgs,
-  terminalArgs,
-  terminalResult,
-  toObjectJsonSchema,
-} from "./schemas.ts";
+import { readImageArgs, toObjectJsonSchema } from "./schemas.ts";
 import { toolFailure } from "./tool-errors.ts";
 
 /** What a tool call may use besides its arguments. */
@@ -65,11 +65,11 @@ function defineTool<A extends z.ZodType>(spec: ToolSpec<A>): McpTool {
       return cached;
     },
     prepare(args) {
-      const parsed = spec.args.safeParse(args ?? {});
-      if (!parsed.success) {
-        throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${spec.name}: ${describeIssues(parsed.error)}`);
+      const checked = check(spec.args, args ?? {});
+      if (!checked.ok) {
+        throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${spec.name}: ${checked.message}`);
       }
-      const data = parsed.data;
+      const data = checked.data;
       return (ctx) => spec.run(ctx, data);
     },
   };
@@ -91,11 +91,11 @@ const echoTool = defineTool({
   description:
     "Sends a message to a sandbox worker and returns it unchanged. It runs no code: use it only to check that " +
     "the sandbox is reachable and a worker is online before running real work. Returns {message}.",
-  args: echoArgs,
+  args: echoRequest,
   result: echoResult,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? ECHO_TIMEOUT_DEFAULT_MS;
+    const timeoutMs = args.timeout_ms ?? ECHO_TIMEOUT_MS.default;
     try {
       const raw = await runCapability(
         ctx.env,
@@ -117,21 +117,21 @@ const pythonTool = defineTool({
     "(output is stdout). Use it to compute, parse or transform data, test snippets or check facts by running code. " +
     "Every call starts clean: no files, variables or installed packages carry over between calls (use terminalExec " +
     "for work that needs state). Limits: no network access, 256 MB memory, 1 CPU, 128 processes; only the standard " +
-    `library is guaranteed. Default time limit ${EXEC_TIMEOUT_DEFAULT_MS / 1000} s (timeout_ms, up to 600000). ` +
+    `library is guaranteed. Default time limit ${EXEC_TIMEOUT_MS.default / 1000} s (timeout_ms, up to ${EXEC_TIMEOUT_MS.max}). ` +
     "Print what you want to see. A non-zero exit_code (for example an uncaught exception) is a normal result: " +
     "read stderr, fix the code and run it again.",
-  args: pythonArgs,
-  result: pythonResult,
+  args: pythonExecRequest,
+  result: pythonExecResult,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
     try {
       const raw = await runCapability(
         ctx.env,
         { capability: "pythonExec", payload: { code: args.code } },
         { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
       );
-      return structured("pythonExec", pythonResult, raw);
+      return structured("pythonExec", pythonExecResult, raw);
     } catch (err) {
       return toolFailure(err, { tool: "pythonExec", timeoutMs });
     }
@@ -142,19 +142,19 @@ const terminalTool = defineTool({
   name: "terminalExec",
   title: "Run a shell command",
   description:
-    "Runs a shell command (`sh -lc`) in a persistent Linux container session and returns {session_id, created, " +
-    "stdout, stderr, exit_code, stdout_truncated, stderr_truncated, lease_expires_unix_ms}. Use it for multi-step " +
+    "Runs a shell command (`sh -lc`) in a persistent Linux container session and returns " +
+    `{${Object.keys(terminalExecResult.shape).join(", ")}}. Use it for multi-step ` +
     "work that needs files to persist: write files, run scripts, inspect results. Omit session_id to start a new " +
     "session; pass the returned session_id on later calls to continue in the same container (files persist; chain " +
     "commands with && when they depend on the same working directory or variables). A session runs one command at a time " +
-    "(a concurrent call fails with session_busy) and is deleted after lease_ttl_sec seconds without use (default 60, " +
-    "max 1800) or when a command times out. No network access. stdout and stderr are each cut at 1 MiB (the " +
+    `(a concurrent call fails with session_busy) and is deleted after lease_ttl_sec seconds without use (default ${TERMINAL_LEASE_SEC.default}, ` +
+    `max ${TERMINAL_LEASE_SEC.max}) or when a command times out. No network access. stdout and stderr are each cut at 1 MiB (the ` +
     "*_truncated flags say so). A non-zero exit_code is a normal result, not a tool failure.",
-  args: terminalArgs,
-  result: terminalResult,
+  args: terminalExecArgs,
+  result: terminalExecResult,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
     const { timeout_ms: _timeout, ...payload } = args;
     try {
       const raw = await runCapability(
@@ -162,7 +162,7 @@ const terminalTool = defineTool({
         { capability: "terminalExec", payload },
         { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
       );
-      return structured("terminalExec", terminalResult, raw);
+      return structured("terminalExec", terminalExecResult, raw);
     } catch (err) {
       return toolFailure(err, { tool: "terminalExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
     }
@@ -180,7 +180,7 @@ const readImageTool = defineTool({
   args: readImageArgs,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_DEFAULT_MS;
+    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
     const failure = { tool: "readImage", timeoutMs, sessionId: args.session_id, filePath: args.file_path };
     try {
       // Check the type first so a large non-image file is never transferred.

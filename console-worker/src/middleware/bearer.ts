@@ -6,6 +6,7 @@ import { checkBearerAddress, clientAddress, recordBearerFailure, tooManyAttempts
 import { getConfig } from "../lib/config.ts";
 import { hmacHex } from "../lib/crypto.ts";
 import { cachedToken, rememberToken } from "../lib/token-cache.ts";
+import { errorResponse } from "./error-handler.ts";
 
 const CHALLENGE = { "WWW-Authenticate": 'Bearer realm="onlyboxes"' };
 const TOO_MANY = "too many failed authentications from this address";
@@ -22,10 +23,11 @@ const TOO_MANY = "too many failed authentications from this address";
 export function requireBearer(): MiddlewareHandler<AppEnv> {
   return async function requireBearerMiddleware(c, next) {
     const header = c.req.header("authorization");
-    if (!header) return c.json({ error: "missing bearer token" }, 401, CHALLENGE);
+    if (!header) return errorResponse(c, "unauthenticated", "missing bearer token", CHALLENGE);
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     const token = m?.[1];
-    if (token === undefined) return c.json({ error: "authorization header must be 'Bearer <token>'" }, 401, CHALLENGE);
+    if (token === undefined)
+      return errorResponse(c, "unauthenticated", "authorization header must be 'Bearer <token>'", CHALLENGE);
     const tokenHash = await hmacHex(getConfig(c.env).hashKey, token);
     let found = cachedToken(tokenHash);
     if (!found) {
@@ -35,7 +37,7 @@ export function requireBearer(): MiddlewareHandler<AppEnv> {
       if (!row) {
         const after = await recordBearerFailure(c.env, address);
         if (!after.allowed) return tooManyAttempts(c, after.retryAfterMs, TOO_MANY);
-        return c.json({ error: "invalid token" }, 401, CHALLENGE);
+        return errorResponse(c, "unauthenticated", "invalid token", CHALLENGE);
       }
       found = row;
       rememberToken(tokenHash, found.account, found.tokenId);

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { getConfig } from "../lib/config.ts";
+import { errorResponse } from "./error-handler.ts";
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -29,7 +30,7 @@ export function csrfProtection(): MiddlewareHandler<AppEnv> {
     const site = c.req.header("sec-fetch-site");
     const origin = c.req.header("origin");
     if (site !== undefined && site !== "same-origin" && site !== "none") {
-      return c.json({ error: "cross-site request refused" }, 403);
+      return errorResponse(c, "forbidden_origin", "cross-site request refused");
     }
     if (origin !== undefined) {
       const host = hostOf(origin);
@@ -41,7 +42,7 @@ export function csrfProtection(): MiddlewareHandler<AppEnv> {
       const publicUrl = getConfig(c.env).publicUrl;
       if (publicUrl !== undefined) allowed.push(new URL(publicUrl).host);
       if (host === undefined || !allowed.includes(host)) {
-        return c.json({ error: "cross-site request refused" }, 403);
+        return errorResponse(c, "forbidden_origin", "cross-site request refused");
       }
     }
     const length = c.req.header("content-length");
@@ -50,7 +51,7 @@ export function csrfProtection(): MiddlewareHandler<AppEnv> {
     if (hasBody) {
       const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
       if (type !== "application/json") {
-        return c.json({ error: "content-type must be application/json" }, 415);
+        return errorResponse(c, "unsupported_media_type", "content-type must be application/json");
       }
     }
     await next();

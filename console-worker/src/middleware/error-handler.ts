@@ -1,8 +1,17 @@
-import type { ErrorHandler } from "hono";
+import { codeForStatus, type ErrorBody } from "@onlyboxes/proto";
+import type { Context, ErrorHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../app-env.ts";
-import { AppError } from "../lib/errors.ts";
+import { AppError, ERROR_STATUS, type ErrorCode } from "../lib/errors.ts";
+
+export type { ErrorBody } from "@onlyboxes/proto";
+
+/** Answers `code` with its registry status and `{ "error": message, "code": code }`. */
+export function errorResponse(c: Context, code: ErrorCode, message: string, headers?: Record<string, string>): Response {
+  const body: ErrorBody = { error: message, code };
+  return c.json(body, ERROR_STATUS[code] as ContentfulStatusCode, headers);
+}
 
 /**
  * A loggable summary of an error and its causes. Query errors from drizzle carry the bound
@@ -22,13 +31,20 @@ export function describeErrorForLog(err: unknown): { name: string; message: stri
 }
 
 /**
- * Maps whatever a handler throws to `{ "error": message }`: an AppError to its registry
- * status, a Hono HTTPException to its status, anything else to a 500 "internal error"
- * with one structured log line (the client never sees internals).
+ * Maps whatever a handler throws to `{ "error": message, "code": code }`: an AppError to
+ * its registry status, a Hono HTTPException (library middleware) to its status and the
+ * registry's code for it, anything else to a 500 "internal error" with one structured log
+ * line (the client never sees internals).
  */
 export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof HTTPException) {
-    return c.json({ error: err.message || "request failed" }, err.status);
+    const body: ErrorBody = { error: err.message || "request failed", code: codeForStatus(err.status) };
+    // Keep what the library put on its own answer (e.g. bearerAuth's WWW-Authenticate).
+    const headers: Record<string, string> = {};
+    err.res?.headers.forEach((value, name) => {
+      if (name !== "content-type" && name !== "content-length") headers[name] = value;
+    });
+    return c.json(body, err.status, headers);
   }
   const appErr = AppError.from(err);
   // Only internal failures are logged here: 502/503/504 (no worker, timeouts) are normal
@@ -46,5 +62,5 @@ export const errorHandler: ErrorHandler<AppEnv> = (err, c) => {
       }),
     );
   }
-  return c.json({ error: appErr.message }, appErr.status as ContentfulStatusCode);
+  return errorResponse(c, appErr.code, appErr.message);
 };

@@ -5,6 +5,7 @@ import { getDb } from "../db/client.ts";
 import { findSessionAccount } from "../db/dashboard-sessions.ts";
 import { getConfig } from "../lib/config.ts";
 import { hmacHex } from "../lib/crypto.ts";
+import { errorResponse } from "./error-handler.ts";
 
 /** Name of the dashboard session cookie (part of the public contract). */
 export const SESSION_COOKIE = "onlyboxes_console_session";
@@ -58,8 +59,8 @@ export function requireSession(opts: RequireSessionOptions = {}): MiddlewareHand
   return async function requireSessionMiddleware(c, next) {
     const idHash = await sessionIdHash(c);
     const account = idHash ? await findSessionAccount(getDb(c.env), idHash, Date.now()) : undefined;
-    if (!account) return c.json({ error: "not signed in" }, 401);
-    if (adminOnly && !account.isAdmin) return c.json({ error: "admin privileges required" }, 403);
+    if (!account) return errorResponse(c, "unauthenticated", "not signed in");
+    if (adminOnly && !account.isAdmin) return errorResponse(c, "forbidden", "admin privileges required");
     c.set("account", account);
     await next();
     return undefined;

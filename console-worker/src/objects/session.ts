@@ -1,17 +1,20 @@
 import { DurableObject } from "cloudflare:workers";
+import { TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
 import { and, eq } from "drizzle-orm";
 import { getDb } from "../db/client.ts";
 import { terminalSessions } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { randomHex } from "../lib/crypto.ts";
+import { accountLimits } from "../lib/limits.ts";
+import { accountLimitsStub } from "./account-limits.ts";
 
 /** Lease moves smaller than this are not mirrored to D1 again. */
 const MIRROR_MIN_STEP_MS = 5_000;
 
 /** Lease bounds of a terminal session, in seconds (the established contract). */
-export const LEASE_MIN_SEC = 60;
-export const LEASE_DEFAULT_SEC = 60;
-export const LEASE_MAX_SEC = 1800;
+export const LEASE_MIN_SEC = TERMINAL_LEASE_SEC.min;
+export const LEASE_DEFAULT_SEC = TERMINAL_LEASE_SEC.default;
+export const LEASE_MAX_SEC = TERMINAL_LEASE_SEC.max;
 
 /** Everything the console knows about one session; kept only in this object's storage. */
 export interface SessionState {
@@ -43,7 +46,7 @@ export interface BeginRequest {
 /** What `begin` answers: the session locked for one command, or why not. */
 export type BeginResult =
   | { ok: true; lockId: string; workerKey: string; nodeId: string | null; isNew: boolean }
-  | { ok: false; code: "session_not_found" | "session_busy"; message: string };
+  | { ok: false; code: "session_not_found" | "session_busy" | "account_session_limit"; message: string };
 
 export interface CommitRequest {
   nodeId: string;
@@ -69,28 +72,36 @@ export class Session extends DurableObject<Env> {
   /** The lease last written to D1 by this instance; null = write the next state. */
   private mirroredLease: number | null = null;
 
-  /** Locks the session for one command; creates it when missing and allowed. */
+  /**
+   * Locks the session for one command; creates it when missing and allowed, if the account
+   * is below its open-session limit (asked of the account's AccountLimits object).
+   */
   async begin(req: BeginRequest): Promise<BeginResult> {
-    const now = Date.now();
-    let state = this.load();
-    if (state && state.accountId !== req.accountId) state = undefined;
-    if (state) {
-      const stale = this.expireIfDue(state, now);
-      if (stale) state = undefined;
-    }
-    if (state?.lock) {
-      return { ok: false, code: "session_busy", message: "session is busy with another command" };
-    }
-    const lockId = randomHex(8);
-    const lock = { id: lockId, until: now + req.holdMs };
-    if (state) {
-      state.lock = lock;
-      await this.save(state);
-      return { ok: true, lockId, workerKey: state.workerKey, nodeId: state.nodeId, isNew: false };
-    }
+    const existing = await this.lockExisting(req);
+    if (existing) return existing;
     if (!req.createIfMissing) {
       return { ok: false, code: "session_not_found", message: "session not found" };
     }
+    const limits = accountLimits(this.env);
+    const leaseMs = Math.min(clampLease(req.leaseTtlSec) * 1000, limits.sessionMaxLifetimeMs);
+    const admitted = await accountLimitsStub(this.env, req.accountId).acquireSession(
+      req.accountId,
+      req.sessionId,
+      Date.now() + Math.max(leaseMs, req.holdMs),
+      limits.maxSessions,
+    );
+    if (!admitted.ok) {
+      return {
+        ok: false,
+        code: "account_session_limit",
+        message: `account_session_limit: this account already has ${admitted.held} open sessions (the limit is ${limits.maxSessions}); reuse or delete one, or let its lease expire`,
+      };
+    }
+    // Another begin for this id may have created the session while we waited: use it.
+    const raced = await this.lockExisting(req);
+    if (raced) return raced;
+    const now = Date.now();
+    const lockId = randomHex(8);
     const fresh: SessionState = {
       accountId: req.accountId,
       sessionId: req.sessionId,
@@ -99,11 +110,32 @@ export class Session extends DurableObject<Env> {
       confirmed: false,
       createdAt: now,
       lastUsedAt: now,
-      leaseExpiresUnixMs: now + clampLease(req.leaseTtlSec) * 1000,
-      lock,
+      leaseExpiresUnixMs: now + leaseMs,
+      lock: { id: lockId, until: now + req.holdMs },
     };
     await this.save(fresh);
     return { ok: true, lockId, workerKey: fresh.workerKey, nodeId: null, isNew: true };
+  }
+
+  /** Until when this session may live (its lease, or its lock if later); null when it is gone. */
+  liveUntil(): number | null {
+    const state = this.load();
+    if (!state || this.expireIfDue(state, Date.now())) return null;
+    return Math.max(state.leaseExpiresUnixMs, state.lock?.until ?? 0);
+  }
+
+  /** Locks an existing live session of this account; null when there is none. */
+  private async lockExisting(req: BeginRequest): Promise<BeginResult | null> {
+    const now = Date.now();
+    let state = this.load();
+    if (state && state.accountId !== req.accountId) state = undefined;
+    if (state && this.expireIfDue(state, now)) state = undefined;
+    if (!state) return null;
+    if (state.lock) return { ok: false, code: "session_busy", message: "session is busy with another command" };
+    const lockId = randomHex(8);
+    state.lock = { id: lockId, until: now + req.holdMs };
+    await this.save(state);
+    return { ok: true, lockId, workerKey: state.workerKey, nodeId: state.nodeId, isNew: false };
   }
 
   /**
@@ -122,7 +154,9 @@ export class Session extends DurableObject<Env> {
     state.nodeId ??= req.nodeId;
     state.confirmed = true;
     state.lastUsedAt = now;
-    state.leaseExpiresUnixMs = Math.max(state.leaseExpiresUnixMs, reported);
+    // Renewals never shorten a lease, and never carry it past the session's maximum lifetime.
+    const endOfLife = state.createdAt + accountLimits(this.env).sessionMaxLifetimeMs;
+    state.leaseExpiresUnixMs = Math.min(Math.max(state.leaseExpiresUnixMs, reported), endOfLife);
     state.lock = null;
     await this.save(state);
     this.mirrorSoon(state);
@@ -193,7 +227,17 @@ export class Session extends DurableObject<Env> {
   private async forget(state: SessionState): Promise<void> {
     this.ctx.storage.kv.delete(STATE_KEY);
     await this.ctx.storage.deleteAlarm();
+    await this.releaseHold(state);
     if (state.confirmed) await this.deleteRowInOrder(state);
+  }
+
+  /** Frees the account's session slot; if this fails, the account asks liveUntil later and learns the same. */
+  private async releaseHold(state: SessionState): Promise<void> {
+    try {
+      await accountLimitsStub(this.env, state.accountId).releaseSession(state.sessionId);
+    } catch (err) {
+      logMirrorFailure("release", state, err);
+    }
   }
 
   /** Deletes the D1 row after any write still queued, so a late upsert cannot bring it back. */
@@ -209,6 +253,7 @@ export class Session extends DurableObject<Env> {
     this.ctx.waitUntil(
       (async () => {
         await this.ctx.storage.deleteAlarm();
+        await this.releaseHold(state);
         if (state.confirmed) await this.deleteRowInOrder(state);
       })(),
     );

@@ -1,12 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import { CAPABILITY_CONTRACTS, isCapabilityName } from "@onlyboxes/proto";
 import { and, eq, inArray } from "drizzle-orm";
+import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
 import { type Db, getDb } from "../db/client.ts";
 import { type TaskStatus, tasks } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { cancelDispatched } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
-import { type CapabilityCall, runCapability } from "../mcp/run-capability.ts";
-import { CAPABILITY_PAYLOADS, isCapability } from "../mcp/schemas.ts";
 
 /** One row of the `tasks` table, as the Task object and the routes pass it around. */
 export type TaskRow = typeof tasks.$inferSelect;
@@ -33,6 +33,10 @@ interface Stored {
   deadlineAt: number;
   /** The node the command was placed on, so a lost run can still be canceled there. */
   nodeId?: string;
+  /** The outcome, once known, until its D1 write succeeds (the alarm retries it). */
+  outcome?: Outcome;
+  /** Failed attempts to write `outcome`. */
+  attempts?: number;
 }
 
 interface Run {
@@ -120,6 +124,11 @@ export class Task extends DurableObject<Env> {
     }
     // No run in memory: the task ended, has not started yet, or its run was lost.
     const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+    if (stored?.outcome) {
+      // The run ended while D1 was failing: its own outcome stands, not a late cancel.
+      await this.retryFinal(stored);
+      return { row: this.row ?? (await readRow(this.db, taskId)), canceled: false };
+    }
     const row = await settleRow(this.db, taskId, {
       status: "canceled",
       code: "canceled",
@@ -157,17 +166,49 @@ export class Task extends DurableObject<Env> {
     }
     const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
     if (!stored) return;
+    if (stored.outcome) {
+      await this.retryFinal(stored);
+      return;
+    }
     // The run is gone from memory while the task is unfinished: the console restarted (or
     // this object was evicted) mid-run, so nothing will ever deliver its result.
-    await settleRow(this.db, stored.taskId, {
-      status: "failed",
-      code: "console_restarted",
-      message: "the console restarted before the task finished",
-    });
     if (stored.nodeId !== undefined) {
       await cancelDispatched(this.env, stored.nodeId, stored.commandId, "task lost").catch(() => false);
     }
-    await this.ctx.storage.deleteAll();
+    await this.retryFinal({
+      ...stored,
+      outcome: { status: "failed", code: "console_restarted", message: "the console restarted before the task finished" },
+    });
+  }
+
+  /**
+   * Writes a known outcome to D1 and then forgets the task. While D1 refuses the write the
+   * record and an alarm stay, and the alarm tries again with backoff, so the task always
+   * ends once D1 is back (a request_id is never held by a row nobody will finish). After
+   * FALLBACK_AFTER_ATTEMPTS the write falls back to a plain failure, in case the outcome
+   * itself is what D1 refuses.
+   */
+  private async retryFinal(stored: Stored): Promise<void> {
+    const outcome = stored.outcome;
+    if (!outcome) return;
+    const attempts = (stored.attempts ?? 0) + 1;
+    try {
+      let written: { row: TaskRow | null };
+      try {
+        written = await settleRow(this.db, stored.taskId, outcome);
+      } catch (err) {
+        if (attempts < FALLBACK_AFTER_ATTEMPTS) throw err;
+        logError("task: the outcome keeps failing to be recorded; recording a failure instead", stored.taskId, err);
+        written = await settleRow(this.db, stored.taskId, UNRECORDABLE);
+      }
+      this.row = written.row;
+      await this.ctx.storage.deleteAll();
+      await this.ctx.storage.deleteAlarm();
+    } catch (err) {
+      logError(`task: could not record the outcome (attempt ${attempts}); retrying`, stored.taskId, err);
+      await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, attempts });
+      await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(attempts));
+    }
   }
 
   private launch(row: TaskRow): Run {
@@ -205,22 +246,21 @@ export class Task extends DurableObject<Env> {
       outcome = outcomeOf(err, run.stop, row);
     }
     run.settled = true;
+    const desired = storable(outcome);
     let final: TaskRow | null = null;
     try {
       // No need to wait for the progress writes: they only apply to unfinished rows, so one
       // landing after this write changes nothing.
-      final = (await settleRow(this.db, row.id, storable(outcome))).row;
+      final = (await settleRow(this.db, row.id, desired)).row;
     } catch (err) {
-      // Still end the task rather than leave it running forever with nobody driving it.
-      logError("task: could not record the outcome", row.id, err);
-      final = await settleRow(this.db, row.id, {
-        status: "failed",
-        code: "internal",
-        message: "the task finished but its outcome could not be recorded",
-      }).then(
-        (r) => r.row,
-        () => this.row,
-      );
+      // D1 refused (full disk, outage): keep the record and the alarm, with the outcome, so
+      // the alarm writes it later; waiters get the outcome now.
+      logError("task: could not record the outcome; the alarm will retry", row.id, err);
+      await this.keepForRetry(row, desired);
+      final = withOutcome(this.row ?? row, desired);
+      this.row = final;
+      if (this.run === run) this.run = null;
+      return final;
     }
     this.row = final;
     if (this.run === run) this.run = null;
@@ -234,6 +274,20 @@ export class Task extends DurableObject<Env> {
       ),
     );
     return final;
+  }
+
+  /** Stores the outcome beside the task's record and moves the alarm to the first retry. */
+  private async keepForRetry(row: TaskRow, outcome: Outcome): Promise<void> {
+    const base: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt, attempts: 1 };
+    const saved = await this.ctx.storage.get<Stored>(STORED_KEY);
+    try {
+      await this.ctx.storage.put<Stored>(STORED_KEY, { ...base, ...saved, outcome, attempts: 1 });
+    } catch (err) {
+      // The outcome itself may be too large for this object's storage: keep a failure instead.
+      logError("task: could not keep the outcome for a retry", row.id, err);
+      await this.ctx.storage.put<Stored>(STORED_KEY, { ...base, ...saved, outcome: UNRECORDABLE, attempts: 1 });
+    }
+    await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(1));
   }
 
   /**
@@ -287,6 +341,37 @@ export class Task extends DurableObject<Env> {
   }
 }
 
+/** Failed outcome writes after which a plain failure is written instead of the outcome. */
+const FALLBACK_AFTER_ATTEMPTS = 5;
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
+/** What is written when the outcome itself cannot be. */
+const UNRECORDABLE: Outcome = {
+  status: "failed",
+  code: "internal",
+  message: "the task finished but its outcome could not be recorded",
+};
+
+/** Backoff between outcome writes: 1 s, 2 s, 4 s … up to a minute. */
+function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** The row as it will be once `outcome` is written (what waiters see while D1 is failing). */
+function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
+  const now = Date.now();
+  return {
+    ...row,
+    status: outcome.status,
+    result: outcome.status === "succeeded" ? JSON.stringify(outcome.result ?? null) : null,
+    errorCode: outcome.status === "succeeded" ? null : outcome.code,
+    errorMessage: outcome.status === "succeeded" ? null : outcome.message,
+    updatedAt: now,
+    completedAt: now,
+  };
+}
+
 /** Progress younger than this is not written: most short tasks end first. */
 const PROGRESS_WRITE_DELAY_MS = 25;
 /** How often the alarm looks at a running task before its deadline. */
@@ -298,8 +383,8 @@ function nextAlarm(deadlineAt: number): number {
 
 /** Rebuilds the validated capability call from the stored row (validated again: the row is data, not trust). */
 function parseCall(row: TaskRow): CapabilityCall {
-  if (!isCapability(row.capability)) throw new AppError("invalid_argument", `unknown capability ${row.capability}`);
-  const parsed = CAPABILITY_PAYLOADS[row.capability].safeParse(JSON.parse(row.input));
+  if (!isCapabilityName(row.capability)) throw new AppError("invalid_argument", `unknown capability ${row.capability}`);
+  const parsed = CAPABILITY_CONTRACTS[row.capability].input.safeParse(JSON.parse(row.input));
   if (!parsed.success) throw new AppError("invalid_argument", "the task input no longer validates");
   return { capability: row.capability, payload: parsed.data } as CapabilityCall;
 }

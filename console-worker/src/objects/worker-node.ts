@@ -1,10 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type ConnectRequest, ConnectResponseSchema, OutputChunk_Stream } from "@onlyboxes/proto";
+import { type ConnectRequest, ConnectResponseSchema, type ErrorBody, OutputChunk_Stream } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
+import { accountLimits } from "../lib/limits.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
-import { type CapabilitySlot, schedulerStub } from "./scheduler.ts";
+import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../rpc/worker-claims.ts";
+import { type CapabilitySlot, nodeRegistryStub } from "./node-registry.ts";
 
 /** A command as the caller hands it to the node. */
 export interface DispatchFrame {
@@ -45,6 +47,8 @@ const MISSED_BEATS = 3;
 const DEADLINE_GRACE_MS = 250;
 /** How often heartbeats refresh last_seen_at in D1 (every beat would be write-heavy). */
 const LAST_SEEN_WRITE_MS = 10_000;
+/** Largest frame a worker may send (a command result); workerd refuses larger messages itself. */
+const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -61,8 +65,12 @@ export class WorkerNode extends DurableObject<Env> {
   private lastSeen = 0;
   private lastSeenWritten = 0;
   private readonly pending = new Map<string, Pending>();
-  /** What the connected worker declared, and how many of each run now (this node's slots). */
-  private readonly caps = new Map<string, { max: number; inflight: number }>();
+  /**
+   * What the connected worker declared: slots per capability. How many run now is counted
+   * from `pending`, the one record of running commands, so a capabilities update arriving
+   * mid-command can never leave a count behind.
+   */
+  private readonly caps = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -85,7 +93,9 @@ export class WorkerNode extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const nodeId = request.headers.get("x-onlyboxes-node-id") ?? "";
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket" || !nodeId) {
-      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+      return Response.json({ error: "expected a WebSocket upgrade", code: "upgrade_required" } satisfies ErrorBody, {
+        status: 426,
+      });
     }
     const { 0: client, 1: server } = new WebSocketPair();
     const connId = crypto.randomUUID();
@@ -114,6 +124,13 @@ export class WorkerNode extends DurableObject<Env> {
       this.closeSocket(ws, 1003, "invalid_argument", "expected binary Connect envelopes");
       return;
     }
+    // Before the hello only a hello may come, and a hello is small: refuse a large frame
+    // without decoding it. After the hello, results may be large but not unbounded.
+    const maxBytes = att.hello ? MAX_FRAME_BYTES : WORKER_CLAIM_LIMITS.controlFrameBytes;
+    if (message.byteLength > maxBytes) {
+      await this.refuse(ws, att, 1009, "resource_exhausted", `frame of ${message.byteLength} bytes exceeds ${maxBytes}`);
+      return;
+    }
     let req: ConnectRequest | null;
     try {
       req = decodeRequest(new Uint8Array(message));
@@ -127,25 +144,39 @@ export class WorkerNode extends DurableObject<Env> {
       await this.goOffline(att.connId, "worker_disconnected", "the worker closed its connection");
       return;
     }
-    this.lastSeen = Date.now();
     const p = req.payload;
+    if (p.case !== "commandResult" && p.case !== "outputChunk" && message.byteLength > WORKER_CLAIM_LIMITS.controlFrameBytes) {
+      await this.refuse(
+        ws,
+        att,
+        1009,
+        "resource_exhausted",
+        `${p.case ?? "unknown"} frame of ${message.byteLength} bytes is too large`,
+      );
+      return;
+    }
+    this.lastSeen = Date.now();
     switch (p.case) {
       case "hello": {
         if (p.value.nodeId !== att.nodeId) {
           this.closeSocket(ws, 4003, "permission_denied", "hello.node_id does not match the credential");
           return;
         }
-        const caps = p.value.capabilities.map((c) => ({ name: c.name, maxInflight: c.maxInflight }));
-        const labels = { ...p.value.labels };
+        const checked = checkHello(p.value, accountLimits(this.env).workerMaxInflight);
+        if (!checked.ok) {
+          await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `hello refused: ${checked.reason}`);
+          return;
+        }
+        const { caps, labels } = checked.value;
         const updated = await this.env.DB.prepare(
           "UPDATE workers SET node_name = ?, executor_kind = ?, capabilities = ?, labels = ?, version = ?, status = 'online', last_seen_at = ? WHERE node_id = ?",
         )
           .bind(
-            p.value.nodeName,
-            p.value.executorKind,
+            checked.value.nodeName,
+            checked.value.executorKind,
             JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
             JSON.stringify(labels),
-            p.value.version,
+            checked.value.version,
             this.lastSeen,
             att.nodeId,
           )
@@ -158,10 +189,10 @@ export class WorkerNode extends DurableObject<Env> {
         this.lastSeenWritten = this.lastSeen;
         this.setCaps(caps);
         await this.ctx.storage.put("caps", caps);
-        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
         // The socket may have closed (or been replaced) while we awaited: undo the registration.
         if (this.currentConn !== att.connId) {
-          await schedulerStub(this.env).unregister(att.nodeId, att.connId);
+          await nodeRegistryStub(this.env).unregister(att.nodeId, att.connId);
           return;
         }
         ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
@@ -209,7 +240,12 @@ export class WorkerNode extends DurableObject<Env> {
       }
       case "capabilitiesUpdate": {
         if (!att.hello) return;
-        const caps = p.value.capabilities.map((c) => ({ name: c.name, maxInflight: c.maxInflight }));
+        const checked = checkCapabilities(p.value.capabilities, accountLimits(this.env).workerMaxInflight);
+        if (!checked.ok) {
+          await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `capabilities update refused: ${checked.reason}`);
+          return;
+        }
+        const caps = checked.value;
         await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
           .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
           .run();
@@ -219,7 +255,7 @@ export class WorkerNode extends DurableObject<Env> {
           (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ??
             "{}",
         ) as Record<string, string>;
-        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
         return;
       }
       default:
@@ -263,71 +299,70 @@ export class WorkerNode extends DurableObject<Env> {
     const ws = this.currentSocket();
     if (!ws) {
       // The caller's view was stale: correct the registry so the next placement goes elsewhere.
-      if (this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
+      if (this.currentConn === null) await nodeRegistryStub(this.env).unregister(this.nodeId);
       return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     }
-    const slot = this.caps.get(frame.capability);
-    if (!slot) {
+    const max = this.caps.get(frame.capability);
+    if (max === undefined) {
       return { ok: false, code: "no_worker", message: `this worker does not offer ${frame.capability}`, notDelivered: true };
     }
-    if (slot.inflight >= slot.max) {
+    if (this.running(frame.capability) >= max) {
       return { ok: false, code: "no_capacity", message: `${frame.capability} is at capacity on this worker`, notDelivered: true };
     }
-    slot.inflight++;
-    try {
-      const att = ws.deserializeAttachment() as Attachment;
-      const outcome = new Promise<DispatchOutcome>((resolve) => {
-        const timer = setTimeout(
-          () => {
-            this.sendCancel(frame.commandId, "deadline exceeded");
-            settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
-          },
-          Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
-        );
-        const settle = (o: DispatchOutcome) => {
-          if (!this.pending.has(frame.commandId)) return;
-          clearTimeout(timer);
-          this.pending.delete(frame.commandId);
-          resolve(o);
-        };
-        this.pending.set(frame.commandId, {
-          connId: att.connId,
-          capability: frame.capability,
-          settle,
-          onOutput,
-          outputChain: Promise.resolve(),
-        });
-      });
-      this.send(ws, {
-        case: "commandDispatch",
-        value: {
-          commandId: frame.commandId,
-          capability: frame.capability,
-          payloadJson: encoder.encode(frame.payloadJson),
-          deadlineUnixMs: BigInt(frame.deadlineUnixMs),
-          streamOutput: frame.streamOutput,
+    const att = ws.deserializeAttachment() as Attachment;
+    const outcome = new Promise<DispatchOutcome>((resolve) => {
+      const timer = setTimeout(
+        () => {
+          this.sendCancel(frame.commandId, "deadline exceeded");
+          settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
         },
+        Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
+      );
+      const settle = (o: DispatchOutcome) => {
+        if (!this.pending.has(frame.commandId)) return;
+        clearTimeout(timer);
+        this.pending.delete(frame.commandId);
+        resolve(o);
+      };
+      this.pending.set(frame.commandId, {
+        connId: att.connId,
+        capability: frame.capability,
+        settle,
+        onOutput,
+        outputChain: Promise.resolve(),
       });
-      return await outcome;
-    } finally {
-      slot.inflight = Math.max(0, slot.inflight - 1);
-    }
+    });
+    this.send(ws, {
+      case: "commandDispatch",
+      value: {
+        commandId: frame.commandId,
+        capability: frame.capability,
+        payloadJson: encoder.encode(frame.payloadJson),
+        deadlineUnixMs: BigInt(frame.deadlineUnixMs),
+        streamOutput: frame.streamOutput,
+      },
+    });
+    return await outcome;
   }
 
-  /** Commands running now, per capability. */
+  /** Commands running now, per declared capability. */
   load(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, c] of this.caps) out[name] = c.inflight;
+    for (const name of this.caps.keys()) out[name] = this.running(name);
     return out;
   }
 
-  /** Replaces the declared capabilities, keeping the in-flight counts of those that stay. */
+  /** Commands of `capability` waiting for their result (the pending entry is made synchronously at dispatch). */
+  private running(capability: string): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.capability === capability) n++;
+    return n;
+  }
+
+  /** Replaces the declared capabilities; running commands keep counting against their capability. */
   private setCaps(caps: CapabilitySlot[]): void {
-    const prev = new Map(this.caps);
     this.caps.clear();
-    for (const c of caps) {
-      if (c.maxInflight > 0) this.caps.set(c.name, { max: c.maxInflight, inflight: prev.get(c.name)?.inflight ?? 0 });
-    }
+    for (const c of caps) if (c.maxInflight > 0) this.caps.set(c.name, c.maxInflight);
   }
 
   /** Stops a dispatched command: a cancel frame to the worker, `canceled` to the waiting caller. */
@@ -376,6 +411,16 @@ export class WorkerNode extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Closes a connection whose worker broke the wire's bounds and takes the node offline.
+   * What the refused frame claimed is never stored, nor is the contact counted as "seen".
+   */
+  private async refuse(ws: WebSocket, att: Attachment, code: number, errCode: string, message: string): Promise<void> {
+    this.closeSocket(ws, code, errCode, message);
+    if (!att.hello) this.lastSeen = 0;
+    await this.goOffline(att.connId, "worker_disconnected", `the worker connection was refused: ${message}`);
+  }
+
   private failPending(connId: string, code: string, message: string): void {
     for (const p of [...this.pending.values()]) if (p.connId === connId) p.settle({ ok: false, code, message });
   }
@@ -387,7 +432,7 @@ export class WorkerNode extends DurableObject<Env> {
     this.currentConn = null;
     await this.ctx.storage.delete("currentConn");
     await this.ctx.storage.deleteAlarm();
-    await schedulerStub(this.env).unregister(this.nodeId, connId);
+    await nodeRegistryStub(this.env).unregister(this.nodeId, connId);
     await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = COALESCE(?, last_seen_at) WHERE node_id = ?")
       .bind(this.lastSeen || null, this.nodeId)
       .run();

@@ -1,6 +1,6 @@
 import { and, count, desc, eq, gt } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
+import { z } from "zod/v4";
 import type { AppEnv } from "../app-env.ts";
 import { getDb } from "../db/client.ts";
 import { tasks, terminalSessions } from "../db/schema.ts";

@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { z } from "zod";
+import { z } from "zod/v4";
 import type { AppEnv, AuthAccount } from "../app-env.ts";
 import { findAccountByUsername, insertAccount, toAuthAccount, updatePasswordHash } from "../db/accounts.ts";
 import { getDb } from "../db/client.ts";

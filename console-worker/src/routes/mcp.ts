@@ -6,6 +6,7 @@ import { DEFAULT_CONSOLE_VERSION } from "../lib/config.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { STREAMING_TOOLS } from "../mcp/tools.ts";
 import { requireBearer } from "../middleware/bearer.ts";
+import { errorResponse } from "../middleware/error-handler.ts";
 import { requireMcpOrigin } from "../middleware/mcp-origin.ts";
 
 /** Largest MCP request accepted (the SDK transport's own default). */
@@ -46,7 +47,7 @@ export const mcpRoutes = new Hono<AppEnv>()
     }),
   )
   .on(["GET", "DELETE", "PUT", "PATCH"], "/", (c) =>
-    c.json({ error: "method not allowed: the MCP endpoint is stateless; send requests with POST" }, 405, {
+    errorResponse(c, "method_not_allowed", "method not allowed: the MCP endpoint is stateless; send requests with POST", {
       Allow: "POST",
     }),
   )

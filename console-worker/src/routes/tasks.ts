@@ -1,45 +1,47 @@
+import {
+  CAPABILITY_CONTRACTS,
+  CAPABILITY_NAMES,
+  type CapabilityName,
+  type ErrorBody,
+  EXEC_TIMEOUT_MS,
+  failedTaskStatus,
+  intBetween,
+  isCapabilityName,
+} from "@onlyboxes/proto";
 import { and, eq } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import { z } from "zod/v4";
 import type { AppEnv } from "../app-env.ts";
 import { getDb } from "../db/client.ts";
 import { tasks } from "../db/schema.ts";
 import { newId } from "../lib/crypto.ts";
-import { AppError } from "../lib/errors.ts";
-import { parseJsonBody } from "../lib/validate.ts";
-import { CAPABILITIES, CAPABILITY_PAYLOADS, describeIssues, isCapability } from "../mcp/schemas.ts";
+import { AppError, isErrorCode } from "../lib/errors.ts";
+import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
 import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
 
-export const WAIT_MS_DEFAULT = 1_500;
-export const WAIT_MS_MAX = 60_000;
-export const TASK_TIMEOUT_DEFAULT_MS = 60_000;
-export const TASK_TIMEOUT_MAX_MS = 600_000;
+/** `wait_ms` of an auto-mode task: how long the request waits before answering 202. */
+export const WAIT_MS = { min: 1, default: 1_500, max: 60_000 } as const;
+/** `timeout_ms` of a task: the deadline of the whole task. */
+export const TASK_TIMEOUT_MS = EXEC_TIMEOUT_MS;
 /** A sync request waits this long past the deadline for the Task object to record the outcome. */
 const SYNC_SLACK_MS = 5_000;
 const REQUEST_ID_MAX = 128;
 
-function intField(min: number, max: number, fallback: number) {
-  const msg = `must be an integer between ${min} and ${max}`;
-  return z.number({ invalid_type_error: msg }).int(msg).min(min, msg).max(max, msg).default(fallback);
-}
-
-const createBody = z
-  .object({
-    capability: z.string({ required_error: "is required", invalid_type_error: "must be a string" }),
-    input: z.unknown(),
-    mode: z.enum(["sync", "async", "auto"], { errorMap: () => ({ message: "must be sync, async or auto" }) }).default("auto"),
-    wait_ms: intField(1, WAIT_MS_MAX, WAIT_MS_DEFAULT),
-    timeout_ms: intField(1, TASK_TIMEOUT_MAX_MS, TASK_TIMEOUT_DEFAULT_MS),
-    request_id: z
-      .string({ invalid_type_error: "must be a string" })
-      .trim()
-      .min(1, "must not be blank")
-      .max(REQUEST_ID_MAX, `must be at most ${REQUEST_ID_MAX} characters`)
-      .nullish(),
-  })
-  .strict();
+const createBody = z.strictObject({
+  capability: z.string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") }),
+  input: z.unknown(),
+  mode: z.enum(["sync", "async", "auto"], { error: "must be sync, async or auto" }).default("auto"),
+  wait_ms: intBetween(WAIT_MS.min, WAIT_MS.max).default(WAIT_MS.default),
+  timeout_ms: intBetween(TASK_TIMEOUT_MS.min, TASK_TIMEOUT_MS.max).default(TASK_TIMEOUT_MS.default),
+  request_id: z
+    .string({ error: "must be a string" })
+    .trim()
+    .min(1, "must not be blank")
+    .max(REQUEST_ID_MAX, `must be at most ${REQUEST_ID_MAX} characters`)
+    .nullish(),
+});
 
 /** The task as clients see it (the contract's field names, RFC3339 times). */
 export interface TaskBody {
@@ -80,7 +82,7 @@ export function toTaskBody(row: TaskRow): TaskBody {
   return body;
 }
 
-/** The HTTP status of a task answer: 202 running, 200 succeeded, 409 canceled, 504 timeout, 429/503/502 failed. */
+/** The HTTP status of a task answer: 202 running, 200 succeeded, 409 canceled, 504 timeout, failed per the registry (429, 503, else 502). */
 export function httpStatusOf(row: TaskRow): ContentfulStatusCode {
   switch (row.status) {
     case "queued":
@@ -94,9 +96,7 @@ export function httpStatusOf(row: TaskRow): ContentfulStatusCode {
     case "timeout":
       return 504;
     case "failed":
-      if (row.errorCode === "no_capacity") return 429;
-      if (row.errorCode === "no_worker") return 503;
-      return 502;
+      return failedTaskStatus(row.errorCode !== null && isErrorCode(row.errorCode) ? row.errorCode : "internal");
   }
 }
 
@@ -121,21 +121,23 @@ async function findOwnTask(c: Context<AppEnv>, taskId: string): Promise<TaskRow>
   return row;
 }
 
-/** Checks a task's `input` against its capability's schema; problems become a 400 naming the field. */
-function validateInput(capability: string, input: unknown): { capability: keyof typeof CAPABILITY_PAYLOADS; payload: unknown } {
-  if (!isCapability(capability)) {
-    throw new AppError("invalid_argument", `capability: must be one of ${CAPABILITIES.join(", ")}`);
+/** Checks a task's `input` against its capability's contract; problems become a 400 naming the field. */
+function validateInput(capability: string, input: unknown): { capability: CapabilityName; payload: unknown } {
+  if (!isCapabilityName(capability)) {
+    throw new AppError("invalid_argument", `capability: must be one of ${CAPABILITY_NAMES.join(", ")}`);
   }
   if (input === undefined) throw new AppError("invalid_argument", "input: is required");
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     throw new AppError("invalid_argument", "input: must be a JSON object");
   }
-  const parsed = CAPABILITY_PAYLOADS[capability].safeParse(input);
-  if (!parsed.success) {
-    const hint = "timeout_ms" in input ? " (set the task's timeout_ms instead)" : "";
-    throw new AppError("invalid_argument", describeIssues(parsed.error, "input") + hint);
+  try {
+    return { capability, payload: validate(CAPABILITY_CONTRACTS[capability].input, input, "input") };
+  } catch (err) {
+    if (err instanceof AppError && "timeout_ms" in input) {
+      throw new AppError(err.code, `${err.message} (set the task's timeout_ms instead)`);
+    }
+    throw err;
   }
-  return { capability, payload: parsed.data };
 }
 
 /** The async task API (bearer): create, poll and cancel tasks driven by Task objects. */
@@ -176,14 +178,13 @@ export const tasksRoutes = new Hono<AppEnv>()
               .get();
       if (!existing) throw new AppError("conflict", "request_id is in use; retry");
       if (!isTerminalStatus(existing.status)) {
-        return c.json(
-          {
-            error: `request_id "${row.requestId}" is already in use by task ${existing.id}, which is still ${existing.status}`,
-            task_id: existing.id,
-            status_url: statusUrl(existing.id),
-          },
-          409,
-        );
+        const busy: ErrorBody & { task_id: string; status_url: string } = {
+          error: `request_id "${row.requestId}" is already in use by task ${existing.id}, which is still ${existing.status}`,
+          code: "conflict",
+          task_id: existing.id,
+          status_url: statusUrl(existing.id),
+        };
+        return c.json(busy, 409);
       }
       return respond(c, existing);
     }

@@ -1,14 +1,26 @@
+import { terminalExecRequest } from "@onlyboxes/proto";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env.ts";
+import { runTerminal } from "../capabilities/terminal.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
-import { runTerminal, terminalInputSchema } from "../lib/terminal.ts";
 import { parseJsonBody } from "../lib/validate.ts";
 
 /** True when the client asked for a Server-Sent Events stream instead of one JSON answer. */
 function wantsEventStream(accept: string | undefined): boolean {
   return (accept ?? "").split(",").some((part) => part.split(";")[0]?.trim().toLowerCase() === "text/event-stream");
+}
+
+/**
+ * The established REST API trims `session_id` and treats a blank one as absent (a new
+ * session); MCP has no such leniency, so it is applied here, before the shared check.
+ */
+function blankSessionIdAsAbsent(body: Record<string, unknown>): Record<string, unknown> {
+  if (typeof body.session_id !== "string") return body;
+  const { session_id, ...rest } = body;
+  const trimmed = session_id.trim();
+  return trimmed === "" ? rest : { ...rest, session_id: trimmed };
 }
 
 /**
@@ -22,7 +34,7 @@ function wantsEventStream(accept: string | undefined): boolean {
  * `{"error", "code", "status"}`. A bad body is still a plain 400 before any stream starts.
  */
 export const terminalRoutes = new Hono<AppEnv>().post("/terminal", async (c) => {
-  const body = await parseJsonBody(c, terminalInputSchema);
+  const { request_id: _unused, ...body } = await parseJsonBody(c, terminalExecRequest, undefined, blankSessionIdAsAbsent);
   const accountId = c.var.account.accountId;
   const signal = c.req.raw.signal;
   if (!wantsEventStream(c.req.header("accept"))) {

@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { z } from "zod";
+import { z } from "zod/v4";
 import type { AppEnv } from "../app-env.ts";
 import { getDb } from "../db/client.ts";
 import { countWorkers, deleteWorker, insertWorker, listWorkers, type WorkerRow } from "../db/workers.ts";
@@ -9,6 +9,7 @@ import { AppError } from "../lib/errors.ts";
 import { parseJsonBody, validate } from "../lib/validate.ts";
 import { csrfProtection } from "../middleware/csrf.ts";
 import { requireSession } from "../middleware/session.ts";
+import { nodeRegistryStub } from "../objects/node-registry.ts";
 
 const MAX_PAGE_SIZE = 100;
 const MAX_STALE_AFTER_SEC = 7 * 24 * 60 * 60;
@@ -32,7 +33,7 @@ const listQuery = z.object({
 
 const statsQuery = z.object({ stale_after_sec: queryInt(30, 1, MAX_STALE_AFTER_SEC) });
 
-const createBody = z.object({}).strict();
+const createBody = z.strictObject({});
 
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString();
@@ -64,7 +65,8 @@ function workerJson(w: WorkerRow) {
     version: w.version,
     status: w.status,
     registered_at: rfc3339(w.registeredAt),
-    last_seen_at: w.lastSeenAt === null ? null : rfc3339(w.lastSeenAt),
+    // Typed clients expect a time here: until the first heartbeat, the registration time.
+    last_seen_at: rfc3339(w.lastSeenAt ?? w.registeredAt),
   };
 }
 
@@ -101,8 +103,8 @@ workersRoutes.get("/stats", async (c) => {
 });
 
 workersRoutes.get("/inflight", async (c) => {
-  const scheduler = c.env.SCHEDULER.get(c.env.SCHEDULER.idFromName("global"));
-  const nodes = await scheduler.inflight();
+  const registry = nodeRegistryStub(c.env);
+  const nodes = await registry.inflight();
   return c.json({
     workers: nodes.map((n) => ({
       node_id: n.nodeId,

@@ -1,4 +1,6 @@
-import { type Capability, CommandFailure } from "./types.ts";
+import { echoInput } from "@onlyboxes/proto";
+import { readPayload } from "../docker/payload-fields.ts";
+import type { Capability } from "./types.ts";
 
 /**
  * The `echo` capability: answers `{message}` with the same message; proves the path end
@@ -10,8 +12,7 @@ export function createEchoCapability(maxInflight: number, delayMs = 0): Capabili
     name: "echo",
     maxInflight,
     async run(payload, ctx) {
-      const message = (payload as { message?: unknown } | null)?.message;
-      if (typeof message !== "string") throw new CommandFailure("invalid_argument", "echo needs a string message");
+      const { message } = readPayload(echoInput, payload);
       if (delayMs > 0) {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(resolve, delayMs);

@@ -1,26 +1,15 @@
+import { type PythonExecResult, pythonExecRequest } from "@onlyboxes/proto";
 import type { ContainerClient } from "../docker/container-client.ts";
 import type { ContainerTracker } from "../docker/container-tracker.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
 import { OutputCollector } from "../docker/output-collector.ts";
-import { PayloadReader } from "../docker/payload-fields.ts";
+import { readPayload } from "../docker/payload-fields.ts";
 import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
 import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
 import { pythonSpec, SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
-
-/** The pythonExec result; the `_truncated` flags appear only when a stream was cut. */
-export interface PythonExecResult {
-  output: string;
-  stderr: string;
-  exit_code: number;
-  output_truncated?: true;
-  stderr_truncated?: true;
-}
-
-/** Largest program accepted (the console caps request bodies well below this). */
-const MAX_CODE_CHARS = 4 * 1024 * 1024;
 
 /**
  * pythonExec: `{code, timeout_ms?}` → `{output, stderr, exit_code}`. Every run gets a fresh
@@ -51,9 +40,7 @@ export class PythonExec implements Capability {
   }
 
   async run(payload: unknown, ctx: CommandContext): Promise<PythonExecResult> {
-    const p = new PayloadReader(payload, this.name);
-    const code = p.string("code", { maxLength: MAX_CODE_CHARS, allowEmpty: true });
-    const timeoutMs = p.optionalInt("timeout_ms", 1, 24 * 3600 * 1000);
+    const { code, timeout_ms: timeoutMs } = readPayload(pythonExecRequest, payload);
     const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     let warm: WarmContainer;
     try {

@@ -1,25 +1,12 @@
+import { type TerminalExecResult, terminalExecPayload } from "@onlyboxes/proto";
 import { OutputCollector } from "../docker/output-collector.ts";
-import { PayloadReader } from "../docker/payload-fields.ts";
+import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import { SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
 import { SessionLostError, SessionProtocolError } from "../docker/shell-session.ts";
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
-
-/** The terminalExec result, as the API returns it. */
-export interface TerminalExecResult {
-  session_id: string;
-  created: boolean;
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  lease_expires_unix_ms: number;
-}
-
-const MAX_COMMAND_CHARS = 1024 * 1024;
 
 /**
  * terminalExec: runs one command with `sh -lc` in the session's container, creating the
@@ -37,13 +24,14 @@ export class TerminalExec implements Capability {
   }
 
   async run(payload: unknown, ctx: CommandContext): Promise<TerminalExecResult> {
-    const p = new PayloadReader(payload, this.name);
-    const sessionId = p.string("session_id", { maxLength: 256 });
-    const command = p.string("command", { maxLength: MAX_COMMAND_CHARS });
-    if (command.includes("\0")) throw new CommandFailure("invalid_argument", "command must not contain NUL characters");
-    const createIfMissing = p.optionalBool("create_if_missing", false);
-    const leaseSec = p.optionalInt("lease_ttl_sec", 1, 365 * 86_400);
-    const timeoutMs = p.optionalInt("timeout_ms", 1, 24 * 3600 * 1000);
+    const {
+      session_id: sessionId,
+      command,
+      create_if_missing: createIfMissing = false,
+      lease_ttl_sec: leaseSec,
+      timeout_ms: timeoutMs,
+    } = readPayload(terminalExecPayload, payload);
+    // The contract bounds any worker's lease; this worker clamps to its configuration.
     const ttlMs = this.sessions.leaseTtlMs(leaseSec);
     const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     const { session, created } = await this.sessions.acquire(sessionId, createIfMissing, signal);

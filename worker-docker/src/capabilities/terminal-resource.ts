@@ -1,21 +1,13 @@
+import { type TerminalResourceResult, terminalResourcePayload } from "@onlyboxes/proto";
 import type { ContainerClient } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
 import { sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
-import { PayloadReader } from "../docker/payload-fields.ts";
+import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
-
-/** The terminalResource result; `blob` (base64) only for `read`. */
-export interface TerminalResourceResult {
-  session_id: string;
-  file_path: string;
-  mime_type: string;
-  size_bytes: number;
-  blob?: string;
-}
 
 /** Bytes read for `validate` to tell the type. */
 const SNIFF_BYTES = 512;
@@ -57,12 +49,12 @@ export class TerminalResource implements Capability {
   }
 
   async run(payload: unknown, ctx: CommandContext): Promise<TerminalResourceResult> {
-    const p = new PayloadReader(payload, this.name);
-    const sessionId = p.string("session_id", { maxLength: 256 });
-    const filePath = p.string("file_path", { maxLength: 4096 });
-    if (filePath.includes("\0")) throw new CommandFailure("invalid_argument", "file_path must not contain NUL characters");
-    const action = p.oneOf("action", ["validate", "read"] as const);
-    const timeoutMs = p.optionalInt("timeout_ms", 1, 24 * 3600 * 1000);
+    const {
+      session_id: sessionId,
+      file_path: filePath,
+      action,
+      timeout_ms: timeoutMs,
+    } = readPayload(terminalResourcePayload, payload);
     const session = this.sessions.find(sessionId);
     if (!session) throw new CommandFailure("session_not_found", `session ${sessionId} not found`);
     const limit = this.config.outputLimitBytes;

@@ -1,9 +1,10 @@
+import type { ErrorCode } from "@onlyboxes/proto";
 import type { Logger } from "../log.ts";
 
-/** A failure a capability reports to the console; `code` travels in CommandError.code. */
+/** A failure a capability reports to the console; `code` (from the shared registry) travels in CommandError.code. */
 export class CommandFailure extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = "CommandFailure";
     this.code = code;

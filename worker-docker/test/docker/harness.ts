@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import type { ErrorCode } from "@onlyboxes/proto";
 import { createDockerBackend, type DockerBackend } from "../../src/capabilities/docker-capabilities.ts";
 import { type Capability, type CommandContext, CommandFailure } from "../../src/capabilities/types.ts";
 import { type DockerConfig, parseDockerConfig } from "../../src/docker-config.ts";
@@ -61,35 +62,15 @@ export function ctx(
   };
 }
 
-export interface PythonResult {
-  output: string;
-  stderr: string;
-  exit_code: number;
-  output_truncated?: boolean;
-  stderr_truncated?: boolean;
-}
-
-export interface TerminalResult {
-  session_id: string;
-  created: boolean;
-  stdout: string;
-  stderr: string;
-  exit_code: number;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  lease_expires_unix_ms: number;
-}
-
-export interface ResourceResult {
-  session_id: string;
-  file_path: string;
-  mime_type: string;
-  size_bytes: number;
-  blob?: string;
-}
+// The results as the shared contracts declare them.
+export type {
+  PythonExecResult as PythonResult,
+  TerminalExecResult as TerminalResult,
+  TerminalResourceResult as ResourceResult,
+} from "@onlyboxes/proto";
 
 /** Runs a capability and answers its failure code instead of throwing (or null on success). */
-export async function failureOf(p: Promise<unknown>): Promise<{ code: string; message: string } | null> {
+export async function failureOf(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string } | null> {
   try {
     await p;
     return null;

@@ -1,3 +1,4 @@
+import { MAX_TEXT_CHARS } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
 import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
@@ -57,8 +58,8 @@ describe("pythonExec", () => {
     });
   });
 
-  it("answers an empty program", async () => {
-    expect(await py("")).toEqual({ output: "", stderr: "", exit_code: 0 });
+  it("refuses an empty program with the console's message", async () => {
+    expect(await failureOf(py(""))).toEqual({ code: "invalid_argument", message: "code: must not be blank" });
   });
 
   it("gives every run a fresh /tmp", async () => {
@@ -85,9 +86,18 @@ describe("pythonExec", () => {
     expect((chunks[1]?.at ?? 0) - (chunks[0]?.at ?? 0)).toBeGreaterThan(700);
   });
 
-  it("refuses a payload without code", async () => {
-    expect(await failureOf(s.cap("pythonExec").run({ nope: 1 }, ctx()))).toMatchObject({ code: "invalid_argument" });
-    expect(await failureOf(s.cap("pythonExec").run("print(1)", ctx()))).toMatchObject({ code: "invalid_argument" });
+  it("refuses bad payloads with the console's limits and messages", async () => {
+    const run = (payload: unknown) => failureOf(s.cap("pythonExec").run(payload, ctx()));
+    expect(await run({ nope: 1 })).toEqual({ code: "invalid_argument", message: "code: is required" });
+    expect(await run("print(1)")).toMatchObject({ code: "invalid_argument" });
+    expect(await run({ code: "print(1)", timeout_ms: 600_001 })).toEqual({
+      code: "invalid_argument",
+      message: "timeout_ms: must be an integer between 1 and 600000",
+    });
+    expect(await run({ code: "x".repeat(MAX_TEXT_CHARS + 1) })).toEqual({
+      code: "invalid_argument",
+      message: `code: must be at most ${MAX_TEXT_CHARS} characters`,
+    });
   });
 
   it("answers the deadline at the deadline and removes the container", async () => {

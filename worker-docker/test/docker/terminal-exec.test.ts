@@ -1,3 +1,4 @@
+import { SESSION_ID_MAX_LENGTH, TERMINAL_LEASE_LIMIT_SEC } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
 import { LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
@@ -94,8 +95,9 @@ describe("terminalExec", () => {
 
   it("answers session_busy at once for concurrent use, and serves the session afterwards", async () => {
     const id = (await fresh("true")).session_id;
-    const slow = term({ session_id: id, command: "sleep 1; echo done" });
-    await new Promise((r) => setTimeout(r, 100));
+    const tag = marker("slow");
+    const slow = term({ session_id: id, command: `sh -c 'sleep 1' ${tag}; echo done` });
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);
     const started = Date.now();
     expect(await failureOf(term({ session_id: id, command: "echo no" }))).toMatchObject({ code: "session_busy" });
     expect(Date.now() - started).toBeLessThan(200);
@@ -116,7 +118,7 @@ describe("terminalExec", () => {
     expect(first.lease_expires_unix_ms).toBeGreaterThan(Date.now() + 1_790_000);
     const short = await term({ session_id: first.session_id, command: "true", lease_ttl_sec: 60 });
     expect(short.lease_expires_unix_ms).toBeGreaterThanOrEqual(first.lease_expires_unix_ms);
-    const huge = await term({ session_id: first.session_id, command: "true", lease_ttl_sec: 999_999 });
+    const huge = await term({ session_id: first.session_id, command: "true", lease_ttl_sec: TERMINAL_LEASE_LIMIT_SEC.max });
     expect(huge.lease_expires_unix_ms).toBeLessThanOrEqual(Date.now() + 1_800_000);
   });
 
@@ -179,11 +181,33 @@ describe("terminalExec", () => {
     expect(chunks).toEqual(["stdout:one\n", "stderr:two\n"]);
   });
 
-  it("refuses bad payloads", async () => {
-    expect(await failureOf(term({ command: "true" }))).toMatchObject({ code: "invalid_argument" });
-    expect(await failureOf(term({ session_id: "x", command: 5 }))).toMatchObject({ code: "invalid_argument" });
-    expect(await failureOf(term({ session_id: "x", command: "a\0b", create_if_missing: true }))).toMatchObject({
+  it("refuses bad payloads with the console's limits and messages, and creates no container", async () => {
+    const id = marker("sess");
+    const bad = (extra: Record<string, unknown>) =>
+      failureOf(term({ session_id: id, command: "true", create_if_missing: true, ...extra }));
+    expect(await failureOf(term({ command: "true" }))).toEqual({ code: "invalid_argument", message: "session_id: is required" });
+    expect(await bad({ command: 5 })).toEqual({ code: "invalid_argument", message: "command: must be a string" });
+    expect(await bad({ command: "a\0b" })).toEqual({
       code: "invalid_argument",
+      message: "command: must not contain NUL characters",
     });
+    expect(await bad({ session_id: "s".repeat(SESSION_ID_MAX_LENGTH + 1) })).toEqual({
+      code: "invalid_argument",
+      message: `session_id: must be at most ${SESSION_ID_MAX_LENGTH} characters`,
+    });
+    expect(await bad({ session_id: "has space" })).toEqual({
+      code: "invalid_argument",
+      message: "session_id: must be printable ASCII without spaces",
+    });
+    expect(await bad({ lease_ttl_sec: 0 })).toEqual({
+      code: "invalid_argument",
+      message: `lease_ttl_sec: must be an integer between 1 and ${TERMINAL_LEASE_LIMIT_SEC.max}`,
+    });
+    expect(await bad({ timeout_ms: 600_001 })).toEqual({
+      code: "invalid_argument",
+      message: "timeout_ms: must be an integer between 1 and 600000",
+    });
+    expect(await bad({ extra: true })).toEqual({ code: "invalid_argument", message: "unknown field: extra" });
+    expect(await containersWith({ [LABEL_NODE]: s.config.nodeId, [LABEL_SESSION]: id })).toEqual([]);
   });
 });

@@ -1,14 +1,13 @@
-import type { z } from "zod/v4";
+import type { CapabilityInput, CapabilityName } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
-import { readTerminalResource, runTerminal } from "../lib/terminal.ts";
-import type { CAPABILITY_PAYLOADS, Capability } from "./schemas.ts";
+import { readTerminalResource, runTerminal } from "./terminal.ts";
 
-/** A validated payload for one capability. */
+/** A validated input for one capability. */
 export type CapabilityCall = {
-  [K in Capability]: { capability: K; payload: z.infer<(typeof CAPABILITY_PAYLOADS)[K]> };
-}[Capability];
+  [K in CapabilityName]: { capability: K; payload: CapabilityInput<K> };
+}[CapabilityName];
 
 export interface RunCapabilityOptions {
   /** Owner of terminal sessions the call may touch. */
@@ -23,15 +22,17 @@ export interface RunCapabilityOptions {
 }
 
 /**
- * Runs one capability call and resolves with the worker's result JSON. Stateless
- * capabilities go straight to `dispatch`; terminal ones go through the account's Session
- * object (pinning, lease, busy lock) via lib/terminal. Rejects with an AppError.
+ * Runs one capability call for any front door (REST, MCP, the Task object) and resolves
+ * with the worker's result JSON. Stateless capabilities go straight to `dispatch`;
+ * terminal ones go through the account's Session object (pinning, lease, busy lock) via
+ * ./terminal.ts. Rejects with an AppError.
  */
 export async function runCapability(env: Env, call: CapabilityCall, opts: RunCapabilityOptions): Promise<unknown> {
   switch (call.capability) {
     case "echo":
     case "pythonExec":
       return dispatch(env, {
+        accountId: opts.accountId,
         capability: call.capability,
         payload: call.payload,
         timeoutMs: opts.timeoutMs,
@@ -57,29 +58,22 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
         timeout_ms: opts.timeoutMs,
       });
       // A resource read cannot be interrupted on the worker; a cancel still ends the call here.
-      return opts.signal ? raceAbort(read, opts.signal) : read;
+      return opts.signal ? untilAborted(read, opts.signal) : read;
     }
   }
 }
 
 /** Settles with `work`, or rejects with `canceled` as soon as `signal` aborts. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  const canceled = () => new AppError("canceled", "the command was canceled");
   if (signal.aborted) {
     work.catch(() => {});
-    return Promise.reject(new AppError("canceled", "the command was canceled"));
+    return Promise.reject(canceled());
   }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AppError("canceled", "the command was canceled"));
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(canceled());
     signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err);
-      },
-    );
   });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }

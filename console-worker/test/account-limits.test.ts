@@ -1,0 +1,250 @@
+/**
+ * Per-account limits through the real app, the AccountLimits/Session/WorkerNode objects
+ * and the real worker wire: one account hoarding sessions or run slots gets 429 naming
+ * the limit while another account is still served, and every way a run or session ends
+ * gives its slot back.
+ */
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
+import { accountLimitsStub } from "../src/objects/account-limits.ts";
+import type { SessionState } from "../src/objects/session.ts";
+import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
+import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+
+const workers: TestWorker[] = [];
+afterEach(async () => {
+  for (const w of workers.splice(0)) {
+    w.close();
+    await w.closed;
+  }
+});
+
+interface Held {
+  release: (reply: TestReply) => void;
+}
+
+/**
+ * A worker offering echo and terminalExec with more slots than any one account may use.
+ * Echo messages starting with "hold" and terminal commands "hold" wait for `release`;
+ * terminal command "timeout" answers `deadline_exceeded` (the worker removed the container).
+ */
+async function connectWorker(): Promise<{ w: TestWorker; held: Held[] }> {
+  const held: Held[] = [];
+  const w = await connectTestWorker({
+    capabilities: [
+      { name: "echo", maxInflight: 32 },
+      { name: "terminalExec", maxInflight: 32 },
+    ],
+    handler: (d, raw) => {
+      const p = raw as { message?: string; command?: string; lease_ttl_sec?: number };
+      const reply: TestReply =
+        d.capability === "echo"
+          ? { payload: { message: p.message } }
+          : {
+              payload: {
+                session_id: (raw as { session_id?: string }).session_id ?? "",
+                created: true,
+                stdout: "ok\n",
+                stderr: "",
+                exit_code: 0,
+                stdout_truncated: false,
+                stderr_truncated: false,
+                lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
+              },
+            };
+      if (p.message === "fail") return { error: { code: "boom", message: "the worker failed" } };
+      if (p.command === "timeout") return { error: { code: "deadline_exceeded", message: "killed at its deadline" } };
+      if (p.message?.startsWith("hold") || p.command === "hold") {
+        return new Promise<TestReply>((resolve) => held.push({ release: resolve }));
+      }
+      return reply;
+    },
+  });
+  await w.acked;
+  workers.push(w);
+  return { w, held };
+}
+
+function terminal(token: string, body: Record<string, unknown>) {
+  return callJson<{ session_id: string; lease_expires_unix_ms: number; error?: string }>("/api/v1/commands/terminal", {
+    method: "POST",
+    bearer: token,
+    body,
+  });
+}
+
+function echo(token: string, message: string) {
+  return callJson<{ message?: string; error?: string }>("/api/v1/commands/echo", {
+    method: "POST",
+    bearer: token,
+    body: { message, timeout_ms: 20_000 },
+  });
+}
+
+function held(accountId: string): Promise<{ runs: number; sessions: number }> {
+  return accountLimitsStub(env, accountId).held();
+}
+
+describe("per-account open sessions", () => {
+  it("one account hoarding sessions gets 429 account_session_limit while another is still served", async () => {
+    await connectWorker();
+    const hoarder = await newAccountWithToken();
+    const other = await newAccountWithToken();
+    const ids: string[] = [];
+    for (let i = 0; i < DEFAULT_ACCOUNT_MAX_SESSIONS; i++) {
+      const res = await terminal(hoarder.token, { command: "echo hi" });
+      expect(res.status).toBe(200);
+      ids.push(res.body.session_id);
+    }
+    const refused = await terminal(hoarder.token, { command: "echo one more" });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatch(/^account_session_limit: .*limit is 8/);
+    // Existing sessions of the hoarder still work: the limit is on opening, not on use.
+    expect((await terminal(hoarder.token, { command: "echo again", session_id: ids[0] })).status).toBe(200);
+    // Another account is served.
+    const served = await terminal(other.token, { command: "echo hi" });
+    expect(served.status).toBe(200);
+    expect(await held(other.accountId)).toEqual({ runs: 0, sessions: 1 });
+    expect(await held(hoarder.accountId)).toEqual({ runs: 0, sessions: DEFAULT_ACCOUNT_MAX_SESSIONS });
+  });
+
+  it("gives the slot back when a session ends (a command timing out removes it)", async () => {
+    await connectWorker();
+    const a = await newAccountWithToken();
+    const ids: string[] = [];
+    for (let i = 0; i < DEFAULT_ACCOUNT_MAX_SESSIONS; i++)
+      ids.push((await terminal(a.token, { command: "echo hi" })).body.session_id);
+    expect((await terminal(a.token, { command: "echo no" })).status).toBe(429);
+    const timedOut = await terminal(a.token, { command: "timeout", session_id: ids[0] });
+    expect(timedOut.status).toBe(504);
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: DEFAULT_ACCOUNT_MAX_SESSIONS - 1 });
+    expect((await terminal(a.token, { command: "echo yes" })).status).toBe(200);
+  });
+
+  it("gives the slot back when an idle session's lease expires", async () => {
+    await connectWorker();
+    const a = await newAccountWithToken();
+    const opened = await terminal(a.token, { command: "echo hi" });
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 1 });
+    const stub = env.SESSION.get(env.SESSION.idFromName(`${a.accountId}:${opened.body.session_id}`));
+    await runInDurableObject(stub, (_o, state) => {
+      const s = state.storage.kv.get<SessionState>("state");
+      if (s) state.storage.kv.put("state", { ...s, leaseExpiresUnixMs: Date.now() - 1 });
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await waitFor(async () => (await held(a.accountId)).sessions === 0);
+  });
+
+  it("reclaims a slot whose session is gone even if its release was lost", async () => {
+    const a = await newAccountWithToken();
+    const stub = accountLimitsStub(env, a.accountId);
+    // Holds for sessions that never existed, recorded as already expired: what a lost release leaves.
+    for (let i = 0; i < DEFAULT_ACCOUNT_MAX_SESSIONS; i++) {
+      expect(await stub.acquireSession(a.accountId, `ghost-${i}`, Date.now() - 1, DEFAULT_ACCOUNT_MAX_SESSIONS)).toEqual({
+        ok: true,
+      });
+    }
+    await connectWorker();
+    expect((await terminal(a.token, { command: "echo hi" })).status).toBe(200);
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 1 });
+  });
+
+  it("does not renew a lease past the maximum session lifetime", async () => {
+    await connectWorker();
+    const a = await newAccountWithToken();
+    const first = await terminal(a.token, { command: "echo hi" });
+    const sessionStub = env.SESSION.get(env.SESSION.idFromName(`${a.accountId}:${first.body.session_id}`));
+    // Pretend the session was opened almost a lifetime ago.
+    const createdAt = Date.now() - DEFAULT_SESSION_MAX_LIFETIME_SEC * 1000 + 90_000;
+    await runInDurableObject(sessionStub, (_o, state) => {
+      const s = state.storage.kv.get<SessionState>("state");
+      if (s) state.storage.kv.put("state", { ...s, createdAt });
+    });
+    const renewed = await terminal(a.token, { command: "echo hi", session_id: first.body.session_id, lease_ttl_sec: 1800 });
+    expect(renewed.status).toBe(200);
+    expect(renewed.body.lease_expires_unix_ms).toBe(createdAt + DEFAULT_SESSION_MAX_LIFETIME_SEC * 1000);
+  });
+});
+
+describe("per-account concurrent runs", () => {
+  it("one account filling its run slots gets 429 account_run_limit while another is still served", async () => {
+    const { held: waiting } = await connectWorker();
+    const hoarder = await newAccountWithToken();
+    const other = await newAccountWithToken();
+    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => echo(hoarder.token, `hold-${i}`));
+    await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
+    const refused = await echo(hoarder.token, "one too many");
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatch(/^account_run_limit: .*limit is 8/);
+    // A task of the hoarder is refused the same way (429 with the code in the task).
+    const task = await callJson<{ status: string; error?: { code: string } }>("/api/v1/tasks", {
+      method: "POST",
+      bearer: hoarder.token,
+      body: { capability: "echo", input: { message: "task" }, mode: "sync" },
+    });
+    expect(task.status).toBe(429);
+    expect(task.body).toMatchObject({ status: "failed", error: { code: "account_run_limit" } });
+    // The other account is served although the worker runs 8 commands of the hoarder.
+    expect(await echo(other.token, "served")).toMatchObject({ status: 200, body: { message: "served" } });
+    for (const h of waiting.splice(0)) h.release({ payload: { message: "done" } });
+    expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
+    expect(await held(hoarder.accountId)).toEqual({ runs: 0, sessions: 0 });
+    expect((await echo(hoarder.token, "after")).status).toBe(200);
+  });
+
+  it("gives run slots back on failure, timeout and worker disconnect", async () => {
+    const { w, held: waiting } = await connectWorker();
+    const a = await newAccountWithToken();
+    // Failure: the worker answers with an error.
+    expect((await echo(a.token, "fail")).status).toBe(502);
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    // Timeout: the console's deadline ends the run.
+    const slow = await callJson("/api/v1/commands/echo", {
+      method: "POST",
+      bearer: a.token,
+      body: { message: "hold-timeout", timeout_ms: 200 },
+    });
+    expect(slow.status).toBe(504);
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    // Disconnect: the worker goes away with commands running.
+    const lost = Array.from({ length: 3 }, (_, i) => echo(a.token, `hold-lost-${i}`));
+    await waitFor(async () => waiting.length === 4);
+    expect((await held(a.accountId)).runs).toBe(3);
+    w.close();
+    expect((await Promise.all(lost)).map((r) => r.status)).toEqual([502, 502, 502]);
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+  });
+
+  it("gives the run slot back when a task is canceled", async () => {
+    const { held: waiting } = await connectWorker();
+    const a = await newAccountWithToken();
+    const task = await callJson<{ task_id: string }>("/api/v1/tasks", {
+      method: "POST",
+      bearer: a.token,
+      body: { capability: "echo", input: { message: "hold-cancel" }, mode: "async" },
+    });
+    expect(task.status).toBe(202);
+    await waitFor(async () => waiting.length === 1);
+    expect((await held(a.accountId)).runs).toBe(1);
+    const canceled = await callJson(`/api/v1/tasks/${task.body.task_id}/cancel`, { method: "POST", bearer: a.token });
+    expect(canceled.status).toBe(200);
+    await waitFor(async () => (await held(a.accountId)).runs === 0);
+  });
+
+  it("expires a run hold whose release was lost, at its deadline plus grace", async () => {
+    const a = await newAccountWithToken();
+    const stub = accountLimitsStub(env, a.accountId);
+    for (let i = 0; i < DEFAULT_ACCOUNT_MAX_RUNS; i++) {
+      expect(await stub.acquireRun(`lost-${i}`, Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: true });
+    }
+    expect(await stub.acquireRun("next", Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: false, held: 8 });
+    // Once their hold time passes, the lost runs no longer count.
+    await runInDurableObject(stub, (_o, state) => {
+      const runs = state.storage.kv.get<Record<string, number>>("runs") ?? {};
+      for (const id of Object.keys(runs)) runs[id] = Date.now() - 1;
+      state.storage.kv.put("runs", runs);
+    });
+    expect(await stub.acquireRun("next", Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: true });
+  });
+});
