@@ -1,7 +1,8 @@
-import { type PythonExecResult, pythonExecRequest } from "@onlyboxes/proto";
+import { type PythonExecPayload, type PythonExecResult, pythonExecPayload } from "@onlyboxes/proto";
 import type { ContainerClient } from "../docker/container-client.ts";
 import type { ContainerTracker } from "../docker/container-tracker.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
+import { ImageCollector } from "../docker/image-collector.ts";
 import { OutputCollector } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
@@ -40,7 +41,9 @@ export class PythonExec implements Capability {
   }
 
   async run(payload: unknown, ctx: CommandContext): Promise<PythonExecResult> {
-    const { code, timeout_ms: timeoutMs } = readPayload(pythonExecRequest, payload);
+    const request = readPayload(pythonExecPayload, payload);
+    if (request.session_id !== undefined) return this.runInSession(request, ctx);
+    const { code, timeout_ms: timeoutMs } = request;
     const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     let warm: WarmContainer;
     try {
@@ -51,11 +54,14 @@ export class PythonExec implements Capability {
     }
     const log = ctx.log.child({ container_id: warm.id });
     const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
+    const figures = new ImageCollector(this.config.imageLimitBytes);
     type Outcome = { kind: "exit"; code: number } | { kind: "closed" } | { kind: "protocol_error"; message: string };
     const finished = new Promise<Outcome>((resolve) => {
       const decoder = new BootstrapDecoder((ev) => {
         if (ev.kind === "output") out.push(ev.stream, ev.data);
-        else resolve(ev);
+        else if (ev.kind === "image") figures.push(ev.data);
+        else if (ev.kind === "exit" || ev.kind === "protocol_error") resolve(ev);
+        // A status frame is the session kernel's; the bootstrap never sends one.
       });
       // The bootstrap frames the program's output on stdout; its own stderr only carries
       // its own failures (e.g. the image has no working python3), worth showing as stderr.
@@ -63,11 +69,12 @@ export class PythonExec implements Capability {
       void warm.io.closed.then(() => resolve({ kind: "closed" }));
     });
     const source = Buffer.from(code, "utf8");
+    const files = encodeInputFiles(request.files);
     // The container's own PID 1 ends it a grace after the deadline, even without us.
     const budgetMs = Math.max(0, deadlineUnixMs - Date.now()) + SANDBOX_GRACE_MS;
     // Length-prefixed, so no half-close (EOF) is needed: some proxies in front of the
     // engine do not carry one. The bootstrap points stdin at /dev/null once it has read.
-    warm.io.write(Buffer.concat([Buffer.from(`${source.length} ${budgetMs}\n`), source]));
+    warm.io.write(Buffer.concat([Buffer.from(`${source.length} ${budgetMs} ${files.length}\n`), source, files]));
     let exitCode: number;
     try {
       const outcome = await raceAbort(finished, signal);
@@ -95,10 +102,22 @@ export class PythonExec implements Capability {
     void this.discard(warm);
     const stdout = out.stdout.collect();
     const stderr = out.stderr.collect();
-    const result: PythonExecResult = { output: stdout.text, stderr: stderr.text, exit_code: exitCode };
+    const images = figures.collect();
+    const result: PythonExecResult = {
+      output: stdout.text,
+      stderr: stderr.text,
+      exit_code: exitCode,
+      images: images.images,
+    };
     if (stdout.truncated) result.output_truncated = true;
     if (stderr.truncated) result.stderr_truncated = true;
+    if (images.truncated) result.images_truncated = true;
     return result;
+  }
+
+  /** A cell in a session's persistent interpreter (python-kernel.ts). */
+  private runInSession(_request: PythonExecPayload, _ctx: CommandContext): Promise<PythonExecResult> {
+    throw new CommandFailure("invalid_argument", "session_id: this worker runs pythonExec only in fresh containers");
   }
 
   private discard(w: WarmContainer): Promise<void> {
@@ -115,4 +134,12 @@ export class PythonExec implements Capability {
   forget(): void {
     this.pool.forgetAll();
   }
+}
+
+/** The run's input files as the bootstrap and the kernel read them: `[[path, base64], …]` in JSON, empty when none. */
+export function encodeInputFiles(files: PythonExecPayload["files"]): Buffer {
+  if (files === undefined || files.length === 0) return Buffer.alloc(0);
+  return Buffer.from(
+    JSON.stringify(files.map((f) => [f.path, f.content_base64 ?? Buffer.from(f.content ?? "", "utf8").toString("base64")])),
+  );
 }
