@@ -9,7 +9,10 @@ import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
 import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
 import { pythonSpec, SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
+import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
+import { encodeInputFiles } from "./python-input-files.ts";
+import { PythonSessions } from "./python-session.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
 /**
@@ -21,13 +24,17 @@ export class PythonExec implements Capability {
   readonly name = "pythonExec";
   readonly maxInflight: number;
   private readonly pool: PythonPool;
+  private readonly inSessions: PythonSessions;
 
   constructor(
     client: ContainerClient,
     private readonly tracker: ContainerTracker,
     private readonly config: DockerConfig,
     log: CommandContext["log"],
+    /** The worker's terminal sessions, where session-bound cells run (null while the terminal image is missing). */
+    private readonly sessions: () => TerminalSessions | null = () => null,
   ) {
+    this.inSessions = new PythonSessions(client, config);
     // The agent refuses runs beyond it (no_capacity) before they get here.
     this.maxInflight = config.maxInflight.pythonExec;
     this.pool = new PythonPool(
@@ -42,7 +49,7 @@ export class PythonExec implements Capability {
 
   async run(payload: unknown, ctx: CommandContext): Promise<PythonExecResult> {
     const request = readPayload(pythonExecPayload, payload);
-    if (request.session_id !== undefined) return this.runInSession(request, ctx);
+    if (request.session_id !== undefined) return this.runInSession({ ...request, session_id: request.session_id }, ctx);
     const { code, timeout_ms: timeoutMs } = request;
     const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     let warm: WarmContainer;
@@ -115,9 +122,13 @@ export class PythonExec implements Capability {
     return result;
   }
 
-  /** A cell in a session's persistent interpreter (python-kernel.ts). */
-  private runInSession(_request: PythonExecPayload, _ctx: CommandContext): Promise<PythonExecResult> {
-    throw new CommandFailure("invalid_argument", "session_id: this worker runs pythonExec only in fresh containers");
+  /** A cell in a session's persistent interpreter (python-session.ts). */
+  private runInSession(request: PythonExecPayload & { session_id: string }, ctx: CommandContext): Promise<PythonExecResult> {
+    const sessions = this.sessions();
+    if (sessions === null) {
+      throw new CommandFailure("session_not_found", "this worker serves no sessions (its terminal image is missing)");
+    }
+    return this.inSessions.run(sessions, request, ctx);
   }
 
   private discard(w: WarmContainer): Promise<void> {
@@ -134,12 +145,4 @@ export class PythonExec implements Capability {
   forget(): void {
     this.pool.forgetAll();
   }
-}
-
-/** The run's input files as the bootstrap and the kernel read them: `[[path, base64], …]` in JSON, empty when none. */
-export function encodeInputFiles(files: PythonExecPayload["files"]): Buffer {
-  if (files === undefined || files.length === 0) return Buffer.alloc(0);
-  return Buffer.from(
-    JSON.stringify(files.map((f) => [f.path, f.content_base64 ?? Buffer.from(f.content ?? "", "utf8").toString("base64")])),
-  );
 }
