@@ -152,7 +152,6 @@ export const PYTHON_EXEC_ERRORS = [
   "worker_error",
   "session_not_found",
   "session_busy",
-  "account_session_limit",
 ] as const satisfies readonly ErrorCode[];
 
 export type PythonInputFile = z.infer<typeof pythonInputFile>;
