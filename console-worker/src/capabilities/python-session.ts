@@ -19,6 +19,8 @@ export type PythonSessionCall = PythonExecInput & { session_id: string; timeout_
  * longer before it gives up on the worker.
  */
 const WORKER_ANSWER_GRACE_MS = 5_000;
+/** How long before timeout_ms the cell is interrupted (at most a quarter of the timeout). */
+const INTERRUPT_ANSWER_MARGIN_MS = 1_000;
 /** A lock outlives its cell by this much before it counts as abandoned (a lost caller). */
 const LOCK_SLACK_MS = 15_000;
 
@@ -46,6 +48,9 @@ export async function runPythonSession(
   const createIfMissing = input.create_if_missing === true;
   const stub = env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
   const dispatchTimeoutMs = timeoutMs + WORKER_ANSWER_GRACE_MS;
+  // The cell is interrupted a little before the call's own limit, so that its answer (with
+  // the state kept) arrives within timeout_ms, even where the caller enforces it itself (a task).
+  const cellBudgetMs = Math.max(1, timeoutMs - Math.min(INTERRUPT_ANSWER_MARGIN_MS, Math.floor(timeoutMs / 4)));
 
   for (let attempt = 0; ; attempt++) {
     const lease = await stub.begin({
@@ -70,7 +75,7 @@ export async function runPythonSession(
           create_if_missing: lease.isNew || createIfMissing,
           ...(input.reset === true ? { reset: true } : {}),
           lease_ttl_sec: leaseTtlSec,
-          timeout_ms: timeoutMs,
+          timeout_ms: cellBudgetMs,
         } satisfies PythonExecPayload,
         timeoutMs: dispatchTimeoutMs,
         ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
