@@ -21,7 +21,8 @@ import { type CommandContext, CommandFailure } from "./types.ts";
  * the console's deadline ends the interpreter but keeps the session and its files.
  */
 export class PythonSessions {
-  private readonly kernels = new Map<string, PythonKernel>();
+  /** Per session key: its container, the prepared python copy there, and the running kernel. */
+  private readonly kernels = new Map<string, { containerId: string; path?: string; kernel?: PythonKernel }>();
 
   constructor(
     private readonly client: ContainerClient,
@@ -39,6 +40,14 @@ export class PythonSessions {
     // when the console's deadline (the budget plus its grace) passes without an answer.
     const { signal } = runSignal(ctx);
     const { session, created } = await sessions.acquire(request.session_id, request.create_if_missing === true, signal);
+    this.forgetGone(sessions);
+    let entry = this.kernels.get(request.session_id);
+    if (entry === undefined || entry.containerId !== session.containerId) {
+      entry?.kernel?.close();
+      entry = { containerId: session.containerId };
+      this.kernels.set(request.session_id, entry);
+    }
+    const slot = entry;
     const log = ctx.log.child({ session_id: request.session_id, container_id: session.containerId });
     let kernel: PythonKernel | undefined;
     try {
@@ -50,10 +59,10 @@ export class PythonSessions {
         session.run(":", { limitSec: 30, leaseSec: keep }, () => {}),
         signal,
       );
-      kernel = this.kernels.get(session.containerId);
+      kernel = slot.kernel;
       const lost = kernel !== undefined && !kernel.alive;
       if (kernel === undefined || !kernel.alive) {
-        kernel = await raceAbort(this.startKernel(session.containerId, log), signal);
+        kernel = await raceAbort(this.startKernel(slot, log), signal);
       }
       const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
       const figures = new ImageCollector(this.config.imageLimitBytes);
@@ -71,7 +80,6 @@ export class PythonSessions {
         throw new SessionProtocolError(`the session's python kernel broke its framing: ${outcome.message}`);
       }
       if (outcome.kind === "closed") {
-        this.kernels.delete(session.containerId);
         out.push("stderr", Buffer.from("onlyboxes: the session's interpreter stopped; the next call starts a fresh one\n"));
       }
       const stdout = out.stdout.collect();
@@ -110,13 +118,23 @@ export class PythonSessions {
     }
   }
 
-  private async startKernel(containerId: string, log: CommandContext["log"]): Promise<PythonKernel> {
-    const kernel = await PythonKernel.start(this.client, containerId, this.config.limits.user, log);
-    this.kernels.set(containerId, kernel);
-    void kernel.closed.then(() => {
-      // A replaced kernel must not remove its successor.
-      if (this.kernels.get(containerId) === kernel && !kernel.alive) this.kernels.delete(containerId);
-    });
-    return kernel;
+  /** Forgets sessions this worker no longer holds (the map would otherwise grow forever). */
+  private forgetGone(sessions: TerminalSessions): void {
+    for (const [key, entry] of this.kernels) {
+      if (sessions.find(key)?.containerId !== entry.containerId) {
+        entry.kernel?.close();
+        this.kernels.delete(key);
+      }
+    }
+  }
+
+  /** Starts the session's kernel, preparing the python copy once per container. */
+  private async startKernel(
+    slot: { containerId: string; path?: string; kernel?: PythonKernel },
+    log: CommandContext["log"],
+  ): Promise<PythonKernel> {
+    slot.path ??= await PythonKernel.prepare(this.client, slot.containerId);
+    slot.kernel = await PythonKernel.start(this.client, slot.containerId, slot.path, this.config.limits.user, log);
+    return slot.kernel;
   }
 }

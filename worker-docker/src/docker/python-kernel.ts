@@ -3,6 +3,8 @@ import type { AttachedStreams, ContainerClient } from "./container-client.ts";
 import { BootstrapDecoder, type BootstrapEvent } from "./python-bootstrap.ts";
 import { KERNEL_PREP, KERNEL_RUNNER, KERNEL_SERVER } from "./python-kernel-source.ts";
 
+const ROOT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** How a cell ended: its exit code and status, the kernel server gone, or a broken frame. */
 export type CellOutcome =
   | { kind: "exit"; code: number; timedOut: boolean; restarted: boolean }
@@ -43,19 +45,36 @@ export class PythonKernel {
     });
   }
 
-  /** Prepares the execute-only python copy (as root) and starts the kernel server as the sandbox user. */
-  static async start(client: ContainerClient, containerId: string, user: string, log: Logger): Promise<PythonKernel> {
+  /**
+   * Prepares the execute-only python copy (as root, once per container: the copy lives in
+   * the session's /tmp) and answers its path.
+   */
+  static async prepare(client: ContainerClient, containerId: string): Promise<string> {
     const prep: Buffer[] = [];
     const problems: Buffer[] = [];
-    const code = await client.exec(containerId, { cmd: ["/bin/sh", "-c", KERNEL_PREP], user: "0" }, (stream, data) =>
-      (stream === "stdout" ? prep : problems).push(data),
+    // A fixed PATH: root must not run a program the session could have put somewhere.
+    const code = await client.exec(
+      containerId,
+      { cmd: ["/bin/sh", "-c", KERNEL_PREP], user: "0", env: [ROOT_PATH] },
+      (stream, data) => (stream === "stdout" ? prep : problems).push(data),
     );
     const path = Buffer.concat(prep).toString("utf8").trim();
     if (code !== 0 || !/^\/tmp\/\.onlyboxes-kernel-[A-Za-z0-9]+\/python$/.test(path)) {
       throw new Error(
-        `could not prepare the session's python (exit ${code}): ${Buffer.concat(problems).toString("utf8").trim()}`,
+        `could not prepare the session's python (exit ${code}; is its /tmp full?): ${Buffer.concat(problems).toString("utf8").trim()}`,
       );
     }
+    return path;
+  }
+
+  /** Starts the kernel server as the sandbox user from the prepared copy at `path`. */
+  static async start(
+    client: ContainerClient,
+    containerId: string,
+    path: string,
+    user: string,
+    log: Logger,
+  ): Promise<PythonKernel> {
     let kernel: PythonKernel | null = null;
     const io = await client.execAttached(
       containerId,

@@ -149,3 +149,33 @@ describe("pythonExec in a session", () => {
     expect((await cell(id, "21 * 2")).output).toBe("42\n");
   });
 });
+
+describe("pythonExec in a session, cancelled", () => {
+  it("ends the interpreter on cancel, keeps the session and its files, and leaves one kernel running", async () => {
+    const id = marker("py");
+    await cell(id, "x = 1\nopen('f.txt', 'w').write('kept')");
+    const abort = new AbortController();
+    let running: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      running = r;
+    });
+    const stuck = s
+      .cap("pythonExec")
+      .run(
+        { code: "import time\nprint('go', flush=True)\ntime.sleep(60)", session_id: id, timeout_ms: 60_000 },
+        ctx({ signal: abort.signal, emit: () => running() }),
+      );
+    await started;
+    abort.abort();
+    expect((await failureOf(stuck))?.code).toBe("canceled");
+    const after = await cell(id, "print('x' in globals(), open('f.txt').read())");
+    expect(after.output).toBe("False kept\n");
+    expect(after.interpreter_restarted).toBe(true);
+    // One kernel server and one interpreter remain: the cancelled ones are gone.
+    const procs = await term(
+      id,
+      "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | cut -c1-40; echo; done | grep -c 'python3 -c import os, sys, ast' ; ls -d /tmp/.onlyboxes-kernel-* | wc -l",
+    );
+    expect(procs.stdout).toBe("1\n1\n");
+  });
+});
