@@ -12,8 +12,8 @@ import {
 import { type Capability, CommandFailure } from "./capabilities/types.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
-import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 import { workerMetrics } from "./metrics.ts";
+import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
 

@@ -70,7 +70,9 @@ async function startMetrics(addr: string, log: Logger): Promise<(() => Promise<v
   try {
     return await startMetricsServer(addr, log);
   } catch (err) {
-    log.error(`invalid configuration: ${err instanceof MetricsAddressError ? err.message : `WORKER_METRICS_ADDR ${addr}: ${String(err)}`}`);
+    log.error(
+      `invalid configuration: ${err instanceof MetricsAddressError ? err.message : `WORKER_METRICS_ADDR ${addr}: ${String(err)}`}`,
+    );
     process.exitCode = 2;
     return null;
   }
