@@ -102,7 +102,7 @@ async function scrape(url: string, token?: string): Promise<PrometheusFamily[]> 
 }
 
 /** The value of one sample (0 when the family or sample is absent). */
-function valueOf(families: PrometheusFamily[], name: string, labels: Record<string, string> = {}): number {
+function sampleValue(families: PrometheusFamily[], name: string, labels: Record<string, string> = {}): number {
   const family = families.find((f) => f.name === name);
   const sample = family?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
   return Number(sample?.value ?? 0);
@@ -126,38 +126,42 @@ describe("metrics", () => {
     const workerAfter = await scrape(workerMetricsUrl);
 
     const succeeded = { capability: "pythonExec", status: "succeeded" };
-    expect(valueOf(consoleAfter, "onlyboxes_tasks", succeeded) - valueOf(consoleBefore, "onlyboxes_tasks", succeeded)).toBe(runs);
-    expect(valueOf(consoleAfter, "onlyboxes_tasks", { capability: "pythonExec", status: "timeout" })).toBeGreaterThanOrEqual(1);
+    expect(
+      sampleValue(consoleAfter, "onlyboxes_tasks", succeeded) - sampleValue(consoleBefore, "onlyboxes_tasks", succeeded),
+    ).toBe(runs);
+    expect(sampleValue(consoleAfter, "onlyboxes_tasks", { capability: "pythonExec", status: "timeout" })).toBeGreaterThanOrEqual(
+      1,
+    );
     const durations = "onlyboxes_task_duration_seconds_count";
     expect(
-      valueOf(consoleAfter, durations, { capability: "pythonExec" }) -
-        valueOf(consoleBefore, durations, { capability: "pythonExec" }),
+      sampleValue(consoleAfter, durations, { capability: "pythonExec" }) -
+        sampleValue(consoleBefore, durations, { capability: "pythonExec" }),
     ).toBe(runs + 1);
-    expect(valueOf(consoleAfter, "onlyboxes_workers", { status: "online" })).toBe(1);
-    expect(valueOf(consoleAfter, "onlyboxes_terminal_sessions_open")).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(consoleAfter, "onlyboxes_workers", { status: "online" })).toBe(1);
+    expect(sampleValue(consoleAfter, "onlyboxes_terminal_sessions_open")).toBeGreaterThanOrEqual(1);
     expect(
       consoleAfter.find((f) => f.name === "onlyboxes_commands_inflight")?.metrics.map((m) => m.labels?.capability),
     ).toContain("pythonExec");
     for (const direction of ["in", "out"]) {
       const moved =
-        valueOf(consoleAfter, "onlyboxes_worker_messages_total", { direction }) -
-        valueOf(consoleBefore, "onlyboxes_worker_messages_total", { direction });
+        sampleValue(consoleAfter, "onlyboxes_worker_messages_total", { direction }) -
+        sampleValue(consoleBefore, "onlyboxes_worker_messages_total", { direction });
       // At least one dispatch out and one result in per run.
       expect(moved, direction).toBeGreaterThanOrEqual(runs + 1);
     }
 
     const ok = { capability: "pythonExec", outcome: "ok" };
     expect(
-      valueOf(workerAfter, "onlyboxes_worker_runs_total", ok) - valueOf(workerBefore, "onlyboxes_worker_runs_total", ok),
+      sampleValue(workerAfter, "onlyboxes_worker_runs_total", ok) - sampleValue(workerBefore, "onlyboxes_worker_runs_total", ok),
     ).toBe(runs);
     expect(
-      valueOf(workerAfter, "onlyboxes_worker_runs_total", { capability: "pythonExec", outcome: "deadline_exceeded" }),
+      sampleValue(workerAfter, "onlyboxes_worker_runs_total", { capability: "pythonExec", outcome: "deadline_exceeded" }),
     ).toBeGreaterThanOrEqual(1);
     expect(
-      valueOf(workerAfter, "onlyboxes_worker_run_duration_seconds_count", { capability: "pythonExec" }),
+      sampleValue(workerAfter, "onlyboxes_worker_run_duration_seconds_count", { capability: "pythonExec" }),
     ).toBeGreaterThanOrEqual(runs);
     // The terminal session of the OpenAPI test still holds its container.
-    expect(valueOf(workerAfter, "onlyboxes_worker_containers_running")).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(workerAfter, "onlyboxes_worker_containers_running")).toBeGreaterThanOrEqual(1);
     expect(workerAfter.map((f) => f.name)).toEqual(
       expect.arrayContaining(["onlyboxes_worker_python_pool_ready", "onlyboxes_worker_docker_errors_total"]),
     );
