@@ -38,7 +38,7 @@ const initialize = {
 
 describe("a client that opens GET /mcp first", () => {
   it("hears 405 Allow: POST with or without a token, then initializes and lists tools over POST", async () => {
-    for (const headers of [{}, { authorization: `Bearer ${token}` }]) {
+    for (const headers of [{}, { authorization: `Bearer ${token}` }] as Record<string, string>[]) {
       const get = await SELF.fetch(new Request(MCP, { headers: { accept: "text/event-stream", ...headers } }));
       expect(get.status).toBe(405);
       expect(get.headers.get("allow")).toBe("POST");
@@ -59,7 +59,7 @@ describe("a client that opens GET /mcp first", () => {
   });
 
   it("without a token, POST answers 401 with a Bearer challenge", async () => {
-    for (const headers of [{}, { authorization: "Bearer obx_not_a_token" }]) {
+    for (const headers of [{}, { authorization: "Bearer obx_not_a_token" }] as Record<string, string>[]) {
       const res = await rpc(initialize, headers);
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer\b/);
