@@ -4,7 +4,7 @@ import type { Env } from "../env.ts";
 import { constantTimeEqual } from "../lib/crypto.ts";
 import { histogramSamples, type MetricFamily, renderPrometheus } from "../metrics/prometheus-text.ts";
 import { errorResponse } from "../middleware/error-handler.ts";
-import { schedulerStub } from "../objects/scheduler.ts";
+import { nodeRegistryStub } from "../objects/node-registry.ts";
 
 /** Upper bounds of the task duration histogram, in seconds (the longest task may run 600 s). */
 const DURATION_BUCKETS_SEC = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
@@ -63,7 +63,7 @@ async function fleetFamilies(env: Env): Promise<MetricFamily[]> {
     env.DB.prepare("select 'open' as status, count(*) as n from terminal_sessions where lease_expires_at > ?").bind(now),
   ]);
   const workerCount = (status: string) => Number(workers?.results.find((r) => r.status === status)?.n ?? 0);
-  const nodes = await schedulerStub(env).inflight();
+  const nodes = await nodeRegistryStub(env).inflight();
   const inflight = new Map<string, number>();
   for (const n of nodes) for (const c of n.capabilities) inflight.set(c.name, (inflight.get(c.name) ?? 0) + c.inflight);
   const counts = await Promise.all(
