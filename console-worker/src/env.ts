@@ -52,4 +52,6 @@ export interface Env {
   CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
   /** Most `max_inflight` a worker may claim per capability (default 64). */
   CONSOLE_WORKER_MAX_INFLIGHT?: string;
+  /** Bearer token of GET /metrics; unset → metrics are off (404). */
+  CONSOLE_METRICS_TOKEN?: string;
 }

@@ -13,6 +13,8 @@ import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { openapiRoutes } from "./routes/openapi.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
@@ -61,6 +63,8 @@ export function createApp(): Hono<AppEnv> {
     }),
   );
 
+  app.route("/", openapiRoutes);
+  app.route("/", metricsRoutes);
   app.route("/rpc", rpcRoutes);
   app.route("/api/v1/console", consoleRoutes);
   app.route("/api/v1/console", activityRoutes);

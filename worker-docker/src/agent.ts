@@ -12,6 +12,7 @@ import {
 import { type Capability, CommandFailure } from "./capabilities/types.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { workerMetrics } from "./metrics.ts";
 import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
@@ -344,6 +345,7 @@ export class Agent {
       .then((result) => {
         reply({ payload: result });
         log.debug("command done", { ms: Date.now() - started });
+        workerMetrics.runFinished(cap.name, "ok", Date.now() - started);
       })
       .catch((err: unknown) => {
         const failure =
@@ -352,6 +354,7 @@ export class Agent {
             : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
         if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
         reply({ error: { code: failure.code, message: failure.message } });
+        workerMetrics.runFinished(cap.name, failure.code, Date.now() - started);
       })
       .finally(() => {
         clearTimeout(timer);

@@ -1,7 +1,8 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
 import { ConfigError, parseWorkerConfig } from "./config.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { MetricsAddressError, startMetricsServer } from "./metrics.ts";
 
 /** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -18,6 +19,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     throw err;
   }
   const nodeLog = log.child({ node_id: config.nodeId });
+  const metricsAddr = env.WORKER_METRICS_ADDR?.trim();
+  const stopMetrics = metricsAddr ? await startMetrics(metricsAddr, nodeLog) : null;
+  if (metricsAddr && !stopMetrics) return;
   const echo = createEchoCapability(config.maxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
   let closeDocker: (() => Promise<void>) | null = null;
@@ -51,6 +55,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     void (async () => {
       await agent.stop();
       await closeDocker?.().catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
+      await stopMetrics?.();
       nodeLog.info("stopped");
     })();
   };
@@ -58,4 +63,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   process.on("SIGINT", () => shutdown("SIGINT"));
   nodeLog.info("starting", { console: config.consoleUrl, version: config.version });
   await agent.run();
+}
+
+/** Starts the opt-in metrics server; a bad address is a configuration error (exit code 2). */
+async function startMetrics(addr: string, log: Logger): Promise<(() => Promise<void>) | null> {
+  try {
+    return await startMetricsServer(addr, log);
+  } catch (err) {
+    log.error(
+      `invalid configuration: ${err instanceof MetricsAddressError ? err.message : `WORKER_METRICS_ADDR ${addr}: ${String(err)}`}`,
+    );
+    process.exitCode = 2;
+    return null;
+  }
 }

@@ -4,6 +4,7 @@ import { type ConnectRequest, ConnectResponseSchema, type ErrorBody, OutputChunk
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { accountLimits } from "../lib/limits.ts";
+import { MessageCounter, type MessageCounts } from "../metrics/message-counter.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
 import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../rpc/worker-claims.ts";
 import { type CapabilitySlot, nodeRegistryStub } from "./node-registry.ts";
@@ -71,6 +72,7 @@ export class WorkerNode extends DurableObject<Env> {
    * mid-command can never leave a count behind.
    */
   private readonly caps = new Map<string, number>();
+  private readonly messages = new MessageCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -79,6 +81,7 @@ export class WorkerNode extends DurableObject<Env> {
       this.nodeId = s.get("nodeId") ?? "";
       this.currentConn = s.get("currentConn") ?? null;
       this.setCaps((await ctx.storage.get<CapabilitySlot[]>("caps")) ?? []);
+      await this.messages.load(ctx.storage);
       // lastSeen stays 0 after a wake-up: each heartbeat moves the alarm to lastSeen + the
       // offline window, so an alarm that wakes this object means the window has passed.
     });
@@ -115,6 +118,7 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.messages.received();
     const att = ws.deserializeAttachment() as Attachment | null;
     if (!att || att.connId !== this.currentConn) {
       this.closeSocket(ws, 4000, "aborted", "connection replaced");
@@ -204,6 +208,7 @@ export class WorkerNode extends DurableObject<Env> {
       }
       case "heartbeat": {
         this.send(ws, { case: "heartbeatAck", value: { heartbeatIntervalSec: this.heartbeatSec } });
+        await this.messages.save(this.ctx.storage);
         await this.ctx.storage.setAlarm(this.lastSeen + this.heartbeatSec * MISSED_BEATS * 1000);
         if (this.lastSeen - this.lastSeenWritten >= LAST_SEEN_WRITE_MS) {
           this.lastSeenWritten = this.lastSeen;
@@ -270,6 +275,7 @@ export class WorkerNode extends DurableObject<Env> {
     } catch {
       // Already closed.
     }
+    await this.messages.save(this.ctx.storage);
     if (att) await this.goOffline(att.connId, "worker_disconnected", "the worker disconnected while running the command");
   }
 
@@ -375,6 +381,11 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   /** Closes the worker's connection at once (its credential was deleted). */
+  /** Frames received from and sent to this worker (for the console's metrics). */
+  messageCounts(): MessageCounts {
+    return this.messages.snapshot();
+  }
+
   async revoke(): Promise<void> {
     const conn = this.currentConn;
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");
@@ -397,6 +408,7 @@ export class WorkerNode extends DurableObject<Env> {
   private send(ws: WebSocket, payload: MessageInitShape<typeof ConnectResponseSchema>["payload"]): void {
     try {
       ws.send(encodeResponse(create(ConnectResponseSchema, { payload })));
+      this.messages.sent();
     } catch {
       // The socket is closing; webSocketClose takes care of the rest.
     }

@@ -12,7 +12,7 @@ const MAX_TASK_LIMIT = 200;
 /** A page lists at most this many live sessions; `total` still counts them all. */
 const MAX_SESSIONS = 200;
 
-const tasksQuery = z.object({
+export const recentTasksQuery = z.object({
   limit: z
     .string()
     .regex(/^\d+$/, "must be an integer")
@@ -35,7 +35,7 @@ function rfc3339(ms: number): string {
 export const activityRoutes = new Hono<AppEnv>();
 
 activityRoutes.get("/tasks", requireSession(), async (c) => {
-  const q = validate(tasksQuery, c.req.query());
+  const q = validate(recentTasksQuery, c.req.query());
   const db = getDb(c.env);
   const owner = eq(tasks.accountId, c.var.account.accountId);
   const [rows, totals] = await db.batch([

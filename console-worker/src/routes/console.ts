@@ -23,14 +23,14 @@ const MAX_TOKEN_VALUE = 256;
 export const MIN_TOKEN_VALUE = 24;
 const GENERATED_TOKEN_PREFIX = "obx_";
 
-const loginBody = z
+export const loginBody = z
   .object({
     username: z.string().min(1, "required"),
     password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
   })
   .strict();
 
-const registerBody = z
+export const registerBody = z
   .object({
     username: z.string().trim().min(1, "required").max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
     password: z
@@ -41,7 +41,7 @@ const registerBody = z
   })
   .strict();
 
-const createTokenBody = z
+export const createTokenBody = z
   .object({
     name: z.string().trim().min(1, "required").max(MAX_TOKEN_NAME, `at most ${MAX_TOKEN_NAME} characters`),
     token: z

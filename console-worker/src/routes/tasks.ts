@@ -29,7 +29,7 @@ export const TASK_TIMEOUT_MS = EXEC_TIMEOUT_MS;
 const SYNC_SLACK_MS = 5_000;
 const REQUEST_ID_MAX = 128;
 
-const createBody = z.strictObject({
+export const createTaskBody = z.strictObject({
   capability: z.string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") }),
   input: z.unknown(),
   mode: z.enum(["sync", "async", "auto"], { error: "must be sync, async or auto" }).default("auto"),
@@ -144,7 +144,7 @@ function validateInput(capability: string, input: unknown): { capability: Capabi
 export const tasksRoutes = new Hono<AppEnv>()
   .use(requireBearer())
   .post("/", async (c) => {
-    const body = await parseJsonBody(c, createBody);
+    const body = await parseJsonBody(c, createTaskBody);
     const { capability, payload } = validateInput(body.capability, body.input);
     const accountId = c.var.account.accountId;
     const db = getDb(c.env);

@@ -25,15 +25,15 @@ function queryInt(fallback: number, min: number, max: number) {
     .transform((v) => v ?? fallback);
 }
 
-const listQuery = z.object({
+export const listWorkersQuery = z.object({
   page: queryInt(1, 1, 1_000_000),
   page_size: queryInt(20, 1, MAX_PAGE_SIZE),
   status: z.enum(["all", "online", "offline"]).optional().default("all"),
 });
 
-const statsQuery = z.object({ stale_after_sec: queryInt(30, 1, MAX_STALE_AFTER_SEC) });
+export const workerStatsQuery = z.object({ stale_after_sec: queryInt(30, 1, MAX_STALE_AFTER_SEC) });
 
-const createBody = z.strictObject({});
+export const createWorkerBody = z.strictObject({});
 
 function rfc3339(ms: number): string {
   return new Date(ms).toISOString();
@@ -90,13 +90,13 @@ export const workersRoutes = new Hono<AppEnv>();
 workersRoutes.use("*", csrfProtection(), requireSession({ admin: true }));
 
 workersRoutes.get("/", async (c) => {
-  const q = validate(listQuery, c.req.query());
+  const q = validate(listWorkersQuery, c.req.query());
   const { items, total } = await listWorkers(getDb(c.env), { page: q.page, pageSize: q.page_size, status: q.status });
   return c.json({ items: items.map(workerJson), total, page: q.page, page_size: q.page_size });
 });
 
 workersRoutes.get("/stats", async (c) => {
-  const q = validate(statsQuery, c.req.query());
+  const q = validate(workerStatsQuery, c.req.query());
   const now = Date.now();
   const counts = await countWorkers(getDb(c.env), now - q.stale_after_sec * 1000);
   return c.json({ ...counts, stale_after_sec: q.stale_after_sec, generated_at: rfc3339(now) });
@@ -119,7 +119,7 @@ workersRoutes.get("/inflight", async (c) => {
 });
 
 workersRoutes.post("/", async (c) => {
-  await parseJsonBody(c, createBody);
+  await parseJsonBody(c, createWorkerBody);
   const nodeId = crypto.randomUUID();
   const secret = randomHex(32);
   await insertWorker(getDb(c.env), {

@@ -1,12 +1,11 @@
 import type {
   CreatedToken,
   CreatedWorker,
-  ListResponse,
   RegisteredAccount,
   SessionInfo,
-  TaskSummary,
-  TerminalSessionSummary,
-  Token,
+  TaskSummaryList,
+  TerminalSessionList,
+  TokenList,
   WorkerInflight,
   WorkerPage,
   WorkerStats,
@@ -88,13 +87,13 @@ export const api = {
   register: (username: string, password: string) =>
     request<RegisteredAccount>(`${CONSOLE}/register`, { method: "POST", body: { username, password } }),
 
-  listTokens: () => request<ListResponse<Token>>(`${CONSOLE}/tokens`),
+  listTokens: () => request<TokenList>(`${CONSOLE}/tokens`),
   createToken: (name: string, token?: string) =>
     request<CreatedToken>(`${CONSOLE}/tokens`, { method: "POST", body: token ? { name, token } : { name } }),
   deleteToken: (id: string) => request<void>(`${CONSOLE}/tokens/${encodeURIComponent(id)}`, { method: "DELETE" }),
 
-  listTasks: (limit = 50) => request<ListResponse<TaskSummary>>(`${CONSOLE}/tasks?limit=${limit}`),
-  listSessions: () => request<ListResponse<TerminalSessionSummary>>(`${CONSOLE}/sessions`),
+  listTasks: (limit = 50) => request<TaskSummaryList>(`${CONSOLE}/tasks?limit=${limit}`),
+  listSessions: () => request<TerminalSessionList>(`${CONSOLE}/sessions`),
 
   listWorkers: (page: number, pageSize: number, status: WorkerStatusFilter) =>
     request<WorkerPage>(`${WORKERS}?page=${page}&page_size=${pageSize}&status=${status}`),

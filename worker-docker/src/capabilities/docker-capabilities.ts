@@ -5,6 +5,7 @@ import { nodeLabels } from "../docker/sandbox-spec.ts";
 import { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import type { Logger } from "../log.ts";
+import { type DockerStats, workerMetrics } from "../metrics.ts";
 import { PythonExec } from "./python-exec.ts";
 import { TerminalExec } from "./terminal-exec.ts";
 import { TerminalResource } from "./terminal-resource.ts";
@@ -182,6 +183,11 @@ class DockerBackendImpl implements DockerBackend {
     this.notify();
   }
 
+  /** Containers held and warm pythonExec containers, for the worker's metrics. */
+  stats(): DockerStats {
+    return { containersRunning: this.live?.tracker.size ?? 0, poolReady: this.live?.python?.poolReady ?? 0 };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -209,8 +215,9 @@ class DockerBackendImpl implements DockerBackend {
  * one line, serves no Docker capability, and keeps probing (listeners hear the change).
  */
 export async function createDockerBackend(config: DockerConfig, log: Logger): Promise<DockerBackend> {
-  const client = new DockerContainerClient(config.endpoint, log.child({ component: "docker-client" }));
+  const client = workerMetrics.countErrors(new DockerContainerClient(config.endpoint, log.child({ component: "docker-client" })));
   const backend = new DockerBackendImpl(client, config, log);
+  workerMetrics.watchDocker(() => backend.stats());
   await backend.start();
   return backend;
 }

@@ -136,6 +136,11 @@ export class PythonExec implements Capability {
     return this.tracker.remove(w.id);
   }
 
+  /** Warm containers ready for a run. */
+  get poolReady(): number {
+    return this.pool.ready;
+  }
+
   /** Removes the idle pool; runs in flight remove their own containers. */
   async close(): Promise<void> {
     await this.pool.close();

@@ -78,6 +78,11 @@ export class PythonPool {
     private readonly log: Logger,
   ) {}
 
+  /** Warm containers waiting for a run. */
+  get ready(): number {
+    return this.idle.length;
+  }
+
   /** Starts containers until the pool (plus one per waiting run) is covered, in the background. */
   fill(): void {
     if (this.closed) return;
