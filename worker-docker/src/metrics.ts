@@ -89,6 +89,7 @@ export class WorkerMetrics {
       wait: wrap("wait", (id) => client.wait(id)),
       remove: wrap("remove", (id) => client.remove(id)),
       exec: wrap("exec", (id, options, sink) => client.exec(id, options, sink)),
+      execAttached: wrap("execAttached", (id, options, sink) => client.execAttached(id, options, sink)),
       listByLabels: wrap("listByLabels", (labels) => client.listByLabels(labels)),
     };
   }
