@@ -52,4 +52,6 @@ export interface Env {
   CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
   /** Most `max_inflight` a worker may claim per capability (default 64). */
   CONSOLE_WORKER_MAX_INFLIGHT?: string;
+  /** Calls that may wait for a slot per node and capability before 429 (default 256). */
+  CONSOLE_QUEUE_MAX?: string;
 }

@@ -39,6 +39,7 @@ function forgingEngine(reply: (push: (chunk: Buffer) => void) => void) {
     },
     exec: async () => 0,
     listByLabels: async () => [],
+    listDetailed: async () => [],
   };
   return { client, removed };
 }
