@@ -2,7 +2,7 @@ import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
 import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
-import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
+import { type DispatchOutcome, QUEUE_MARGIN_MS, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
 import { accountLimits } from "./limits.ts";
@@ -91,7 +91,7 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   const holds = accountLimitsStub(env, opts.accountId);
   const runId = crypto.randomUUID();
   // Over the limit, the run waits for one of the account's own to end, up to its deadline.
-  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit, deadlineUnixMs);
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit, deadlineUnixMs - QUEUE_MARGIN_MS);
   if (!admitted.ok) {
     throw new AppError(
       "account_run_limit",
@@ -160,7 +160,7 @@ async function place(env: Env, opts: DispatchOptions, commandId: string, deadlin
   // one only if that node went away meanwhile).
   let refusal = "no slot freed before the deadline";
   for (const nodeId of candidates(nodes, opts.capability).filter((id) => full.includes(id))) {
-    if (Date.now() >= deadlineUnixMs) break;
+    if (Date.now() >= deadlineUnixMs - QUEUE_MARGIN_MS) break;
     const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs, true);
     if (outcome.ok || !outcome.notDelivered) return outcome;
     if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");

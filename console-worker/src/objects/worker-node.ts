@@ -357,7 +357,7 @@ export class WorkerNode extends DurableObject<Env> {
               notDelivered: true,
             });
         },
-        Math.max(0, frame.deadlineUnixMs - Date.now()),
+        Math.max(0, frame.deadlineUnixMs - QUEUE_MARGIN_MS - Date.now()),
       );
       const waiter: Waiter = {
         commandId: frame.commandId,
@@ -550,6 +550,12 @@ export class WorkerNode extends DurableObject<Env> {
       .run();
   }
 }
+
+/**
+ * A waiting call gives up this long before its deadline: a slot handed over later could
+ * not run the command anyway, and the caller gets its 429 before its own deadline fires.
+ */
+export const QUEUE_MARGIN_MS = 100;
 
 /** Default of CONSOLE_QUEUE_MAX: calls that may wait for a slot, per node and capability. */
 export const DEFAULT_QUEUE_MAX = 256;
