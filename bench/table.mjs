@@ -135,12 +135,14 @@ try {
   phase("pythonExec");
   const pyLat = await timed(PY, () => rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" }), 3);
   const config = parseDockerConfig({ ...process.env, WORKER_ID: `bench-${randomBytes(4).toString("hex")}` });
-  backend = await createDockerBackend(config, createLogger({ component: "bench" }, "error"));
+  const benchLog = createLogger({ component: "bench" }, "error");
+  backend = await createDockerBackend(config, benchLog);
   const cap = (name) => backend.capabilities().find((x) => x.name === name);
   const ctx = () => ({
     commandId: `bench-${randomBytes(4).toString("hex")}`,
     deadlineUnixMs: Date.now() + 60_000,
     signal: new AbortController().signal,
+    log: benchLog,
   });
   // Pauses let the worker's pool refill between runs, as between sequential REST calls.
   const capPyLat = await timed(
