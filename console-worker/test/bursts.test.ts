@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { AdmissionQueue } from "../src/objects/worker-node.ts";
-import { callJson, newAccountWithToken } from "./helpers.ts";
+import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 const workers: TestWorker[] = [];
@@ -15,14 +15,6 @@ afterEach(async () => {
     await w.closed;
   }
 });
-
-async function waitFor(fn: () => boolean, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function echo(token: string, message: string, timeoutMs = 20_000) {
   return callJson<{ message?: string; error?: string }>("/api/v1/commands/echo", {
