@@ -133,7 +133,11 @@ try {
 
   // pythonExec: REST sync against `docker run` and the worker's own capability.
   phase("pythonExec");
-  const pyLat = await timed(PY, () => rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" }), 3);
+  const pyLat = await timed(
+    PY,
+    () => rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" }),
+    3,
+  );
   const config = parseDockerConfig({ ...process.env, WORKER_ID: `bench-${randomBytes(4).toString("hex")}` });
   const benchLog = createLogger({ component: "bench" }, "error");
   backend = await createDockerBackend(config, benchLog);
