@@ -16,6 +16,8 @@ export const TEST_BINDINGS = {
   CONSOLE_DASHBOARD_PASSWORD: "admin-test-password",
   CONSOLE_ENABLE_REGISTRATION: "true",
   CONSOLE_PASSWORD_ITERATIONS: "1000",
+  // Small, so the queue bound is reachable in a test.
+  CONSOLE_QUEUE_MAX: "16",
 } as const;
 
 export default defineConfig(async () => {

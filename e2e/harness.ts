@@ -55,6 +55,12 @@ export interface StartedConsole {
    * Waits until the worker is back online.
    */
   restartConsole(): Promise<void>;
+  /**
+   * Stops everything this console started (its local worker too, cleanly, by SIGTERM to
+   * the group) and starts it again on the same port and data directory, as a user
+   * restarting `npm start` does. Waits until the worker is back online.
+   */
+  restartAll(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -144,6 +150,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
   };
   let consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
   let workerProc: Proc | undefined;
+  let spawnWorker: (() => Proc) | undefined;
   const nodeIds = new Set<string>();
 
   const stop = async () => {
@@ -158,7 +165,8 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
     if (opts.separateWorker) {
       const workerEnv = await registerWorker(url, adminCookie);
       const script = opts.workerScript ?? { path: "worker-docker/bin/onlyboxes-worker.mjs", cwd: REPO_ROOT };
-      workerProc = spawnGroup([script.path], { ...process.env, ...opts.env, ...workerEnv }, sink, script.cwd);
+      spawnWorker = () => spawnGroup([script.path], { ...process.env, ...opts.env, ...workerEnv }, sink, script.cwd);
+      workerProc = spawnWorker();
     }
     await waitForWorker(url, adminCookie, capabilities, nodeIds);
     const token = await createToken(url, adminCookie, `e2e-${randomBytes(4).toString("hex")}`);
@@ -176,6 +184,16 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
         await waitForListening(consoleProc);
         adminCookie = await login(url, adminUsername, adminPassword);
         started.adminCookie = adminCookie;
+        await waitForWorker(url, adminCookie, capabilities, nodeIds);
+      },
+      async restartAll() {
+        if (workerProc) await stopGroup(workerProc.child);
+        await stopGroup(consoleProc.child);
+        consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+        await waitForListening(consoleProc);
+        adminCookie = await login(url, adminUsername, adminPassword);
+        started.adminCookie = adminCookie;
+        if (spawnWorker) workerProc = spawnWorker();
         await waitForWorker(url, adminCookie, capabilities, nodeIds);
       },
       stop,
@@ -418,13 +436,18 @@ export async function containersOf(c: { nodeIds: Set<string> }, capability?: str
 
 /**
  * Stops a suite's console (which stops its worker, and the worker removes every container
- * it manages) and answers the containers of its nodes still there after a grace period.
+ * it manages but for idle terminal sessions, kept for its next start until their lease
+ * ends) and answers the other containers of its nodes still there after a grace period.
+ * The kept session containers are then removed: the suite is done with them.
  */
 export async function stopAndListLeftovers(c: StartedConsole | undefined): Promise<ManagedContainer[]> {
   if (!c) return [];
   await c.stop();
-  await eventually(async () => (await containersOf(c)).length === 0, 30_000);
-  return containersOf(c);
+  const others = async () => (await containersOf(c)).filter((x) => x.capability !== "terminalExec");
+  await eventually(async () => (await others()).length === 0, 30_000);
+  const sessions = await containersOf(c, "terminalExec");
+  if (sessions.length > 0) await execFileAsync("docker", ["rm", "-f", ...sessions.map((x) => x.id)]).catch(() => {});
+  return others();
 }
 
 /** The pythonExec result inside a task body. */

@@ -54,4 +54,6 @@ export interface Env {
   CONSOLE_WORKER_MAX_INFLIGHT?: string;
   /** Bearer token of GET /metrics; unset → metrics are off (404). */
   CONSOLE_METRICS_TOKEN?: string;
+  /** Calls that may wait for a slot per node and capability before 429 (default 256). */
+  CONSOLE_QUEUE_MAX?: string;
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
 import { accountLimitsStub } from "../src/objects/account-limits.ts";
 import type { SessionState } from "../src/objects/session.ts";
+import { QUEUE_MARGIN_MS } from "../src/objects/worker-node.ts";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -74,11 +75,11 @@ function terminal(token: string, body: Record<string, unknown>) {
   });
 }
 
-function echo(token: string, message: string) {
+function echo(token: string, message: string, timeoutMs = 20_000) {
   return callJson<{ message?: string; error?: string }>("/api/v1/commands/echo", {
     method: "POST",
     bearer: token,
-    body: { message, timeout_ms: 20_000 },
+    body: { message, timeout_ms: timeoutMs },
   });
 }
 
@@ -94,7 +95,7 @@ describe("per-account open sessions", () => {
     const ids: string[] = [];
     for (let i = 0; i < DEFAULT_ACCOUNT_MAX_SESSIONS; i++) {
       const res = await terminal(hoarder.token, { command: "echo hi" });
-      expect(res.status).toBe(200);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
       ids.push(res.body.session_id);
     }
     const refused = await terminal(hoarder.token, { command: "echo one more" });
@@ -168,20 +169,23 @@ describe("per-account open sessions", () => {
 });
 
 describe("per-account concurrent runs", () => {
-  it("one account filling its run slots gets 429 account_run_limit while another is still served", async () => {
+  it("one account filling its run slots gets 429 account_run_limit once its wait outlasts the timeout, while another is still served", async () => {
     const { held: waiting } = await connectWorker();
     const hoarder = await newAccountWithToken();
     const other = await newAccountWithToken();
     const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => echo(hoarder.token, `hold-${i}`));
     await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
-    const refused = await echo(hoarder.token, "one too many");
+    const started = Date.now();
+    const refused = await echo(hoarder.token, "one too many", 300);
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatch(/^account_run_limit: .*limit is 8/);
+    // It waited (until shortly before its deadline) rather than being refused at once.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300 - QUEUE_MARGIN_MS - 50);
     // A task of the hoarder is refused the same way (429 with the code in the task).
     const task = await callJson<{ status: string; error?: { code: string } }>("/api/v1/tasks", {
       method: "POST",
       bearer: hoarder.token,
-      body: { capability: "echo", input: { message: "task" }, mode: "sync" },
+      body: { capability: "echo", input: { message: "task" }, mode: "sync", timeout_ms: 300 },
     });
     expect(task.status).toBe(429);
     expect(task.body).toMatchObject({ status: "failed", error: { code: "account_run_limit" } });
@@ -191,6 +195,27 @@ describe("per-account concurrent runs", () => {
     expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
     expect(await held(hoarder.accountId)).toEqual({ runs: 0, sessions: 0 });
     expect((await echo(hoarder.token, "after")).status).toBe(200);
+  });
+
+  it("a run over the account's limit waits for one of its own to end and then runs", async () => {
+    const { held: waiting } = await connectWorker();
+    const a = await newAccountWithToken();
+    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => echo(a.token, `hold-${i}`));
+    await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
+    const queued = echo(a.token, "queued");
+    let settled = false;
+    void queued.then(() => {
+      settled = true;
+    });
+    // It waits (no worker saw it) until one of the account's runs ends.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(settled).toBe(false);
+    expect(waiting).toHaveLength(DEFAULT_ACCOUNT_MAX_RUNS);
+    waiting.shift()?.release({ payload: { message: "done" } });
+    expect(await queued).toMatchObject({ status: 200, body: { message: "queued" } });
+    for (const h of waiting.splice(0)) h.release({ payload: { message: "done" } });
+    expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
+    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
   });
 
   it("gives run slots back on failure, timeout and worker disconnect", async () => {
@@ -235,16 +260,29 @@ describe("per-account concurrent runs", () => {
   it("expires a run hold whose release was lost, at its deadline plus grace", async () => {
     const a = await newAccountWithToken();
     const stub = accountLimitsStub(env, a.accountId);
+    const until = Date.now() + 400;
     for (let i = 0; i < DEFAULT_ACCOUNT_MAX_RUNS; i++) {
-      expect(await stub.acquireRun(`lost-${i}`, Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: true });
+      expect(await stub.acquireRun(`lost-${i}`, until, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: true });
     }
     expect(await stub.acquireRun("next", Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: false, held: 8 });
     // Once their hold time passes, the lost runs no longer count.
-    await runInDurableObject(stub, (_o, state) => {
-      const runs = state.storage.kv.get<Record<string, number>>("runs") ?? {};
-      for (const id of Object.keys(runs)) runs[id] = Date.now() - 1;
-      state.storage.kv.put("runs", runs);
-    });
-    expect(await stub.acquireRun("next", Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).toEqual({ ok: true });
+    await waitFor(async () => (await stub.acquireRun("next", Date.now() + 60_000, DEFAULT_ACCOUNT_MAX_RUNS)).ok);
+    expect(Date.now()).toBeGreaterThanOrEqual(until);
+  });
+
+  it("keeps a durable copy of the runs only from half the limit on, and drops it when they end", async () => {
+    const a = await newAccountWithToken();
+    const stub = accountLimitsStub(env, a.accountId);
+    const stored = () =>
+      runInDurableObject(stub, (_o, state) => Object.keys(state.storage.kv.get<Record<string, number>>("runs") ?? {}).length);
+    const limit = 8;
+    for (let i = 0; i < 3; i++) await stub.acquireRun(`r${i}`, Date.now() + 60_000, limit);
+    expect(await stored()).toBe(0);
+    await stub.acquireRun("r3", Date.now() + 60_000, limit);
+    expect(await stored()).toBe(4);
+    // An object that restarts now (reads its storage again) would still count those four.
+    for (let i = 0; i < 4; i++) await stub.releaseRun(`r${i}`);
+    expect(await stored()).toBe(0);
+    expect(await stub.held()).toEqual({ runs: 0, sessions: 0 });
   });
 });

@@ -283,7 +283,7 @@ describe("tasks: running on a worker", () => {
     const first = await create({ capability: "echo", input: { message: "busy" }, mode: "async", timeout_ms: 5_000 });
     expect(first.status).toBe(202);
     await waitFor(async () => (await get(first.body.task_id)).body.status === "running");
-    const second = await create({ capability: "echo", input: { message: "no room" }, mode: "sync" });
+    const second = await create({ capability: "echo", input: { message: "no room" }, mode: "sync", timeout_ms: 300 });
     expect(second.status).toBe(429);
     expect(second.body.error?.code).toBe("no_capacity");
     await callJson(`${TASKS}/${first.body.task_id}/cancel`, { method: "POST", bearer: token });

@@ -103,7 +103,7 @@ describe("worker wire: hello, dispatch, result", () => {
     w.close();
   });
 
-  it("says no_capacity (429) when every slot is taken and no_worker (503) without the capability", async () => {
+  it("says no_capacity (429) when no slot frees within the timeout and no_worker (503) without the capability", async () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ capabilities: [{ name: "echo", maxInflight: 1 }], handler: () => "no-reply" });
     await w.acked;
@@ -112,9 +112,12 @@ describe("worker wire: hello, dispatch, result", () => {
     const second = await callJson<{ error: string }>("/api/v1/commands/echo", {
       method: "POST",
       bearer: token,
-      body: { message: "b" },
+      body: { message: "b", timeout_ms: 300 },
     });
     expect(second.status).toBe(429);
+    expect(second.body.error).toMatch(/no slot freed before the deadline/);
+    // It waited in the queue and never reached the worker.
+    expect(w.dispatches).toHaveLength(1);
     expect((await first).status).toBe(504);
     w.close();
     await w.closed;

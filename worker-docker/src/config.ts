@@ -12,10 +12,15 @@ export interface WorkerConfig {
   heartbeatIntervalSec: number;
   heartbeatJitterPct: number;
   maxInflight: number;
+  /** Slots of `echo`: it costs nothing, so it gets many (the console's default cap). */
+  echoMaxInflight: number;
   dockerEnabled: boolean;
   shutdownGraceSec: number;
   echoDelayMs: number;
 }
+
+/** Echo's slots unless WORKER_ECHO_MAX_INFLIGHT (or WORKER_MAX_INFLIGHT) says otherwise: the console's claim cap. */
+export const DEFAULT_ECHO_MAX_INFLIGHT = 64;
 
 /** Thrown for invalid configuration; the message names the variable and what is expected. */
 export class ConfigError extends Error {
@@ -80,6 +85,8 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerC
       `WORKER_CONSOLE_URL "${consoleUrl}" is plaintext; use https:// (wss) or set WORKER_CONSOLE_INSECURE=true to allow it explicitly`,
     );
   }
+  const maxInflight = int(env, "WORKER_MAX_INFLIGHT", 4, 1, 1024);
+  const echoDefault = env.WORKER_MAX_INFLIGHT?.trim() ? maxInflight : DEFAULT_ECHO_MAX_INFLIGHT;
   return {
     nodeId,
     secret,
@@ -90,7 +97,8 @@ export function parseWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerC
     labels: parseLabels(env.WORKER_LABELS),
     heartbeatIntervalSec: int(env, "WORKER_HEARTBEAT_INTERVAL_SEC", 5, 1, 300),
     heartbeatJitterPct: int(env, "WORKER_HEARTBEAT_JITTER_PCT", 20, 0, 90),
-    maxInflight: int(env, "WORKER_MAX_INFLIGHT", 4, 1, 1024),
+    maxInflight,
+    echoMaxInflight: int(env, "WORKER_ECHO_MAX_INFLIGHT", echoDefault, 1, 1024),
     dockerEnabled: bool(env, "WORKER_DOCKER_ENABLED", true),
     shutdownGraceSec: int(env, "WORKER_SHUTDOWN_GRACE_SEC", 30, 0, 3600),
     echoDelayMs: int(env, "WORKER_ECHO_DELAY_MS", 0, 0, 600_000),

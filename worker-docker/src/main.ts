@@ -22,7 +22,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const metricsAddr = env.WORKER_METRICS_ADDR?.trim();
   const stopMetrics = metricsAddr ? await startMetrics(metricsAddr, nodeLog) : null;
   if (metricsAddr && !stopMetrics) return;
-  const echo = createEchoCapability(config.maxInflight, config.echoDelayMs);
+  const echo = createEchoCapability(config.echoMaxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
   let closeDocker: (() => Promise<void>) | null = null;
   if (config.dockerEnabled) {
@@ -39,7 +39,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
     sources.push(backend);
-    closeDocker = () => backend.close();
+    // A clean stop keeps idle terminal sessions: the next start of this node adopts them.
+    closeDocker = () => backend.close({ keepSessions: true });
   }
   const agent = new Agent(config, sources, nodeLog);
   let stoppingSince = 0;

@@ -2,7 +2,7 @@ import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
 import { type NodeView, nodeRegistryStub } from "../objects/node-registry.ts";
-import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
+import { type DispatchOutcome, QUEUE_MARGIN_MS, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
 import { accountLimits } from "./limits.ts";
@@ -73,10 +73,15 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * no_worker, no_capacity, deadline_exceeded, worker_disconnected, canceled, or the
  * worker's own code (session_not_found, session_busy, file_not_found, …).
  *
+ * Admission: the account's runs are counted by its AccountLimits object; over the limit a
+ * run waits there for one of the account's own to end (until its deadline).
+ *
  * Placement: the isolate's cached node list (refreshed from the NodeRegistry every second,
- * and at once before answering no_worker or no_capacity) in least-loaded order; each
- * WorkerNode enforces its own slots, so a full node answers at once and the next is tried.
- * `onPlaced` may be called again if the first node turns out to be full.
+ * and at once before answering no_worker) in least-loaded order; each WorkerNode enforces
+ * its own slots, so a full node answers at once and the next is tried. When every node is
+ * full the command waits in a node's admission queue until its deadline (429 no_capacity
+ * after that, or at once when the queue is at CONSOLE_QUEUE_MAX). `onPlaced` may be
+ * called again if the first node turns out to be full.
  */
 export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown> {
   if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
@@ -85,11 +90,12 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
   const limit = accountLimits(env).maxRuns;
   const holds = accountLimitsStub(env, opts.accountId);
   const runId = crypto.randomUUID();
-  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit);
+  // Over the limit, the run waits for one of the account's own to end, up to its deadline.
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit, deadlineUnixMs - QUEUE_MARGIN_MS);
   if (!admitted.ok) {
     throw new AppError(
       "account_run_limit",
-      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}); wait for one to finish`,
+      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}) and none ended before the deadline`,
     );
   }
   let outcome: DispatchOutcome;
@@ -120,12 +126,12 @@ async function runPinned(
   commandId: string,
   deadlineUnixMs: number,
 ): Promise<DispatchOutcome> {
-  const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs);
+  const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs, true);
   if (!outcome.ok && outcome.notDelivered && outcome.code !== "no_capacity") {
     throw new AppError("no_worker", "the worker holding this session is not connected");
   }
   if (!outcome.ok && outcome.code === "no_capacity") {
-    throw new AppError("no_capacity", "the worker holding this session is at capacity; retry shortly");
+    throw new AppError("no_capacity", `the worker holding this session is at capacity: ${outcome.message}`);
   }
   return outcome;
 }
@@ -134,23 +140,34 @@ async function place(env: Env, opts: DispatchOptions, commandId: string, deadlin
   let fresh = nodeList === null || Date.now() - nodeList.fetchedAt > NODE_LIST_TTL_MS;
   let nodes = fresh ? await freshNodes(env) : (nodeList?.nodes ?? []);
   const tried = new Set<string>();
-  let sawFull = false;
+  const full: string[] = [];
   for (;;) {
     for (const nodeId of candidates(nodes, opts.capability)) {
       if (tried.has(nodeId)) continue;
       tried.add(nodeId);
-      const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs);
+      const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs, false);
       if (outcome.ok || !outcome.notDelivered) return outcome;
-      if (outcome.code === "no_capacity") sawFull = true;
+      if (outcome.code === "no_capacity") full.push(nodeId);
       if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
     }
     // Before saying no, look at the registry itself once: nodes may have come or gone.
-    if (fresh) break;
+    if (fresh || full.length > 0) break;
     fresh = true;
     nodes = await freshNodes(env);
   }
-  if (sawFull) throw new AppError("no_capacity", `all workers offering ${opts.capability} are at capacity; retry shortly`);
-  throw new AppError("no_worker", `no online worker offers capability ${opts.capability}`);
+  if (full.length === 0) throw new AppError("no_worker", `no online worker offers capability ${opts.capability}`);
+  // Every node is full: wait in the queue of the one this isolate loads least (the next
+  // one only if that node went away meanwhile).
+  let refusal = "no slot freed before the deadline";
+  for (const nodeId of candidates(nodes, opts.capability).filter((id) => full.includes(id))) {
+    if (Date.now() >= deadlineUnixMs - QUEUE_MARGIN_MS) break;
+    const outcome = await runOn(env, opts, nodeId, commandId, deadlineUnixMs, true);
+    if (outcome.ok || !outcome.notDelivered) return outcome;
+    if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
+    refusal = outcome.message;
+    if (outcome.code === "no_capacity") break;
+  }
+  throw new AppError("no_capacity", `all workers offering ${opts.capability} are at capacity: ${refusal}`);
 }
 
 async function runOn(
@@ -159,6 +176,7 @@ async function runOn(
   nodeId: string,
   commandId: string,
   deadlineUnixMs: number,
+  wait: boolean,
 ): Promise<DispatchOutcome> {
   const node = workerNodeStub(env, nodeId);
   opts.onPlaced?.({ nodeId, commandId });
@@ -177,6 +195,7 @@ async function runOn(
         streamOutput: opts.onOutput !== undefined,
       },
       opts.onOutput,
+      { accountId: opts.accountId, wait },
     );
   } catch (err) {
     throw new AppError("worker_error", "the command could not be delivered to the worker", err);

@@ -18,6 +18,14 @@ export interface DispatchFrame {
   streamOutput: boolean;
 }
 
+/** Whether and for whom a dispatch may wait for a slot when the capability is full. */
+export interface Admission {
+  /** The account the command runs for: waiting commands are served round-robin across accounts. */
+  accountId: string;
+  /** Wait in the node's queue (until the deadline) instead of answering `no_capacity` at once. */
+  wait: boolean;
+}
+
 /** How a dispatched command ended, as plain data (errors do not keep their fields across RPC). */
 export type DispatchOutcome =
   | { ok: true; payloadJson: string }
@@ -36,6 +44,13 @@ interface Pending {
   onOutput?: (chunk: OutputChunk) => unknown;
   /** Output deliveries in order; the result waits for them so no chunk arrives after it. */
   outputChain: Promise<void>;
+}
+
+/** A command waiting for a slot: `admit` starts it, `refuse` answers it without a slot. */
+interface Waiter {
+  commandId: string;
+  admit: () => void;
+  refuse: (o: DispatchOutcome) => void;
 }
 
 /** Longest the result waits for the caller to take earlier output chunks. */
@@ -73,6 +88,8 @@ export class WorkerNode extends DurableObject<Env> {
    */
   private readonly caps = new Map<string, number>();
   private readonly messages = new MessageCounter();
+  /** Commands waiting for a slot, per capability: the admission queue (see `dispatch`). */
+  private readonly queues = new Map<string, AdmissionQueue>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -298,12 +315,18 @@ export class WorkerNode extends DurableObject<Env> {
 
   /**
    * Sends one command to the connected worker and waits for its result, the deadline, a
-   * cancel, or the connection's loss. The node's own slots decide: a full capability
-   * answers `no_capacity` at once (not delivered), so the caller can try another node.
+   * cancel, or the connection's loss. The node's own slots decide: when the capability is
+   * full, a caller that may wait (`admission.wait`) queues for a slot until its deadline,
+   * served in arrival order per account and round-robin between accounts; otherwise (or
+   * when the queue holds CONSOLE_QUEUE_MAX already, or the deadline passes first) it gets
+   * `no_capacity` (not delivered), so it can try another node.
    */
-  async dispatch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
-    const ws = this.currentSocket();
-    if (!ws) {
+  async dispatch(
+    frame: DispatchFrame,
+    onOutput?: (chunk: OutputChunk) => unknown,
+    admission?: Admission,
+  ): Promise<DispatchOutcome> {
+    if (!this.currentSocket()) {
       // The caller's view was stale: correct the registry so the next placement goes elsewhere.
       if (this.currentConn === null) await nodeRegistryStub(this.env).unregister(this.nodeId);
       return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
@@ -312,8 +335,62 @@ export class WorkerNode extends DurableObject<Env> {
     if (max === undefined) {
       return { ok: false, code: "no_worker", message: `this worker does not offer ${frame.capability}`, notDelivered: true };
     }
-    if (this.running(frame.capability) >= max) {
+    const queue = this.queues.get(frame.capability);
+    // Newcomers never pass those already waiting.
+    if (this.running(frame.capability) < max && (queue === undefined || queue.size === 0)) return this.launch(frame, onOutput);
+    if (!admission?.wait) {
       return { ok: false, code: "no_capacity", message: `${frame.capability} is at capacity on this worker`, notDelivered: true };
+    }
+    const bound = queueMax(this.env);
+    const q = queue ?? new AdmissionQueue();
+    this.queues.set(frame.capability, q);
+    if (q.size >= bound) {
+      return {
+        ok: false,
+        code: "no_capacity",
+        message: `${frame.capability} is at capacity on this worker and ${bound} calls already wait for a slot`,
+        notDelivered: true,
+      };
+    }
+    return new Promise<DispatchOutcome>((resolve) => {
+      const timer = setTimeout(
+        () => {
+          if (q.remove(waiter))
+            resolve({
+              ok: false,
+              code: "no_capacity",
+              message: `${frame.capability} is at capacity on this worker and no slot freed before the deadline`,
+              notDelivered: true,
+            });
+        },
+        Math.max(0, frame.deadlineUnixMs - QUEUE_MARGIN_MS - Date.now()),
+      );
+      const waiter: Waiter = {
+        commandId: frame.commandId,
+        // Launched synchronously, so the slot is taken before anything else can count it.
+        admit: () => {
+          clearTimeout(timer);
+          resolve(this.launch(frame, onOutput));
+        },
+        refuse: (o) => {
+          clearTimeout(timer);
+          resolve(o);
+        },
+      };
+      q.push(admission.accountId, waiter);
+    });
+  }
+
+  /** Starts a command in a slot that is free now (the pending entry is made before any await). */
+  private launch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
+    const ws = this.currentSocket();
+    if (!ws) {
+      return Promise.resolve({
+        ok: false,
+        code: "worker_disconnected",
+        message: "the worker is not connected",
+        notDelivered: true,
+      });
     }
     const att = ws.deserializeAttachment() as Attachment;
     const outcome = new Promise<DispatchOutcome>((resolve) => {
@@ -329,6 +406,7 @@ export class WorkerNode extends DurableObject<Env> {
         clearTimeout(timer);
         this.pending.delete(frame.commandId);
         resolve(o);
+        this.pump(frame.capability);
       };
       this.pending.set(frame.commandId, {
         connId: att.connId,
@@ -348,7 +426,20 @@ export class WorkerNode extends DurableObject<Env> {
         streamOutput: frame.streamOutput,
       },
     });
-    return await outcome;
+    return outcome;
+  }
+
+  /** Hands free slots of `capability` to waiting commands, round-robin between accounts. */
+  private pump(capability: string): void {
+    const q = this.queues.get(capability);
+    if (!q) return;
+    const max = this.caps.get(capability) ?? 0;
+    while (this.running(capability) < max) {
+      const w = q.next();
+      if (!w) break;
+      w.admit();
+    }
+    if (q.size === 0) this.queues.delete(capability);
   }
 
   /** Commands running now, per declared capability. */
@@ -369,12 +460,29 @@ export class WorkerNode extends DurableObject<Env> {
   private setCaps(caps: CapabilitySlot[]): void {
     this.caps.clear();
     for (const c of caps) if (c.maxInflight > 0) this.caps.set(c.name, c.maxInflight);
+    // A capability withdrawn (a draining worker) fails its waiters so they can go elsewhere.
+    for (const [name, q] of this.queues) {
+      if (this.caps.has(name)) this.pump(name);
+      else {
+        q.refuseAll({ ok: false, code: "no_worker", message: `this worker no longer offers ${name}`, notDelivered: true });
+        this.queues.delete(name);
+      }
+    }
   }
 
   /** Stops a dispatched command: a cancel frame to the worker, `canceled` to the waiting caller. */
   cancel(commandId: string, reason = "canceled by the caller"): boolean {
     const pend = this.pending.get(commandId);
-    if (!pend) return false;
+    if (!pend) {
+      for (const q of this.queues.values()) {
+        const w = q.find((x) => x.commandId === commandId);
+        if (w && q.remove(w)) {
+          w.refuse({ ok: false, code: "canceled", message: reason });
+          return true;
+        }
+      }
+      return false;
+    }
     this.sendCancel(commandId, reason);
     pend.settle({ ok: false, code: "canceled", message: reason });
     return true;
@@ -435,6 +543,10 @@ export class WorkerNode extends DurableObject<Env> {
 
   private failPending(connId: string, code: string, message: string): void {
     for (const p of [...this.pending.values()]) if (p.connId === connId) p.settle({ ok: false, code, message });
+    if (connId !== this.currentConn) return;
+    // Waiters never reached the worker: they may try another node.
+    for (const q of this.queues.values()) q.refuseAll({ ok: false, code, message, notDelivered: true });
+    this.queues.clear();
   }
 
   /** Marks the node offline if `connId` is still its current connection, and fails what it had in flight. */
@@ -448,6 +560,83 @@ export class WorkerNode extends DurableObject<Env> {
     await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = COALESCE(?, last_seen_at) WHERE node_id = ?")
       .bind(this.lastSeen || null, this.nodeId)
       .run();
+  }
+}
+
+/**
+ * A waiting call gives up this long before its deadline: a slot handed over later could
+ * not run the command anyway, and the caller gets its 429 before its own deadline fires.
+ */
+export const QUEUE_MARGIN_MS = 100;
+
+/** Default of CONSOLE_QUEUE_MAX: calls that may wait for a slot, per node and capability. */
+export const DEFAULT_QUEUE_MAX = 256;
+
+/** CONSOLE_QUEUE_MAX, or its default when unset or not a positive integer. */
+function queueMax(env: Env): number {
+  const n = Number(env.CONSOLE_QUEUE_MAX ?? DEFAULT_QUEUE_MAX);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_QUEUE_MAX;
+}
+
+/**
+ * Waiting commands of one capability: a FIFO per account, and the accounts in the order
+ * they are served next, so a busy account cannot starve a quiet one.
+ */
+export class AdmissionQueue<W = Waiter> {
+  private readonly byAccount = new Map<string, W[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(accountId: string, w: W): void {
+    const list = this.byAccount.get(accountId);
+    if (list) list.push(w);
+    else this.byAccount.set(accountId, [w]);
+    this.count++;
+  }
+
+  /** The next waiter: the first of the account whose turn it is; that account then goes last. */
+  next(): W | undefined {
+    for (const [accountId, list] of this.byAccount) {
+      const w = list.shift();
+      this.byAccount.delete(accountId);
+      if (list.length > 0) this.byAccount.set(accountId, list);
+      if (w === undefined) continue;
+      this.count--;
+      return w;
+    }
+    return undefined;
+  }
+
+  /** The first waiter matching `pred`, in no particular order. */
+  find(pred: (w: W) => boolean): W | undefined {
+    for (const list of this.byAccount.values()) {
+      const w = list.find(pred);
+      if (w !== undefined) return w;
+    }
+    return undefined;
+  }
+
+  /** Takes a waiter out (its deadline passed); false when it was already served. */
+  remove(w: W): boolean {
+    for (const [accountId, list] of this.byAccount) {
+      const i = list.indexOf(w);
+      if (i < 0) continue;
+      list.splice(i, 1);
+      if (list.length === 0) this.byAccount.delete(accountId);
+      this.count--;
+      return true;
+    }
+    return false;
+  }
+
+  /** Empties the queue, answering each waiter with `o`. */
+  refuseAll(this: AdmissionQueue<Waiter>, o: DispatchOutcome): void {
+    for (const list of this.byAccount.values()) for (const w of list) w.refuse(o);
+    this.byAccount.clear();
+    this.count = 0;
   }
 }
 

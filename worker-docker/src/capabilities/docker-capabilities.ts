@@ -1,4 +1,5 @@
 import type { ContainerClient } from "../docker/container-client.ts";
+import { LABEL_CAPABILITY, LABEL_SESSION } from "../docker/container-client.ts";
 import { ContainerTracker } from "../docker/container-tracker.ts";
 import { DockerContainerClient, engineMessage } from "../docker/docker-container-client.ts";
 import { nodeLabels } from "../docker/sandbox-spec.ts";
@@ -16,8 +17,11 @@ export interface DockerBackend {
   capabilities(): Capability[];
   /** Called whenever the set changes (engine appeared/vanished). */
   onChange(listener: () => void): void;
-  /** Removes every container this worker created; stops the engine watcher. */
-  close(): Promise<void>;
+  /**
+   * Removes every container this worker created and stops the engine watcher; with
+   * `keepSessions` idle terminal sessions stay for the next start of this node to adopt.
+   */
+  close(opts?: { keepSessions?: boolean }): Promise<void>;
 }
 
 const PING_TIMEOUT_MS = 3000;
@@ -136,13 +140,18 @@ class DockerBackendImpl implements DockerBackend {
   }
 
   private async goUp(): Promise<void> {
-    const labels = nodeLabels(this.config);
-    const leftovers = await this.client.listByLabels(labels);
-    await Promise.all(leftovers.map((id) => this.client.remove(id)));
+    // Running session containers of an earlier run of this node are adopted; the rest goes.
+    const found = await this.client.listDetailed(nodeLabels(this.config));
+    const kept = found.filter((c) => c.running && c.labels[LABEL_CAPABILITY] === "terminalExec" && c.labels[LABEL_SESSION]);
+    const leftovers = found.filter((c) => !kept.includes(c));
+    await Promise.all(leftovers.map((c) => this.client.remove(c.id)));
     if (leftovers.length > 0) this.log.info("removed leftover containers of this node", { count: leftovers.length });
     const tracker = new ContainerTracker(this.client, this.log);
     const live: Live = { tracker, python: null, sessions: null, terminal: null, resource: null };
     await this.addMissing(live);
+    const adoptable = kept.map((c) => ({ id: c.id, sessionId: c.labels[LABEL_SESSION] ?? "" }));
+    if (live.sessions) await live.sessions.adopt(adoptable);
+    else await Promise.all(adoptable.map((c) => this.client.remove(c.id)));
     if (this.closed) return;
     this.live = live;
     this.downReported = false;
@@ -188,21 +197,27 @@ class DockerBackendImpl implements DockerBackend {
     return { containersRunning: this.live?.tracker.size ?? 0, poolReady: this.live?.python?.poolReady ?? 0 };
   }
 
-  async close(): Promise<void> {
+  async close(opts: { keepSessions?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     await this.probing;
     const l = this.live;
     this.live = null;
+    const kept = new Set<string>();
     if (l) {
-      await Promise.all([l.python?.close(), l.sessions?.close()]);
+      await Promise.all([l.python?.close(), l.sessions?.close(opts.keepSessions === true)]);
       await l.tracker.removeAll();
     }
-    // Anything created in the meantime (or by an earlier run of this node) goes too.
+    // Anything created in the meantime (or by an earlier run of this node) goes too, but
+    // for the running session containers when sessions are kept.
     try {
-      const rest = await withTimeout(this.client.listByLabels(nodeLabels(this.config)), 10_000, "the Docker Engine");
-      await Promise.all(rest.map((id) => this.client.remove(id)));
+      const rest = await withTimeout(this.client.listDetailed(nodeLabels(this.config)), 10_000, "the Docker Engine");
+      for (const c of rest) {
+        if (opts.keepSessions && c.running && c.labels[LABEL_CAPABILITY] === "terminalExec") kept.add(c.id);
+      }
+      await Promise.all(rest.filter((c) => !kept.has(c.id)).map((c) => this.client.remove(c.id)));
+      if (kept.size > 0) this.log.info("terminal sessions left running for the next start", { count: kept.size });
     } catch (err) {
       this.log.warn("could not sweep containers at shutdown", { error: engineMessage(err) });
     }

@@ -20,6 +20,11 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   /** Keep stdin open so the program can be fed after start (attach before start). */
   openStdin: boolean;
+  /**
+   * Keep stdin open after the attached client goes (a terminal session outlives its
+   * worker's connection until its lease ends, and a restarted worker attaches again).
+   */
+  keepStdinOpen?: boolean;
   readonlyRootfs: boolean;
   /** Mount point → tmpfs options (e.g. `rw,nosuid,nodev,size=67108864`). */
   tmpfs: Record<string, string>;
@@ -60,6 +65,13 @@ export interface ExecOptions {
   env?: string[];
 }
 
+/** A container found by its labels. */
+export interface ListedContainer {
+  id: string;
+  labels: Record<string, string>;
+  running: boolean;
+}
+
 /** Thin, logged access to the engine; every method names the container it touches. */
 export interface ContainerClient {
   /** Resolves when the engine answers; rejects with the reason otherwise. */
@@ -83,4 +95,6 @@ export interface ContainerClient {
   execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams>;
   /** Ids of all containers (running or not) carrying every given label. */
   listByLabels(labels: Record<string, string>): Promise<string[]>;
+  /** All containers carrying every given label, with their labels and whether they run. */
+  listDetailed(labels: Record<string, string>): Promise<ListedContainer[]>;
 }

@@ -44,6 +44,11 @@ export class ContainerTracker {
     return p;
   }
 
+  /** Forgets one container without removing it (a session kept for the next start). */
+  forget(id: string): void {
+    this.live.delete(id);
+  }
+
   /** Forgets containers without touching the engine (it went away and took them along). */
   forgetAll(): void {
     this.live.clear();

@@ -2,7 +2,15 @@ import type { Duplex } from "node:stream";
 import Docker from "dockerode";
 import type { DockerEndpoint } from "../docker-config.ts";
 import type { Logger } from "../log.ts";
-import type { AttachedStreams, ContainerClient, ContainerSpec, ExecOptions, ExitState, OutputSink } from "./container-client.ts";
+import type {
+  AttachedStreams,
+  ContainerClient,
+  ContainerSpec,
+  ExecOptions,
+  ExitState,
+  ListedContainer,
+  OutputSink,
+} from "./container-client.ts";
 import { StreamDemuxer } from "./stream-demux.ts";
 
 /** The HTTP status dockerode attaches to an engine error, when there is one. */
@@ -81,7 +89,7 @@ export class DockerContainerClient implements ContainerClient {
       Labels: spec.labels,
       Tty: false,
       OpenStdin: spec.openStdin,
-      StdinOnce: spec.openStdin,
+      StdinOnce: spec.openStdin && spec.keepStdinOpen !== true,
       AttachStdin: spec.openStdin,
       AttachStdout: true,
       AttachStderr: true,
@@ -199,5 +207,13 @@ export class DockerContainerClient implements ContainerClient {
       filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
     });
     return list.map((c) => c.Id);
+  }
+
+  async listDetailed(labels: Record<string, string>): Promise<ListedContainer[]> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+    });
+    return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, running: c.State === "running" }));
   }
 }

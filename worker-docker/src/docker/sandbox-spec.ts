@@ -79,6 +79,8 @@ export function terminalSpec(config: DockerConfig, sessionId: string): Container
     workingDir: "/workspace",
     labels: { ...nodeLabels(config), [LABEL_CAPABILITY]: "terminalExec", [LABEL_SESSION]: sessionId },
     openStdin: true,
+    // The session lives on between a worker's clean stop and its next start (its lease ends it).
+    keepStdinOpen: true,
     readonlyRootfs: l.readonlyRootfs,
     tmpfs: {
       // exec: sessions build and run programs here, as on any machine.

@@ -28,10 +28,11 @@ exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2"`;
  * output cannot fake an end. Only POSIX sh and `sleep` are used, so any image can serve a
  * session; `sh -lc` costs a fork+exec (~2 ms) where `docker exec` costs 100–200 ms.
  *
- * The container must not outlive its worker: a watchdog ends it (USR1 to PID 1, which
+ * The container must not outlive its lease: a watchdog ends it (USR1 to PID 1, which
  * exits, and every other process killed) when a command runs past its limit or an idle
- * session past its lease, and while a command runs, a reader on the worker's connection
- * does the same the moment it closes (an idle server notices that itself). PID 1 ignores
+ * session past its lease, whether or not a worker is attached (the container's stdin
+ * stays open between a worker's stop and its next start, which adopts the session); if
+ * stdin does close, a reader ends a running command at once and an idle server exits. PID 1 ignores
  * every other signal (PID 1 rule); a command can end its own session with USR1, or kill
  * its own watchdogs, and hurts nobody else by it.
  */

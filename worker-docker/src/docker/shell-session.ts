@@ -30,6 +30,8 @@ interface Pending {
 export class ShellSession {
   busy = true;
   leaseExpiresAt = 0;
+  /** Taken over from an earlier run of this worker: the lease its container keeps is not known here. */
+  adopted = false;
   private pending: Pending | null = null;
   private output: ((stream: StreamName, data: Buffer) => void) | null = null;
   private readonly scanners: Record<StreamName, MarkerScanner>;
@@ -69,6 +71,33 @@ export class ShellSession {
       await tracker.remove(id);
       throw err;
     }
+  }
+
+  /**
+   * Attaches to a running session container an earlier run of this worker left behind
+   * (its shell server waits for the next request on stdin, which stayed open).
+   */
+  static async adopt(
+    client: ContainerClient,
+    tracker: ContainerTracker,
+    containerId: string,
+    sessionId: string,
+    log: Logger,
+  ): Promise<ShellSession> {
+    tracker.add(containerId);
+    let session: ShellSession | null = null;
+    const io = await client.attach(containerId, (stream, data) => session?.scanners[stream].push(data));
+    session = new ShellSession(sessionId, containerId, io, log.child({ container_id: containerId }));
+    const s = session;
+    void io.closed.then(() => s.onClosed());
+    s.busy = false;
+    s.adopted = true;
+    return s;
+  }
+
+  /** Lets go of the container without removing it (a clean stop keeps sessions for the next start). */
+  release(): void {
+    this.io.destroy();
   }
 
   get alive(): boolean {

@@ -5,7 +5,7 @@ import type { ContainerClient } from "./container-client.ts";
 import type { ContainerTracker } from "./container-tracker.ts";
 import { engineMessage } from "./docker-container-client.ts";
 import { raceAbort } from "./run-signal.ts";
-import { terminalSpec } from "./sandbox-spec.ts";
+import { SANDBOX_GRACE_MS, terminalSpec } from "./sandbox-spec.ts";
 import { ShellSession } from "./shell-session.ts";
 
 /** A session slot: `creating` holds the place while its container starts. */
@@ -37,10 +37,40 @@ export class TerminalSessions {
     return sec * 1000;
   }
 
-  /** Extends the lease to at least now + ttl; never shortens it. */
+  /** Extends the lease to at least now + ttl; never shortens it (an adopted session's first command sets it). */
   extendLease(session: ShellSession, ttlMs: number): number {
-    session.leaseExpiresAt = Math.max(session.leaseExpiresAt, Date.now() + ttlMs);
+    session.leaseExpiresAt = session.adopted ? Date.now() + ttlMs : Math.max(session.leaseExpiresAt, Date.now() + ttlMs);
+    session.adopted = false;
     return session.leaseExpiresAt;
+  }
+
+  /**
+   * Takes over the session containers an earlier run of this worker (same node id) left
+   * running. Their own lease is kept by the container (its shell server ends it), so the
+   * janitor here waits for the longest lease and the container's end tells it sooner.
+   */
+  async adopt(containers: Array<{ id: string; sessionId: string }>): Promise<void> {
+    for (const c of containers) {
+      if (this.entries.has(c.sessionId)) {
+        await this.tracker.remove(c.id);
+        continue;
+      }
+      try {
+        const session = await ShellSession.adopt(
+          this.client,
+          this.tracker,
+          c.id,
+          c.sessionId,
+          this.log.child({ session_id: c.sessionId }),
+        );
+        session.leaseExpiresAt = Date.now() + this.config.leaseMaxSec * 1000 + SANDBOX_GRACE_MS;
+        this.entries.set(c.sessionId, { state: "ready", session });
+        this.log.info("terminal session adopted", { session_id: c.sessionId, container_id: c.id });
+      } catch (err) {
+        this.log.warn("could not adopt a session container; removing it", { container_id: c.id, error: engineMessage(err) });
+        await this.tracker.remove(c.id);
+      }
+    }
   }
 
   /** The session if this worker has it and its container is alive (busy or not). */
@@ -137,11 +167,24 @@ export class TerminalSessions {
     return this.entries.size;
   }
 
-  /** Stops the janitor and removes every session container. */
-  async close(): Promise<void> {
+  /**
+   * Stops the janitor and removes every session container, or with `keep` lets go of the
+   * idle ones without removing them (their containers end by their lease unless a next
+   * start of this worker adopts them). A session whose command is running is removed.
+   */
+  async close(keep = false): Promise<void> {
     this.closed = true;
     clearInterval(this.janitor);
-    await Promise.all([...this.entries.keys()].map((id) => this.drop(id)));
+    const drops: Array<Promise<void>> = [];
+    for (const [id, e] of [...this.entries]) {
+      if (keep && e.state === "ready" && e.session.alive && !e.session.busy) {
+        this.entries.delete(id);
+        e.session.release();
+        this.tracker.forget(e.session.containerId);
+        this.log.info("terminal session kept for the next start", { session_id: id, container_id: e.session.containerId });
+      } else drops.push(this.drop(id));
+    }
+    await Promise.all(drops);
   }
 
   /** Forgets every session without engine calls (the engine went away with the containers). */

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { createDockerBackend, type DockerBackend } from "../../src/capabilities/docker-capabilities.ts";
 import type { Capability } from "../../src/capabilities/types.ts";
-import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
+import { LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
 import { createLogger } from "../../src/log.ts";
 import { containersWith, ctx, eventually, marker, type PythonResult, testConfig } from "./harness.ts";
 
@@ -127,6 +127,47 @@ describe("Docker backend", () => {
     }
     expect(await containersWith({ [LABEL_NODE]: config.nodeId })).toEqual([]);
     expect(backend.capabilities()).toEqual([]);
+  });
+
+  it("keeps idle terminal sessions on a clean stop and adopts them at the next start of the same node", async () => {
+    const config = testConfig();
+    const first = await createDockerBackend(config, createLogger({}, "error"));
+    const sessionId = marker("sess");
+    const term = (b: DockerBackend, command: string, extra: Record<string, unknown> = {}) =>
+      capOf(b, "terminalExec").run({ session_id: sessionId, command, ...extra }, ctx()) as Promise<{
+        created: boolean;
+        stdout: string;
+        lease_expires_unix_ms: number;
+      }>;
+    let second: DockerBackend | null = null;
+    try {
+      // Each command is a fresh login shell: its state lives in the session's ~/.profile.
+      const made = await term(
+        first,
+        "mkdir deep && echo data > deep/f.txt && printf 'export KEPT=yes\\ncd ~/deep\\n' >> ~/.profile",
+        {
+          create_if_missing: true,
+          lease_ttl_sec: 120,
+        },
+      );
+      expect(made.created).toBe(true);
+      expect(((await capOf(first, "pythonExec").run({ code: "print(1)" }, ctx())) as PythonResult).output).toBe("1\n");
+      await first.close({ keepSessions: true });
+      // Only the session container is left: the pool's python containers went.
+      const left = await containersWith({ [LABEL_NODE]: config.nodeId });
+      expect(left).toHaveLength(1);
+      expect(await containersWith({ [LABEL_NODE]: config.nodeId, [LABEL_SESSION]: sessionId })).toEqual(left);
+
+      second = await createDockerBackend(config, createLogger({}, "error"));
+      const after = await term(second, 'echo "$PWD $KEPT $(cat f.txt)"', { lease_ttl_sec: 60 });
+      expect(after).toMatchObject({ created: false, stdout: "/workspace/deep yes data\n" });
+      // The adopted session's lease is the one this command set, not a guess.
+      expect(after.lease_expires_unix_ms).toBeLessThanOrEqual(Date.now() + 60_000);
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+    expect(await containersWith({ [LABEL_NODE]: config.nodeId })).toEqual([]);
   });
 
   it("withholds a capability whose image is missing, with one line saying how to fix it", async () => {

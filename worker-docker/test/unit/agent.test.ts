@@ -111,6 +111,7 @@ const config: WorkerConfig = {
   heartbeatIntervalSec: 5,
   heartbeatJitterPct: 0,
   maxInflight: 2,
+  echoMaxInflight: 2,
   dockerEnabled: false,
   shutdownGraceSec: 30,
   echoDelayMs: 0,

@@ -40,6 +40,7 @@ function forgingEngine(reply: (push: (chunk: Buffer) => void) => void) {
     exec: async () => 0,
     execAttached: () => Promise.reject(new Error("no sessions in this test")),
     listByLabels: async () => [],
+    listDetailed: async () => [],
   };
   return { client, removed };
 }

@@ -1,0 +1,215 @@
+#!/usr/bin/env node
+// The figures of the product's performance table, each next to its floor, in one run
+// against one self-hosted console (`npm start` with its defaults: one account, the local
+// worker), plus a breakdown of where pythonExec's and terminalExec's time goes. Start-up
+// and memory rows come from bench/startup-bench.mjs when it is there. Bounded.
+//
+//   node bench/table.mjs [--seq 500] [--python 30] [--terminal 100] [--burst-sec 5]
+import { execFile, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { register } from "tsx/esm/api";
+import { fmt, freePort, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
+
+register();
+const { createDockerBackend } = await import("../worker-docker/src/capabilities/docker-capabilities.ts");
+const { parseDockerConfig } = await import("../worker-docker/src/docker-config.ts");
+const { createLogger } = await import("../worker-docker/src/log.ts");
+
+const execFileAsync = promisify(execFile);
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const SEQ = arg("seq", 500);
+const PY = arg("python", 30);
+const TERM = arg("terminal", 100);
+const BURST_SEC = arg("burst-sec", 5);
+const phase = (name) => process.stderr.write(`bench: ${name}\n`);
+
+/** Sorted latencies of `n` sequential calls of `fn` (after `warm` uncounted ones); a failed call throws. */
+async function timed(n, fn, warm = 5) {
+  for (let i = 0; i < warm; i++) await fn();
+  const lat = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    lat.push(performance.now() - t);
+  }
+  return lat.sort((a, b) => a - b);
+}
+const p50 = (lat) => percentile(lat, 50);
+
+/** A bare Node HTTP route in its own process: the floor of any HTTP answer on this machine. */
+async function bareNode() {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `require("node:http").createServer((q,s)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{s.setHeader("content-type","application/json");s.end(b||"{}")})}).listen(${port},"127.0.0.1",()=>console.log("up"))`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise((r) => child.stdout.once("data", r));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+const ok = (r, what) => {
+  if (r.status < 200 || r.status > 299) throw new Error(`${what}: ${r.status} ${r.body}`);
+  return r;
+};
+
+const c = await startConsole();
+const rows = [];
+const breakdown = [];
+let backend = null;
+let bare = null;
+try {
+  const { token } = await signInWithToken(c);
+  const auth = { authorization: `Bearer ${token}` };
+  const rest = async (p, body) => ok(await request(`${c.url}${p}`, { method: "POST", headers: auth, body }), p);
+  let rpcId = 0;
+  const mcp = async (name, args) => {
+    const r = await request(`${c.url}/mcp`, {
+      method: "POST",
+      headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+      body: { jsonrpc: "2.0", id: ++rpcId, method: "tools/call", params: { name, arguments: args } },
+    });
+    const body = JSON.parse(r.body);
+    if (r.status !== 200 || body.error || body.result?.isError) throw new Error(`MCP ${name}: ${r.status} ${r.body}`);
+    return r;
+  };
+
+  // Echo: sequential latency against a bare Node route, MCP against REST.
+  phase("echo");
+  bare = await bareNode();
+  const bareLat = await timed(
+    SEQ,
+    async () => ok(await request(`${bare.url}/`, { method: "POST", body: { message: "bench" } }), "bare"),
+    100,
+  );
+  const healthLat = await timed(SEQ, async () => ok(await request(`${c.url}/healthz`), "healthz"), 100);
+  const echoLat = await timed(SEQ, () => rest("/api/v1/commands/echo", { message: "bench" }), 100);
+  const mcpLat = await timed(SEQ, () => mcp("echo", { message: "bench" }), 100);
+  rows.push([
+    "echo p50 / bare Node HTTP route p50",
+    `${fmt(p50(echoLat) / p50(bareLat))}× (${fmt(p50(echoLat))} vs ${fmt(p50(bareLat))} ms)`,
+    "≤ 2×",
+  ]);
+  rows.push([
+    "MCP echo p50 / REST echo p50",
+    `${fmt(p50(mcpLat) / p50(echoLat))}× (${fmt(p50(mcpLat))} vs ${fmt(p50(echoLat))} ms)`,
+    "≤ 1.1×",
+  ]);
+  breakdown.push(["echo", "bare Node route", fmt(p50(bareLat))]);
+  breakdown.push(["echo", "console /healthz (workerd + router, no Durable Object)", fmt(p50(healthLat))]);
+  breakdown.push(["echo", "REST echo (+ auth, AccountLimits, WorkerNode, wire, worker)", fmt(p50(echoLat))]);
+
+  // Echo burst: 16 keep-alive clients for BURST_SEC seconds, one account.
+  phase(`echo burst, 16 clients, ${BURST_SEC} s`);
+  let okCount = 0;
+  const statuses = new Map();
+  const until = Date.now() + BURST_SEC * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (Date.now() < until) {
+        const r = await request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "burst" } });
+        if (r.status >= 200 && r.status < 300) okCount++;
+        else statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  const non2xx = [...statuses].map(([s, n]) => `${n} × ${s}`).join(", ") || "0 non-2xx";
+  rows.push([
+    "echo, 16 concurrent keep-alive clients",
+    `${Math.round(okCount / secs)} ok/s, ${non2xx}`,
+    "≥ 1,000 ok/s, 0 non-2xx",
+  ]);
+
+  // pythonExec: REST sync against `docker run` and the worker's own capability.
+  phase("pythonExec");
+  const pyLat = await timed(
+    PY,
+    () => rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" }),
+    3,
+  );
+  const config = parseDockerConfig({ ...process.env, WORKER_ID: `bench-${randomBytes(4).toString("hex")}` });
+  const benchLog = createLogger({ component: "bench" }, "error");
+  backend = await createDockerBackend(config, benchLog);
+  const cap = (name) => backend.capabilities().find((x) => x.name === name);
+  const ctx = () => ({
+    commandId: `bench-${randomBytes(4).toString("hex")}`,
+    deadlineUnixMs: Date.now() + 60_000,
+    signal: new AbortController().signal,
+    log: benchLog,
+  });
+  // Pauses let the worker's pool refill between runs, as between sequential REST calls.
+  const capPyLat = await timed(
+    PY,
+    async () => {
+      await cap("pythonExec").run({ code: "print(1)" }, ctx());
+      await sleep(150);
+    },
+    3,
+  );
+  const dockerRunLat = await timed(
+    5,
+    () => execFileAsync("docker", ["run", "--rm", "--network", "none", config.pythonImage, "python3", "-c", "print(1)"]),
+    1,
+  );
+  rows.push([
+    "pythonExec `print(1)`, REST sync, p50",
+    `${fmt(p50(pyLat))} ms (docker run: ${fmt(p50(dockerRunLat))})`,
+    "≤ 50 ms",
+  ]);
+  const capPy = p50(capPyLat) - 150;
+  breakdown.push(["pythonExec", "worker capability (pool hand-off, code in, result out, removal)", fmt(capPy)]);
+  breakdown.push(["pythonExec", "console + Durable Objects + wire (REST − capability)", fmt(p50(pyLat) - capPy)]);
+
+  // terminalExec: a warm session's `pwd` against `docker exec` and the capability.
+  phase("terminalExec");
+  const first = JSON.parse((await rest("/api/v1/commands/terminal", { command: "true", lease_ttl_sec: 600 })).body);
+  const termLat = await timed(TERM, () => rest("/api/v1/commands/terminal", { session_id: first.session_id, command: "pwd" }), 5);
+  const sid = `bench-${randomBytes(4).toString("hex")}`;
+  await cap("terminalExec").run({ session_id: sid, command: "true", create_if_missing: true }, ctx());
+  const capTermLat = await timed(TERM, () => cap("terminalExec").run({ session_id: sid, command: "pwd" }, ctx()), 5);
+  const { stdout: cid } = await execFileAsync("docker", [
+    "run",
+    "-d",
+    "--rm",
+    "--network",
+    "none",
+    config.terminalImage,
+    "sleep",
+    "120",
+  ]);
+  const execLat = await timed(10, () => execFileAsync("docker", ["exec", cid.trim(), "pwd"]), 1);
+  await execFileAsync("docker", ["rm", "-f", cid.trim()]).catch(() => {});
+  rows.push(["terminalExec `pwd`, warm session, p50", `${fmt(p50(termLat))} ms (docker exec: ${fmt(p50(execLat))})`, "≤ 8 ms"]);
+  breakdown.push(["terminalExec", "worker capability (shell server round trip)", fmt(p50(capTermLat))]);
+  breakdown.push([
+    "terminalExec",
+    "console + Session/AccountLimits/WorkerNode objects + wire (REST − capability)",
+    fmt(p50(termLat) - p50(capTermLat)),
+  ]);
+} finally {
+  bare?.stop();
+  await backend?.close();
+  await c.stop();
+}
+
+console.log("\nOnlyboxes on this machine, one run (p50 unless said):");
+console.table(rows.map(([figure, now, target]) => ({ figure, measured: now, target })));
+console.log("Where the time goes (p50 ms):");
+console.table(breakdown.map(([call, part, ms]) => ({ call, part, ms })));
+
+const startup = path.join(root, "bench", "startup-bench.mjs");
+if (existsSync(startup)) {
+  phase("start-up and memory (bench/startup-bench.mjs)");
+  await new Promise((resolve) => spawn(process.execPath, [startup], { stdio: "inherit" }).once("exit", resolve));
+}
