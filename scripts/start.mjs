@@ -14,10 +14,12 @@ import { ensureDashboard } from "./launcher/dashboard.mjs";
 import { loadHashKey } from "./launcher/hash-key.mjs";
 import { loadLocalWorkerCredential, localWorkerEnv } from "./launcher/local-worker.mjs";
 import { LauncherError, log } from "./launcher/log.mjs";
-import { applyMigrations, readMigrations } from "./launcher/migrations.mjs";
+import { bundleSelfhost } from "./launcher/bundle-selfhost.mjs";
+import { readMigrations } from "./launcher/migrations.mjs";
 import { claimRuntimeVersion } from "./launcher/runtime-version.mjs";
-import { consoleVars, dataDirFrom, localUrl, parseAddr } from "./launcher/settings.mjs";
+import { consoleVars, dataDirFrom, localUrl, parseAddr, runtimeFrom } from "./launcher/settings.mjs";
 import { supervise } from "./launcher/supervise.mjs";
+import { startWorkerdRuntime } from "./launcher/workerd-runtime.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const env = process.env;
@@ -48,10 +50,12 @@ function installSignalHandlers() {
 async function main() {
   installSignalHandlers();
   const { host, port } = parseAddr(env.CONSOLE_HTTP_ADDR);
+  const runtimeKind = runtimeFrom(env);
   const dataDir = dataDirFrom(env, root);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const hashKey = loadHashKey(env, dataDir, (m) => process.stderr.write(`onlyboxes: warning: ${m}\n`));
   const distDir = ensureDashboard(root);
+  // Miniflare pins the exact workerd both runtimes run, so its version names the data format.
   claimRuntimeVersion(
     dataDir,
     JSON.parse(readFileSync(path.join(root, "node_modules", "miniflare", "package.json"), "utf8")).version,
@@ -61,6 +65,7 @@ async function main() {
   const localWorker = (env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false";
   const cred = localWorker ? loadLocalWorkerCredential(dataDir) : null;
   const workerEntry = localWorker ? bundleWorker(root) : null;
+  const shims = runtimeKind === "workerd" ? bundleSelfhost(root, dataDir) : null;
 
   // Rows older than this belong to the previous run (see the boot event below).
   const bootStartedAt = new Date();
@@ -74,13 +79,25 @@ async function main() {
   });
 
   try {
-    runtime = await startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env });
+    runtime = shims
+      ? await startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims })
+      : await startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env });
   } catch (err) {
     throw new LauncherError(
       `the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
   installSignalHandlers();
+  // Without the console there is nothing to serve: stop the worker and say so.
+  runtime.exited?.then(() => {
+    if (stopping) return;
+    log("workerd exited unexpectedly; stopping", { code: runtime.child.exitCode, signal: runtime.child.signalCode }, "error");
+    stopping = true;
+    void (async () => {
+      await worker?.stop(5000);
+      process.exit(1);
+    })();
+  });
   const consoleUrl = localUrl(host, runtime.port);
   // The worker starts now: its Docker set-up overlaps the migrations and the boot event,
   // and it dials the console only after that set-up.
@@ -96,7 +113,7 @@ async function main() {
       { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
     );
   }
-  for (const file of await applyMigrations(runtime.db, migrations)) log("applied migration", { file });
+  for (const file of await runtime.migrate(migrations)) log("applied migration", { file });
   // The Worker's boot handler: fails tasks the previous run left unfinished, marks its
   // workers offline, and registers the local worker's credential.
   await runtime.scheduled(BOOT_EVENT, bootStartedAt);

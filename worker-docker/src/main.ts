@@ -1,7 +1,32 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
+import type { Capability } from "./capabilities/types.ts";
 import { ConfigError, parseWorkerConfig } from "./config.ts";
 import { createLogger } from "./log.ts";
+
+/** A capability source whose real source arrives later: empty until then, and says so when it changes. */
+class LateCapabilitySource implements CapabilitySource {
+  private inner: CapabilitySource | null = null;
+  private readonly listeners: Array<() => void> = [];
+
+  capabilities(): Capability[] {
+    return this.inner?.capabilities() ?? [];
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Takes `inner` as the source from now on and tells the listeners. */
+  attach(inner: CapabilitySource): void {
+    this.inner = inner;
+    const notify = () => {
+      for (const l of this.listeners) l();
+    };
+    inner.onChange(notify);
+    notify();
+  }
+}
 
 /** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -20,11 +45,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const nodeLog = log.child({ node_id: config.nodeId });
   const echo = createEchoCapability(config.maxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
-  let closeDocker: (() => Promise<void>) | null = null;
+  let startDocker: (() => Promise<CapabilitySource & { close(): Promise<void> }>) | null = null;
   if (config.dockerEnabled) {
     // Loaded only when wanted, so an echo-only worker never touches Docker.
     const { parseDockerConfig } = await import("./docker-config.ts");
-    const { createDockerBackend } = await import("./capabilities/docker-capabilities.ts");
     let dockerConfig: ReturnType<typeof parseDockerConfig>;
     try {
       dockerConfig = parseDockerConfig(env);
@@ -33,11 +57,22 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       process.exitCode = 2;
       return;
     }
-    const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
-    sources.push(backend);
-    closeDocker = () => backend.close();
+    const settings = dockerConfig;
+    startDocker = async () => {
+      const { createDockerBackend } = await import("./capabilities/docker-capabilities.ts");
+      return createDockerBackend(settings, nodeLog.child({ component: "docker" }));
+    };
   }
+  // The agent connects at once with what it has; Docker's capabilities follow through
+  // capabilitiesUpdate once the engine has answered (its probe, image checks and pool
+  // fill take seconds the worker need not spend offline).
+  const late = new LateCapabilitySource();
+  if (startDocker) sources.push(late);
   const agent = new Agent(config, sources, nodeLog);
+  const docker = startDocker?.().then((backend) => {
+    late.attach(backend);
+    return backend;
+  });
   let stoppingSince = 0;
   const shutdown = (signal: string) => {
     if (stoppingSince) {
@@ -50,12 +85,18 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     nodeLog.info("shutting down", { signal });
     void (async () => {
       await agent.stop();
-      await closeDocker?.().catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
+      const backend = await docker?.catch(() => null);
+      await backend?.close().catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
       nodeLog.info("stopped");
     })();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  docker?.catch((err: unknown) => {
+    nodeLog.error("the Docker backend could not start", { error: err instanceof Error ? err.message : String(err) });
+    process.exitCode = 1;
+    shutdown("docker-failed");
+  });
   nodeLog.info("starting", { console: config.consoleUrl, version: config.version });
   await agent.run();
 }
