@@ -112,6 +112,9 @@ async function oneRun(n, dataDir, hashKey, password) {
     }
     const consoleMs = performance.now() - t0;
     const consoleCpu = treeCpuSeconds(child.pid);
+    const cpuEach = [{ pid: child.pid, cmd: "launcher" }, ...descendants(child.pid)].map(
+      (p) => `${p.pid === child.pid ? "launcher" : procName(p.cmd)} ${fmt(cpuSeconds(p.pid, true))}`,
+    );
     let workerMs;
     for (;;) {
       alive();
@@ -128,7 +131,7 @@ async function oneRun(n, dataDir, hashKey, password) {
       name: p.pid === child.pid ? "launcher (node scripts/start.mjs)" : procName(p.cmd),
       rss: rssMiB(p.pid),
     }));
-    return { consoleMs, consoleCpu, workerMs, procs };
+    return { consoleMs, consoleCpu, cpuEach, workerMs, procs };
   } finally {
     if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), out);
     try {
@@ -172,7 +175,7 @@ for (const r of rows) {
   const total = r.procs.reduce((s, p) => s + (Number.isFinite(p.rss) ? p.rss : 0), 0);
   const each = r.procs.map((p) => `${p.name} ${fmt(p.rss)}`).join(", ");
   lines.push(
-    `| ${r.label} | ${fmt(r.consoleMs / 1000)} | ${fmt(r.consoleCpu)} | ${fmt(r.workerMs / 1000)} | ${fmt((r.workerMs - r.consoleMs) / 1000)} | ${fmt(total)} (${each}) |`,
+    `| ${r.label} | ${fmt(r.consoleMs / 1000)} | ${fmt(r.consoleCpu)} (${r.cpuEach.join(", ")}) | ${fmt(r.workerMs / 1000)} | ${fmt((r.workerMs - r.consoleMs) / 1000)} | ${fmt(total)} (${each}) |`,
   );
 }
 lines.push(

@@ -3,7 +3,7 @@
 // one local worker. Each step is a module of scripts/launcher/; this file only orders them.
 // Ctrl+C stops the worker first (it finishes or cancels its work), then the console.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleConsole } from "./launcher/bundle.mjs";
@@ -60,12 +60,48 @@ async function main() {
     dataDir,
     JSON.parse(readFileSync(path.join(root, "node_modules", "miniflare", "package.json"), "utf8")).version,
   );
-  const { bundleDir, options, vars: tomlVars } = bundleConsole(root, dataDir);
-  const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
   const localWorker = (env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false";
   const cred = localWorker ? loadLocalWorkerCredential(dataDir) : null;
   const workerEntry = localWorker ? bundleWorker(root) : null;
-  const shims = runtimeKind === "workerd" ? bundleSelfhost(root, dataDir) : null;
+
+  // The worker process starts first and loads its code while the console starts; it gets
+  // the console's URL (and connects) once the boot event has registered its credential.
+  let consoleReadyUrl = null;
+  let workerAwaiting = null;
+  if (cred && workerEntry) {
+    const workerEnv = localWorkerEnv(env, cred, null);
+    worker = supervise(
+      () => {
+        const child = spawn(process.execPath, [workerEntry], {
+          cwd: root,
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+          env: workerEnv,
+        });
+        // The worker asks once it listens; the answer waits until the console is ready.
+        child.on("message", (m) => {
+          if (m?.awaitingConsole !== true) return;
+          workerAwaiting = child;
+          if (consoleReadyUrl) announceConsole(consoleReadyUrl);
+        });
+        return child;
+      },
+      { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
+    );
+  }
+  function announceConsole(url) {
+    consoleReadyUrl = url;
+    const child = workerAwaiting;
+    if (child?.connected && child === worker?.current()) {
+      workerAwaiting = null;
+      child.send({ consoleUrl: url });
+    }
+  }
+
+  const { bundleDir, options, vars: tomlVars } = bundleConsole(root);
+  const shims = runtimeKind === "workerd" ? bundleSelfhost(root) : null;
+  // Earlier launchers kept the bundle in the data directory; it is no longer read.
+  rmSync(path.join(dataDir, "bundle"), { recursive: true, force: true });
+  const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
 
   // Rows older than this belong to the previous run (see the boot event below).
   const bootStartedAt = new Date();
@@ -99,24 +135,11 @@ async function main() {
     })();
   });
   const consoleUrl = localUrl(host, runtime.port);
-  // The worker starts now: its Docker set-up overlaps the migrations and the boot event,
-  // and it dials the console only after that set-up.
-  if (cred && workerEntry && !stopping) {
-    const workerEnv = localWorkerEnv(env, cred, consoleUrl);
-    worker = supervise(
-      () =>
-        spawn(process.execPath, [workerEntry], {
-          cwd: root,
-          stdio: ["ignore", "inherit", "inherit"],
-          env: workerEnv,
-        }),
-      { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
-    );
-  }
   for (const file of await runtime.migrate(migrations)) log("applied migration", { file });
   // The Worker's boot handler: fails tasks the previous run left unfinished, marks its
   // workers offline, and registers the local worker's credential.
   await runtime.scheduled(BOOT_EVENT, bootStartedAt);
+  announceConsole(consoleUrl);
 
   // Trigger the first-start bootstrap now, so a generated admin password is printed at start.
   await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});

@@ -28,9 +28,48 @@ class LateCapabilitySource implements CapabilitySource {
   }
 }
 
+/**
+ * The console URL, sent by the self-host launcher over its IPC channel once the console is
+ * ready: the launcher starts this process early so it loads its code while the console
+ * starts. Answers null when the channel closes first (the launcher is gone).
+ */
+function consoleUrlFromLauncher(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (typeof message !== "object" || message === null) return;
+      const url = (message as { consoleUrl?: unknown }).consoleUrl;
+      if (typeof url !== "string") return;
+      process.off("message", onMessage);
+      process.off("disconnect", onGone);
+      // The channel has done its job; left open it would keep the process alive.
+      process.disconnect?.();
+      resolve(url);
+    };
+    const onGone = () => resolve(null);
+    process.on("message", onMessage);
+    process.once("disconnect", onGone);
+    // Said only now that someone listens: a URL sent earlier could have been dropped.
+    process.send?.({ awaitingConsole: true });
+  });
+}
+
 /** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger({ component: "worker" });
+  if (env.ONLYBOXES_LAUNCHER_IPC === "1" && typeof process.send === "function") {
+    // Loading the Docker code blocks the event loop for a while: done during the wait, it
+    // cannot hold up the connection later. Any failure shows again when it is used.
+    if (env.WORKER_DOCKER_ENABLED?.toLowerCase() !== "false") {
+      void import("./capabilities/docker-capabilities.ts").catch(() => {});
+    }
+    const consoleUrl = await consoleUrlFromLauncher();
+    if (consoleUrl === null) {
+      log.error("the launcher went away before the console was ready");
+      process.exitCode = 1;
+      return;
+    }
+    env = { ...env, WORKER_CONSOLE_URL: consoleUrl };
+  }
   let config: ReturnType<typeof parseWorkerConfig>;
   try {
     config = parseWorkerConfig(env);
