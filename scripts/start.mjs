@@ -4,6 +4,7 @@
 // Ctrl+C stops the worker first (it finishes or cancels its work), then the console.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { get } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleConsole } from "./launcher/bundle.mjs";
@@ -142,7 +143,10 @@ async function main() {
   announceConsole(consoleUrl);
 
   // Trigger the first-start bootstrap now, so a generated admin password is printed at start.
-  await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
+  // node:http, not fetch: fetch's client would stay resident in this process (≈12 MiB).
+  await new Promise((resolve) => {
+    get(`${consoleUrl}/api/v1/console/session`, (res) => res.resume().on("end", resolve)).on("error", resolve);
+  });
   process.stdout.write(`console listening on ${consoleUrl}\n`);
   log("console ready", { ms: Math.round(performance.now()) });
 

@@ -1,5 +1,5 @@
-// The self-host shims of console-worker/src/selfhost (D1 over a Durable Object, the
-// dashboard's files, the control socket), built with esbuild in a short-lived child
+// The self-host shims of console-worker/src/selfhost (the front that adds the client's
+// address, D1 over a Durable Object, the dashboard's files, the control socket), built with esbuild in a short-lived child
 // process, once per content of their sources, into the checkout's node_modules/.cache.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
@@ -7,9 +7,9 @@ import path from "node:path";
 import { LauncherError, log } from "./log.mjs";
 import { sourceHash } from "./source-hash.mjs";
 
-const ENTRIES = ["d1-database", "assets", "control"];
+const ENTRIES = ["entry", "d1-database", "assets", "control"];
 
-/** Answers `{ d1Module, assetsModule, controlModule }`: absolute paths of the built shims. */
+/** Answers `{ entryModule, d1Module, assetsModule, controlModule }`: absolute paths of the built shims. */
 export function bundleSelfhost(root) {
   let esbuildVersion = "missing";
   try {
@@ -21,7 +21,7 @@ export function bundleSelfhost(root) {
   const hash = sourceHash(root, [srcDir, "package-lock.json"], [`esbuild@${esbuildVersion}`]).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes", `selfhost-${hash}`);
   const files = Object.fromEntries(ENTRIES.map((e) => [e, path.join(outDir, `${e}.js`)]));
-  const result = { d1Module: files["d1-database"], assetsModule: files.assets, controlModule: files.control };
+  const result = { entryModule: files.entry, d1Module: files["d1-database"], assetsModule: files.assets, controlModule: files.control };
   if (ENTRIES.every((e) => existsSync(files[e]))) return result;
   const t0 = Date.now();
   const tmp = `${outDir}.${process.pid}.tmp`;

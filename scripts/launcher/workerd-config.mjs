@@ -31,7 +31,7 @@ const s = capnpString;
  * controlModule, distDir, doDir, d1Dir }`. `options` are wrangler.toml's runtime options
  * (compatibility date and flags, Durable Objects, D1 databases).
  */
-export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken }) {
+export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken, v8Flags = [] }) {
   const flags = options.compatibilityFlags ?? [];
   const objects = Object.entries(options.durableObjects ?? {}).map(([binding, o]) => ({
     binding,
@@ -62,6 +62,11 @@ export function workerdConfig({ scriptName, options, vars, paths, listen, contro
     ],
     durableObjectNamespaces = [${classes.map((c) => `(className = ${s(c)}, uniqueKey = ${s(objectUniqueKey(scriptName, c))}, enableSql = true)`).join(", ")}],
     durableObjectStorage = (localDisk = "do-disk"),
+  ))`,
+    `(name = "entry", worker = (
+    modules = [(name = "entry.js", esModule = embed ${s(paths.entryModule)})],
+    compatibilityDate = "2025-01-01",
+    bindings = [(name = "CONSOLE", service = ${s(scriptName)})],
   ))`,
     `(name = "do-disk", disk = (path = ${s(paths.doDir)}, writable = true))`,
     `(name = "d1-disk", disk = (path = ${s(paths.d1Dir)}, writable = true))`,
@@ -103,8 +108,9 @@ const config :Workerd.Config = (
   services = [
   ${services.join(",\n  ")}
   ],
+  v8Flags = [${v8Flags.map(s).join(", ")}],
   sockets = [
-    (name = "http", address = ${s(listen)}, http = (), service = ${s(scriptName)}),
+    (name = "entry", address = ${s(listen)}, http = (), service = "entry"),
     (name = "control", address = "127.0.0.1:0", http = (), service = "control"),
   ],
 );

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -30,6 +31,46 @@ function listenAddress(host, port) {
 }
 
 /**
+ * POSTs `body` as JSON to the control socket and answers the parsed reply. node:http, not
+ * fetch: fetch's client alone would add ≈12 MiB to the launcher's resident memory.
+ */
+function controlRequest(port, token, route, body) {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: route,
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          let answer = {};
+          try {
+            answer = JSON.parse(text);
+          } catch {
+            // reported below with the status
+          }
+          if (res.statusCode === 200) resolve(answer);
+          else reject(new Error(`${route} failed (${res.statusCode}): ${answer.error ?? text}`));
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/**
  * Starts workerd serving the bundled console on `host:port`. Answers `{ port, child,
  * migrate(migrations), scheduled(cron, time), dispose() }`. The config holds the console's
  * variables (the hash key among them): it is written owner-only into the data directory
@@ -50,6 +91,7 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
     listen: listenAddress(host, port),
     paths: {
       consoleModules: consoleModules(bundleDir).map((m) => ({ name: m.name, path: rel(m.path) })),
+      entryModule: rel(shims.entryModule),
       d1Module: rel(shims.d1Module),
       assetsModule: rel(shims.assetsModule),
       controlModule: rel(shims.controlModule),
@@ -62,7 +104,9 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
   rmSync(configPath, { force: true });
   writeFileSync(configPath, config, { mode: 0o600 });
 
-  const child = spawn(workerdBinary(root), ["serve", "--experimental", "--control-fd=3", CONFIG_FILE], {
+  // The address is on the command line too, so the process serving a port can be told.
+  const args = ["serve", "--experimental", "--control-fd=3", `--socket-addr=entry=${listenAddress(host, port)}`, CONFIG_FILE];
+  const child = spawn(workerdBinary(root), args, {
     cwd: dataDir,
     stdio: ["ignore", "inherit", "inherit", "pipe"],
   });
@@ -81,7 +125,7 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
           return;
         }
         if (event.event === "listen") ports[event.socket] = event.port;
-        if (ports.http !== undefined && ports.control !== undefined) {
+        if (ports.entry !== undefined && ports.control !== undefined) {
           child.off("exit", onExit);
           resolve();
         }
@@ -94,20 +138,10 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
     rmSync(configPath, { force: true });
   }
 
-  const controlUrl = `http://127.0.0.1:${ports.control}`;
-  const control = async (route, body) => {
-    const res = await fetch(`${controlUrl}${route}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${controlToken}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    const answer = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(`${route} failed (${res.status}): ${answer.error ?? JSON.stringify(answer)}`);
-    return answer;
-  };
+  const control = (route, body) => controlRequest(ports.control, controlToken, route, body);
   const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
   return {
-    port: ports.http,
+    port: ports.entry,
     child,
     exited,
     /** Applies the migrations the database has not recorded; answers their names. */
