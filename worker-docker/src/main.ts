@@ -1,8 +1,8 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
 import type { Capability } from "./capabilities/types.ts";
-import { ConfigError, parseWorkerConfig } from "./config.ts";
-import { createLogger } from "./log.ts";
+import { ConfigError, parseWorkerConfig, type WorkerConfig } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
 
 /** A capability source whose real source arrives later: empty until then, and says so when it changes. */
 class LateCapabilitySource implements CapabilitySource {
@@ -53,38 +53,37 @@ function consoleUrlFromLauncher(): Promise<string | null> {
   });
 }
 
-/** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const log = createLogger({ component: "worker" });
-  if (env.ONLYBOXES_LAUNCHER_IPC === "1" && typeof process.send === "function") {
-    // Loading the Docker code blocks the event loop for a while: done during the wait, it
-    // cannot hold up the connection later. Any failure shows again when it is used.
-    if (env.WORKER_DOCKER_ENABLED?.toLowerCase() !== "false") {
-      void import("./capabilities/docker-capabilities.ts").catch(() => {});
-    }
-    const consoleUrl = await consoleUrlFromLauncher();
-    if (consoleUrl === null) {
-      log.error("the launcher went away before the console was ready");
-      process.exitCode = 1;
-      return;
-    }
-    env = { ...env, WORKER_CONSOLE_URL: consoleUrl };
-  }
-  let config: ReturnType<typeof parseWorkerConfig>;
+/** Reads WORKER_* config; logs and sets the exit code when it is invalid. */
+function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
   try {
-    config = parseWorkerConfig(env);
+    return parseWorkerConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       log.error(`invalid configuration: ${err.message}`);
       process.exitCode = 2;
-      return;
+      return null;
     }
     throw err;
   }
+}
+
+/**
+ * Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. Under
+ * the self-host launcher (ONLYBOXES_LAUNCHER_IPC) it sets up Docker while the console
+ * starts and dials once the launcher says the console is ready.
+ */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = createLogger({ component: "worker" });
+  const fromLauncher = env.ONLYBOXES_LAUNCHER_IPC === "1" && typeof process.send === "function";
+  const consoleUrl = fromLauncher ? consoleUrlFromLauncher() : null;
+  // Until the launcher names the console, every other setting is checked against a stand-in URL.
+  let config = readConfig(fromLauncher ? { ...env, WORKER_CONSOLE_URL: "http://127.0.0.1" } : env, log);
+  if (!config) return;
   const nodeLog = log.child({ node_id: config.nodeId });
   const echo = createEchoCapability(config.maxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
-  let startDocker: (() => Promise<CapabilitySource & { close(): Promise<void> }>) | null = null;
+  const late = new LateCapabilitySource();
+  let docker: Promise<CapabilitySource & { close(): Promise<void> }> | undefined;
   if (config.dockerEnabled) {
     // Loaded only when wanted, so an echo-only worker never touches Docker.
     const { parseDockerConfig } = await import("./docker-config.ts");
@@ -96,22 +95,31 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       process.exitCode = 2;
       return;
     }
-    const settings = dockerConfig;
-    startDocker = async () => {
-      const { createDockerBackend } = await import("./capabilities/docker-capabilities.ts");
-      return createDockerBackend(settings, nodeLog.child({ component: "docker" }));
-    };
+    sources.push(late);
+    // The agent does not wait for this: it connects with what it has, and Docker's
+    // capabilities follow through capabilitiesUpdate once the engine has answered (its
+    // probe, image checks and pool fill take seconds the worker need not spend offline).
+    docker = import("./capabilities/docker-capabilities.ts").then(async ({ createDockerBackend }) => {
+      const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
+      late.attach(backend);
+      return backend;
+    });
+    // Handled below once the agent exists; this only keeps a failure during the wait for
+    // the console from counting as unhandled.
+    docker.catch(() => {});
   }
-  // The agent connects at once with what it has; Docker's capabilities follow through
-  // capabilitiesUpdate once the engine has answered (its probe, image checks and pool
-  // fill take seconds the worker need not spend offline).
-  const late = new LateCapabilitySource();
-  if (startDocker) sources.push(late);
+  if (consoleUrl) {
+    const url = await consoleUrl;
+    if (url === null) {
+      nodeLog.error("the launcher went away before the console was ready");
+      process.exitCode = 1;
+      await docker?.then((b) => b.close()).catch(() => {});
+      return;
+    }
+    config = readConfig({ ...env, WORKER_CONSOLE_URL: url }, log);
+    if (!config) return;
+  }
   const agent = new Agent(config, sources, nodeLog);
-  const docker = startDocker?.().then((backend) => {
-    late.attach(backend);
-    return backend;
-  });
   let stoppingSince = 0;
   const shutdown = (signal: string) => {
     if (stoppingSince) {
