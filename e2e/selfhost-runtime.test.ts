@@ -94,9 +94,7 @@ describe("one data directory, either runtime", () => {
 
     running = await launch(dataDir, "miniflare", password);
     cookie = await login(running.url, "admin", password);
-    expect(await tokenNames(running.url, cookie)).toEqual(
-      expect.arrayContaining(["made-under-miniflare", "made-under-workerd"]),
-    );
+    expect(await tokenNames(running.url, cookie)).toEqual(expect.arrayContaining(["made-under-miniflare", "made-under-workerd"]));
     await stop(running);
     running = undefined;
   }, 300_000);

@@ -21,7 +21,12 @@ export function bundleSelfhost(root) {
   const hash = sourceHash(root, [srcDir, "package-lock.json"], [`esbuild@${esbuildVersion}`]).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes", `selfhost-${hash}`);
   const files = Object.fromEntries(ENTRIES.map((e) => [e, path.join(outDir, `${e}.js`)]));
-  const result = { entryModule: files.entry, d1Module: files["d1-database"], assetsModule: files.assets, controlModule: files.control };
+  const result = {
+    entryModule: files.entry,
+    d1Module: files["d1-database"],
+    assetsModule: files.assets,
+    controlModule: files.control,
+  };
   if (ENTRIES.every((e) => existsSync(files[e]))) return result;
   const t0 = Date.now();
   const tmp = `${outDir}.${process.pid}.tmp`;

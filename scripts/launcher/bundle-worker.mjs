@@ -44,7 +44,10 @@ export function bundleWorker(root) {
   mkdirSync(outDir, { recursive: true });
   const tmp = `${buildDir}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  writeFileSync(path.join(outDir, "onlyboxes-worker-entry.ts"), 'import { main } from "../../../worker-docker/src/main.ts";\nawait main();\n');
+  writeFileSync(
+    path.join(outDir, "onlyboxes-worker-entry.ts"),
+    'import { main } from "../../../worker-docker/src/main.ts";\nawait main();\n',
+  );
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "esbuild"),
     [

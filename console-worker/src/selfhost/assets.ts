@@ -35,7 +35,10 @@ async function readFile(env: Env, pathname: string): Promise<Response | null> {
     return null;
   }
   // A directory answers with a JSON listing: never served as a file.
-  if (pathname.endsWith("/") || res.headers.get("content-type")?.startsWith("application/json") === true && extension(pathname) !== "json") {
+  if (
+    pathname.endsWith("/") ||
+    (res.headers.get("content-type")?.startsWith("application/json") === true && extension(pathname) !== "json")
+  ) {
     await res.body?.cancel();
     return null;
   }

@@ -4,9 +4,14 @@
 // loopback socket and answers only requests carrying the token the launcher generated.
 import { z } from "zod";
 
+/** A service binding with workerd's `service_binding_extra_handlers` (not in the Cloudflare types). */
+interface SchedulableService {
+  scheduled(options: { cron: string; scheduledTime: Date }): Promise<{ outcome: string; noRetry: boolean }>;
+}
+
 interface Env {
   /** The console Worker, for its scheduled() handler. */
-  CONSOLE: Fetcher;
+  CONSOLE: SchedulableService;
   /** The console's D1 database (the same binding the console has). */
   DB: D1Database;
   /** Random per start; the launcher sends it as a bearer token. */
