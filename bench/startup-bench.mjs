@@ -98,14 +98,15 @@ async function mixedRuns(url, cookie, count) {
   });
   const token = JSON.parse(t.body).token;
   const auth = { authorization: `Bearer ${token}` };
-  const session = `bench-${randomBytes(4).toString("hex")}`;
+  // One terminal session per lane: a session runs one command at a time.
+  const sessions = Array.from({ length: MIXED_CONCURRENCY }, () => `bench-${randomBytes(4).toString("hex")}`);
   const kinds = [
     () => request(`${url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } }),
-    () =>
+    (lane) =>
       request(`${url}/api/v1/commands/terminal`, {
         method: "POST",
         headers: auth,
-        body: { session_id: session, create_if_missing: true, command: "echo bench" },
+        body: { session_id: sessions[lane], create_if_missing: true, command: "echo bench" },
       }),
     () =>
       request(`${url}/api/v1/tasks`, {
@@ -117,17 +118,17 @@ async function mixedRuns(url, cookie, count) {
   let next = 0;
   let failed = 0;
   const failures = new Map();
-  const lane = async () => {
+  const lane = async (n) => {
     while (next < count) {
       const i = next++;
-      const r = await kinds[i % kinds.length]().catch((err) => ({ status: String(err?.code ?? err) }));
+      const r = await kinds[i % kinds.length](n).catch((err) => ({ status: String(err?.code ?? err) }));
       if (!(r.status >= 200 && r.status < 300)) {
         failed++;
         failures.set(r.status, (failures.get(r.status) ?? 0) + 1);
       }
     }
   };
-  await Promise.all(Array.from({ length: MIXED_CONCURRENCY }, lane));
+  await Promise.all(Array.from({ length: MIXED_CONCURRENCY }, (_, n) => lane(n)));
   return { failed, failures: [...failures].map(([k, v]) => `${k}×${v}`).join(" ") };
 }
 
