@@ -182,8 +182,9 @@ async function oneRun(n, dataDir, hashKey, password, mixed = 0) {
     let workerMs;
     for (;;) {
       alive();
-      const r = await request(`${url}/api/v1/workers?status=online`, { headers: { cookie } });
-      if (r.status === 200 && JSON.parse(r.body).total > 0) {
+      // A refused connection means the console went away: alive() then reports the launcher's output.
+      const r = await request(`${url}/api/v1/workers?status=online`, { headers: { cookie } }).catch(() => null);
+      if (r?.status === 200 && JSON.parse(r.body).total > 0) {
         workerMs = performance.now() - t0;
         break;
       }
