@@ -25,11 +25,27 @@ function toolVersion(root, name) {
   }
 }
 
+/** A bundle made ahead of time (the console image carries one): used as it is, never rebuilt. */
+function prebuiltBundle(dir) {
+  try {
+    const cached = JSON.parse(readFileSync(path.join(dir, CACHE_FILE), "utf8"));
+    if (existsSync(path.join(dir, "index.js")))
+      return { bundleDir: dir, options: cached.options, vars: cached.vars, cached: true };
+  } catch {
+    // Reported below like a missing bundle.
+  }
+  throw new LauncherError(`CONSOLE_BUNDLE_DIR ${dir} holds no bundle (index.js and ${CACHE_FILE} from a previous bundling)`);
+}
+
 /**
- * Answers the bundle of the current sources (building it when missing): its directory, the
- * runtime options and [vars] from wrangler.toml, and whether an existing bundle was used.
+ * Answers the bundle of the current sources (building it when missing into a folder of
+ * node_modules/.cache named by their hash), or the prebuilt one CONSOLE_BUNDLE_DIR names:
+ * its directory, the runtime options and [vars] from wrangler.toml, and whether an
+ * existing bundle was used. `_dataDir` is no longer written (kept for callers).
  */
-export function bundleConsole(root) {
+export function bundleConsole(root, _dataDir, env = process.env) {
+  const prebuilt = env.CONSOLE_BUNDLE_DIR?.trim();
+  if (prebuilt) return prebuiltBundle(path.resolve(prebuilt));
   const configPath = path.join(root, "wrangler.toml");
   const hash = sourceHash(root, bundleInputs(root), [toolVersion(root, "wrangler"), process.version]);
   const cacheDir = path.join(root, "node_modules", ".cache", "onlyboxes");
