@@ -4,8 +4,10 @@
 // online, and the resident memory of every process of the group once idle. Runs a fresh
 // data directory first, then the same one again (what a restart costs).
 //
-//   node bench/startup-bench.mjs [--runs 2] [--idle-ms 5000] [--log <dir>]
+//   node bench/startup-bench.mjs [--runs 2] [--idle-ms 5000] [--mixed 1000] [--log <dir>]
 //
+// --mixed: after the last run's idle figure, that many runs (echo, terminalExec in one
+// session, pythonExec in turn, 4 at a time), then the RSS again once idle (0 skips it).
 // --log keeps each run's console and worker output in <dir>/startup-run-<n>.log.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,6 +22,8 @@ const arg = (name, def) => {
 };
 const RUNS = arg("runs", 2);
 const IDLE_MS = arg("idle-ms", 5000);
+const MIXED = arg("mixed", 1000);
+const MIXED_CONCURRENCY = 4;
 const TIMEOUT_MS = 120_000;
 const logIndex = process.argv.indexOf("--log");
 const LOG_DIR = logIndex > 0 ? process.argv[logIndex + 1] : undefined;
@@ -68,8 +72,68 @@ function procName(cmd) {
   return cmd.slice(0, 60);
 }
 
+/** Resident and proportional (shared pages split between their users) memory of a process, MiB. */
+function memory(pid) {
+  let pss = Number.NaN;
+  try {
+    const kb = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1];
+    if (kb !== undefined) pss = Number(kb) / 1024;
+  } catch {}
+  return { rss: rssMiB(pid), pss };
+}
+
+function processes(pid) {
+  return [{ pid, cmd: "launcher" }, ...descendants(pid)].map((p) => ({
+    name: p.pid === pid ? "launcher (node scripts/start.mjs)" : procName(p.cmd),
+    ...memory(p.pid),
+  }));
+}
+
+/** `count` runs through the REST API, echo / terminalExec / pythonExec in turn; answers how many were not 2xx. */
+async function mixedRuns(url, cookie, count) {
+  const t = await request(`${url}/api/v1/console/tokens`, {
+    method: "POST",
+    headers: { cookie },
+    body: { name: `startup-bench-${randomBytes(3).toString("hex")}` },
+  });
+  const token = JSON.parse(t.body).token;
+  const auth = { authorization: `Bearer ${token}` };
+  // One terminal session per lane: a session runs one command at a time.
+  const sessions = Array.from({ length: MIXED_CONCURRENCY }, () => `bench-${randomBytes(4).toString("hex")}`);
+  const kinds = [
+    () => request(`${url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } }),
+    (lane) =>
+      request(`${url}/api/v1/commands/terminal`, {
+        method: "POST",
+        headers: auth,
+        body: { session_id: sessions[lane], create_if_missing: true, command: "echo bench" },
+      }),
+    () =>
+      request(`${url}/api/v1/tasks`, {
+        method: "POST",
+        headers: auth,
+        body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
+      }),
+  ];
+  let next = 0;
+  let failed = 0;
+  const failures = new Map();
+  const lane = async (n) => {
+    while (next < count) {
+      const i = next++;
+      const r = await kinds[i % kinds.length](n).catch((err) => ({ status: String(err?.code ?? err) }));
+      if (!(r.status >= 200 && r.status < 300)) {
+        failed++;
+        failures.set(r.status, (failures.get(r.status) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: MIXED_CONCURRENCY }, (_, n) => lane(n)));
+  return { failed, failures: [...failures].map(([k, v]) => `${k}×${v}`).join(" ") };
+}
+
 /** One `npm start`-equivalent run on `dataDir`: answers the timings and the idle RSS per process. */
-async function oneRun(n, dataDir, hashKey, password) {
+async function oneRun(n, dataDir, hashKey, password, mixed = 0) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
@@ -112,11 +176,15 @@ async function oneRun(n, dataDir, hashKey, password) {
     }
     const consoleMs = performance.now() - t0;
     const consoleCpu = treeCpuSeconds(child.pid);
+    const cpuEach = [{ pid: child.pid, cmd: "launcher" }, ...descendants(child.pid)].map(
+      (p) => `${p.pid === child.pid ? "launcher" : procName(p.cmd)} ${fmt(cpuSeconds(p.pid, true))}`,
+    );
     let workerMs;
     for (;;) {
       alive();
-      const r = await request(`${url}/api/v1/workers?status=online`, { headers: { cookie } });
-      if (r.status === 200 && JSON.parse(r.body).total > 0) {
+      // A refused connection means the console went away: alive() then reports the launcher's output.
+      const r = await request(`${url}/api/v1/workers?status=online`, { headers: { cookie } }).catch(() => null);
+      if (r?.status === 200 && JSON.parse(r.body).total > 0) {
         workerMs = performance.now() - t0;
         break;
       }
@@ -124,11 +192,17 @@ async function oneRun(n, dataDir, hashKey, password) {
     }
     // Idle: nothing is asked of the console while memory settles.
     await sleep(IDLE_MS);
-    const procs = [{ pid: child.pid, cmd: "launcher" }, ...descendants(child.pid)].map((p) => ({
-      name: p.pid === child.pid ? "launcher (node scripts/start.mjs)" : procName(p.cmd),
-      rss: rssMiB(p.pid),
-    }));
-    return { consoleMs, consoleCpu, workerMs, procs };
+    const procs = processes(child.pid);
+    let afterMixed;
+    if (mixed > 0) {
+      process.stderr.write(`bench: ${mixed} mixed runs\n`);
+      const t1 = performance.now();
+      const { failed, failures } = await mixedRuns(url, cookie, mixed);
+      const seconds = (performance.now() - t1) / 1000;
+      await sleep(IDLE_MS);
+      afterMixed = { failed, failures, seconds, procs: processes(child.pid) };
+    }
+    return { consoleMs, consoleCpu, cpuEach, workerMs, procs, afterMixed };
   } finally {
     if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), out);
     try {
@@ -157,27 +231,37 @@ try {
   for (let i = 0; i < RUNS; i++) {
     const label = i === 0 ? "fresh data" : "same data";
     process.stderr.write(`bench: run ${i + 1} (${label})\n`);
-    const r = await oneRun(i + 1, dataDir, hashKey, password);
+    const r = await oneRun(i + 1, dataDir, hashKey, password, i === RUNS - 1 ? MIXED : 0);
     rows.push({ label, ...r });
   }
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }
 
+const sum = (procs, key) => procs.reduce((s, p) => s + (Number.isFinite(p[key]) ? p[key] : 0), 0);
+const each = (procs, key) => procs.map((p) => `${p.name} ${fmt(p[key])}`).join(", ");
 const lines = [
-  "| run | console answers (s) | CPU used until then (s) | worker online (s) | worker after console (s) | RSS idle (MiB) |",
-  "|---|---|---|---|---|---|",
+  "| run | console answers (s) | CPU used until then (s) | worker online (s) | worker after console (s) | RSS idle (MiB) | PSS idle (MiB) |",
+  "|---|---|---|---|---|---|---|",
 ];
 for (const r of rows) {
-  const total = r.procs.reduce((s, p) => s + (Number.isFinite(p.rss) ? p.rss : 0), 0);
-  const each = r.procs.map((p) => `${p.name} ${fmt(p.rss)}`).join(", ");
   lines.push(
-    `| ${r.label} | ${fmt(r.consoleMs / 1000)} | ${fmt(r.consoleCpu)} | ${fmt(r.workerMs / 1000)} | ${fmt((r.workerMs - r.consoleMs) / 1000)} | ${fmt(total)} (${each}) |`,
+    `| ${r.label} | ${fmt(r.consoleMs / 1000)} | ${fmt(r.consoleCpu)} (${r.cpuEach.join(", ")}) | ${fmt(r.workerMs / 1000)} | ${fmt((r.workerMs - r.consoleMs) / 1000)} | ${fmt(sum(r.procs, "rss"))} (${each(r.procs, "rss")}) | ${fmt(sum(r.procs, "pss"))} (${each(r.procs, "pss")}) |`,
+  );
+}
+const mixedRow = rows.at(-1)?.afterMixed;
+if (mixedRow) {
+  lines.push(
+    "",
+    `after ${MIXED} mixed runs (${fmt(mixedRow.seconds)} s, ${mixedRow.failed} not 2xx${mixedRow.failures ? `: ${mixedRow.failures}` : ""}), idle: RSS ${fmt(sum(mixedRow.procs, "rss"))} MiB (${each(mixedRow.procs, "rss")}); PSS ${fmt(sum(mixedRow.procs, "pss"))} MiB (${each(mixedRow.procs, "pss")})`,
   );
 }
 lines.push(
   "",
   "CPU used: user+system seconds of the launcher and every process under it (finished ones included) until the console answered; unlike wall time it barely moves with the machine's load.",
+  "PSS splits pages shared between processes (the Node binary of the launcher and the worker) among them; RSS counts them in each.",
 );
-lines.push("targets: console ≤ 3 s fresh / ≤ 1.5 s same data; worker ≤ 0.5 s after the console; RSS ≤ 200 MiB");
+lines.push(
+  "targets: console ≤ 3 s fresh / ≤ 1.5 s same data; worker ≤ 0.5 s after the console; RSS ≤ 200 MiB idle, ≤ 250 MiB after 1,000 mixed runs",
+);
 process.stdout.write(`${lines.join("\n")}\n`);

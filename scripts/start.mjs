@@ -3,10 +3,12 @@
 // one local worker. Each step is a module of scripts/launcher/; this file only orders them.
 // Ctrl+C stops the worker first (it finishes or cancels its work), then the console.
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { get } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleConsole } from "./launcher/bundle.mjs";
+import { bundleSelfhost } from "./launcher/bundle-selfhost.mjs";
 import { bundleWorker } from "./launcher/bundle-worker.mjs";
 import { startConsoleRuntime } from "./launcher/console-runtime.mjs";
 import { scheduleDaily } from "./launcher/cron.mjs";
@@ -14,10 +16,11 @@ import { ensureDashboard } from "./launcher/dashboard.mjs";
 import { loadHashKey } from "./launcher/hash-key.mjs";
 import { loadLocalWorkerCredential, localWorkerEnv } from "./launcher/local-worker.mjs";
 import { LauncherError, log } from "./launcher/log.mjs";
-import { applyMigrations, readMigrations } from "./launcher/migrations.mjs";
+import { readMigrations } from "./launcher/migrations.mjs";
 import { claimRuntimeVersion } from "./launcher/runtime-version.mjs";
-import { consoleVars, dataDirFrom, localUrl, parseAddr } from "./launcher/settings.mjs";
+import { consoleVars, dataDirFrom, localUrl, parseAddr, runtimeFrom } from "./launcher/settings.mjs";
 import { supervise } from "./launcher/supervise.mjs";
+import { startWorkerdRuntime } from "./launcher/workerd-runtime.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const env = process.env;
@@ -48,19 +51,58 @@ function installSignalHandlers() {
 async function main() {
   installSignalHandlers();
   const { host, port } = parseAddr(env.CONSOLE_HTTP_ADDR);
+  const runtimeKind = runtimeFrom(env);
   const dataDir = dataDirFrom(env, root);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const hashKey = loadHashKey(env, dataDir, (m) => process.stderr.write(`onlyboxes: warning: ${m}\n`));
   const distDir = ensureDashboard(root);
+  // Miniflare pins the exact workerd both runtimes run, so its version names the data format.
   claimRuntimeVersion(
     dataDir,
     JSON.parse(readFileSync(path.join(root, "node_modules", "miniflare", "package.json"), "utf8")).version,
   );
-  const { bundleDir, options, vars: tomlVars } = bundleConsole(root, dataDir);
-  const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
   const localWorker = (env.CONSOLE_LOCAL_WORKER ?? "true").toLowerCase() !== "false";
   const cred = localWorker ? loadLocalWorkerCredential(dataDir) : null;
   const workerEntry = localWorker ? bundleWorker(root) : null;
+
+  // The worker process starts first and loads its code while the console starts; it gets
+  // the console's URL (and connects) once the boot event has registered its credential.
+  let consoleReadyUrl = null;
+  let workerAwaiting = null;
+  if (cred && workerEntry) {
+    const workerEnv = localWorkerEnv(env, cred, null);
+    worker = supervise(
+      () => {
+        const child = spawn(process.execPath, [workerEntry], {
+          cwd: root,
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+          env: workerEnv,
+        });
+        // The worker asks once it listens; the answer waits until the console is ready.
+        child.on("message", (m) => {
+          if (m?.awaitingConsole !== true) return;
+          workerAwaiting = child;
+          if (consoleReadyUrl) announceConsole(consoleReadyUrl);
+        });
+        return child;
+      },
+      { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
+    );
+  }
+  function announceConsole(url) {
+    consoleReadyUrl = url;
+    const child = workerAwaiting;
+    if (child?.connected && child === worker?.current()) {
+      workerAwaiting = null;
+      child.send({ consoleUrl: url });
+    }
+  }
+
+  const { bundleDir, options, vars: tomlVars } = bundleConsole(root, dataDir, env);
+  const shims = runtimeKind === "workerd" ? bundleSelfhost(root) : null;
+  // Earlier launchers kept the bundle in the data directory; it is no longer read.
+  rmSync(path.join(dataDir, "bundle"), { recursive: true, force: true });
+  const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
 
   // Rows older than this belong to the previous run (see the boot event below).
   const bootStartedAt = new Date();
@@ -74,35 +116,37 @@ async function main() {
   });
 
   try {
-    runtime = await startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env });
+    runtime = shims
+      ? await startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims })
+      : await startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env });
   } catch (err) {
     throw new LauncherError(
       `the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
   installSignalHandlers();
+  // Without the console there is nothing to serve: stop the worker and say so.
+  runtime.exited?.then(() => {
+    if (stopping) return;
+    log("workerd exited unexpectedly; stopping", { code: runtime.child.exitCode, signal: runtime.child.signalCode }, "error");
+    stopping = true;
+    void (async () => {
+      await worker?.stop(5000);
+      process.exit(1);
+    })();
+  });
   const consoleUrl = localUrl(host, runtime.port);
-  // The worker starts now: its Docker set-up overlaps the migrations and the boot event,
-  // and it dials the console only after that set-up.
-  if (cred && workerEntry && !stopping) {
-    const workerEnv = localWorkerEnv(env, cred, consoleUrl);
-    worker = supervise(
-      () =>
-        spawn(process.execPath, [workerEntry], {
-          cwd: root,
-          stdio: ["ignore", "inherit", "inherit"],
-          env: workerEnv,
-        }),
-      { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
-    );
-  }
-  for (const file of await applyMigrations(runtime.db, migrations)) log("applied migration", { file });
+  for (const file of await runtime.migrate(migrations)) log("applied migration", { file });
   // The Worker's boot handler: fails tasks the previous run left unfinished, marks its
   // workers offline, and registers the local worker's credential.
   await runtime.scheduled(BOOT_EVENT, bootStartedAt);
+  announceConsole(consoleUrl);
 
   // Trigger the first-start bootstrap now, so a generated admin password is printed at start.
-  await fetch(`${consoleUrl}/api/v1/console/session`).catch(() => {});
+  // node:http, not fetch: fetch's client would stay resident in this process (≈12 MiB).
+  await new Promise((resolve) => {
+    get(`${consoleUrl}/api/v1/console/session`, (res) => res.resume().on("end", resolve)).on("error", resolve);
+  });
   process.stdout.write(`console listening on ${consoleUrl}\n`);
   log("console ready", { ms: Math.round(performance.now()) });
 

@@ -2,7 +2,7 @@
 // nor transpiles at start (the published bin runs the sources through tsx). Built with
 // esbuild in a short-lived child process, once per content of its sources.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { LauncherError, log } from "./log.mjs";
 import { sourceHash } from "./source-hash.mjs";
@@ -35,11 +35,19 @@ export function bundleWorker(root) {
   }
   const hash = sourceHash(root, [...workspaces, "package-lock.json"], [`esbuild@${esbuildVersion}`]).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes");
-  const outFile = path.join(outDir, `onlyboxes-worker-${hash}.mjs`);
+  // A folder per build: the Docker code is a chunk of its own, loaded after the worker has
+  // connected instead of before.
+  const buildDir = path.join(outDir, `onlyboxes-worker-${hash}`);
+  const outFile = path.join(buildDir, "onlyboxes-worker.mjs");
   if (existsSync(outFile)) return outFile;
   const t0 = Date.now();
   mkdirSync(outDir, { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
+  const tmp = `${buildDir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  writeFileSync(
+    path.join(outDir, "onlyboxes-worker-entry.ts"),
+    'import { main } from "../../../worker-docker/src/main.ts";\nawait main();\n',
+  );
   const r = spawnSync(
     path.join(root, "node_modules", ".bin", "esbuild"),
     [
@@ -48,19 +56,23 @@ export function bundleWorker(root) {
       "--format=esm",
       "--target=node20",
       "--log-level=error",
-      "--sourcefile=onlyboxes-worker-entry.ts",
-      "--loader=ts",
+      "--splitting",
+      "--entry-names=onlyboxes-worker",
+      "--out-extension:.js=.mjs",
       ...externalPackages(root, workspaces).map((p) => `--external:${p}`),
-      `--outfile=${tmp}`,
+      `--outdir=${tmp}`,
+      path.join(outDir, "onlyboxes-worker-entry.ts"),
     ],
-    {
-      cwd: root,
-      encoding: "utf8",
-      input: 'import { main } from "./worker-docker/src/main.ts";\nawait main();\n',
-    },
+    { cwd: root, encoding: "utf8" },
   );
   if (r.status !== 0) throw new LauncherError(`bundling the local worker failed:\n${r.stderr}`);
-  renameSync(tmp, outFile);
+  try {
+    renameSync(tmp, buildDir);
+  } catch (err) {
+    // Another launcher of this checkout built the same sources first: its build is as good.
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(outFile)) throw err;
+  }
   log("local worker bundled", { ms: Date.now() - t0 });
   return outFile;
 }

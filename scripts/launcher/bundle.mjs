@@ -1,8 +1,9 @@
-// The console Worker bundled exactly as `wrangler deploy` would, into the data directory
-// (two consoles of one checkout never write the same bundle), skipped when no source
-// changed since the last bundle.
+// The console Worker bundled exactly as `wrangler deploy` would, once per content of its
+// sources, into a folder of the checkout's node_modules/.cache named by that content: a
+// new data directory reuses it, and two launchers of one checkout never write the same
+// folder (each builds aside and renames).
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { LauncherError, log } from "./log.mjs";
 import { sourceHash } from "./source-hash.mjs";
@@ -37,17 +38,18 @@ function prebuiltBundle(dir) {
 }
 
 /**
- * Bundles the console into `<dataDir>/bundle` unless a bundle of the same sources is
- * already there (or CONSOLE_BUNDLE_DIR names a prebuilt one). Answers the bundle
- * directory, the runtime options and [vars] from wrangler.toml, and whether a cached
- * bundle was used.
+ * Answers the bundle of the current sources (building it when missing into a folder of
+ * node_modules/.cache named by their hash), or the prebuilt one CONSOLE_BUNDLE_DIR names:
+ * its directory, the runtime options and [vars] from wrangler.toml, and whether an
+ * existing bundle was used. `_dataDir` is no longer written (kept for callers).
  */
-export function bundleConsole(root, dataDir, env = process.env) {
+export function bundleConsole(root, _dataDir, env = process.env) {
   const prebuilt = env.CONSOLE_BUNDLE_DIR?.trim();
   if (prebuilt) return prebuiltBundle(path.resolve(prebuilt));
-  const bundleDir = path.join(dataDir, "bundle");
   const configPath = path.join(root, "wrangler.toml");
   const hash = sourceHash(root, bundleInputs(root), [toolVersion(root, "wrangler"), process.version]);
+  const cacheDir = path.join(root, "node_modules", ".cache", "onlyboxes");
+  const bundleDir = path.join(cacheDir, `console-${hash.slice(0, 16)}`);
   const cacheFile = path.join(bundleDir, CACHE_FILE);
   if (existsSync(cacheFile) && existsSync(path.join(bundleDir, "index.js"))) {
     try {
@@ -58,11 +60,13 @@ export function bundleConsole(root, dataDir, env = process.env) {
     }
   }
   const t0 = Date.now();
-  rmSync(bundleDir, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${bundleDir}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
   const childEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error", NO_UPDATE_NOTIFIER: "1" };
   const bundle = spawnSync(
     path.join(root, "node_modules", ".bin", "wrangler"),
-    ["deploy", "--dry-run", "--outdir", bundleDir, "--config", configPath],
+    ["deploy", "--dry-run", "--outdir", tmp, "--config", configPath],
     { cwd: root, encoding: "utf8", env: childEnv },
   );
   if (bundle.status !== 0) throw new LauncherError(`bundling the console failed:\n${bundle.stdout}\n${bundle.stderr}`);
@@ -74,9 +78,15 @@ export function bundleConsole(root, dataDir, env = process.env) {
   });
   if (read.status !== 0) throw new LauncherError(`reading wrangler.toml failed:\n${read.stderr}`);
   const { options, vars } = JSON.parse(read.stdout);
-  // Written last, through a rename: a bundle interrupted half-way is never taken as current.
-  writeFileSync(`${cacheFile}.tmp`, JSON.stringify({ hash, options, vars }));
-  renameSync(`${cacheFile}.tmp`, cacheFile);
+  writeFileSync(path.join(tmp, CACHE_FILE), JSON.stringify({ hash, options, vars }));
+  // Renamed into place whole: a bundle interrupted half-way is never taken as current.
+  rmSync(bundleDir, { recursive: true, force: true });
+  try {
+    renameSync(tmp, bundleDir);
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(cacheFile)) throw err;
+  }
   log("console bundled", { ms: Date.now() - t0 });
   return { bundleDir, options, vars, cached: false };
 }

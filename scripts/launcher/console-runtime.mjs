@@ -1,11 +1,12 @@
 // The console Worker on workerd, driven through Miniflare, with its state on local disk.
 import path from "node:path";
 import { assetHandler } from "./assets.mjs";
+import { applyMigrations } from "./migrations.mjs";
 
 /**
- * Starts the bundled console listening on `host:port`. Answers `{ port, db, scheduled,
- * dispose }`: the port it got, its D1 database, a way to fire a scheduled event at the
- * Worker and wait for it, and a clean stop.
+ * Starts the bundled console listening on `host:port`. Answers `{ port, migrate,
+ * scheduled, dispose }`: the port it got, a way to apply the D1 migrations, a way to fire
+ * a scheduled event at the Worker and wait for it, and a clean stop.
  */
 export async function startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env }) {
   const { Miniflare, Log, LogLevel, Response } = await import("miniflare");
@@ -28,9 +29,10 @@ export async function startConsoleRuntime({ bundleDir, options, vars, dataDir, d
     log: new Log(env.CONSOLE_LOG_LEVEL === "debug" ? LogLevel.DEBUG : LogLevel.INFO),
   });
   const url = await mf.ready;
+  const db = await mf.getD1Database("DB");
   return {
     port: Number(url.port),
-    db: await mf.getD1Database("DB"),
+    migrate: (migrations) => applyMigrations(db, migrations),
     async scheduled(cron, scheduledTime = new Date()) {
       await (await mf.getWorker()).scheduled({ cron, scheduledTime });
     },

@@ -11,9 +11,10 @@ import { loadLocalWorkerCredential, localWorkerEnv } from "./local-worker.mjs";
 import { LauncherError } from "./log.mjs";
 import { readMigrations } from "./migrations.mjs";
 import { claimRuntimeVersion, compareVersions } from "./runtime-version.mjs";
-import { consoleVars, localUrl, parseAddr } from "./settings.mjs";
+import { consoleVars, localUrl, parseAddr, runtimeFrom } from "./settings.mjs";
 import { sourceHash } from "./source-hash.mjs";
 import { supervise } from "./supervise.mjs";
+import { capnpString, D1_UNIQUE_KEY, workerdConfig } from "./workerd-config.mjs";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "onlyboxes-launcher-test-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -178,6 +179,69 @@ describe("supervise", () => {
   });
 });
 
+describe("runtime choice", () => {
+  it("defaults to bare workerd, accepts miniflare, refuses anything else by the variable's name", () => {
+    assert.equal(runtimeFrom({}), "workerd");
+    assert.equal(runtimeFrom({ CONSOLE_RUNTIME: " Miniflare " }), "miniflare");
+    assert.throws(
+      () => runtimeFrom({ CONSOLE_RUNTIME: "node" }),
+      (e) => e instanceof LauncherError && /CONSOLE_RUNTIME/.test(e.message),
+    );
+  });
+
+  it("keeps CONSOLE_RUNTIME from the console Worker", () => {
+    assert.equal(consoleVars({ CONSOLE_RUNTIME: "miniflare" }, {}, {}).CONSOLE_RUNTIME, undefined);
+  });
+});
+
+describe("local worker started before the console", () => {
+  it("gets no console URL but the IPC marker, and still no CONSOLE_* variable", () => {
+    const env = localWorkerEnv({ CONSOLE_HASH_KEY: "k", PATH: "/bin" }, { node_id: "n", secret: "s" }, null);
+    assert.equal(env.WORKER_CONSOLE_URL, undefined);
+    assert.equal(env.ONLYBOXES_LAUNCHER_IPC, "1");
+    assert.deepEqual(
+      Object.keys(env).filter((k) => k.startsWith("CONSOLE_")),
+      [],
+    );
+  });
+});
+
+describe("workerd config", () => {
+  it("writes Cap'n Proto strings that cannot end early or break a line", () => {
+    assert.equal(capnpString('a"b\\c'), '"a\\"b\\\\c"');
+    assert.equal(capnpString("x\ny\0"), '"x\\x0ay\\x00"');
+    assert.equal(capnpString("é ✓"), '"é ✓"');
+  });
+
+  it("names objects and files as Miniflare does, and keeps every variable inside its string", () => {
+    const text = workerdConfig({
+      scriptName: "onlyboxes-console",
+      options: {
+        compatibilityDate: "2026-04-20",
+        compatibilityFlags: ["nodejs_compat"],
+        durableObjects: { SESSION: { className: "Session" } },
+        d1Databases: { DB: { id: "db-id" } },
+      },
+      vars: { CONSOLE_X: 'evil"), (name = "Y' },
+      listen: "127.0.0.1:0",
+      controlToken: "t",
+      paths: {
+        consoleModules: [{ name: "index.js", path: "b/index.js" }],
+        entryModule: "e.js",
+        d1Module: "d.js",
+        assetsModule: "a.js",
+        controlModule: "c.js",
+        doDir: "/data/do",
+        d1Dir: "/data/d1",
+        distDir: "/dist",
+      },
+    });
+    assert.match(text, /uniqueKey = "onlyboxes-console-Session"/);
+    assert.match(text, new RegExp(`uniqueKey = "${D1_UNIQUE_KEY}"`));
+    assert.match(text, /\(name = "CONSOLE_X", text = "evil\\"\), \(name = \\"Y"\)/);
+    assert.doesNotMatch(text, /name = "Y"/);
+  });
+});
 describe("prebuilt bundle", () => {
   it("uses CONSOLE_BUNDLE_DIR as it is and never bundles", () => {
     const dir = path.join(tmp, "prebuilt");

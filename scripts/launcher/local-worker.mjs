@@ -29,7 +29,11 @@ export function loadLocalWorkerCredential(dataDir) {
 const ALLOWED = [/^WORKER_/, /^DOCKER_/, /^LC_/, /^NODE_(OPTIONS|EXTRA_CA_CERTS)$/];
 const ALLOWED_NAMES = new Set(["PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "XDG_RUNTIME_DIR"]);
 
-/** The local worker's environment: the allowed part of `parentEnv`, then its credential and console URL. */
+/**
+ * The local worker's environment: the allowed part of `parentEnv`, then its credential and
+ * console URL. Without a URL the worker waits for it on its IPC channel (the launcher
+ * starts it before the console is up, so it loads its code meanwhile).
+ */
 export function localWorkerEnv(parentEnv, cred, consoleUrl) {
   const env = {};
   for (const [name, value] of Object.entries(parentEnv)) {
@@ -40,7 +44,7 @@ export function localWorkerEnv(parentEnv, cred, consoleUrl) {
     ...env,
     WORKER_ID: cred.node_id,
     WORKER_SECRET: cred.secret,
-    WORKER_CONSOLE_URL: consoleUrl,
+    ...(consoleUrl ? { WORKER_CONSOLE_URL: consoleUrl } : { ONLYBOXES_LAUNCHER_IPC: "1" }),
     WORKER_CONSOLE_INSECURE: "true",
     WORKER_NODE_NAME: parentEnv.WORKER_NODE_NAME ?? "local",
   };

@@ -31,8 +31,22 @@ const LAUNCHER_ONLY = new Set([
   "CONSOLE_DB_PATH",
   "CONSOLE_LOCAL_WORKER",
   "CONSOLE_LOG_REQUESTS",
+  "CONSOLE_RUNTIME",
   "CONSOLE_BUNDLE_DIR",
 ]);
+
+/**
+ * Which runtime holds the console: `workerd` (default; bare workerd from a generated
+ * config, no Node process resident for it) or `miniflare` (workerd driven by Miniflare from
+ * the launcher's process). Both read and write the same data directory.
+ */
+export function runtimeFrom(env) {
+  const value = (env.CONSOLE_RUNTIME ?? "workerd").trim().toLowerCase();
+  if (value !== "workerd" && value !== "miniflare") {
+    throw new LauncherError(`CONSOLE_RUNTIME must be "workerd" or "miniflare", got "${value}"`);
+  }
+  return value;
+}
 
 /**
  * Defaults that differ on one's own machine: workerd here has no cap on one PBKDF2

@@ -22,4 +22,6 @@ if (dir && !process.env.CONSOLE_LOCAL_WORKER_ID) {
     process.exit(2);
   }
 }
+// The image carries Miniflare's runtime modules, not esbuild for the bare-workerd shims.
+process.env.CONSOLE_RUNTIME ??= "miniflare";
 await import("../start.mjs");

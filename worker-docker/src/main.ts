@@ -1,34 +1,96 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
-import { ConfigError, parseWorkerConfig } from "./config.ts";
+import type { Capability } from "./capabilities/types.ts";
+import { ConfigError, parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MetricsAddressError, startMetricsServer } from "./metrics.ts";
 
-/** Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const log = createLogger({ component: "worker" });
-  let config: ReturnType<typeof parseWorkerConfig>;
+/** A capability source whose real source arrives later: empty until then, and says so when it changes. */
+class LateCapabilitySource implements CapabilitySource {
+  private inner: CapabilitySource | null = null;
+  private readonly listeners: Array<() => void> = [];
+
+  capabilities(): Capability[] {
+    return this.inner?.capabilities() ?? [];
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Takes `inner` as the source from now on and tells the listeners. */
+  attach(inner: CapabilitySource): void {
+    this.inner = inner;
+    const notify = () => {
+      for (const l of this.listeners) l();
+    };
+    inner.onChange(notify);
+    notify();
+  }
+}
+
+/**
+ * The console URL, sent by the self-host launcher over its IPC channel once the console is
+ * ready: the launcher starts this process early so it loads its code while the console
+ * starts. Answers null when the channel closes first (the launcher is gone).
+ */
+function consoleUrlFromLauncher(): Promise<string | null> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (typeof message !== "object" || message === null) return;
+      const url = (message as { consoleUrl?: unknown }).consoleUrl;
+      if (typeof url !== "string") return;
+      process.off("message", onMessage);
+      process.off("disconnect", onGone);
+      // The channel has done its job; left open it would keep the process alive.
+      process.disconnect?.();
+      resolve(url);
+    };
+    const onGone = () => resolve(null);
+    process.on("message", onMessage);
+    process.once("disconnect", onGone);
+    // Said only now that someone listens: a URL sent earlier could have been dropped.
+    process.send?.({ awaitingConsole: true });
+  });
+}
+
+/** Reads WORKER_* config; logs and sets the exit code when it is invalid. */
+function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
   try {
-    config = parseWorkerConfig(env);
+    return parseWorkerConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       log.error(`invalid configuration: ${err.message}`);
       process.exitCode = 2;
-      return;
+      return null;
     }
     throw err;
   }
+}
+
+/**
+ * Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. Under
+ * the self-host launcher (ONLYBOXES_LAUNCHER_IPC) it sets up Docker while the console
+ * starts and dials once the launcher says the console is ready.
+ */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = createLogger({ component: "worker" });
+  const fromLauncher = env.ONLYBOXES_LAUNCHER_IPC === "1" && typeof process.send === "function";
+  const consoleUrl = fromLauncher ? consoleUrlFromLauncher() : null;
+  // Until the launcher names the console, every other setting is checked against a stand-in URL.
+  let config = readConfig(fromLauncher ? { ...env, WORKER_CONSOLE_URL: "http://127.0.0.1" } : env, log);
+  if (!config) return;
   const nodeLog = log.child({ node_id: config.nodeId });
   const metricsAddr = env.WORKER_METRICS_ADDR?.trim();
   const stopMetrics = metricsAddr ? await startMetrics(metricsAddr, nodeLog) : null;
   if (metricsAddr && !stopMetrics) return;
   const echo = createEchoCapability(config.echoMaxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
-  let closeDocker: (() => Promise<void>) | null = null;
+  const late = new LateCapabilitySource();
+  let docker: Promise<CapabilitySource & { close(opts?: { keepSessions?: boolean }): Promise<void> }> | undefined;
   if (config.dockerEnabled) {
     // Loaded only when wanted, so an echo-only worker never touches Docker.
     const { parseDockerConfig } = await import("./docker-config.ts");
-    const { createDockerBackend } = await import("./capabilities/docker-capabilities.ts");
     let dockerConfig: ReturnType<typeof parseDockerConfig>;
     try {
       dockerConfig = parseDockerConfig(env);
@@ -37,10 +99,29 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       process.exitCode = 2;
       return;
     }
-    const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
-    sources.push(backend);
-    // A clean stop keeps idle terminal sessions: the next start of this node adopts them.
-    closeDocker = () => backend.close({ keepSessions: true });
+    sources.push(late);
+    // The agent does not wait for this: it connects with what it has, and Docker's
+    // capabilities follow through capabilitiesUpdate once the engine has answered (its
+    // probe, image checks and pool fill take seconds the worker need not spend offline).
+    docker = import("./capabilities/docker-capabilities.ts").then(async ({ createDockerBackend }) => {
+      const backend = await createDockerBackend(dockerConfig, nodeLog.child({ component: "docker" }));
+      late.attach(backend);
+      return backend;
+    });
+    // Handled below once the agent exists; this only keeps a failure during the wait for
+    // the console from counting as unhandled.
+    docker.catch(() => {});
+  }
+  if (consoleUrl) {
+    const url = await consoleUrl;
+    if (url === null) {
+      nodeLog.error("the launcher went away before the console was ready");
+      process.exitCode = 1;
+      await docker?.then((b) => b.close()).catch(() => {});
+      return;
+    }
+    config = readConfig({ ...env, WORKER_CONSOLE_URL: url }, log);
+    if (!config) return;
   }
   const agent = new Agent(config, sources, nodeLog);
   let stoppingSince = 0;
@@ -55,13 +136,22 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     nodeLog.info("shutting down", { signal });
     void (async () => {
       await agent.stop();
-      await closeDocker?.().catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
+      const backend = await docker?.catch(() => null);
+      // A clean stop keeps idle terminal sessions: the next start of this node adopts them.
+      await backend
+        ?.close({ keepSessions: true })
+        .catch((err: unknown) => nodeLog.error("cleanup failed", { error: String(err) }));
       await stopMetrics?.();
       nodeLog.info("stopped");
     })();
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
+  docker?.catch((err: unknown) => {
+    nodeLog.error("the Docker backend could not start", { error: err instanceof Error ? err.message : String(err) });
+    process.exitCode = 1;
+    shutdown("docker-failed");
+  });
   nodeLog.info("starting", { console: config.consoleUrl, version: config.version });
   await agent.run();
 }

@@ -1,0 +1,118 @@
+// The workerd configuration (Cap'n Proto text) of a console run by bare workerd: the
+// console Worker, its Durable Objects and D1 on local disk, the dashboard's files, and
+// the launcher's control socket. Object and file names match Miniflare's, so one data
+// directory serves either runtime.
+
+/** A Cap'n Proto text string literal (UTF-8 kept; quotes, backslashes and control characters escaped). */
+export function capnpString(value) {
+  let out = '"';
+  for (const ch of String(value)) {
+    const code = ch.codePointAt(0) ?? 0;
+    if (ch === '"' || ch === "\\") out += `\\${ch}`;
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** Miniflare's name for the Durable Objects of a Worker called `scriptName`: the folder their SQLite files live in. */
+export function objectUniqueKey(scriptName, className) {
+  return `${scriptName}-${className}`;
+}
+
+/** The unique key of the D1 database objects, as Miniflare names them. */
+export const D1_UNIQUE_KEY = "miniflare-D1DatabaseObject";
+
+const s = capnpString;
+
+/**
+ * The config text. `paths` are relative to the config file's directory (capnp `embed`)
+ * or absolute for disk services: `{ consoleModules: [{name, path}], d1Module, assetsModule,
+ * controlModule, distDir, doDir, d1Dir }`. `options` are wrangler.toml's runtime options
+ * (compatibility date and flags, Durable Objects, D1 databases).
+ */
+export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken, v8Flags = [] }) {
+  const flags = options.compatibilityFlags ?? [];
+  const objects = Object.entries(options.durableObjects ?? {}).map(([binding, o]) => ({
+    binding,
+    className: typeof o === "string" ? o : o.className,
+  }));
+  const classes = [...new Set(objects.map((o) => o.className))];
+  const d1 = Object.entries(options.d1Databases ?? {}).map(([binding, d]) => ({
+    binding,
+    id: typeof d === "string" ? d : d.id,
+  }));
+  const d1Service = (id) => `d1:db:${id}`;
+  // workerd's own D1 client module, talking to the database's object through a service.
+  const d1Binding = (name, id) =>
+    `(name = ${s(name)}, wrapped = (moduleName = "cloudflare-internal:d1-api", innerBindings = [(name = "fetcher", service = ${s(d1Service(id))})]))`;
+  const consoleBindings = [
+    ...Object.entries(vars).map(([name, value]) => `(name = ${s(name)}, text = ${s(value)})`),
+    ...objects.map((o) => `(name = ${s(o.binding)}, durableObjectNamespace = ${s(o.className)})`),
+    ...d1.map((d) => d1Binding(d.binding, d.id)),
+    `(name = "ASSETS", service = "assets")`,
+  ];
+  const services = [
+    `(name = ${s(scriptName)}, worker = (
+    modules = [${paths.consoleModules.map((m, i) => `(name = ${s(m.name)}, ${i === 0 || m.name.endsWith(".js") || m.name.endsWith(".mjs") ? "esModule" : "text"} = embed ${s(m.path)})`).join(", ")}],
+    compatibilityDate = ${s(options.compatibilityDate)},
+    compatibilityFlags = [${flags.map(s).join(", ")}],
+    bindings = [
+      ${consoleBindings.join(",\n      ")}
+    ],
+    durableObjectNamespaces = [${classes.map((c) => `(className = ${s(c)}, uniqueKey = ${s(objectUniqueKey(scriptName, c))}, enableSql = true)`).join(", ")}],
+    durableObjectStorage = (localDisk = "do-disk"),
+  ))`,
+    `(name = "entry", worker = (
+    modules = [(name = "entry.js", esModule = embed ${s(paths.entryModule)})],
+    compatibilityDate = "2025-01-01",
+    bindings = [(name = "CONSOLE", service = ${s(scriptName)})],
+  ))`,
+    `(name = "do-disk", disk = (path = ${s(paths.doDir)}, writable = true))`,
+    `(name = "d1-disk", disk = (path = ${s(paths.d1Dir)}, writable = true))`,
+    `(name = "dist", disk = (path = ${s(paths.distDir)}, writable = false))`,
+    `(name = "assets", worker = (
+    modules = [(name = "assets.js", esModule = embed ${s(paths.assetsModule)})],
+    compatibilityDate = "2025-01-01",
+    bindings = [(name = "DIST", service = "dist")],
+  ))`,
+    ...d1.map(
+      (d) => `(name = ${s(d1Service(d.id))}, worker = (
+    modules = [(name = "d1-database.js", esModule = embed ${s(paths.d1Module)})],
+    compatibilityDate = "2025-01-01",
+    bindings = [
+      (name = "D1_OBJECT", durableObjectNamespace = "D1DatabaseObject"),
+      (name = "D1_DATABASE_ID", text = ${s(d.id)}),
+    ],
+    durableObjectNamespaces = [(className = "D1DatabaseObject", uniqueKey = ${s(D1_UNIQUE_KEY)}, enableSql = true)],
+    durableObjectStorage = (localDisk = "d1-disk"),
+  ))`,
+    ),
+    `(name = "control", worker = (
+    modules = [(name = "control.js", esModule = embed ${s(paths.controlModule)})],
+    compatibilityDate = ${s(options.compatibilityDate)},
+    compatibilityFlags = ["nodejs_compat", "service_binding_extra_handlers"],
+    bindings = [
+      ${[
+        `(name = "CONSOLE", service = ${s(scriptName)})`,
+        `(name = "CONTROL_TOKEN", text = ${s(controlToken)})`,
+        ...d1.map((d) => d1Binding(d.binding, d.id)),
+      ].join(",\n      ")}
+    ],
+  ))`,
+  ];
+  return `# Generated by scripts/start.mjs for this start; removed once workerd has read it.
+using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+  ${services.join(",\n  ")}
+  ],
+  v8Flags = [${v8Flags.map(s).join(", ")}],
+  sockets = [
+    (name = "entry", address = ${s(listen)}, http = (), service = "entry"),
+    (name = "control", address = "127.0.0.1:0", http = (), service = "control"),
+  ],
+);
+`;
+}

@@ -1,0 +1,160 @@
+// The console Worker on bare workerd (no Node process holds it): the launcher writes a
+// config, starts `workerd serve`, learns its ports from the control pipe, and talks to it
+// only through the control socket (migrations, scheduled events).
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { LauncherError } from "./log.mjs";
+import { workerdConfig } from "./workerd-config.mjs";
+
+const SCRIPT_NAME = "onlyboxes-console";
+const CONFIG_FILE = "workerd.capnp";
+
+/** The workerd binary Miniflare would run (the workerd package of the checkout). */
+export function workerdBinary(root) {
+  const require = createRequire(path.join(root, "package.json"));
+  return require("workerd").default;
+}
+
+/** The bundle's modules, the entry first (source maps and notes are not modules). */
+function consoleModules(bundleDir) {
+  const names = readdirSync(bundleDir).filter((f) => /\.(m?js|wasm|txt|html|sql|bin)$/.test(f) && f !== "index.js");
+  return ["index.js", ...names.sort()].map((name) => ({ name, path: path.join(bundleDir, name) }));
+}
+
+function listenAddress(host, port) {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * POSTs `body` as JSON to the control socket and answers the parsed reply. node:http, not
+ * fetch: fetch's client alone would add ≈12 MiB to the launcher's resident memory.
+ */
+function controlRequest(port, token, route, body) {
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: route,
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          let answer = {};
+          try {
+            answer = JSON.parse(text);
+          } catch {
+            // reported below with the status
+          }
+          if (res.statusCode === 200) resolve(answer);
+          else reject(new Error(`${route} failed (${res.statusCode}): ${answer.error ?? text}`));
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/**
+ * Starts workerd serving the bundled console on `host:port`. Answers `{ port, child,
+ * migrate(migrations), scheduled(cron, time), dispose() }`. The config holds the console's
+ * variables (the hash key among them): it is written owner-only into the data directory
+ * and removed as soon as workerd has read it.
+ */
+export async function startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims }) {
+  const doDir = path.join(dataDir, "do");
+  const d1Dir = path.join(dataDir, "d1");
+  mkdirSync(doDir, { recursive: true });
+  mkdirSync(d1Dir, { recursive: true });
+  const controlToken = randomBytes(32).toString("hex");
+  const rel = (p) => path.relative(dataDir, p);
+  const config = workerdConfig({
+    scriptName: SCRIPT_NAME,
+    options,
+    vars,
+    controlToken,
+    listen: listenAddress(host, port),
+    paths: {
+      consoleModules: consoleModules(bundleDir).map((m) => ({ name: m.name, path: rel(m.path) })),
+      entryModule: rel(shims.entryModule),
+      d1Module: rel(shims.d1Module),
+      assetsModule: rel(shims.assetsModule),
+      controlModule: rel(shims.controlModule),
+      doDir,
+      d1Dir,
+      distDir,
+    },
+  });
+  const configPath = path.join(dataDir, CONFIG_FILE);
+  rmSync(configPath, { force: true });
+  writeFileSync(configPath, config, { mode: 0o600 });
+
+  // The address is on the command line too, so the process serving a port can be told.
+  const args = ["serve", "--experimental", "--control-fd=3", `--socket-addr=entry=${listenAddress(host, port)}`, CONFIG_FILE];
+  const child = spawn(workerdBinary(root), args, {
+    cwd: dataDir,
+    stdio: ["ignore", "inherit", "inherit", "pipe"],
+  });
+  const ports = {};
+  try {
+    await new Promise((resolve, reject) => {
+      const onExit = (code, signal) =>
+        reject(new LauncherError(`workerd exited during start (${signal ?? `code ${code}`}); see its output above`));
+      child.once("exit", onExit);
+      child.once("error", (err) => reject(new LauncherError(`workerd could not run: ${err.message}`)));
+      createInterface({ input: child.stdio[3] }).on("line", (line) => {
+        let event;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          return;
+        }
+        if (event.event === "listen") ports[event.socket] = event.port;
+        if (ports.entry !== undefined && ports.control !== undefined) {
+          child.off("exit", onExit);
+          resolve();
+        }
+      });
+    });
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  } finally {
+    rmSync(configPath, { force: true });
+  }
+
+  const control = (route, body) => controlRequest(ports.control, controlToken, route, body);
+  const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+  return {
+    port: ports.entry,
+    child,
+    exited,
+    /** Applies the migrations the database has not recorded; answers their names. */
+    async migrate(migrations) {
+      return (await control("/migrate", { migrations })).applied;
+    },
+    /** Fires a scheduled event at the console and waits for its handler. */
+    async scheduled(cron, scheduledTime = new Date()) {
+      await control("/scheduled", { cron, scheduledTime: scheduledTime.getTime() });
+    },
+    async dispose() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
