@@ -14,6 +14,7 @@ import { commandsRoutes } from "./routes/commands.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import { taskEventsRoutes } from "./routes/task-events.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
 
@@ -66,6 +67,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/console", activityRoutes);
   app.route("/api/v1/workers", workersRoutes);
   app.route("/api/v1/commands", commandsRoutes);
+  app.route("/api/v1/tasks", taskEventsRoutes);
   app.route("/api/v1/tasks", tasksRoutes);
   app.route("/mcp", mcpRoutes);
   app.all("/api/*", () => {
