@@ -11,6 +11,7 @@ import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
+import { CONNECT_PREFIX, connectRoutes } from "./routes/connect.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
@@ -70,6 +71,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/tasks", taskEventsRoutes);
   app.route("/api/v1/tasks", tasksRoutes);
   app.route("/mcp", mcpRoutes);
+  app.route(CONNECT_PREFIX, connectRoutes);
   app.all("/api/*", () => {
     throw new AppError("not_found", "not found");
   });
