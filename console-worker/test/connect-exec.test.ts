@@ -148,11 +148,15 @@ describe("ExecService.Run", () => {
     expect(w.dispatches).toHaveLength(0);
   });
 
-  it("refuses a missing or wrong token", async () => {
-    for (const headers of [{}, { authorization: "Bearer obx_wrong" }]) {
-      const err = await failureOf(collect(client(headers).run({ program: { case: "python", value: { code: "x" } } })));
-      expect(err.code).toBe(Code.Unauthenticated);
-    }
+  it("refuses a wrong token or a missing sign-in with a Connect error that says why", async () => {
+    const program = { program: { case: "python" as const, value: { code: "x" } } };
+    const wrong = await failureOf(collect(client({ authorization: "Bearer obx_wrong" }).run(program)));
+    expect(wrong.code).toBe(Code.Unauthenticated);
+    expect(wrong.rawMessage).toBe("invalid token");
+    expect(wrong.findDetails(ErrorDetailSchema)[0]?.code).toBe("unauthenticated");
+    const none = await failureOf(collect(client({}).run(program)));
+    expect(none.code).toBe(Code.Unauthenticated);
+    expect(none.rawMessage).toBe("not signed in");
   });
 
   it("accepts the dashboard session cookie from the same origin only", async () => {

@@ -28,8 +28,18 @@ export interface CallScope {
   waitUntil: (work: Promise<unknown>) => void;
 }
 
+/**
+ * The scope of an authenticated call, or why the caller was refused. A refusal travels
+ * to the handler so the client gets it as a Connect error with its message (a streaming
+ * client reads only the HTTP status of a non-200 answer).
+ */
+export type CallAuth = { ok: true; scope: CallScope } | { ok: false; error: AppError };
+
 /** Context key the route sets on every call. */
-export const callScopeKey = createContextKey<CallScope | null>(null, { description: "onlyboxes call scope" });
+export const callScopeKey = createContextKey<CallAuth>(
+  { ok: false, error: new AppError("internal", "the call has no scope") },
+  { description: "onlyboxes call scope" },
+);
 
 type RunEvent = MessageInitShape<typeof RunResponseSchema>;
 
@@ -41,8 +51,9 @@ type RunEvent = MessageInitShape<typeof RunResponseSchema>;
  */
 export const execService: ServiceImpl<typeof ExecService> = {
   async *run(req: RunRequest, ctx: HandlerContext): AsyncIterable<RunEvent> {
-    const scope = ctx.values.get(callScopeKey);
-    if (!scope) throw new ConnectError("no call scope", Code.Internal);
+    const auth = ctx.values.get(callScopeKey);
+    if (!auth.ok) throw toConnectError(auth.error);
+    const scope = auth.scope;
     const call = toCall(req);
     const timeoutMs =
       req.timeoutMs === 0

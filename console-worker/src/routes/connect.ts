@@ -1,11 +1,12 @@
 import { createConnectRouter, createContextValues } from "@connectrpc/connect";
 import { universalServerRequestFromFetch, universalServerResponseToFetch } from "@connectrpc/connect/protocol";
+import type { ErrorBody } from "@onlyboxes/proto";
 import { ExecService } from "@onlyboxes/proto/exec";
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { callScopeKey, execService } from "../connect/exec-service.ts";
+import { type CallAuth, callScopeKey, execService } from "../connect/exec-service.ts";
 import { getConfig } from "../lib/config.ts";
-import { AppError } from "../lib/errors.ts";
+import { AppError, isErrorCode } from "../lib/errors.ts";
 import { MAX_JSON_BODY_BYTES } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
 import { errorResponse } from "../middleware/error-handler.ts";
@@ -22,22 +23,35 @@ const router = createConnectRouter({ grpc: false, grpcWeb: false, readMaxBytes: 
 const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
 
 /**
- * Bearer token, or else the dashboard's session cookie. A cookie rides along on any
- * request the browser makes, so that path also requires what a cross-site page cannot
- * send without a CORS preflight (which is never granted): the `Connect-Protocol-Version`
- * header, and a same-origin `Sec-Fetch-Site` / `Origin` when the browser sends them.
+ * Authenticates with the bearer token, or else the dashboard's session cookie, and
+ * answers the account or why it was refused. A cookie rides along on any request the
+ * browser makes, so that path also requires what a cross-site page cannot send without a
+ * CORS preflight (which is never granted): the `Connect-Protocol-Version` header, and a
+ * same-origin `Sec-Fetch-Site` / `Origin` when the browser sends them. A cross-site call
+ * is refused outright (null); other refusals go to the client as Connect errors.
  */
-function bearerOrSession(): MiddlewareHandler<AppEnv> {
-  const bearer = requireBearer();
-  const session = requireSession();
-  return async function bearerOrSessionMiddleware(c, next) {
-    if (c.req.header("authorization") !== undefined) return bearer(c, next);
-    if (!sameOrigin(c) || c.req.header("connect-protocol-version") === undefined) {
-      return errorResponse(c, "forbidden_origin", "cross-site request refused");
-    }
-    return session(c, next);
-  };
+async function authenticate(c: Context<AppEnv>): Promise<CallAuth | null> {
+  const bearerCall = c.req.header("authorization") !== undefined;
+  if (!bearerCall && (!sameOrigin(c) || c.req.header("connect-protocol-version") === undefined)) return null;
+  let passed = false;
+  const refused = await (bearerCall ? bearer : session)(c, async () => {
+    passed = true;
+  });
+  if (passed) {
+    const scope = {
+      env: c.env,
+      account: c.var.account,
+      waitUntil: (work: Promise<unknown>) => c.executionCtx.waitUntil(work),
+    };
+    return { ok: true, scope };
+  }
+  const body = refused ? ((await refused.json().catch(() => ({}))) as Partial<ErrorBody>) : {};
+  const code = body.code !== undefined && isErrorCode(body.code) ? body.code : "unauthenticated";
+  return { ok: false, error: new AppError(code, body.error ?? "not authenticated") };
 }
+
+const bearer = requireBearer();
+const session = requireSession();
 
 function sameOrigin(c: Context<AppEnv>): boolean {
   const site = c.req.header("sec-fetch-site");
@@ -64,10 +78,12 @@ function sameOrigin(c: Context<AppEnv>): boolean {
  * whose signal also fires when the client stops reading the answer, so closing a stream
  * cancels the run.
  */
-export const connectRoutes = new Hono<AppEnv>().use(bearerOrSession()).all("/*", async (c) => {
+export const connectRoutes = new Hono<AppEnv>().all("/*", async (c) => {
   const path = new URL(c.req.url).pathname.slice(CONNECT_PREFIX.length);
   const handler = handlers.get(path);
   if (!handler) throw new AppError("not_found", "not found");
+  const auth = await authenticate(c);
+  if (auth === null) return errorResponse(c, "forbidden_origin", "cross-site request refused");
   const gone = new AbortController();
   const raw = c.req.raw;
   // With the enable_request_signal flag workerd aborts this when the client disconnects.
@@ -75,11 +91,7 @@ export const connectRoutes = new Hono<AppEnv>().use(bearerOrSession()).all("/*",
   const request = {
     ...universalServerRequestFromFetch(raw, { httpVersion: "1.1" }),
     signal: gone.signal,
-    contextValues: createContextValues().set(callScopeKey, {
-      env: c.env,
-      account: c.var.account,
-      waitUntil: (work) => c.executionCtx.waitUntil(work),
-    }),
+    contextValues: createContextValues().set(callScopeKey, auth),
   };
   const response = universalServerResponseToFetch(await handler(request));
   const body = response.body;
