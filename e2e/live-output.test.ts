@@ -56,8 +56,8 @@ async function startTask(code: string): Promise<string> {
   return res.body.task_id;
 }
 
-/** Reads a task's event stream to its end, stamping every event with its arrival time. */
-async function readEvents(taskId: string): Promise<Arrival[]> {
+/** Reads a task's event stream to its end, stamping every event with its arrival time; `onEvent` sees each as it comes. */
+async function readEvents(taskId: string, onEvent?: (e: Arrival) => void): Promise<Arrival[]> {
   const res = await fetch(`${c.url}/api/v1/tasks/${taskId}/events`, { headers: { authorization: `Bearer ${c.token}` } });
   expect(res.status).toBe(200);
   if (!res.body) throw new Error("no body");
@@ -66,7 +66,9 @@ async function readEvents(taskId: string): Promise<Arrival[]> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return got;
-    got.push({ event: value.event ?? "message", data: value.data, at: Date.now() });
+    const arrival = { event: value.event ?? "message", data: value.data, at: Date.now() };
+    got.push(arrival);
+    onEvent?.(arrival);
   }
 }
 
@@ -102,13 +104,19 @@ function outputs(events: Arrival[]): Array<{ data: string; at: number }> {
 describe("task events over SSE", () => {
   it("shows a 3 s counter live, every line once and in order, and replays it all to a late client", async () => {
     const taskId = await startTask(COUNTER);
-    const live = readEvents(taskId);
-    // A second client joins halfway through the run.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // A second client joins halfway through the run, once the first has seen line 15.
+    let halfway = () => {};
+    const reachedHalfway = new Promise<void>((r) => {
+      halfway = r;
+    });
+    const live = readEvents(taskId, (e) => {
+      if (e.event === "output" && /(^|\n)15 /.test((JSON.parse(e.data) as { data: string }).data)) halfway();
+    });
+    await reachedHalfway;
     const late = readEvents(taskId);
-    const [onTime, joined] = await Promise.all([live, late]);
+    const [onTime, lateEvents] = await Promise.all([live, late]);
 
-    for (const events of [onTime, joined]) {
+    for (const events of [onTime, lateEvents]) {
       const lines = counterLines(outputs(events));
       expect(lines.map((l) => l.n)).toEqual(EXPECTED);
       const done = events.at(-1);

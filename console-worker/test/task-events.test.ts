@@ -12,6 +12,7 @@ interface TaskBody {
 interface SseEvent {
   event: string;
   data: string;
+  id: string | undefined;
   at: number;
 }
 
@@ -34,6 +35,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Polls `check` until it holds (or fails the test after 5 s). */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met within 5 s");
+    await sleep(10);
+  }
+}
+
 const LINES = 8;
 const LINE_MS = 60;
 
@@ -42,7 +52,7 @@ const LINE_MS = 60;
  * in the middle and a multi-byte character split across two chunks), then answers.
  * `release` holds the answer back until the test says so.
  */
-async function printingWorker(release?: Promise<void>): Promise<TestWorker> {
+async function printingWorker(release?: Promise<void>, onWritten?: () => void): Promise<TestWorker> {
   const w = await connectTestWorker({
     capabilities: [{ name: "pythonExec", maxInflight: 4 }],
     handler: async (d, _payload, self): Promise<TestReply> => {
@@ -59,6 +69,7 @@ async function printingWorker(release?: Promise<void>): Promise<TestWorker> {
       self.send({ payload: { case: "outputChunk", value: { commandId: d.commandId, stream: 1, data: bytes.slice(0, 1) } } });
       self.send({ payload: { case: "outputChunk", value: { commandId: d.commandId, stream: 1, data: bytes.slice(1) } } });
       out += "é\n";
+      onWritten?.();
       if (release) await release;
       return { payload: { output: out, stderr: "warn\n", exit_code: 0 } };
     },
@@ -78,8 +89,8 @@ async function startTask(bearer = token): Promise<TaskBody> {
   return res.body;
 }
 
-/** Reads a whole SSE answer, stamping each event with its arrival time. */
-async function readEvents(res: Response): Promise<SseEvent[]> {
+/** Reads a whole SSE answer, stamping each event with its arrival time; `onEvent` sees each as it comes. */
+async function readEvents(res: Response, onEvent?: (e: SseEvent) => void): Promise<SseEvent[]> {
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
   const body = res.body;
@@ -89,7 +100,9 @@ async function readEvents(res: Response): Promise<SseEvent[]> {
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return events;
-    events.push({ event: value.event ?? "message", data: value.data, at: Date.now() });
+    const event = { event: value.event ?? "message", data: value.data, id: value.id, at: Date.now() };
+    events.push(event);
+    onEvent?.(event);
   }
 }
 
@@ -124,24 +137,38 @@ describe("GET /api/v1/tasks/{id}/events", () => {
     expect(events.filter((e) => e.event === "done")).toHaveLength(1);
   });
 
-  it("replays everything to a client that connects late, without duplicates", async () => {
+  it("replays everything to clients that connect late, without duplicates, and resumes after Last-Event-ID", async () => {
     let release = () => {};
     const held = new Promise<void>((r) => {
       release = r;
     });
-    const w = await printingWorker(held);
+    let written = () => {};
+    const allWritten = new Promise<void>((r) => {
+      written = r;
+    });
+    await printingWorker(held, written);
     const task = await startTask();
-    // Wait until the worker has written all its output, then connect.
-    while (w.dispatches.length === 0) await sleep(10);
-    await sleep(LINES * LINE_MS + 100);
-    const early = call(`/api/v1/tasks/${task.task_id}/events`, { bearer: token }).then(readEvents);
-    const late = call(`/api/v1/tasks/${task.task_id}/events`, { bearer: token }).then(readEvents);
-    await sleep(100);
+    // Connect only once the worker has written everything (the task is still running).
+    await allWritten;
+    const seen: SseEvent[][] = [[], [], []];
+    const headers: Array<Record<string, string>> = [{}, {}, { "last-event-id": "3" }];
+    const reads = headers.map((h, i) =>
+      call(`/api/v1/tasks/${task.task_id}/events`, { bearer: token, headers: h }).then((res) =>
+        readEvents(res, (e) => seen[i]?.push(e)),
+      ),
+    );
+    // Every client has had the whole replay while the run still goes on; then it ends.
+    await until(() => seen.every((list) => stdoutOf(list).endsWith("é\n")));
     release();
-    for (const events of await Promise.all([early, late])) {
-      expect(stdoutOf(events)).toBe(EXPECTED_STDOUT);
-      expect(events.at(-1)?.event).toBe("done");
+    const [early, late, resumed] = await Promise.all(reads);
+    for (const events of [early, late]) {
+      expect(stdoutOf(events ?? [])).toBe(EXPECTED_STDOUT);
+      expect(events?.at(-1)?.event).toBe("done");
     }
+    // A reconnecting EventSource names the last event it saw and gets only what follows.
+    const ids = (list: SseEvent[] = []) => list.filter((e) => e.event === "output").map((e) => e.id);
+    expect(ids(resumed)).toEqual(ids(early).filter((id) => Number(id) > 3));
+    expect(resumed?.at(-1)?.event).toBe("done");
   });
 
   it("answers a finished task with just done", async () => {

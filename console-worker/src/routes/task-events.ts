@@ -24,7 +24,8 @@ const KEEPALIVE_MS = 15_000;
  * `event: output` with `{stream, data}` for every piece the program writes (from the
  * start, also for a client that connects late while the task runs), then one
  * `event: done` with the task snapshot (the body of `GET /api/v1/tasks/{id}`). A finished
- * task answers just `done`. Another account's task is 404, like a missing one.
+ * task answers just `done`. Output events carry their index as `id`; a `Last-Event-ID`
+ * resumes the replay after that event (an EventSource reconnecting gets no duplicates). Another account's task is 404, like a missing one.
  */
 export const taskEventsRoutes = new Hono<AppEnv>().get("/:id/events", requireBearer(), async (c) => {
   const taskId = c.req.param("id");
@@ -35,13 +36,18 @@ export const taskEventsRoutes = new Hono<AppEnv>().get("/:id/events", requireBea
     .get();
   if (!found) throw new AppError("not_found", "task not found");
   const stub = c.env.TASK.get(c.env.TASK.idFromName(taskId));
+  // An EventSource that reconnects names the last event it got: the replay resumes after it.
+  const lastId = Number(c.req.header("last-event-id") ?? "-1");
+  const resumeAfter = Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : -1;
   return streamSSE(c, async (stream) => {
-    let sent = 0;
+    let index = 0;
     const listener = async (event: OutputEvent): Promise<void> => {
       // Throwing tells the Task object this watcher is gone, so it stops delivering.
       if (stream.aborted) throw new Error("the client went away");
-      await stream.writeSSE({ event: "output", id: String(sent), data: JSON.stringify(event) });
-      sent += 1;
+      const id = index;
+      index += 1;
+      if (id <= resumeAfter) return;
+      await stream.writeSSE({ event: "output", id: String(id), data: JSON.stringify(event) });
     };
     const keepalive = setInterval(() => {
       if (!stream.aborted) stream.write(": keepalive\n\n").catch(() => {});

@@ -132,6 +132,12 @@ export function RunPage(): JSX.Element {
   };
 
   const stop = () => controller?.abort();
+  /** The chosen session when the list does not show it (yet): a session this page just made. */
+  const unlistedSession = () => {
+    const t = target();
+    if (t.kind !== "session") return undefined;
+    return (sessions() ?? []).some((s) => s.session_id === t.id) ? undefined : t.id;
+  };
 
   return (
     <section class="page" aria-labelledby="run-title">
@@ -183,14 +189,7 @@ export function RunPage(): JSX.Element {
               <For each={sessions() ?? []}>
                 {(s) => <option value={`session:${s.session_id}`}>Session {s.session_id}</option>}
               </For>
-              <Show
-                when={
-                  target().kind === "session" &&
-                  !(sessions() ?? []).some((s) => `session:${s.session_id}` === targetValue(target()))
-                }
-              >
-                <option value={targetValue(target())}>Session {(target() as { id: string }).id}</option>
-              </Show>
+              <Show when={unlistedSession()}>{(id) => <option value={`session:${id()}`}>Session {id()}</option>}</Show>
             </select>
           </label>
         </div>
