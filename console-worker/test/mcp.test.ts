@@ -1,9 +1,10 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
+import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { callJson, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -304,7 +305,7 @@ describe("mcp: tools on a worker", () => {
   afterAll(async () => {
     worker.close();
     await worker.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
   });
 
   it("echo returns structuredContent and the same JSON as text", async () => {

@@ -108,7 +108,7 @@ class DockerBackendImpl implements DockerBackend {
         this.log.warn(
           `Docker Engine unreachable at ${describeEndpoint(this.config)} (${engineMessage(err)}): pythonExec and terminalExec are off until it answers (start one with scripts/docker-engine.sh); retrying every ${this.config.enginePollMs / 1000} s`,
         );
-      }
+      } else this.log.debug("Docker Engine still unreachable", { error: engineMessage(err) });
       return;
     }
     try {
