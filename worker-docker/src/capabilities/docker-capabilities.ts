@@ -156,7 +156,7 @@ class DockerBackendImpl implements DockerBackend {
   private async addMissing(live: Live): Promise<void> {
     let changed = false;
     if (!live.python && (await this.imageReady(this.config.pythonImage, "WORKER_PYTHON_EXEC_DOCKER_IMAGE"))) {
-      live.python = new PythonExec(this.client, live.tracker, this.config, this.log);
+      live.python = new PythonExec(this.client, live.tracker, this.config, this.log, () => live.sessions);
       changed = true;
     }
     if (!live.sessions && (await this.imageReady(this.config.terminalImage, "WORKER_TERMINAL_EXEC_DOCKER_IMAGE"))) {

@@ -79,6 +79,8 @@ export interface ContainerClient {
   remove(id: string): Promise<void>;
   /** Runs a command in a running container; output goes to `sink`, answers the exit code. */
   exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number>;
+  /** Starts a command in a running container with stdin attached: a private channel to that process. */
+  execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams>;
   /** Ids of all containers (running or not) carrying every given label. */
   listByLabels(labels: Record<string, string>): Promise<string[]>;
 }

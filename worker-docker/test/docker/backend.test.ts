@@ -89,6 +89,7 @@ describe("Docker backend", () => {
         output: "42\n",
         stderr: "",
         exit_code: 0,
+        images: [],
       });
 
       const before = changes;

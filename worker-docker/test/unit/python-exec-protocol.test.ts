@@ -38,6 +38,7 @@ function forgingEngine(reply: (push: (chunk: Buffer) => void) => void) {
       removed.push(id);
     },
     exec: async () => 0,
+    execAttached: () => Promise.reject(new Error("no sessions in this test")),
     listByLabels: async () => [],
   };
   return { client, removed };
