@@ -120,7 +120,7 @@ describe("ExecService.Run", () => {
 
   it("sends images as their own messages, before the result", async () => {
     const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
-    await printingWorker({ result: { images: [{ mime_type: "image/png", data: btoa(String.fromCharCode(...png)) }] } });
+    await printingWorker({ result: { images: [{ mime_type: "image/png", data_base64: btoa(String.fromCharCode(...png)) }] } });
     const got = await collect(
       client({ authorization: `Bearer ${token}` }).run({ program: { case: "python", value: { code: "x" } } }),
     );

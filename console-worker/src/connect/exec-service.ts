@@ -142,8 +142,8 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 /**
- * Takes the images out of a result that has them (`images: [{data (base64), mime_type?,
- * name?}]`), so they travel as bytes in their own messages and not twice.
+ * Takes the images out of a pythonExec result (`images: [{mime_type, data_base64}]`), so
+ * they travel as bytes in their own messages and not twice.
  */
 function splitImages(result: unknown): {
   images: Array<{ mimeType: string; data: Uint8Array; name: string }>;
@@ -153,9 +153,9 @@ function splitImages(result: unknown): {
   const { images, ...rest } = result;
   const out: Array<{ mimeType: string; data: Uint8Array; name: string }> = [];
   for (const image of images as unknown[]) {
-    if (!isObject(image) || typeof image.data !== "string") continue;
+    if (!isObject(image) || typeof image.data_base64 !== "string") continue;
     const mime = typeof image.mime_type === "string" ? image.mime_type : "image/png";
-    out.push({ mimeType: mime, data: fromBase64(image.data), name: typeof image.name === "string" ? image.name : "" });
+    out.push({ mimeType: mime, data: fromBase64(image.data_base64), name: `figure-${out.length + 1}.png` });
   }
   return { images: out, rest };
 }
