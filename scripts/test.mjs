@@ -4,7 +4,7 @@
 // suite on the real parts, and ends with one line: "N passed, N failed".
 //
 //   npm test                 every suite
-//   npm test -- console e2e  only the named suites (proto, launcher, console, dashboard, worker, e2e)
+//   npm test -- console e2e  only the named suites (proto, launcher, console, dashboard, cli, worker, e2e)
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -20,6 +20,7 @@ const suites = [
   { name: "launcher", cwd: ".", nodeTest: "scripts/launcher/" },
   { name: "console", cwd: "console-worker", args: [] },
   { name: "dashboard", cwd: "dashboard", args: [] },
+  { name: "cli", cwd: "cli", args: [] },
   { name: "worker", cwd: "worker-docker", args: [], docker: true },
   { name: "e2e", cwd: ".", args: ["--config", "e2e/vitest.config.ts"], docker: true, browser: true },
 ];

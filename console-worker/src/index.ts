@@ -11,11 +11,13 @@ import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
+import { CONNECT_PREFIX, connectRoutes } from "./routes/connect.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import { taskEventsRoutes } from "./routes/task-events.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
 
@@ -70,8 +72,10 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/console", activityRoutes);
   app.route("/api/v1/workers", workersRoutes);
   app.route("/api/v1/commands", commandsRoutes);
+  app.route("/api/v1/tasks", taskEventsRoutes);
   app.route("/api/v1/tasks", tasksRoutes);
   app.route("/mcp", mcpRoutes);
+  app.route(CONNECT_PREFIX, connectRoutes);
   app.all("/api/*", () => {
     throw new AppError("not_found", "not found");
   });

@@ -7,6 +7,7 @@ import { AccountsPage } from "./pages/accounts-page.tsx";
 import { ActivityPage } from "./pages/activity-page.tsx";
 import { LoginPage } from "./pages/login-page.tsx";
 import { NotFoundPage } from "./pages/not-found-page.tsx";
+import { RunPage } from "./pages/run-page.tsx";
 import { TokensPage } from "./pages/tokens-page.tsx";
 import { WorkersPage } from "./pages/workers-page.tsx";
 
@@ -50,6 +51,7 @@ export function App(): JSX.Element {
           <Route path="/" component={Home} />
           <Route path="/tokens" component={TokensPage} />
           <Route path="/activity" component={ActivityPage} />
+          <Route path="/run" component={RunPage} />
           <Route path="/workers" component={WorkersPage} />
           <Route path="/accounts" component={AccountsPage} />
           <Route path="*" component={NotFoundPage} />

@@ -7,6 +7,7 @@ import { type TaskStatus, tasks } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { cancelDispatched } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { type OutputListener, OutputLog } from "../lib/output-log.ts";
 
 /** One row of the `tasks` table, as the Task object and the routes pass it around. */
 export type TaskRow = typeof tasks.$inferSelect;
@@ -50,6 +51,8 @@ interface Run {
   progress: ProgressStatus | null;
   progressScheduled: boolean;
   nodeId?: string;
+  /** The run's output so far, for event-stream watchers (GET /api/v1/tasks/{id}/events). */
+  output: OutputLog;
   /** Resolves with the terminal row (null when the row vanished, e.g. its account was deleted). */
   done: Promise<TaskRow | null>;
 }
@@ -219,6 +222,7 @@ export class Task extends DurableObject<Env> {
       settled: false,
       progress: null,
       progressScheduled: false,
+      output: new OutputLog(),
       done: Promise.resolve(null),
     };
     this.run = run;
@@ -237,6 +241,7 @@ export class Task extends DurableObject<Env> {
         timeoutMs: Math.max(1, row.deadlineAt - Date.now()),
         commandId: row.commandId,
         signal: run.controller.signal,
+        onOutput: (chunk) => run.output.append(chunk),
         onPlaced: (placement) => {
           this.advance(run, row.id, "running", placement.nodeId);
         },
@@ -246,6 +251,8 @@ export class Task extends DurableObject<Env> {
       outcome = outcomeOf(err, run.stop, row);
     }
     run.settled = true;
+    // The worker node delivers every chunk before the result: the output is complete here.
+    run.output.end();
     const desired = storable(outcome);
     let final: TaskRow | null = null;
     try {
@@ -327,6 +334,19 @@ export class Task extends DurableObject<Env> {
       .where(and(eq(tasks.id, taskId), inArray(tasks.status, earlier)))
       .returning();
     if (updated[0] && !run.settled) this.row = updated[0];
+  }
+
+  /**
+   * Hands the running task's output to `listener`: everything written so far, then the
+   * rest as it comes, each chunk once and in order. Resolves with the row once the run has
+   * ended (or at once when the listener fails: its client went away). Without a run in this object (finished, not started, or
+   * lost) it resolves at once with the row as it is.
+   */
+  async watch(taskId: string, listener: OutputListener): Promise<TaskRow | null> {
+    const run = this.run;
+    if (!run) return this.row?.id === taskId && isTerminalStatus(this.row.status) ? this.row : readRow(this.db, taskId);
+    const followed = await run.output.follow(listener);
+    return followed ? run.done : this.row;
   }
 
   private async waitFor(run: Run, waitMs: number): Promise<TaskRow | null> {

@@ -39,6 +39,9 @@ export function Shell(props: { children?: JSX.Element }): JSX.Element {
             <A href="/activity" activeClass="active">
               Tasks &amp; sessions
             </A>
+            <A href="/run" activeClass="active">
+              Run
+            </A>
             <Show when={isAdmin()}>
               <A href="/workers" activeClass="active">
                 Workers

@@ -1,0 +1,230 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { createWritableIterable } from "@connectrpc/connect/protocol";
+import { CAPABILITY_CONTRACTS, EXEC_TIMEOUT_MS, intBetween } from "@onlyboxes/proto";
+import {
+  ErrorDetailSchema,
+  type ExecService,
+  OutputStream,
+  type RunRequest,
+  type RunResponseSchema,
+  type RunResultSchema,
+} from "@onlyboxes/proto/exec";
+import type { AuthAccount } from "../app-env.ts";
+import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
+import type { Env } from "../env.ts";
+import type { OutputChunk } from "../lib/dispatch.ts";
+import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { validate } from "../lib/validate.ts";
+
+/** What the route hands each call: the bindings and the signed-in account. */
+export interface CallScope {
+  env: Env;
+  account: AuthAccount;
+  /**
+   * Keeps the request alive for `work` after its client went away, so a canceled run
+   * still reaches its worker (the runtime drops a disconnected request's other work).
+   */
+  waitUntil: (work: Promise<unknown>) => void;
+}
+
+/**
+ * The scope of an authenticated call, or why the caller was refused. A refusal travels
+ * to the handler so the client gets it as a Connect error with its message (a streaming
+ * client reads only the HTTP status of a non-200 answer).
+ */
+export type CallAuth = { ok: true; scope: CallScope } | { ok: false; error: AppError };
+
+/** Context key the route sets on every call. */
+export const callScopeKey = createContextKey<CallAuth>(
+  { ok: false, error: new AppError("internal", "the call has no scope") },
+  { description: "onlyboxes call scope" },
+);
+
+type RunEvent = MessageInitShape<typeof RunResponseSchema>;
+
+/**
+ * The ExecService: `Run` validates the program with the capability's contract (the same
+ * checks and messages as REST and MCP), runs it through `runCapability`, and streams the
+ * output as the worker sends it, then images and the result. A closed stream (the
+ * client went away or pressed Stop) aborts the run, which cancels it on the worker.
+ */
+export const execService: ServiceImpl<typeof ExecService> = {
+  async *run(req: RunRequest, ctx: HandlerContext): AsyncIterable<RunEvent> {
+    const auth = ctx.values.get(callScopeKey);
+    if (!auth.ok) throw toConnectError(auth.error);
+    const scope = auth.scope;
+    const call = toCall(req);
+    const timeoutMs =
+      req.timeoutMs === 0
+        ? EXEC_TIMEOUT_MS.default
+        : guard(() => validate(intBetween(EXEC_TIMEOUT_MS.min, EXEC_TIMEOUT_MS.max), req.timeoutMs, "timeout_ms"));
+
+    const events = createWritableIterable<RunEvent>();
+    const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+    const emit = (stream: OutputChunk["stream"], data: string) => {
+      if (data === "") return;
+      const value = { stream: stream === "stderr" ? OutputStream.STDERR : OutputStream.STDOUT, data };
+      // Queued synchronously in arrival order; a closed stream (client gone) only drops it.
+      events.write({ event: { case: "output", value } }).catch(() => {});
+    };
+    let failure: unknown;
+    const work = runCapability(scope.env, call, {
+      accountId: scope.account.accountId,
+      timeoutMs,
+      signal: ctx.signal,
+      onOutput: (chunk) => emit(chunk.stream, decoders[chunk.stream].decode(chunk.data, { stream: true })),
+    })
+      .then((result) => {
+        emit("stdout", decoders.stdout.decode());
+        emit("stderr", decoders.stderr.decode());
+        const { images, rest } = splitImages(result);
+        for (const image of images) events.write({ event: { case: "image", value: image } }).catch(() => {});
+        events.write({ event: { case: "result", value: toRunResult(rest) } }).catch(() => {});
+      })
+      .catch((err: unknown) => {
+        failure = err;
+      })
+      .finally(() => events.close());
+    scope.waitUntil(work);
+    for await (const event of events) yield event;
+    await work;
+    if (failure !== undefined) throw toConnectError(failure);
+  },
+};
+
+/** Turns the request into a capability call checked by that capability's contract. */
+function toCall(req: RunRequest): CapabilityCall {
+  const program = req.program;
+  switch (program.case) {
+    case "python": {
+      const p = program.value;
+      // Only the fields that are set, so a contract without sessions refuses a session by name.
+      const input = {
+        code: p.code,
+        ...(p.sessionId !== "" ? { session_id: p.sessionId } : {}),
+        ...(p.createIfMissing ? { create_if_missing: true } : {}),
+        ...(p.reset ? { reset: true } : {}),
+      };
+      return { capability: "pythonExec", payload: guard(() => validate(CAPABILITY_CONTRACTS.pythonExec.input, input, "python")) };
+    }
+    case "shell": {
+      const s = program.value;
+      const input = {
+        command: s.command,
+        ...(s.sessionId !== "" ? { session_id: s.sessionId } : {}),
+        ...(s.createIfMissing ? { create_if_missing: true } : {}),
+        ...(s.leaseTtlSec !== 0 ? { lease_ttl_sec: s.leaseTtlSec } : {}),
+      };
+      return {
+        capability: "terminalExec",
+        payload: guard(() => validate(CAPABILITY_CONTRACTS.terminalExec.input, input, "shell")),
+      };
+    }
+    default:
+      throw toConnectError(new AppError("invalid_argument", "program: set python or shell"));
+  }
+}
+
+/** Runs a validation, turning its AppError into the Connect error the client sees. */
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw toConnectError(err);
+  }
+}
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(v: unknown): v is JsonObject {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/**
+ * Takes the images out of a pythonExec result (`images: [{mime_type, data_base64}]`), so
+ * they travel as bytes in their own messages and not twice.
+ */
+function splitImages(result: unknown): {
+  images: Array<{ mimeType: string; data: Uint8Array; name: string }>;
+  rest: unknown;
+} {
+  if (!isObject(result) || !Array.isArray(result.images)) return { images: [], rest: result };
+  const { images, ...rest } = result;
+  const out: Array<{ mimeType: string; data: Uint8Array; name: string }> = [];
+  for (const image of images as unknown[]) {
+    if (!isObject(image) || typeof image.data_base64 !== "string") continue;
+    const mime = typeof image.mime_type === "string" ? image.mime_type : "image/png";
+    out.push({ mimeType: mime, data: fromBase64(image.data_base64), name: `figure-${out.length + 1}.png` });
+  }
+  return { images: out, rest };
+}
+
+function fromBase64(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+/** The common fields of pythonExec and terminalExec results, and the whole result as JSON. */
+function toRunResult(result: unknown): MessageInitShape<typeof RunResultSchema> {
+  const r = isObject(result) ? result : {};
+  const str = (v: unknown) => (typeof v === "string" ? v : "");
+  return {
+    exitCode: typeof r.exit_code === "number" ? r.exit_code : 0,
+    stdout: str(r.stdout ?? r.output),
+    stderr: str(r.stderr),
+    stdoutTruncated: r.stdout_truncated === true || r.output_truncated === true,
+    stderrTruncated: r.stderr_truncated === true,
+    sessionId: str(r.session_id),
+    created: r.created === true,
+    resultJson: JSON.stringify(result ?? null),
+  };
+}
+
+/**
+ * The Connect code closest to each HTTP status of the registry; the exact Onlyboxes code
+ * travels in the error's ErrorDetail.
+ */
+function connectCode(code: ErrorCode, status: number): Code {
+  if (code === "canceled") return Code.Canceled;
+  if (code === "session_busy" || code === "conflict") return Code.Aborted;
+  switch (status) {
+    case 400:
+    case 415:
+      return Code.InvalidArgument;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+    case 410:
+      return Code.NotFound;
+    case 405:
+      return Code.Unimplemented;
+    case 413:
+    case 429:
+    case 507:
+      return Code.ResourceExhausted;
+    case 426:
+      return Code.FailedPrecondition;
+    case 502:
+    case 503:
+      return Code.Unavailable;
+    case 504:
+      return Code.DeadlineExceeded;
+    default:
+      return Code.Internal;
+  }
+}
+
+/** Turns anything caught into a ConnectError carrying the registry's code (internal errors say no more than that). */
+export function toConnectError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  const e = AppError.from(err);
+  const message = e.code === "internal" ? "internal error" : e.message;
+  return new ConnectError(message, connectCode(e.code, e.status), undefined, [
+    { desc: ErrorDetailSchema, value: { code: e.code } },
+  ]);
+}

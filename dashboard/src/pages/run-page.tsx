@@ -1,0 +1,240 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { OutputStream, type RunRequestSchema, type RunResult } from "@onlyboxes/proto/exec";
+import { createResource, createSignal, For, type JSX, onCleanup, Show } from "solid-js";
+import { api } from "../api/client.ts";
+import { execClient, runFailure } from "../api/exec.ts";
+import { ErrorBanner } from "../components/feedback.tsx";
+import { setPageTitle } from "../lib/title.ts";
+
+type Language = "python" | "shell";
+/** Where a run goes: a fresh sandbox (Python only), a new session, or an existing one. */
+type Target = { kind: "fresh" } | { kind: "new" } | { kind: "session"; id: string };
+
+interface OutputPiece {
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+interface ShownImage {
+  url: string;
+  name: string;
+}
+
+const SAMPLES: Record<Language, string> = {
+  python: 'import time\nfor i in range(5):\n    print("tick", i, flush=True)\n    time.sleep(0.5)\n',
+  shell: "uname -a && ls -la",
+};
+
+/** A session id for a new Python session (the console creates it on first use). */
+function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return `run-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+function targetValue(t: Target): string {
+  return t.kind === "session" ? `session:${t.id}` : t.kind;
+}
+
+function parseTarget(value: string): Target {
+  if (value.startsWith("session:")) return { kind: "session", id: value.slice("session:".length) };
+  return value === "fresh" ? { kind: "fresh" } : { kind: "new" };
+}
+
+/** Builds the ExecService request for what the form holds. */
+export function buildRunRequest(language: Language, target: Target, code: string): MessageInitShape<typeof RunRequestSchema> {
+  const sessionId = target.kind === "session" ? target.id : target.kind === "new" && language === "python" ? newSessionId() : "";
+  const createIfMissing = target.kind === "new" && language === "python";
+  if (language === "python") {
+    return { program: { case: "python", value: { code, sessionId, createIfMissing } } };
+  }
+  return { program: { case: "shell", value: { command: code, sessionId } } };
+}
+
+/**
+ * Runs Python or a shell command as the signed-in account through the console's Connect
+ * ExecService, showing stdout and stderr as they arrive and images inline. Stop closes
+ * the stream, which cancels the run in its sandbox.
+ */
+export function RunPage(): JSX.Element {
+  setPageTitle("Run");
+  const [language, setLanguage] = createSignal<Language>("python");
+  const [target, setTarget] = createSignal<Target>({ kind: "fresh" });
+  const [code, setCode] = createSignal(SAMPLES.python);
+  const [running, setRunning] = createSignal(false);
+  const [pieces, setPieces] = createSignal<OutputPiece[]>([]);
+  const [images, setImages] = createSignal<ShownImage[]>([]);
+  const [result, setResult] = createSignal<RunResult | null>(null);
+  const [error, setError] = createSignal<string | undefined>();
+  const [stopped, setStopped] = createSignal(false);
+  const [sessions, { refetch }] = createResource(() => api.listSessions().then((r) => r.items));
+  let controller: AbortController | null = null;
+
+  const clearImages = () => {
+    for (const image of images()) URL.revokeObjectURL(image.url);
+    setImages([]);
+  };
+  onCleanup(() => {
+    controller?.abort();
+    clearImages();
+  });
+
+  const chooseLanguage = (next: Language) => {
+    if (next === language()) return;
+    // Leave the user's own code alone; only swap the untouched sample.
+    if (code() === SAMPLES[language()]) setCode(SAMPLES[next]);
+    setLanguage(next);
+    if (next === "shell" && target().kind === "fresh") setTarget({ kind: "new" });
+  };
+
+  const append = (stream: OutputPiece["stream"], text: string) => {
+    setPieces((prev) => {
+      const last = prev.at(-1);
+      if (last && last.stream === stream) return [...prev.slice(0, -1), { stream, text: last.text + text }];
+      return [...prev, { stream, text }];
+    });
+  };
+
+  const run = async () => {
+    controller?.abort();
+    const mine = new AbortController();
+    controller = mine;
+    setPieces([]);
+    clearImages();
+    setResult(null);
+    setError(undefined);
+    setStopped(false);
+    setRunning(true);
+    try {
+      const request = buildRunRequest(language(), target(), code());
+      for await (const msg of execClient().run(request, { signal: mine.signal })) {
+        const event = msg.event;
+        if (event.case === "output") append(event.value.stream === OutputStream.STDERR ? "stderr" : "stdout", event.value.data);
+        else if (event.case === "image") {
+          const blob = new Blob([event.value.data as Uint8Array<ArrayBuffer>], { type: event.value.mimeType });
+          setImages((prev) => [...prev, { url: URL.createObjectURL(blob), name: event.value.name }]);
+        } else if (event.case === "result") setResult(event.value);
+      }
+      const sessionId = result()?.sessionId;
+      if (sessionId) {
+        setTarget({ kind: "session", id: sessionId });
+        void refetch();
+      }
+    } catch (err) {
+      if (mine.signal.aborted || ConnectError.from(err).code === Code.Canceled) setStopped(true);
+      else setError(runFailure(err).message);
+    } finally {
+      if (controller === mine) {
+        controller = null;
+        setRunning(false);
+      }
+    }
+  };
+
+  const stop = () => controller?.abort();
+  /** The chosen session when the list does not show it (yet): a session this page just made. */
+  const unlistedSession = () => {
+    const t = target();
+    if (t.kind !== "session") return undefined;
+    return (sessions() ?? []).some((s) => s.session_id === t.id) ? undefined : t.id;
+  };
+
+  return (
+    <section class="page" aria-labelledby="run-title">
+      <header class="page-header">
+        <div>
+          <h1 id="run-title">Run</h1>
+          <p class="page-lede">Run Python or a shell command as your account and watch its output arrive live.</p>
+        </div>
+      </header>
+
+      <form
+        class="form block"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!running()) void run();
+        }}
+      >
+        <div class="run-options">
+          <fieldset class="inline-field run-language">
+            <legend class="sr-only">Language</legend>
+            <label>
+              <input
+                type="radio"
+                name="language"
+                value="python"
+                checked={language() === "python"}
+                onChange={() => chooseLanguage("python")}
+              />{" "}
+              Python
+            </label>
+            <label>
+              <input
+                type="radio"
+                name="language"
+                value="shell"
+                checked={language() === "shell"}
+                onChange={() => chooseLanguage("shell")}
+              />{" "}
+              Shell
+            </label>
+          </fieldset>
+          <label class="inline-field">
+            Where
+            <select value={targetValue(target())} onChange={(e) => setTarget(parseTarget(e.currentTarget.value))}>
+              <Show when={language() === "python"}>
+                <option value="fresh">Fresh sandbox</option>
+              </Show>
+              <option value="new">New session</option>
+              <For each={sessions() ?? []}>
+                {(s) => <option value={`session:${s.session_id}`}>Session {s.session_id}</option>}
+              </For>
+              <Show when={unlistedSession()}>{(id) => <option value={`session:${id()}`}>Session {id()}</option>}</Show>
+            </select>
+          </label>
+        </div>
+        <label class="field">
+          <span>{language() === "python" ? "Python code" : "Shell command"}</span>
+          <textarea
+            class="code-input"
+            rows={10}
+            spellcheck={false}
+            value={code()}
+            onInput={(e) => setCode(e.currentTarget.value)}
+          />
+        </label>
+        <div class="toolbar">
+          <button type="submit" class="button primary" disabled={running() || code().trim() === ""}>
+            {running() ? "Running…" : "Run"}
+          </button>
+          <button type="button" class="button" disabled={!running()} onClick={stop}>
+            Stop
+          </button>
+          <Show when={result()}>
+            {(r) => (
+              <span class="toolbar-note" role="status">
+                Exit code {r().exitCode}
+                <Show when={r().sessionId}> · session {r().sessionId}</Show>
+              </span>
+            )}
+          </Show>
+          <Show when={stopped()}>
+            <span class="toolbar-note" role="status">
+              Stopped
+            </span>
+          </Show>
+        </div>
+      </form>
+
+      <ErrorBanner message={error()} onDismiss={() => setError(undefined)} />
+
+      <section class="block" aria-labelledby="output-title">
+        <h2 id="output-title">Output</h2>
+        <pre class="run-output" aria-live="polite" data-testid="run-output">
+          <For each={pieces()}>{(p) => <span class={p.stream === "stderr" ? "stderr" : undefined}>{p.text}</span>}</For>
+        </pre>
+        <For each={images()}>{(img, i) => <img class="run-image" src={img.url} alt={img.name || `Figure ${i() + 1}`} />}</For>
+      </section>
+    </section>
+  );
+}

@@ -1,0 +1,217 @@
+/**
+ * Live output from real sandboxes: a task's Server-Sent Events (GET /api/v1/tasks/{id}/events)
+ * and the Connect ExecService stream, against the self-hosted console, its Docker worker and
+ * real Python containers. Also measures the delay from a print in the sandbox to its byte at
+ * an SSE client (the container shares the host's clock).
+ */
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { ExecService, OutputStream } from "@onlyboxes/proto/exec";
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  eventually,
+  hostProcessesWith,
+  marker,
+  post,
+  type StartedConsole,
+  startConsole,
+  stopAndListLeftovers,
+  type TaskBody,
+} from "./harness.ts";
+
+let c: StartedConsole;
+
+beforeAll(async () => {
+  c = await startConsole({ capabilities: ["pythonExec", "terminalExec"] });
+}, 180_000);
+
+afterAll(async () => {
+  expect(await stopAndListLeftovers(c)).toEqual([]);
+}, 90_000);
+
+const LINES = 30;
+/** One line every 100 ms for 3 s, each stamped with the sandbox's clock. */
+const COUNTER = [
+  "import time",
+  `for i in range(${LINES}):`,
+  '    print(f"{i} {time.time():.6f}", flush=True)',
+  "    time.sleep(0.1)",
+].join("\n");
+const EXPECTED = Array.from({ length: LINES }, (_, i) => i);
+
+interface Arrival {
+  event: string;
+  data: string;
+  at: number;
+}
+
+async function startTask(code: string): Promise<string> {
+  const res = await post<TaskBody>(c.url, c.token, "/api/v1/tasks", {
+    capability: "pythonExec",
+    input: { code },
+    mode: "async",
+  });
+  expect(res.status).toBe(202);
+  return res.body.task_id;
+}
+
+/** Reads a task's event stream to its end, stamping every event with its arrival time; `onEvent` sees each as it comes. */
+async function readEvents(taskId: string, onEvent?: (e: Arrival) => void): Promise<Arrival[]> {
+  const res = await fetch(`${c.url}/api/v1/tasks/${taskId}/events`, { headers: { authorization: `Bearer ${c.token}` } });
+  expect(res.status).toBe(200);
+  if (!res.body) throw new Error("no body");
+  const reader = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  const got: Arrival[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return got;
+    const arrival = { event: value.event ?? "message", data: value.data, at: Date.now() };
+    got.push(arrival);
+    onEvent?.(arrival);
+  }
+}
+
+/** The counter's lines in arrival order, with when each arrived and when the sandbox printed it. */
+function counterLines(chunks: Array<{ data: string; at: number }>): Array<{ n: number; printed: number; at: number }> {
+  const lines: Array<{ n: number; printed: number; at: number }> = [];
+  let pending = "";
+  for (const chunk of chunks) {
+    pending += chunk.data;
+    const parts = pending.split("\n");
+    pending = parts.pop() ?? "";
+    for (const line of parts) {
+      const [n, stamp] = line.split(" ");
+      lines.push({ n: Number(n), printed: Number(stamp) * 1000, at: chunk.at });
+    }
+  }
+  expect(pending).toBe("");
+  return lines;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function outputs(events: Arrival[]): Array<{ data: string; at: number }> {
+  return events
+    .filter((e) => e.event === "output")
+    .map((e) => ({ ...(JSON.parse(e.data) as { stream: string; data: string }), at: e.at }))
+    .filter((o) => o.stream === "stdout");
+}
+
+describe("task events over SSE", () => {
+  it("shows a 3 s counter live, every line once and in order, and replays it all to a late client", async () => {
+    const taskId = await startTask(COUNTER);
+    // A second client joins halfway through the run, once the first has seen line 15.
+    let halfway = () => {};
+    const reachedHalfway = new Promise<void>((r) => {
+      halfway = r;
+    });
+    const live = readEvents(taskId, (e) => {
+      if (e.event === "output" && /(^|\n)15 /.test((JSON.parse(e.data) as { data: string }).data)) halfway();
+    });
+    await reachedHalfway;
+    const late = readEvents(taskId);
+    const [onTime, lateEvents] = await Promise.all([live, late]);
+
+    for (const events of [onTime, lateEvents]) {
+      const lines = counterLines(outputs(events));
+      expect(lines.map((l) => l.n)).toEqual(EXPECTED);
+      const done = events.at(-1);
+      expect(done?.event).toBe("done");
+      const snapshot = JSON.parse(done?.data ?? "{}") as TaskBody;
+      expect(snapshot.status).toBe("succeeded");
+      expect(events.filter((e) => e.event === "done")).toHaveLength(1);
+    }
+    const lines = counterLines(outputs(onTime));
+    const end = onTime.at(-1)?.at ?? 0;
+    // Live: the first line arrived more than two seconds before the end of a three-second run.
+    expect(end - (lines[0]?.at ?? end)).toBeGreaterThan(2_000);
+    const delays = lines.map((l) => l.at - l.printed);
+    console.log(
+      `print → SSE client delay over ${delays.length} lines: p50 ${percentile(delays, 50).toFixed(1)} ms, ` +
+        `p95 ${percentile(delays, 95).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms`,
+    );
+    expect(percentile(delays, 50)).toBeLessThan(500);
+
+    // Once finished: just done.
+    const after = await readEvents(taskId);
+    expect(after.map((e) => e.event)).toEqual(["done"]);
+  });
+});
+
+describe("ExecService over Connect (HTTP/1.1)", () => {
+  const client = () =>
+    createClient(
+      ExecService,
+      createConnectTransport({
+        baseUrl: `${c.url}/api/connect`,
+        httpVersion: "1.1",
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${c.token}`);
+            return next(req);
+          },
+        ],
+      }),
+    );
+
+  it("streams the counter live, in order and once, then the result", async () => {
+    const chunks: Array<{ data: string; at: number }> = [];
+    let resultAt = 0;
+    let exitCode = -1;
+    for await (const msg of client().run({ program: { case: "python", value: { code: COUNTER } } })) {
+      if (msg.event.case === "output" && msg.event.value.stream === OutputStream.STDOUT) {
+        chunks.push({ data: msg.event.value.data, at: Date.now() });
+      }
+      if (msg.event.case === "result") {
+        resultAt = Date.now();
+        exitCode = msg.event.value.exitCode;
+      }
+    }
+    const lines = counterLines(chunks);
+    expect(lines.map((l) => l.n)).toEqual(EXPECTED);
+    expect(exitCode).toBe(0);
+    expect(resultAt - (lines[0]?.at ?? resultAt)).toBeGreaterThan(2_000);
+    const delays = lines.map((l) => l.at - l.printed);
+    console.log(`print → Connect client delay: p50 ${percentile(delays, 50).toFixed(1)} ms`);
+  });
+
+  it("runs a shell command in a new session and reports its exit code", async () => {
+    let result: { exitCode: number; stdout: string; sessionId: string; created: boolean } | undefined;
+    for await (const msg of client().run({ program: { case: "shell", value: { command: "echo hi; exit 7" } } })) {
+      if (msg.event.case === "result") result = msg.event.value;
+    }
+    expect(result).toMatchObject({ exitCode: 7, stdout: "hi\n", created: true });
+    expect(result?.sessionId).not.toBe("");
+  });
+
+  it("Stop: closing the stream kills the program in its sandbox", async () => {
+    const tag = marker("live-stop");
+    const code = [
+      "import os, sys",
+      `os.execv(sys.executable, [sys.executable, "-c", "import time\\nwhile True:\\n    print('tick', flush=True)\\n    time.sleep(0.1)", ${JSON.stringify(tag)}])`,
+    ].join("\n");
+    const controller = new AbortController();
+    let ticks = 0;
+    let failure: unknown;
+    try {
+      for await (const msg of client().run(
+        { program: { case: "python", value: { code } }, timeoutMs: 120_000 },
+        { signal: controller.signal },
+      )) {
+        if (msg.event.case === "output") ticks += msg.event.value.data.split("tick").length - 1;
+        if (ticks >= 3) {
+          expect(await hostProcessesWith(tag)).not.toEqual([]);
+          controller.abort();
+        }
+      }
+    } catch (err) {
+      failure = err;
+    }
+    expect(ConnectError.from(failure).code).toBe(Code.Canceled);
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+  });
+});
