@@ -7,12 +7,11 @@
 //   node bench/startup-bench.mjs [--runs 2] [--idle-ms 5000] [--log <dir>]
 //
 // --log keeps each run's console and worker output in <dir>/startup-run-<n>.log.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fmt, freePort, request, root, rssMiB, sleep } from "./lib.mjs";
+import { fmt, freePort, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -73,26 +72,11 @@ async function oneRun(n, dataDir, hashKey, password) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: hashKey,
-      CONSOLE_DASHBOARD_USERNAME: "admin",
-      CONSOLE_DASHBOARD_PASSWORD: password,
-    },
-  });
-  let out = "";
-  child.stdout.on("data", (b) => (out += b));
-  child.stderr.on("data", (b) => (out += b));
+  const { child, output } = spawnLauncher({ port, dataDir, password, hashKey });
   const deadline = Date.now() + TIMEOUT_MS;
   const alive = () => {
-    if (child.exitCode !== null) throw new Error(`launcher exited ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`timed out:\n${out}`);
+    if (child.exitCode !== null) throw new Error(`launcher exited ${child.exitCode}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`timed out:\n${output()}`);
   };
   try {
     // First 200 on an /api/v1 route: the login (it reads the accounts table, so it needs the
@@ -130,22 +114,8 @@ async function oneRun(n, dataDir, hashKey, password) {
     }));
     return { consoleMs, consoleCpu, workerMs, procs };
   } finally {
-    if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), out);
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
-    for (let i = 0; i < 150; i++) {
-      try {
-        process.kill(-child.pid, 0);
-      } catch {
-        break;
-      }
-      await sleep(100);
-    }
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {}
+    if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), output());
+    await stopGroup(child);
   }
 }
 
