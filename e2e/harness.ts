@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ErrorBody, ErrorCode, PythonExecResult, TerminalExecResult } from "@onlyboxes/proto";
+import { afterAll, beforeAll, expect } from "vitest";
 
 const execFileAsync = promisify(execFile);
 
@@ -197,6 +198,27 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
     await stop();
     throw new Error(`console did not start: ${err instanceof Error ? err.message : String(err)}\n--- output ---\n${log}`);
   }
+}
+
+/**
+ * One console for the calling suite (file or describe block): started before its tests,
+ * stopped after them with a check that its workers left no container. The answer forwards
+ * to the started console, so it is usable inside hooks and tests only.
+ */
+export function useConsole(opts: StartOptions = {}, startTimeoutMs = 180_000): StartedConsole {
+  let started: StartedConsole | undefined;
+  beforeAll(async () => {
+    started = await startConsole(opts);
+  }, startTimeoutMs);
+  afterAll(async () => {
+    expect(await stopAndListLeftovers(started)).toEqual([]);
+  }, 90_000);
+  return new Proxy({} as StartedConsole, {
+    get(_, key) {
+      if (!started) throw new Error("the console starts in beforeAll: use it inside a hook or a test");
+      return Reflect.get(started, key);
+    },
+  });
 }
 
 /** Registers a worker through the admin API and answers the WORKER_* environment of its startup command. */

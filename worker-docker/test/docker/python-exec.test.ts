@@ -2,6 +2,7 @@ import { MAX_TEXT_CHARS } from "@onlyboxes/proto";
 import { describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
 import { LABEL_NODE } from "../../src/docker/container-client.ts";
+import { escapingSleeper } from "./fixtures/hostile-programs.ts";
 import { containersWith, ctx, eventually, failureOf, marker, noHostProcessWith, useBackend } from "./harness.ts";
 
 const s = useBackend();
@@ -112,12 +113,7 @@ describe("pythonExec", () => {
 
   it("leaves no background process behind (setsid does not escape)", async () => {
     const tag = marker("bg-sleeper");
-    const code = [
-      "import subprocess, sys",
-      `subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", ${JSON.stringify(tag)}], start_new_session=True)`,
-      "print('spawned')",
-    ].join("\n");
-    expect((await s.python(code)).output).toBe("spawned\n");
+    expect((await s.python(escapingSleeper(tag))).output).toBe("spawned\n");
     expect(await noHostProcessWith(tag, 10_000)).toBe(true);
   });
 });

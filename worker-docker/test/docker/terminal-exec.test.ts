@@ -114,7 +114,9 @@ describe("terminalExec", () => {
     const labels = { [LABEL_NODE]: s.config.nodeId, [LABEL_SESSION]: r.session_id };
     expect(await containersWith(labels)).toHaveLength(1);
     expect(await eventually(async () => (await containersWith(labels)).length === 0, 10_000)).toBe(true);
-    expect(await failureOf(s.terminal({ session_id: r.session_id, command: "true" }))).toMatchObject({ code: "session_not_found" });
+    expect(await failureOf(s.terminal({ session_id: r.session_id, command: "true" }))).toMatchObject({
+      code: "session_not_found",
+    });
   });
 
   it("answers the deadline, removes the container and drops the session", async () => {
@@ -168,7 +170,10 @@ describe("terminalExec", () => {
     const id = marker("sess");
     const bad = (extra: Record<string, unknown>) =>
       failureOf(s.terminal({ session_id: id, command: "true", create_if_missing: true, ...extra }));
-    expect(await failureOf(s.terminal({ command: "true" }))).toEqual({ code: "invalid_argument", message: "session_id: is required" });
+    expect(await failureOf(s.terminal({ command: "true" }))).toEqual({
+      code: "invalid_argument",
+      message: "session_id: is required",
+    });
     expect(await bad({ command: 5 })).toEqual({ code: "invalid_argument", message: "command: must be a string" });
     expect(await bad({ command: "a\0b" })).toEqual({
       code: "invalid_argument",

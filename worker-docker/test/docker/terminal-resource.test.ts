@@ -86,8 +86,14 @@ describe("terminalResource", () => {
 
   it("answers session_not_found for an unknown session and bad payloads with invalid_argument", async () => {
     expect(await failureOf(resource("/etc/passwd", "read", marker("nobody")))).toMatchObject({ code: "session_not_found" });
-    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "x", action: "write" }))).toEqual({ code: "invalid_argument", message: "action: must be validate or read" });
-    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "a\0b", action: "read" }))).toEqual({ code: "invalid_argument", message: "file_path: must not contain NUL characters" });
+    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "x", action: "write" }))).toEqual({
+      code: "invalid_argument",
+      message: "action: must be validate or read",
+    });
+    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "a\0b", action: "read" }))).toEqual({
+      code: "invalid_argument",
+      message: "file_path: must not contain NUL characters",
+    });
   });
 
   it("reads while a command runs in the session", async () => {
