@@ -10,6 +10,12 @@ import { fileURLToPath } from "node:url";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+/** The number after `--<name>` on the command line, or `def` when the flag is absent. */
+export function numberArg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();

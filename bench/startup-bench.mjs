@@ -11,14 +11,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fmt, freePort, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
+import { fmt, freePort, numberArg, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const RUNS = arg("runs", 2);
-const IDLE_MS = arg("idle-ms", 5000);
+const RUNS = numberArg("runs", 2);
+const IDLE_MS = numberArg("idle-ms", 5000);
 const TIMEOUT_MS = 120_000;
 const logIndex = process.argv.indexOf("--log");
 const LOG_DIR = logIndex > 0 ? process.argv[logIndex + 1] : undefined;
