@@ -4,7 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { NETWORK_PROBE, NETWORK_PROBE_BLOCKED } from "../worker-docker/test/docker/fixtures/hostile-programs.ts";
+import {
+  ENGINE_SOCKET_PROBE,
+  NETWORK_PROBE,
+  NETWORK_PROBE_BLOCKED,
+} from "../worker-docker/test/docker/fixtures/hostile-programs.ts";
 import {
   eventually,
   expectPythonHealthy,
@@ -71,12 +75,7 @@ describe("hostile programs", () => {
   });
 
   it("exposes no Docker socket", async () => {
-    const code = [
-      "import os",
-      "paths = ['/var/run/docker.sock', '/run/docker.sock', '/var/run/containerd/containerd.sock']",
-      "print([p for p in paths if os.path.exists(p)])",
-    ].join("\n");
-    const res = await python(c, code);
+    const res = await python(c, ENGINE_SOCKET_PROBE);
     expect(resultOf(res.body).output).toBe("[]\n");
     const term = await terminal(c, { command: "ls -la /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?" });
     expect(term.body.stdout).toContain("No such file");

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { LABEL_CAPABILITY, LABEL_NODE } from "../../src/docker/container-client.ts";
-import { NETWORK_PROBE, NETWORK_PROBE_BLOCKED } from "./fixtures/hostile-programs.ts";
+import { ENGINE_SOCKET_PROBE, NETWORK_PROBE, NETWORK_PROBE_BLOCKED } from "./fixtures/hostile-programs.ts";
 import { containersWith, eventually, failureOf, marker, noHostProcessWith, useBackend } from "./harness.ts";
 
 const s = useBackend();
@@ -106,9 +106,7 @@ describe("hostile programs", () => {
   });
 
   it("exposes no Docker socket", async () => {
-    const code =
-      "import os\nprint([p for p in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock'] if os.path.exists(p)])";
-    expect((await py(code)).output).toBe("[]\n");
+    expect((await py(ENGINE_SOCKET_PROBE)).output).toBe("[]\n");
     const t = await s.shell("ls /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?");
     expect(t.stdout).toContain("No such file");
   });
