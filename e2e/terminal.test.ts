@@ -16,7 +16,9 @@ import {
   useConsole,
 } from "./harness.ts";
 
-const c = useConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true" } });
+// One account opens a session per test here, more than the per-account default (8) allows
+// at once; the limit itself is tested in console-worker/test/account-limits.test.ts.
+const c = useConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_ACCOUNT_MAX_SESSIONS: "32" } });
 let otherToken: string;
 /** A session created first and never used again: the last test sees its lease run out. */
 let idle: TerminalBody;
