@@ -27,13 +27,9 @@ const { pythonSpec, terminalSpec } = await import("../worker-docker/src/docker/s
 const { createLogger } = await import("../worker-docker/src/log.ts");
 
 const execFileAsync = promisify(execFile);
-const { request, signInWithToken, startConsole } = await import("./lib.mjs");
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const RUNS = arg("runs", 15);
-const QUICK = arg("quick-runs", 60);
+const { numberArg, request, signInWithToken, startConsole } = await import("./lib.mjs");
+const RUNS = numberArg("runs", 15);
+const QUICK = numberArg("quick-runs", 60);
 
 const log = createLogger({ component: "bench" }, "error");
 const config = parseDockerConfig({ ...process.env, WORKER_ID: `bench-${randomBytes(4).toString("hex")}` });
@@ -154,24 +150,23 @@ const consoleRows = { c: null, cBack: null, e: null, throughput: null };
   try {
     const { token } = await signInWithToken(c);
     const auth = { authorization: `Bearer ${token}` };
-    const until = Date.now() + 120_000;
-    // The local worker declares the Docker capabilities once its engine check has run.
-    for (;;) {
-      const r = await request(`${c.url}/api/v1/tasks`, {
+    /** `print(1)` through the REST tasks API in sync mode. */
+    const printOneViaRest = () =>
+      request(`${c.url}/api/v1/tasks`, {
         method: "POST",
         headers: auth,
         body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
       });
+    const until = Date.now() + 120_000;
+    // The local worker declares the Docker capabilities once its engine check has run.
+    for (;;) {
+      const r = await printOneViaRest();
       if (r.status === 200) break;
       if (Date.now() > until) throw new Error(`pythonExec never became available: ${r.status} ${r.body}`);
       await new Promise((res) => setTimeout(res, 500));
     }
     const pyTask = async () => {
-      const r = await request(`${c.url}/api/v1/tasks`, {
-        method: "POST",
-        headers: auth,
-        body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
-      });
+      const r = await printOneViaRest();
       expectEqual(r.status, 200, `pythonExec task status (${r.body})`);
       expectEqual(JSON.parse(r.body).result.output, "1\n", "pythonExec task output");
     };
@@ -204,11 +199,7 @@ const consoleRows = { c: null, cBack: null, e: null, throughput: null };
         while (next < total) {
           next++;
           for (;;) {
-            const r = await request(`${c.url}/api/v1/tasks`, {
-              method: "POST",
-              headers: auth,
-              body: { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" },
-            });
+            const r = await printOneViaRest();
             if (r.status === 200) break;
             if (r.status !== 429) throw new Error(`throughput run: ${r.status} ${r.body}`);
             retries++;

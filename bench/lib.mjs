@@ -10,6 +10,12 @@ import { fileURLToPath } from "node:url";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+/** The number after `--<name>` on the command line, or `def` when the flag is absent. */
+export function numberArg(name, def) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -21,11 +27,11 @@ export function freePort() {
   });
 }
 
-/** Starts `scripts/start.mjs` in its own process group; resolves once the local worker is connected. */
-export async function startConsole(extraEnv = {}) {
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "onlyboxes-bench-"));
-  const password = `pw-${randomBytes(8).toString("hex")}`;
+/**
+ * Spawns `scripts/start.mjs` as the leader of its own process group, serving on `port` from
+ * `dataDir` with the admin `admin`/`password`; answers the child and what it printed so far.
+ */
+export function spawnLauncher({ port, dataDir, password, hashKey = randomBytes(32).toString("hex") }, extraEnv = {}) {
   const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
     cwd: root,
     detached: true,
@@ -34,7 +40,7 @@ export async function startConsole(extraEnv = {}) {
       ...process.env,
       CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
       CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
+      CONSOLE_HASH_KEY: hashKey,
       CONSOLE_DASHBOARD_USERNAME: "admin",
       CONSOLE_DASHBOARD_PASSWORD: password,
       ...extraEnv,
@@ -43,31 +49,45 @@ export async function startConsole(extraEnv = {}) {
   let out = "";
   child.stdout.on("data", (b) => (out += b));
   child.stderr.on("data", (b) => (out += b));
+  return { child, output: () => out };
+}
+
+/** SIGTERM to the child's whole process group, a wait until the group is gone, then SIGKILL to what lingers. */
+export async function stopGroup(child) {
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {}
+  await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+  for (let i = 0; i < 150; i++) {
+    try {
+      process.kill(-child.pid, 0);
+    } catch {
+      break;
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {}
+}
+
+/** Starts `scripts/start.mjs` in its own process group; resolves once the local worker is connected. */
+export async function startConsole(extraEnv = {}) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "onlyboxes-bench-"));
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  const { child, output } = spawnLauncher({ port, dataDir, password }, extraEnv);
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 180_000;
-  while (!/connected to console/.test(out)) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`console did not start:\n${out}`);
+  while (!/connected to console/.test(output())) {
+    if (child.exitCode !== null || Date.now() > until) throw new Error(`console did not start:\n${output()}`);
     await sleep(100);
   }
   const stop = async () => {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
-    for (let i = 0; i < 100; i++) {
-      try {
-        process.kill(-child.pid, 0);
-      } catch {
-        break;
-      }
-      await sleep(100);
-    }
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {}
+    await stopGroup(child);
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { url, password, child, stop, output: () => out };
+  return { url, password, child, stop, output };
 }
 
 export function sleep(ms) {

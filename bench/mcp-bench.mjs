@@ -8,14 +8,10 @@
 //   node bench/mcp-bench.mjs [--echo 1000] [--python 40] [--no-python]
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { fmt, percentile, request, signInWithToken, startConsole } from "./lib.mjs";
+import { fmt, numberArg, percentile, request, signInWithToken, startConsole } from "./lib.mjs";
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const ECHO_N = arg("echo", 1000);
-const PYTHON_N = arg("python", 40);
+const ECHO_N = numberArg("echo", 1000);
+const PYTHON_N = numberArg("python", 40);
 const WITH_PYTHON = !process.argv.includes("--no-python");
 const GOAL = 1.2;
 

@@ -9,20 +9,15 @@
 // --mixed: after the last run's idle figure, that many runs (echo, terminalExec in one
 // session, pythonExec in turn, 4 at a time), then the RSS again once idle (0 skips it).
 // --log keeps each run's console and worker output in <dir>/startup-run-<n>.log.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fmt, freePort, request, root, rssMiB, sleep } from "./lib.mjs";
+import { fmt, freePort, numberArg, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const RUNS = arg("runs", 2);
-const IDLE_MS = arg("idle-ms", 5000);
-const MIXED = arg("mixed", 1000);
+const RUNS = numberArg("runs", 2);
+const IDLE_MS = numberArg("idle-ms", 5000);
+const MIXED = numberArg("mixed", 1000);
 const MIXED_CONCURRENCY = 4;
 const TIMEOUT_MS = 120_000;
 const logIndex = process.argv.indexOf("--log");
@@ -137,26 +132,11 @@ async function oneRun(n, dataDir, hashKey, password, mixed = 0) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
-  const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: hashKey,
-      CONSOLE_DASHBOARD_USERNAME: "admin",
-      CONSOLE_DASHBOARD_PASSWORD: password,
-    },
-  });
-  let out = "";
-  child.stdout.on("data", (b) => (out += b));
-  child.stderr.on("data", (b) => (out += b));
+  const { child, output } = spawnLauncher({ port, dataDir, password, hashKey });
   const deadline = Date.now() + TIMEOUT_MS;
   const alive = () => {
-    if (child.exitCode !== null) throw new Error(`launcher exited ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`timed out:\n${out}`);
+    if (child.exitCode !== null) throw new Error(`launcher exited ${child.exitCode}:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`timed out:\n${output()}`);
   };
   try {
     // First 200 on an /api/v1 route: the login (it reads the accounts table, so it needs the
@@ -204,22 +184,8 @@ async function oneRun(n, dataDir, hashKey, password, mixed = 0) {
     }
     return { consoleMs, consoleCpu, cpuEach, workerMs, procs, afterMixed };
   } finally {
-    if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), out);
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-    await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
-    for (let i = 0; i < 150; i++) {
-      try {
-        process.kill(-child.pid, 0);
-      } catch {
-        break;
-      }
-      await sleep(100);
-    }
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {}
+    if (LOG_DIR) writeFileSync(path.join(LOG_DIR, `startup-run-${n}.log`), output());
+    await stopGroup(child);
   }
 }
 

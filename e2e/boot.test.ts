@@ -3,14 +3,13 @@
  * is still starting never get a 5xx other than 503 with Retry-After, and the local worker's
  * process holds none of the console's secrets.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freePort, login, REPO_ROOT } from "./harness.ts";
+import { eventually, freePort, launcherEnv, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
 
 interface Answer {
   probe: string;
@@ -39,32 +38,12 @@ function descendants(pid: number): { pid: number; cmd: string }[] {
   });
 }
 
-async function stopGroup(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined) return;
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise((r) => child.once("exit", r));
-    process.kill(-pid, "SIGTERM");
-    await exited;
-  }
-  const gone = await eventually(async () => {
-    try {
-      process.kill(-pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 20_000);
-  if (!gone) process.kill(-pid, "SIGKILL");
-}
-
 describe("npm start from its first moment", () => {
   const hashKey = randomBytes(32).toString("hex");
   const password = `pw-${randomBytes(8).toString("hex")}`;
   const extraSecret = randomBytes(16).toString("hex");
   let dataDir: string;
-  let child: ChildProcess;
-  let output = "";
+  let launcher: Proc;
   let url: string;
   const answers: Answer[] = [];
 
@@ -72,27 +51,14 @@ describe("npm start from its first moment", () => {
     dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-boot-"));
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, ["scripts/start.mjs"], {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-        CONSOLE_DB_PATH: dataDir,
-        CONSOLE_HASH_KEY: hashKey,
-        CONSOLE_DASHBOARD_USERNAME: "admin",
-        CONSOLE_DASHBOARD_PASSWORD: password,
+    launcher = spawnGroup(
+      ["scripts/start.mjs"],
+      launcherEnv(
+        { port, dataDir, hashKey, username: "admin", password },
         // Any CONSOLE_* variable, known or not, stays with the console.
-        CONSOLE_SOMETHING_PRIVATE: extraSecret,
-        WORKER_DOCKER_ENABLED: "false",
-      },
-    });
-    const append = (b: Buffer) => {
-      output += b.toString("utf8");
-    };
-    child.stdout?.on("data", append);
-    child.stderr?.on("data", append);
+        { CONSOLE_SOMETHING_PRIVATE: extraSecret, WORKER_DOCKER_ENABLED: "false" },
+      ),
+    );
 
     // From the moment the process exists, several clients ask as fast as answers come
     // (a refused connection is retried at once) until the console serves the API.
@@ -114,7 +80,7 @@ describe("npm start from its first moment", () => {
     let served = false;
     await Promise.all(
       probes.map(async ([probe, send]) => {
-        while (!served && Date.now() < deadline && child.exitCode === null) {
+        while (!served && Date.now() < deadline && launcher.child.exitCode === null) {
           let res: Response;
           try {
             res = await send();
@@ -126,17 +92,17 @@ describe("npm start from its first moment", () => {
             probe,
             status: res.status,
             retryAfter: res.headers.get("retry-after"),
-            afterReady: output.includes("console listening on"),
+            afterReady: launcher.output().includes("console listening on"),
           });
           if (probe.startsWith("GET /api/v1/console/session") && res.status === 401) served = true;
         }
       }),
     );
-    if (!served) throw new Error(`the console never served the API:\n${output}`);
+    if (!served) throw new Error(`the console never served the API:\n${launcher.output()}`);
   }, 150_000);
 
   afterAll(async () => {
-    if (child) await stopGroup(child);
+    if (launcher) await stopGroup(launcher.child);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -152,14 +118,14 @@ describe("npm start from its first moment", () => {
   });
 
   it("gives the local worker no CONSOLE_* variable and none of their values", async () => {
-    const pid = child.pid;
+    const pid = launcher.child.pid;
     if (pid === undefined) throw new Error("no launcher pid");
     let workerPid: number | undefined;
     await eventually(async () => {
       workerPid = descendants(pid).find((p) => /onlyboxes-worker/.test(p.cmd))?.pid;
       return workerPid !== undefined;
     }, 30_000);
-    if (workerPid === undefined) throw new Error(`no local worker process under the launcher:\n${output}`);
+    if (workerPid === undefined) throw new Error(`no local worker process under the launcher:\n${launcher.output()}`);
     const environ = readFileSync(`/proc/${workerPid}/environ`, "utf8").split("\0").filter(Boolean);
     const names = environ.map((kv) => kv.slice(0, kv.indexOf("=")));
     expect(names).toContain("WORKER_ID");

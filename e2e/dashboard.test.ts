@@ -5,7 +5,7 @@
  * local worker come online, create and delete a worker and a token, see tasks, sign out.
  * Screenshots of every page go to test-output/screenshots/.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,7 +15,17 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, freePort, login, REPO_ROOT, sleep } from "./harness.ts";
+import {
+  createToken,
+  freePort,
+  launcherEnv,
+  login,
+  REPO_ROOT,
+  sleep,
+  spawnGroup,
+  stopGroup,
+  waitForListening,
+} from "./harness.ts";
 
 const SCREENSHOTS = join(REPO_ROOT, "test-output", "screenshots");
 const DOCS_IMAGE = join(REPO_ROOT, "docs", "images", "workers.png");
@@ -41,57 +51,21 @@ let localNodeId: string | undefined;
 async function startConsole(): Promise<RunningConsole> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-dashboard-e2e-"));
-  const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
-      CONSOLE_DASHBOARD_USERNAME: ADMIN.username,
-      CONSOLE_DASHBOARD_PASSWORD: ADMIN.password,
-      CONSOLE_ENABLE_REGISTRATION: "true",
-    },
-  });
-  let log = "";
-  const append = (b: Buffer): void => {
-    log = (log + b.toString("utf8")).slice(-200_000);
-  };
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
-  const running: RunningConsole = { url: "", child, dataDir, output: () => log };
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const m = /console listening on (http:\/\/\S+)/.exec(log);
-    if (m?.[1] !== undefined) {
-      running.url = m[1].replace(/\/$/, "");
-      return running;
-    }
-    if (child.exitCode !== null) break;
-    await sleep(100);
+  const env = launcherEnv({ port, dataDir, ...ADMIN }, { CONSOLE_ENABLE_REGISTRATION: "true" });
+  const proc = spawnGroup(["scripts/start.mjs"], env);
+  const running: RunningConsole = { url: "", child: proc.child, dataDir, output: proc.output };
+  try {
+    running.url = await waitForListening(proc);
+    return running;
+  } catch (err) {
+    await stopConsole(running);
+    throw new Error(`the console did not start (${String(err)})\n--- output ---\n${proc.output()}`);
   }
-  await stopConsole(running);
-  throw new Error(`the console did not start\n--- output ---\n${log}`);
 }
 
-/** SIGTERM to the console's whole process group (launcher, workerd, local worker), SIGKILL if it lingers. */
+/** Stops the console's whole process group (launcher, workerd, local worker) and removes its data. */
 async function stopConsole(c: RunningConsole): Promise<void> {
-  const pid = c.child.pid;
-  if (pid !== undefined) {
-    const alive = (): boolean => {
-      try {
-        process.kill(-pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    if (alive()) process.kill(-pid, "SIGTERM");
-    for (let i = 0; i < 400 && alive(); i++) await sleep(100);
-    if (alive()) process.kill(-pid, "SIGKILL");
-  }
+  await stopGroup(c.child);
   await rm(c.dataDir, { recursive: true, force: true });
 }
 

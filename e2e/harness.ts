@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { ErrorBody, ErrorCode, PythonExecResult, TerminalExecResult } from "@onlyboxes/proto";
+import { afterAll, beforeAll, expect } from "vitest";
 
 const execFileAsync = promisify(execFile);
 
@@ -78,15 +79,33 @@ export interface StartOptions {
   workerScript?: { path: string; cwd: string };
 }
 
-interface Proc {
+/** A process group this suite started, with what it printed. */
+export interface Proc {
   child: ChildProcess;
   output(): string;
 }
 
-function spawnGroup(
+/** The launcher's environment: serve on `port` from `dataDir`, with the given first admin, plus `extra`. */
+export function launcherEnv(
+  o: { port: number; dataDir: string; username: string; password: string; hashKey?: string },
+  extra: Record<string, string> = {},
+): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    CONSOLE_HTTP_ADDR: `127.0.0.1:${o.port}`,
+    CONSOLE_DB_PATH: o.dataDir,
+    CONSOLE_HASH_KEY: o.hashKey ?? randomBytes(32).toString("hex"),
+    CONSOLE_DASHBOARD_USERNAME: o.username,
+    CONSOLE_DASHBOARD_PASSWORD: o.password,
+    ...extra,
+  };
+}
+
+/** Starts `node <args>` as the leader of its own process group, so `stopGroup` reaches all it starts. */
+export function spawnGroup(
   args: string[],
   env: Record<string, string | undefined>,
-  sink: (text: string) => void,
+  sink: (text: string) => void = () => {},
   cwd = REPO_ROOT,
 ): Proc {
   const child = spawn(process.execPath, args, {
@@ -133,16 +152,10 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
   const adminUsername = "admin";
   const adminPassword = `pw-${randomBytes(8).toString("hex")}`;
   const capabilities = opts.capabilities ?? ["pythonExec", "terminalExec", "terminalResource"];
-  const consoleEnv = {
-    ...process.env,
-    CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-    CONSOLE_DB_PATH: dataDir,
-    CONSOLE_HASH_KEY: randomBytes(32).toString("hex"),
-    CONSOLE_DASHBOARD_USERNAME: adminUsername,
-    CONSOLE_DASHBOARD_PASSWORD: adminPassword,
-    ...(opts.separateWorker ? { CONSOLE_LOCAL_WORKER: "false" } : {}),
-    ...opts.env,
-  };
+  const consoleEnv = launcherEnv(
+    { port, dataDir, username: adminUsername, password: adminPassword },
+    { ...(opts.separateWorker ? { CONSOLE_LOCAL_WORKER: "false" } : {}), ...opts.env },
+  );
   let log = "";
   const sink = (text: string) => {
     log += text;
@@ -205,6 +218,27 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
   }
 }
 
+/**
+ * One console for the calling suite (file or describe block): started before its tests,
+ * stopped after them with a check that its workers left no container. The answer forwards
+ * to the started console, so it is usable inside hooks and tests only.
+ */
+export function useConsole(opts: StartOptions = {}, startTimeoutMs = 180_000): StartedConsole {
+  let started: StartedConsole | undefined;
+  beforeAll(async () => {
+    started = await startConsole(opts);
+  }, startTimeoutMs);
+  afterAll(async () => {
+    expect(await stopAndListLeftovers(started)).toEqual([]);
+  }, 90_000);
+  return new Proxy({} as StartedConsole, {
+    get(_, key) {
+      if (!started) throw new Error("the console starts in beforeAll: use it inside a hook or a test");
+      return Reflect.get(started, key);
+    },
+  });
+}
+
 /** Registers a worker through the admin API and answers the WORKER_* environment of its startup command. */
 async function registerWorker(url: string, cookie: string): Promise<Record<string, string>> {
   const res = await fetch(`${url}/api/v1/workers`, { method: "POST", headers: { cookie } });
@@ -219,7 +253,8 @@ async function registerWorker(url: string, cookie: string): Promise<Record<strin
   return env;
 }
 
-async function waitForListening(proc: Proc): Promise<string> {
+/** Waits for the launcher's `console listening on <url>` line and answers the url. */
+export async function waitForListening(proc: Proc): Promise<string> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     const m = /console listening on (http:\/\/\S+)/.exec(proc.output());
@@ -231,7 +266,7 @@ async function waitForListening(proc: Proc): Promise<string> {
 }
 
 /** SIGTERM to the whole group (console, workerd, worker), then SIGKILL if it lingers. */
-async function stopGroup(child: ChildProcess): Promise<void> {
+export async function stopGroup(child: ChildProcess): Promise<void> {
   const pid = child.pid;
   if (pid === undefined) return;
   if (child.exitCode === null && child.signalCode === null) {

@@ -3,7 +3,12 @@
  * sandbox must still answer `print(1)`, and when the suite ends no managed container is left.
  */
 import { readFile } from "node:fs/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  ENGINE_SOCKET_PROBE,
+  NETWORK_PROBE,
+  NETWORK_PROBE_BLOCKED,
+} from "../worker-docker/test/docker/fixtures/hostile-programs.ts";
 import {
   eventually,
   expectPythonHealthy,
@@ -11,26 +16,16 @@ import {
   marker,
   python,
   resultOf,
-  type StartedConsole,
-  startConsole,
-  stopAndListLeftovers,
   task,
   terminal,
+  useConsole,
 } from "./harness.ts";
 
-let c: StartedConsole;
-
-beforeAll(async () => {
-  c = await startConsole();
-}, 180_000);
+const c = useConsole();
 
 afterEach(async () => {
   await expectPythonHealthy(c);
 }, 60_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
 
 describe("hostile programs", () => {
   it("contains a fork bomb (pids limit) and leaves no process behind", async () => {
@@ -67,23 +62,9 @@ describe("hostile programs", () => {
   });
 
   it("has no network and no DNS", async () => {
-    const code = [
-      "import socket",
-      "for target in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:",
-      "    try:",
-      "        socket.create_connection(target, timeout=3).close()",
-      "        print('connected', target)",
-      "    except OSError:",
-      "        print('blocked')",
-      "try:",
-      "    socket.getaddrinfo('example.com', 80)",
-      "    print('resolved')",
-      "except OSError:",
-      "    print('no-dns')",
-    ].join("\n");
-    const res = await python(c, code, 30_000);
+    const res = await python(c, NETWORK_PROBE, 30_000);
     expect(res.status).toBe(200);
-    expect(resultOf(res.body).output).toBe("blocked\nblocked\nblocked\nno-dns\n");
+    expect(resultOf(res.body).output).toBe(NETWORK_PROBE_BLOCKED);
 
     const term = await terminal(c, {
       command:
@@ -94,12 +75,7 @@ describe("hostile programs", () => {
   });
 
   it("exposes no Docker socket", async () => {
-    const code = [
-      "import os",
-      "paths = ['/var/run/docker.sock', '/run/docker.sock', '/var/run/containerd/containerd.sock']",
-      "print([p for p in paths if os.path.exists(p)])",
-    ].join("\n");
-    const res = await python(c, code);
+    const res = await python(c, ENGINE_SOCKET_PROBE);
     expect(resultOf(res.body).output).toBe("[]\n");
     const term = await terminal(c, { command: "ls -la /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?" });
     expect(term.body.stdout).toContain("No such file");
@@ -170,16 +146,8 @@ describe("hostile programs", () => {
 });
 
 describe("a result at the largest output limit", () => {
-  let big: StartedConsole;
+  const big = useConsole({ env: { WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2560k" } });
   const LIMIT = 2560 * 1024;
-
-  beforeAll(async () => {
-    big = await startConsole({ env: { WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2560k" } });
-  }, 180_000);
-
-  afterAll(async () => {
-    expect(await stopAndListLeftovers(big)).toEqual([]);
-  }, 90_000);
 
   it("arrives whole (both streams of control bytes, 12 x the limit in JSON) and the worker stays connected", async () => {
     // NUL bytes: each costs 6 characters escaped, the most any byte costs in JSON.

@@ -2,28 +2,11 @@
  * pythonExec through the tasks API of the real console, its Docker worker and real
  * containers: results, isolation between runs, deadlines and concurrency.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  eventually,
-  expectPythonHealthy,
-  hostProcessesWith,
-  marker,
-  python,
-  resultOf,
-  type StartedConsole,
-  startConsole,
-  stopAndListLeftovers,
-} from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { escapingSleeper } from "../worker-docker/test/docker/fixtures/hostile-programs.ts";
+import { eventually, expectPythonHealthy, hostProcessesWith, marker, python, resultOf, useConsole } from "./harness.ts";
 
-let c: StartedConsole;
-
-beforeAll(async () => {
-  c = await startConsole();
-}, 180_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+const c = useConsole();
 
 /** Python that re-executes itself with `tag` in its argv, so the host's `ps` can find it (and its children). */
 function tagged(tag: string, code: string): string {
@@ -66,12 +49,7 @@ describe("pythonExec via POST /api/v1/tasks", () => {
 
   it("leaves no background process behind after a run (setsid does not escape)", async () => {
     const tag = marker("bg-sleeper");
-    const code = [
-      "import subprocess, sys",
-      `subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", ${JSON.stringify(tag)}], start_new_session=True)`,
-      "print('spawned')",
-    ].join("\n");
-    const res = await python(c, code);
+    const res = await python(c, escapingSleeper(tag));
     expect(res.status).toBe(200);
     expect(resultOf(res.body).output).toBe("spawned\n");
     expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);

@@ -2,7 +2,7 @@
  * Terminal sessions through the real console, its Docker worker and real containers:
  * every behaviour of `POST /api/v1/commands/terminal` a client relies on.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import {
   containersOf,
   createAccountToken,
@@ -10,15 +10,15 @@ import {
   hostProcessesWith,
   marker,
   post,
-  type StartedConsole,
   sleep,
-  startConsole,
-  stopAndListLeftovers,
   type TerminalBody,
   terminal,
+  useConsole,
 } from "./harness.ts";
 
-let c: StartedConsole;
+// One account opens a session per test here, more than the per-account default (8) allows
+// at once; the limit itself is tested in console-worker/test/account-limits.test.ts.
+const c = useConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_ACCOUNT_MAX_SESSIONS: "32" } });
 let otherToken: string;
 /** A session created first and never used again: the last test sees its lease run out. */
 let idle: TerminalBody;
@@ -29,16 +29,9 @@ async function terminalContainerCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  // One account opens a session per test here, more than the per-account default (8) allows
-  // at once; the limit itself is tested in console-worker/test/account-limits.test.ts.
-  c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_ACCOUNT_MAX_SESSIONS: "32" } });
   otherToken = await createAccountToken(c, "other-account");
   idle = (await terminal(c, { command: "echo idle > ~/idle.txt" })).body;
-}, 180_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+}, 120_000);
 
 describe("POST /api/v1/commands/terminal", () => {
   it("creates a new session when no session_id is given", async () => {
@@ -277,15 +270,7 @@ describe("POST /api/v1/commands/terminal", () => {
 });
 
 describe("a terminal session across a console restart", () => {
-  let r: StartedConsole;
-
-  beforeAll(async () => {
-    r = await startConsole({ separateWorker: true });
-  }, 240_000);
-
-  afterAll(async () => {
-    expect(await stopAndListLeftovers(r)).toEqual([]);
-  }, 90_000);
+  const r = useConsole({ separateWorker: true }, 240_000);
 
   it("keeps routing to the same container after the console restarts (the worker keeps running)", async () => {
     const first = await terminal(r, { command: "echo before > ~/restart.txt && echo ok", lease_ttl_sec: 600 });

@@ -207,3 +207,31 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** `POST /api/v1/commands/echo` as the bearer of `token`. */
+export function postEcho<T = { message?: string; error?: string; code?: string }>(
+  token: string,
+  body: { message: string; timeout_ms?: number },
+): Promise<JsonResponse<T>> {
+  return callJson<T>("/api/v1/commands/echo", { method: "POST", bearer: token, body });
+}
+
+/**
+ * A request body of `total` spaces in 64 KiB chunks with no length, counting what the
+ * server pulled: a body limit must answer without reading it all.
+ */
+export function countingBody(total: number): { stream: ReadableStream<Uint8Array>; pulled(): number } {
+  const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(chunk);
+      sent += chunk.length;
+    },
+  });
+  return { stream, pulled: () => sent };
+}

@@ -4,7 +4,7 @@ import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/ty
 import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
-import { callJson, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
+import { callJson, countingBody, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -210,29 +210,17 @@ describe("mcp: Origin (DNS-rebinding guard)", () => {
 
 describe("mcp: body limit", () => {
   it("answers 413 to a streamed body over 4 MiB and stops reading it", async () => {
-    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
-    let sent = 0;
-    const total = 64 * 1024 * 1024;
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        if (sent >= total) {
-          controller.close();
-          return;
-        }
-        controller.enqueue(chunk);
-        sent += chunk.length;
-      },
-    });
+    const body = countingBody(64 * 1024 * 1024);
     const res = await callJson<{ error: { code: number; message: string } }>("/mcp", {
       method: "POST",
       bearer: token,
-      body: stream,
+      body: body.stream,
       headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
     });
     expect(res.status).toBe(413);
     expect(res.body.error.message).toMatch(/exceeds 4194304 bytes/);
     // Reading stopped near the limit: far less than the 64 MiB offered was pulled.
-    expect(sent).toBeLessThan(16 * 1024 * 1024);
+    expect(body.pulled()).toBeLessThan(16 * 1024 * 1024);
   });
 });
 

@@ -2,23 +2,9 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import type { TaskBody } from "../src/routes/tasks.ts";
 import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker, type TestWorkerOptions } from "./worker-harness.ts";
-
-interface TaskBody {
-  task_id: string;
-  request_id: string | null;
-  command_id: string;
-  capability: string;
-  status: string;
-  result?: unknown;
-  error?: { code: string; message: string };
-  created_at: string;
-  updated_at: string;
-  deadline_at: string;
-  completed_at?: string;
-  status_url?: string;
-}
 
 const TASKS = "/api/v1/tasks";
 let token = "";

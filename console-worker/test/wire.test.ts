@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { workerNodeStub } from "../src/objects/worker-node.ts";
-import { callJson, newAccountWithToken, signInAdmin, waitFor } from "./helpers.ts";
+import { callJson, newAccountWithToken, postEcho, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const CONNECT = "http://console.test/rpc/onlyboxes.registry.v1.WorkerRegistryService/Connect";
@@ -57,11 +57,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker();
     await w.acked;
-    const res = await callJson<{ message: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "hello" },
-    });
+    const res = await postEcho<{ message: string }>(token, { message: "hello" });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ message: "hello" });
     expect(w.dispatches).toHaveLength(1);
@@ -78,11 +74,7 @@ describe("worker wire: hello, dispatch, result", () => {
     });
     await w.acked;
     const started = Date.now();
-    const res = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "x", timeout_ms: 60000 },
-    });
+    const res = await postEcho<{ error: string }>(token, { message: "x", timeout_ms: 60000 });
     expect(res.status).toBe(502);
     expect(res.body.error).toMatch(/disconnected/);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -92,11 +84,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ handler: () => "no-reply" });
     await w.acked;
-    const res = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "slow", timeout_ms: 300 },
-    });
+    const res = await postEcho<{ error: string }>(token, { message: "slow", timeout_ms: 300 });
     expect(res.status).toBe(504);
     await waitFor(async () => w.cancels.length === 1);
     expect(w.cancels[0]).toBe(w.dispatches[0]?.commandId);
@@ -107,13 +95,9 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ capabilities: [{ name: "echo", maxInflight: 1 }], handler: () => "no-reply" });
     await w.acked;
-    const first = callJson("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "a", timeout_ms: 1500 } });
+    const first = postEcho(token, { message: "a", timeout_ms: 1500 });
     await waitFor(async () => w.dispatches.length === 1);
-    const second = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "b", timeout_ms: 300 },
-    });
+    const second = await postEcho<{ error: string }>(token, { message: "b", timeout_ms: 300 });
     expect(second.status).toBe(429);
     expect(second.body.error).toMatch(/no slot freed before the deadline/);
     // It waited in the queue and never reached the worker.
@@ -122,11 +106,7 @@ describe("worker wire: hello, dispatch, result", () => {
     w.close();
     await w.closed;
     await waitFor(async () => (await workerRow(w.nodeId))?.status === "offline");
-    const none = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "c" },
-    });
+    const none = await postEcho<{ error: string }>(token, { message: "c" });
     expect(none.status).toBe(503);
     expect(none.body.error).toMatch(/echo/);
   });
@@ -135,11 +115,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ handler: () => "no-reply" });
     await w.acked;
-    const pending = callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "x", timeout_ms: 60000 },
-    });
+    const pending = postEcho<{ error: string }>(token, { message: "x", timeout_ms: 60000 });
     await waitFor(async () => w.dispatches.length === 1);
     const stub = workerNodeStub(env, w.nodeId);
     // 20 s without a heartbeat (the window is 3 × 5 s), then the alarm fires.
@@ -158,11 +134,7 @@ describe("worker wire: hello, dispatch, result", () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ handler: () => ({ error: { code: "boom", message: "kaput" } }) });
     await w.acked;
-    const res = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "x" },
-    });
+    const res = await postEcho<{ error: string }>(token, { message: "x" });
     expect(res.status).toBe(502);
     expect(res.body.error).toBe("boom: kaput");
     w.close();
@@ -175,7 +147,7 @@ describe("worker wire: hello, dispatch, result", () => {
     await second.acked;
     expect(await first.closed).toBe(4000);
     const { token } = await newAccountWithToken();
-    const res = await callJson("/api/v1/commands/echo", { method: "POST", bearer: token, body: { message: "to-new" } });
+    const res = await postEcho(token, { message: "to-new" });
     expect(res.status).toBe(200);
     expect(second.dispatches).toHaveLength(1);
     expect(first.dispatches).toHaveLength(0);

@@ -48,6 +48,17 @@ export async function provisionTestWorker(nodeId: string, secret: string): Promi
 }
 
 /**
+ * Connects a test worker with the credentials the API issued for `created`; the test plays
+ * the agent itself, so nothing is provisioned.
+ */
+export function connectRegisteredWorker(
+  created: { nodeId: string; secret: string },
+  opts: TestWorkerOptions = {},
+): Promise<TestWorker> {
+  return connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true, ...opts });
+}
+
+/**
  * Opens the real worker wire against the console under test (SELF) and plays a worker:
  * hello, heartbeats on demand, and replies to dispatches through `handler`.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { callJson, newAccountWithToken } from "./helpers.ts";
+import { newAccountWithToken, postEcho } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 describe("a worker shutting down", () => {
@@ -11,11 +11,7 @@ describe("a worker shutting down", () => {
       }),
     });
     await w.acked;
-    const res = await callJson<{ error: string }>("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: token,
-      body: { message: "hello" },
-    });
+    const res = await postEcho<{ error: string }>(token, { message: "hello" });
     expect(res.status).toBe(503);
     expect(res.body.error).toBe("the worker shut down before the command finished; retry the call");
     w.close();

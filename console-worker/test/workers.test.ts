@@ -1,37 +1,13 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+// The answers typed as the dashboard, the API's client in this repository, reads them.
+import type { WorkerPage, WorkerStats } from "../../dashboard/src/api/types.ts";
 import { hmacHex } from "../src/lib/crypto.ts";
 import { call, callJson, createAccount, createWorker, signInAdmin, waitFor } from "./helpers.ts";
-import { connectTestWorker } from "./worker-harness.ts";
+import { connectRegisteredWorker } from "./worker-harness.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-interface WorkerItem {
-  node_id: string;
-  node_name: string;
-  executor_kind: string;
-  capabilities: Array<{ name: string; max_inflight: number }>;
-  labels: Record<string, string>;
-  version: string;
-  status: "online" | "offline";
-  registered_at: string;
-  last_seen_at: string;
-}
-interface WorkerList {
-  items: WorkerItem[];
-  total: number;
-  page: number;
-  page_size: number;
-}
-interface Stats {
-  total: number;
-  online: number;
-  offline: number;
-  stale: number;
-  stale_after_sec: number;
-  generated_at: string;
-}
 
 async function setWorker(nodeId: string, fields: { status?: string; lastSeenAt?: number | null; registeredAt?: number }) {
   if (fields.status !== undefined) {
@@ -122,7 +98,7 @@ describe("POST /api/v1/workers", () => {
   it("issues credentials a worker can connect with", async () => {
     const admin = await signInAdmin();
     const created = await createWorker(admin);
-    const w = await connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true });
+    const w = await connectRegisteredWorker(created);
     await w.acked;
     // The console lists it online under the node id it was issued.
     const listed = await waitFor(async () => {
@@ -150,7 +126,7 @@ describe("GET /api/v1/workers", () => {
       await setWorker(w.nodeId, { registeredAt: 1_700_000_000_000 + i * 1000 });
       ids.push(w.nodeId);
     }
-    const all = await callJson<WorkerList>("/api/v1/workers", { cookie: admin });
+    const all = await callJson<WorkerPage>("/api/v1/workers", { cookie: admin });
     expect(all.status).toBe(200);
     expect(all.body).toMatchObject({ total: 5, page: 1, page_size: 20 });
     expect(all.body.items.map((w) => w.node_id)).toEqual([...ids].reverse());
@@ -167,27 +143,27 @@ describe("GET /api/v1/workers", () => {
       last_seen_at: new Date(1_700_000_004_000).toISOString(),
     });
 
-    const page2 = await callJson<WorkerList>("/api/v1/workers?page=2&page_size=2", { cookie: admin });
+    const page2 = await callJson<WorkerPage>("/api/v1/workers?page=2&page_size=2", { cookie: admin });
     expect(page2.body).toMatchObject({ total: 5, page: 2, page_size: 2 });
     expect(page2.body.items.map((w) => w.node_id)).toEqual([ids[2], ids[1]]);
-    const page3 = await callJson<WorkerList>("/api/v1/workers?page=3&page_size=2", { cookie: admin });
+    const page3 = await callJson<WorkerPage>("/api/v1/workers?page=3&page_size=2", { cookie: admin });
     expect(page3.body.items.map((w) => w.node_id)).toEqual([ids[0]]);
-    const beyond = await callJson<WorkerList>("/api/v1/workers?page=9&page_size=2", { cookie: admin });
+    const beyond = await callJson<WorkerPage>("/api/v1/workers?page=9&page_size=2", { cookie: admin });
     expect(beyond.body).toMatchObject({ items: [], total: 5 });
-    expect((await callJson<WorkerList>("/api/v1/workers?page_size=100", { cookie: admin })).body.items).toHaveLength(5);
+    expect((await callJson<WorkerPage>("/api/v1/workers?page_size=100", { cookie: admin })).body.items).toHaveLength(5);
   });
 
   it("gives last_seen_at the registration time until the first heartbeat, then the heartbeat's", async () => {
     const admin = await signInAdmin();
     const w = await createWorker(admin);
     await setWorker(w.nodeId, { registeredAt: 1_700_000_000_000 });
-    const before = await callJson<WorkerList>("/api/v1/workers", { cookie: admin });
+    const before = await callJson<WorkerPage>("/api/v1/workers", { cookie: admin });
     expect(before.body.items[0]?.last_seen_at).toBe(new Date(1_700_000_000_000).toISOString());
     const connectedAt = Date.now();
-    const worker = await connectTestWorker({ nodeId: w.nodeId, secret: w.secret, noProvision: true });
+    const worker = await connectRegisteredWorker(w);
     await worker.acked;
     await vi.waitFor(async () => {
-      const after = await callJson<WorkerList>("/api/v1/workers", { cookie: admin });
+      const after = await callJson<WorkerPage>("/api/v1/workers", { cookie: admin });
       expect(Date.parse(after.body.items[0]?.last_seen_at ?? "")).toBeGreaterThanOrEqual(connectedAt - 1_000);
     });
     worker.close();
@@ -199,23 +175,20 @@ describe("GET /api/v1/workers", () => {
     const a = await createWorker(admin);
     const b = await createWorker(admin);
     await setWorker(a.nodeId, { status: "online", lastSeenAt: Date.now() });
-    const online = await callJson<WorkerList>("/api/v1/workers?status=online", { cookie: admin });
+    const online = await callJson<WorkerPage>("/api/v1/workers?status=online", { cookie: admin });
     expect(online.body.total).toBe(1);
     expect(online.body.items.map((w) => w.node_id)).toEqual([a.nodeId]);
     expect(online.body.items[0]?.status).toBe("online");
     expect(online.body.items[0]?.last_seen_at).toMatch(RFC3339);
-    const offline = await callJson<WorkerList>("/api/v1/workers?status=offline", { cookie: admin });
+    const offline = await callJson<WorkerPage>("/api/v1/workers?status=offline", { cookie: admin });
     expect(offline.body.items.map((w) => w.node_id)).toEqual([b.nodeId]);
-    expect((await callJson<WorkerList>("/api/v1/workers?status=all", { cookie: admin })).body.total).toBe(2);
+    expect((await callJson<WorkerPage>("/api/v1/workers?status=all", { cookie: admin })).body.total).toBe(2);
   });
 
   it("shows what a connected worker declared", async () => {
     const admin = await signInAdmin();
     const created = await createWorker(admin);
-    const w = await connectTestWorker({
-      nodeId: created.nodeId,
-      secret: created.secret,
-      noProvision: true,
+    const w = await connectRegisteredWorker(created, {
       labels: { zone: "lab" },
       capabilities: [
         { name: "echo", maxInflight: 3 },
@@ -223,7 +196,7 @@ describe("GET /api/v1/workers", () => {
       ],
     });
     await w.acked;
-    const res = await callJson<WorkerList>("/api/v1/workers?status=online", { cookie: admin });
+    const res = await callJson<WorkerPage>("/api/v1/workers?status=online", { cookie: admin });
     expect(res.body.items).toHaveLength(1);
     expect(res.body.items[0]).toMatchObject({
       node_id: created.nodeId,
@@ -276,7 +249,7 @@ describe("GET /api/v1/workers/stats", () => {
     await setWorker(old.nodeId, { status: "online", lastSeenAt: now - 45_000 });
     await setWorker(never.nodeId, { status: "online", lastSeenAt: null });
 
-    const res = await callJson<Stats>("/api/v1/workers/stats", { cookie: admin });
+    const res = await callJson<WorkerStats>("/api/v1/workers/stats", { cookie: admin });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       total: 4,
@@ -286,13 +259,13 @@ describe("GET /api/v1/workers/stats", () => {
       stale_after_sec: 30,
       generated_at: expect.stringMatching(RFC3339),
     });
-    const lenient = await callJson<Stats>("/api/v1/workers/stats?stale_after_sec=60", { cookie: admin });
+    const lenient = await callJson<WorkerStats>("/api/v1/workers/stats?stale_after_sec=60", { cookie: admin });
     expect(lenient.body).toMatchObject({ stale: 1, stale_after_sec: 60 });
   });
 
   it("answers zeros with no workers", async () => {
     const admin = await signInAdmin();
-    const res = await callJson<Stats>("/api/v1/workers/stats", { cookie: admin });
+    const res = await callJson<WorkerStats>("/api/v1/workers/stats", { cookie: admin });
     expect(res.body).toMatchObject({ total: 0, online: 0, offline: 0, stale: 0 });
   });
 
@@ -311,10 +284,7 @@ describe("GET /api/v1/workers/inflight", () => {
   it("reports live slots per connected worker", async () => {
     const admin = await signInAdmin();
     const created = await createWorker(admin);
-    const w = await connectTestWorker({
-      nodeId: created.nodeId,
-      secret: created.secret,
-      noProvision: true,
+    const w = await connectRegisteredWorker(created, {
       capabilities: [{ name: "echo", maxInflight: 2 }],
     });
     await w.acked;
@@ -336,7 +306,7 @@ describe("DELETE /api/v1/workers/:node_id", () => {
   it("deletes the row, disconnects the worker at once and refuses its credential", async () => {
     const admin = await signInAdmin();
     const created = await createWorker(admin);
-    const w = await connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true });
+    const w = await connectRegisteredWorker(created);
     await w.acked;
 
     const res = await call(`/api/v1/workers/${created.nodeId}`, { method: "DELETE", cookie: admin });
@@ -344,9 +314,7 @@ describe("DELETE /api/v1/workers/:node_id", () => {
     expect(await env.DB.prepare("SELECT 1 FROM workers WHERE node_id = ?").bind(created.nodeId).first()).toBeNull();
     expect(await w.closed).toBe(4003);
 
-    await expect(connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true })).rejects.toThrow(
-      /upgrade refused/,
-    );
+    await expect(connectRegisteredWorker(created)).rejects.toThrow(/upgrade refused/);
     expect((await call(`/api/v1/workers/${created.nodeId}`, { method: "DELETE", cookie: admin })).status).toBe(404);
   });
 

@@ -7,45 +7,22 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
+import { describe, expect, it } from "vitest";
+import { LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
 import { SANDBOX_GRACE_MS } from "../../src/docker/sandbox-spec.ts";
-import {
-  containersWith,
-  ctx,
-  eventually,
-  hostProcessesWith,
-  marker,
-  type PythonResult,
-  type Started,
-  startBackend,
-  type TerminalResult,
-} from "./harness.ts";
+import { containersWith, eventually, hostProcessesWith, marker, useBackend } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
 const MIB = 1024 * 1024;
 const DISK = 64 * MIB;
 const TMP = 16 * MIB;
 
-let s: Started;
-
-beforeAll(async () => {
-  s = await startBackend({
-    WORKER_SANDBOX_DISK: "64m",
-    WORKER_SANDBOX_TMPFS_SIZE: "16m",
-    WORKER_SANDBOX_NOFILE: "256",
-    WORKER_PYTHON_EXEC_POOL_SIZE: "1",
-  });
+const s = useBackend({
+  WORKER_SANDBOX_DISK: "64m",
+  WORKER_SANDBOX_TMPFS_SIZE: "16m",
+  WORKER_SANDBOX_NOFILE: "256",
+  WORKER_PYTHON_EXEC_POOL_SIZE: "1",
 });
-
-afterAll(async () => {
-  await s?.backend.close();
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
-});
-
-const py = (code: string, timeoutMs = 60_000) => s.cap("pythonExec").run({ code }, ctx({ timeoutMs })) as Promise<PythonResult>;
-const term = (session_id: string, command: string) =>
-  s.cap("terminalExec").run({ session_id, command, create_if_missing: true }, ctx()) as Promise<TerminalResult>;
 
 /** Tries every way to PID 1's descriptors and memory; prints what happened to each. */
 const FORGER = [
@@ -81,7 +58,7 @@ describe("forged frames", () => {
   it("keeps a pythonExec program away from PID 1: the result is the program's own, worker memory flat", async () => {
     const before = await rssMiB();
     const runs = [];
-    for (let i = 0; i < 3; i++) runs.push(await py(FORGER));
+    for (let i = 0; i < 3; i++) runs.push(await s.python(FORGER));
     const after = await rssMiB();
     console.log(`worker RSS around 3 forger runs: ${before} MiB -> ${after} MiB`);
     for (const r of runs) {
@@ -96,8 +73,7 @@ describe("forged frames", () => {
 
   it("keeps a terminal command away from PID 1: no fds, no memory, no next request", async () => {
     const id = marker("sess");
-    const r = await term(
-      id,
+    const r = await s.shell(
       [
         "ls /proc/1/fd >/dev/null 2>&1 || echo fdlist-denied",
         "cat /proc/1/mem >/dev/null 2>&1 || echo mem-denied",
@@ -105,16 +81,17 @@ describe("forged frames", () => {
         "(cat /proc/1/fd/0) 2>/dev/null || echo fd0-denied",
         "for p in /proc/[0-9]*; do cat $p/fd/3 2>/dev/null; done; echo no-stdin-copy",
       ].join("\n"),
+      id,
     );
     expect(r.stdout).toBe("fdlist-denied\nmem-denied\nfd1-denied\nfd0-denied\nno-stdin-copy\n");
-    expect((await term(id, "echo still")).stdout).toBe("still\n");
+    expect((await s.shell("echo still", id)).stdout).toBe("still\n");
   });
 });
 
 describe("disk", () => {
   it("answers ENOSPC past WORKER_SANDBOX_DISK, keeps the session usable and the host disk untouched", async () => {
     const id = marker("sess");
-    const fill = await term(id, "head -c 200000000 /dev/zero > /workspace/fill.bin; echo rc=$?; wc -c < /workspace/fill.bin");
+    const fill = await s.shell("head -c 200000000 /dev/zero > /workspace/fill.bin; echo rc=$?; wc -c < /workspace/fill.bin", id);
     expect(fill.stderr).toContain("No space left on device");
     const written = Number(fill.stdout.split("\n")[1]);
     console.log(`disk filler wrote ${written} bytes into a ${DISK}-byte /workspace`);
@@ -126,9 +103,9 @@ describe("disk", () => {
     const { stdout } = await execFileAsync("docker", ["inspect", "--size", "--format", "{{.SizeRw}}", String(container)]);
     expect(Number(stdout.trim())).toBeLessThan(MIB);
     // The session goes on: a file can be removed and written again.
-    const again = await term(
-      id,
+    const again = await s.shell(
       "rm /workspace/fill.bin && head -c 1000000 /dev/zero > /workspace/ok.bin && wc -c < /workspace/ok.bin",
+      id,
     );
     expect(again).toMatchObject({ exit_code: 0, stdout: "1000000\n" });
   });
@@ -146,11 +123,10 @@ describe("disk", () => {
       "print(fill('/tmp/fill'), fill('/usr/fill'))",
       "print(resource.getrlimit(resource.RLIMIT_FSIZE)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0])",
     ].join("\n");
-    const r = await py(code);
+    const r = await s.python(code);
     expect(r.output).toBe(`ENOSPC EROFS\n${DISK + TMP} 256\n`);
     // A file above fsize (all writable space together) gets EFBIG (Python ignores SIGXFSZ).
-    const t = await term(
-      marker("sess"),
+    const t = await s.shell(
       `python3 -c "import os; f = os.open('/workspace/big', os.O_WRONLY | os.O_CREAT); os.lseek(f, ${DISK + TMP}, 0); os.write(f, b'x')" 2>&1 | tail -1`,
     );
     expect(t.stdout).toContain("[Errno 27] File too large");

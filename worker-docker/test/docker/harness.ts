@@ -1,9 +1,11 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
-import type { ErrorCode } from "@onlyboxes/proto";
+import type { ErrorCode, PythonExecResult, TerminalExecResult, TerminalResourceResult } from "@onlyboxes/proto";
+import { afterAll, beforeAll, expect } from "vitest";
 import { createDockerBackend, type DockerBackend } from "../../src/capabilities/docker-capabilities.ts";
 import { type Capability, type CommandContext, CommandFailure } from "../../src/capabilities/types.ts";
+import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
 import { type DockerConfig, parseDockerConfig } from "../../src/docker-config.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -25,10 +27,32 @@ export function testConfig(env: Record<string, string> = {}): DockerConfig {
   return parseDockerConfig({ WORKER_ID: marker("test-node"), ...env });
 }
 
+/** How one capability run is called: see `ctx`. */
+export type RunOptions = Parameters<typeof ctx>[0];
+
 export interface Started {
   backend: DockerBackend;
   config: DockerConfig;
   cap(name: "pythonExec" | "terminalExec" | "terminalResource"): Capability;
+  /** Runs pythonExec on `code`, with any other payload fields in `extra`. */
+  python(code: string, opts?: RunOptions, extra?: Record<string, unknown>): Promise<PythonResult>;
+  /** Runs terminalExec with `payload` as it is. */
+  terminal(payload: Record<string, unknown>, opts?: RunOptions): Promise<TerminalResult>;
+  /** Runs `command` in session `sessionId` (a new one by default), creating it when missing. */
+  shell(command: string, sessionId?: string, opts?: RunOptions): Promise<TerminalResult>;
+  /** Runs terminalResource with `payload` as it is. */
+  resource(payload: Record<string, unknown>, opts?: RunOptions): Promise<ResourceResult>;
+}
+
+/** The typed runners of `Started` over the capability lookup `cap`. */
+function runners(cap: Started["cap"]): Pick<Started, "python" | "terminal" | "shell" | "resource"> {
+  return {
+    python: (code, opts, extra = {}) => cap("pythonExec").run({ code, ...extra }, ctx(opts)) as Promise<PythonResult>,
+    terminal: (payload, opts) => cap("terminalExec").run(payload, ctx(opts)) as Promise<TerminalResult>,
+    shell: (command, sessionId = marker("sess"), opts = {}) =>
+      cap("terminalExec").run({ session_id: sessionId, command, create_if_missing: true }, ctx(opts)) as Promise<TerminalResult>,
+    resource: (payload, opts) => cap("terminalResource").run(payload, ctx(opts)) as Promise<ResourceResult>,
+  };
 }
 
 /** Starts a backend on the real engine and waits until it serves all three capabilities. */
@@ -38,14 +62,46 @@ export async function startBackend(env: Record<string, string> = {}): Promise<St
   const names = backend.capabilities().map((c) => c.name);
   if (names.length !== 3)
     throw new Error(`backend serves ${names.join(", ") || "nothing"}: is the engine up and are the images built?`);
+  const cap: Started["cap"] = (name) => {
+    const c = backend.capabilities().find((x) => x.name === name);
+    if (!c) throw new Error(`${name} not served`);
+    return c;
+  };
+  return { backend, config, cap, ...runners(cap) };
+}
+
+/** Closes `started` and checks that no container of its node is left (other suites may share the engine). */
+export async function closeAndCheckClean(started: Started): Promise<void> {
+  await started.backend.close();
+  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: started.config.nodeId })).toEqual([]);
+}
+
+/**
+ * One backend for the calling test file: started before its tests, closed after them with a
+ * check that it left no container. The answer is usable inside hooks and tests only.
+ */
+export function useBackend(env: Record<string, string> = {}): Started {
+  let started: Started | undefined;
+  const current = (): Started => {
+    if (!started) throw new Error("the backend starts in beforeAll: use it inside a hook or a test");
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startBackend(env);
+  });
+  afterAll(async () => {
+    if (started) await closeAndCheckClean(started);
+  });
+  const cap: Started["cap"] = (name) => current().cap(name);
   return {
-    backend,
-    config,
-    cap: (name) => {
-      const c = backend.capabilities().find((x) => x.name === name);
-      if (!c) throw new Error(`${name} not served`);
-      return c;
+    get backend() {
+      return current().backend;
     },
+    get config() {
+      return current().config;
+    },
+    cap,
+    ...runners(cap),
   };
 }
 
@@ -63,11 +119,9 @@ export function ctx(
 }
 
 // The results as the shared contracts declare them.
-export type {
-  PythonExecResult as PythonResult,
-  TerminalExecResult as TerminalResult,
-  TerminalResourceResult as ResourceResult,
-} from "@onlyboxes/proto";
+export type PythonResult = PythonExecResult;
+export type TerminalResult = TerminalExecResult;
+export type ResourceResult = TerminalResourceResult;
 
 /** Runs a capability and answers its failure code instead of throwing (or null on success). */
 export async function failureOf(p: Promise<unknown>): Promise<{ code: ErrorCode; message: string } | null> {
@@ -92,6 +146,11 @@ export async function containersWith(labels: Record<string, string>): Promise<st
 export async function hostProcessesWith(text: string): Promise<string[]> {
   const { stdout } = await execFileAsync("ps", ["-eo", "pid=,args="]);
   return stdout.split("\n").filter((l) => l.includes(text) && !l.includes("ps -eo"));
+}
+
+/** Waits until no host process carries `tag` in its command line; false when one is still there after `timeoutMs`. */
+export function noHostProcessWith(tag: string, timeoutMs: number): Promise<boolean> {
+  return eventually(async () => (await hostProcessesWith(tag)).length === 0, timeoutMs);
 }
 
 /** Polls `check` until true or `timeoutMs` passes; answers the last value. */

@@ -2,39 +2,16 @@
  * Hostile programs against the real engine. Each one must end in a clear result and leave
  * the backend healthy: `print(1)` works right after, and no container of this node is left.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { LABEL_CAPABILITY, LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import {
-  containersWith,
-  ctx,
-  eventually,
-  failureOf,
-  hostProcessesWith,
-  marker,
-  type PythonResult,
-  type Started,
-  startBackend,
-  type TerminalResult,
-} from "./harness.ts";
+import { afterEach, describe, expect, it } from "vitest";
+import { LABEL_CAPABILITY, LABEL_NODE } from "../../src/docker/container-client.ts";
+import { ENGINE_SOCKET_PROBE, NETWORK_PROBE, NETWORK_PROBE_BLOCKED } from "./fixtures/hostile-programs.ts";
+import { containersWith, eventually, failureOf, marker, noHostProcessWith, useBackend } from "./harness.ts";
 
-let s: Started;
-
-const py = (code: string, timeoutMs = 60_000) => s.cap("pythonExec").run({ code }, ctx({ timeoutMs })) as Promise<PythonResult>;
-const term = (command: string, session_id = marker("sess")) =>
-  s.cap("terminalExec").run({ session_id, command, create_if_missing: true }, ctx()) as Promise<TerminalResult>;
-
-beforeAll(async () => {
-  s = await startBackend();
-});
+const s = useBackend();
+const py = (code: string, timeoutMs = 60_000) => s.python(code, { timeoutMs });
 
 afterEach(async () => {
   expect(await py("print(1)")).toEqual({ output: "1\n", stderr: "", exit_code: 0, images: [] });
-});
-
-afterAll(async () => {
-  await s?.backend.close();
-  // Only this node's containers: other suites may share the engine.
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
 });
 
 /** pythonExec containers of this node besides the idle pool. */
@@ -50,7 +27,7 @@ describe("hostile programs", () => {
     const code = `import os, sys\nos.execv(sys.executable, [sys.executable, "-c", ${JSON.stringify(bomb)}, ${JSON.stringify(tag)}])`;
     const f = await failureOf(py(code, 4_000));
     expect(f?.code).toBe("deadline_exceeded");
-    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 20_000)).toBe(true);
+    expect(await noHostProcessWith(tag, 20_000)).toBe(true);
   });
 
   it("stops a fork bomb at the pids limit: a process count never exceeds it", async () => {
@@ -107,7 +84,7 @@ describe("hostile programs", () => {
       "print('spawned')",
     ].join("\n");
     expect((await py(code)).output).toBe("spawned\n");
-    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+    expect(await noHostProcessWith(tag, 10_000)).toBe(true);
   });
 
   it("keeps /tmp private to one run and the root read-only", async () => {
@@ -120,34 +97,17 @@ describe("hostile programs", () => {
   });
 
   it("has no network egress and no DNS", async () => {
-    const code = [
-      "import socket",
-      "for target in [('1.1.1.1', 53), ('8.8.8.8', 443), ('172.17.0.1', 2375)]:",
-      "    try:",
-      "        socket.create_connection(target, timeout=3).close()",
-      "        print('connected', target)",
-      "    except OSError:",
-      "        print('blocked')",
-      "try:",
-      "    socket.getaddrinfo('example.com', 80)",
-      "    print('resolved')",
-      "except OSError:",
-      "    print('no-dns')",
-      "import os",
-      "print(sorted(os.listdir('/sys/class/net')))",
-    ].join("\n");
-    expect((await py(code, 30_000)).output).toBe("blocked\nblocked\nblocked\nno-dns\n['lo']\n");
-    const t = await term(
+    const code = `${NETWORK_PROBE}\nimport os\nprint(sorted(os.listdir('/sys/class/net')))`;
+    expect((await py(code, 30_000)).output).toBe(`${NETWORK_PROBE_BLOCKED}['lo']\n`);
+    const t = await s.shell(
       "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), timeout=3)\" 2>/dev/null && echo up || echo down",
     );
     expect(t.stdout).toBe("down\n");
   });
 
   it("exposes no Docker socket", async () => {
-    const code =
-      "import os\nprint([p for p in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock'] if os.path.exists(p)])";
-    expect((await py(code)).output).toBe("[]\n");
-    const t = await term("ls /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?");
+    expect((await py(ENGINE_SOCKET_PROBE)).output).toBe("[]\n");
+    const t = await s.shell("ls /var/run/docker.sock /run/docker.sock 2>&1; echo rc=$?");
     expect(t.stdout).toContain("No such file");
   });
 
@@ -159,7 +119,7 @@ describe("hostile programs", () => {
       "print(status['CapEff'].strip(), status['CapBnd'].strip(), status['NoNewPrivs'].strip())",
     ].join("\n");
     expect((await py(code)).output).toBe("1000 1000 1000\n0000000000000000 0000000000000000 1\n");
-    const t = await term(
+    const t = await s.shell(
       "id -u; grep -E 'CapEff|NoNewPrivs' /proc/self/status; su -c true root </dev/null 2>/dev/null || echo no-su",
     );
     expect(t.stdout).toMatch(/^1000\nCapEff:\s+0+\nNoNewPrivs:\s+1\nno-su\n$/);
@@ -169,7 +129,7 @@ describe("hostile programs", () => {
     const r = await py("import sys\nsys.stdout.buffer.write(b'a\\xff\\xfe\\x00b\\n')\nsys.stderr.buffer.write(b'\\xc3\\x28\\n')");
     expect(r).toEqual({ output: "a\uFFFD\uFFFD\u0000b\n", stderr: "\uFFFD(\n", exit_code: 0, images: [] });
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
-    const t = await term("printf 'x\\377\\000y\\n'");
+    const t = await s.shell("printf 'x\\377\\000y\\n'");
     expect(t.stdout).toBe("x\uFFFD\u0000y\n");
   });
 
@@ -181,15 +141,15 @@ describe("hostile programs", () => {
 
   it("survives a terminal command that tries to kill the shell server", async () => {
     const id = marker("sess");
-    const r = await term("kill -9 1; kill -TERM 1; echo alive", id);
+    const r = await s.shell("kill -9 1; kill -TERM 1; echo alive", id);
     expect(r.stdout).toBe("alive\n");
-    expect((await term("echo still", id)).stdout).toBe("still\n");
+    expect((await s.shell("echo still", id)).stdout).toBe("still\n");
   });
 
   it("reports an OOM inside a terminal session as exit 137 and keeps the session", async () => {
     const id = marker("sess");
-    const r = await term("python3 -c \"x = 'a' * (2 * 1024 ** 3)\"", id);
+    const r = await s.shell("python3 -c \"x = 'a' * (2 * 1024 ** 3)\"", id);
     expect(r.exit_code).toBe(137);
-    expect((await term("echo after", id)).stdout).toBe("after\n");
+    expect((await s.shell("echo after", id)).stdout).toBe("after\n");
   });
 });

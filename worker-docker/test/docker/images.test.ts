@@ -3,8 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import { containersWith, ctx, marker, type PythonResult, type Started, startBackend, type TerminalResult } from "./harness.ts";
+import { closeAndCheckClean, marker, type Started, startBackend } from "./harness.ts";
 
 // The images scripts/build-images.sh builds, checked through the worker's own capabilities,
 // so every run has the worker's hardening: read-only root, tmpfs /tmp, uid 1000, no network.
@@ -23,7 +22,7 @@ for (const name of ["WORKER_PYTHON_EXEC_DOCKER_IMAGE", "WORKER_TERMINAL_EXEC_DOC
   if (v) imageEnv[name] = v;
 }
 
-const py = (on: Started, code: string) => on.cap("pythonExec").run({ code }, ctx({ timeoutMs: 90_000 })) as Promise<PythonResult>;
+const py = (on: Started, code: string) => on.python(code, { timeoutMs: 90_000 });
 
 beforeAll(async () => {
   s = await startBackend({ ...imageEnv, WORKER_PYTHON_EXEC_POOL_SIZE: "1" });
@@ -36,11 +35,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await s?.backend.close();
-  await slim?.backend.close();
-  for (const started of [s, slim]) {
-    if (started) expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: started.config.nodeId })).toEqual([]);
-  }
+  for (const started of [s, slim]) if (started) await closeAndCheckClean(started);
 });
 
 describe("default Python image", () => {
@@ -139,10 +134,7 @@ except ModuleNotFoundError as e:
 describe("default terminal image", () => {
   it("has git, curl, jq, sqlite3, node, unzip, pip and the Python stack, usable as the sandbox user", async () => {
     const session = marker("sess");
-    const run = (command: string) =>
-      s
-        .cap("terminalExec")
-        .run({ session_id: session, create_if_missing: true, command }, ctx({ timeoutMs: 90_000 })) as Promise<TerminalResult>;
+    const run = (command: string) => s.shell(command, session, { timeoutMs: 90_000 });
     const versions = await run(
       "git --version; curl --version | head -n1; jq --version; sqlite3 --version; node --version; unzip -v | head -n1; pip --version",
     );

@@ -1,25 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import { containersWith, ctx, marker, type PythonResult, type Started, startBackend, type TerminalResult } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { useBackend } from "./harness.ts";
 
-let s: Started;
-
-beforeAll(async () => {
-  s = await startBackend({
-    WORKER_SANDBOX_MEMORY: "96m",
-    WORKER_SANDBOX_CPUS: "0.5",
-    WORKER_SANDBOX_PIDS_LIMIT: "40",
-    WORKER_SANDBOX_USER: "1234:1234",
-    WORKER_SANDBOX_NETWORK_EGRESS: "true",
-    WORKER_SANDBOX_TMPFS_SIZE: "8m",
-    WORKER_SANDBOX_DISK: "24m",
-    WORKER_PYTHON_EXEC_POOL_SIZE: "0",
-  });
-});
-
-afterAll(async () => {
-  await s?.backend.close();
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
+const s = useBackend({
+  WORKER_SANDBOX_MEMORY: "96m",
+  WORKER_SANDBOX_CPUS: "0.5",
+  WORKER_SANDBOX_PIDS_LIMIT: "40",
+  WORKER_SANDBOX_USER: "1234:1234",
+  WORKER_SANDBOX_NETWORK_EGRESS: "true",
+  WORKER_SANDBOX_TMPFS_SIZE: "8m",
+  WORKER_SANDBOX_DISK: "24m",
+  WORKER_PYTHON_EXEC_POOL_SIZE: "0",
 });
 
 /** Reads the container's own cgroup (v1 or v2) and identity from inside. */
@@ -42,7 +32,7 @@ const PROBE = [
 
 describe("configurable limits", () => {
   it("applies memory, cpus, pids, user, egress and tmpfs size to pythonExec containers", async () => {
-    const r = (await s.cap("pythonExec").run({ code: PROBE }, ctx())) as PythonResult;
+    const r = await s.python(PROBE);
     const [memory, pids, cpu, ids, nets, tmp] = r.output.trim().split("\n");
     // The program's memory plus /tmp, whose files live in RAM.
     expect(Number(memory)).toBe((96 + 8) * 1024 * 1024);
@@ -55,19 +45,14 @@ describe("configurable limits", () => {
   });
 
   it("applies the same limits to terminal sessions", async () => {
-    const r = (await s.cap("terminalExec").run(
-      {
-        session_id: marker("sess"),
-        create_if_missing: true,
-        command: [
-          "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
-          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
-          "df -k /workspace /tmp | tail -2 | awk '{print $2}'",
-          "stat -c %u /workspace",
-        ].join("\n"),
-      },
-      ctx(),
-    )) as TerminalResult;
+    const r = await s.shell(
+      [
+        "id -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+        "df -k /workspace /tmp | tail -2 | awk '{print $2}'",
+        "stat -c %u /workspace",
+      ].join("\n"),
+    );
     // Memory: the program's, plus /workspace and /tmp (tmpfs).
     expect(r.stdout).toBe(`1234\n40\n${(96 + 24 + 8) * 1024 * 1024}\n${24 * 1024}\n${8 * 1024}\n1234\n`);
   });

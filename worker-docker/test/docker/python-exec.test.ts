@@ -1,45 +1,25 @@
 import { MAX_TEXT_CHARS } from "@onlyboxes/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
-import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import {
-  containersWith,
-  ctx,
-  eventually,
-  failureOf,
-  hostProcessesWith,
-  marker,
-  type PythonResult,
-  type Started,
-  startBackend,
-} from "./harness.ts";
+import { LABEL_NODE } from "../../src/docker/container-client.ts";
+import { escapingSleeper } from "./fixtures/hostile-programs.ts";
+import { containersWith, ctx, eventually, failureOf, marker, noHostProcessWith, useBackend } from "./harness.ts";
 
-let s: Started;
-const py = (code: string, timeoutMs = 60_000, extra: Record<string, unknown> = {}) =>
-  s.cap("pythonExec").run({ code, ...extra }, ctx({ timeoutMs })) as Promise<PythonResult>;
-
-beforeAll(async () => {
-  s = await startBackend();
-});
-
-afterAll(async () => {
-  await s?.backend.close();
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
-});
+const s = useBackend();
 
 describe("pythonExec", () => {
   it("answers output, stderr and exit code exactly", async () => {
-    const r = await py("import sys\nprint('hi')\nprint('warn', file=sys.stderr)\nsys.exit(4)");
+    const r = await s.python("import sys\nprint('hi')\nprint('warn', file=sys.stderr)\nsys.exit(4)");
     expect(r).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4, images: [] });
   });
 
   it("reports an uncaught exception like python3 -c, without the bootstrap's frames", async () => {
-    const r = await py("def f():\n    raise ValueError('boom')\nf()");
+    const r = await s.python("def f():\n    raise ValueError('boom')\nf()");
     expect(r.exit_code).toBe(1);
     expect(r.stderr).toBe(
       'Traceback (most recent call last):\n  File "<string>", line 3, in <module>\n  File "<string>", line 2, in f\nValueError: boom\n',
     );
-    const syntax = await py("x = (");
+    const syntax = await s.python("x = (");
     expect(syntax.exit_code).toBe(1);
     expect(syntax.stderr).toContain("SyntaxError");
   });
@@ -50,7 +30,7 @@ describe("pythonExec", () => {
       "print(__name__, sorted(k for k in globals() if not k.startswith('__')))",
       "try:\n    input()\nexcept EOFError:\n    print('eof')",
     ].join("\n");
-    const r = await py(code);
+    const r = await s.python(code);
     expect(r).toEqual({
       output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n",
       stderr: "",
@@ -60,24 +40,21 @@ describe("pythonExec", () => {
   });
 
   it("refuses an empty program with the console's message", async () => {
-    expect(await failureOf(py(""))).toEqual({ code: "invalid_argument", message: "code: must not be blank" });
+    expect(await failureOf(s.python(""))).toEqual({ code: "invalid_argument", message: "code: must not be blank" });
   });
 
   it("gives every run a fresh /tmp", async () => {
     const name = `/tmp/${marker("shared")}`;
-    expect((await py(`open(${JSON.stringify(name)}, 'w').write('x')\nprint('written')`)).output).toBe("written\n");
-    expect((await py(`import os\nprint(os.path.exists(${JSON.stringify(name)}))`)).output).toBe("False\n");
+    expect((await s.python(`open(${JSON.stringify(name)}, 'w').write('x')\nprint('written')`)).output).toBe("written\n");
+    expect((await s.python(`import os\nprint(os.path.exists(${JSON.stringify(name)}))`)).output).toBe("False\n");
   });
 
   it("streams output chunks as they arrive when asked", async () => {
     const chunks: Array<{ stream: string; text: string; at: number }> = [];
     const started = Date.now();
-    const r = (await s
-      .cap("pythonExec")
-      .run(
-        { code: "import sys, time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', file=sys.stderr)" },
-        ctx({ emit: (stream, data) => chunks.push({ stream, text: Buffer.from(data).toString(), at: Date.now() - started }) }),
-      )) as PythonResult;
+    const r = await s.python("import sys, time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second', file=sys.stderr)", {
+      emit: (stream, data) => chunks.push({ stream, text: Buffer.from(data).toString(), at: Date.now() - started }),
+    });
     expect(r.output).toBe("first\n");
     expect(chunks.map((c) => [c.stream, c.text])).toEqual([
       ["stdout", "first\n"],
@@ -105,18 +82,18 @@ describe("pythonExec", () => {
     const tag = marker("py-loop");
     const started = Date.now();
     const f = await failureOf(
-      py(`import sys\nsys.argv.append(${JSON.stringify(tag)})\nwhile True: pass`, 60_000, { timeout_ms: 1500 }),
+      s.python(`import sys\nsys.argv.append(${JSON.stringify(tag)})\nwhile True: pass`, {}, { timeout_ms: 1500 }),
     );
     const elapsed = Date.now() - started;
     expect(f?.code).toBe("deadline_exceeded");
     expect(elapsed).toBeGreaterThanOrEqual(1400);
     expect(elapsed).toBeLessThan(4000);
-    expect((await py("print(1)")).output).toBe("1\n");
+    expect((await s.python("print(1)")).output).toBe("1\n");
   });
 
   it("answers a cancel with `canceled` and removes the container", async () => {
     const controller = new AbortController();
-    const run = s.cap("pythonExec").run({ code: "import time\ntime.sleep(60)" }, ctx({ signal: controller.signal }));
+    const run = s.python("import time\ntime.sleep(60)", { signal: controller.signal });
     setTimeout(() => controller.abort(new CommandFailure("canceled", "stop")), 500);
     expect(await failureOf(run)).toMatchObject({ code: "canceled" });
     expect(
@@ -130,19 +107,14 @@ describe("pythonExec", () => {
   });
 
   it("keeps a warm pool and never hands one container to two runs", async () => {
-    const ids = await Promise.all(Array.from({ length: 6 }, () => py("import socket\nprint(socket.gethostname())")));
+    const ids = await Promise.all(Array.from({ length: 6 }, () => s.python("import socket\nprint(socket.gethostname())")));
     const hosts = ids.map((r) => r.output.trim());
     expect(new Set(hosts).size).toBe(6);
   });
 
   it("leaves no background process behind (setsid does not escape)", async () => {
     const tag = marker("bg-sleeper");
-    const code = [
-      "import subprocess, sys",
-      `subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", ${JSON.stringify(tag)}], start_new_session=True)`,
-      "print('spawned')",
-    ].join("\n");
-    expect((await py(code)).output).toBe("spawned\n");
-    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+    expect((await s.python(escapingSleeper(tag))).output).toBe("spawned\n");
+    expect(await noHostProcessWith(tag, 10_000)).toBe(true);
   });
 });

@@ -1,39 +1,25 @@
 import { SESSION_ID_MAX_LENGTH, TERMINAL_LEASE_LIMIT_SEC } from "@onlyboxes/proto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CommandFailure } from "../../src/capabilities/types.ts";
-import { LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
+import { LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
 import {
   containersWith,
-  ctx,
   eventually,
   failureOf,
   hostProcessesWith,
   marker,
-  type Started,
-  startBackend,
+  noHostProcessWith,
   type TerminalResult,
+  useBackend,
 } from "./harness.ts";
 
-let s: Started;
-
-function term(payload: Record<string, unknown>, timeoutMs = 60_000, signal?: AbortSignal): Promise<TerminalResult> {
-  return s.cap("terminalExec").run(payload, ctx({ timeoutMs, signal })) as Promise<TerminalResult>;
-}
+// A fast janitor so lease expiry is observable in a test.
+const s = useBackend({ WORKER_TERMINAL_JANITOR_INTERVAL_MS: "200", WORKER_TERMINAL_LEASE_MIN_SEC: "1" });
 
 /** A new session running `command`. */
 function fresh(command: string, extra: Record<string, unknown> = {}): Promise<TerminalResult> {
-  return term({ session_id: marker("sess"), create_if_missing: true, command, ...extra });
+  return s.terminal({ session_id: marker("sess"), create_if_missing: true, command, ...extra });
 }
-
-beforeAll(async () => {
-  // A fast janitor so lease expiry is observable in a test.
-  s = await startBackend({ WORKER_TERMINAL_JANITOR_INTERVAL_MS: "200", WORKER_TERMINAL_LEASE_MIN_SEC: "1" });
-});
-
-afterAll(async () => {
-  await s?.backend.close();
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
-});
 
 describe("terminalExec", () => {
   it("creates a session and answers distinct stdout, stderr and the exit code", async () => {
@@ -54,7 +40,7 @@ describe("terminalExec", () => {
   it("keeps the filesystem between commands and answers created=false", async () => {
     const first = await fresh("echo kept > note.txt && pwd");
     expect(first.stdout).toBe("/workspace\n");
-    const second = await term({ session_id: first.session_id, command: "cat note.txt" });
+    const second = await s.terminal({ session_id: first.session_id, command: "cat note.txt" });
     expect(second).toMatchObject({ session_id: first.session_id, created: false, stdout: "kept\n", exit_code: 0 });
   });
 
@@ -80,35 +66,35 @@ describe("terminalExec", () => {
   it("does not let a command read the next request from stdin", async () => {
     const r = await fresh("cat; echo after");
     expect(r.stdout).toBe("after\n");
-    const next = await term({ session_id: r.session_id, command: "echo still-served" });
+    const next = await s.terminal({ session_id: r.session_id, command: "echo still-served" });
     expect(next.stdout).toBe("still-served\n");
   });
 
   it("answers session_not_found for an unknown id unless create_if_missing", async () => {
     const id = marker("sess");
-    expect(await failureOf(term({ session_id: id, command: "true" }))).toMatchObject({ code: "session_not_found" });
-    const made = await term({ session_id: id, command: "echo made", create_if_missing: true });
+    expect(await failureOf(s.terminal({ session_id: id, command: "true" }))).toMatchObject({ code: "session_not_found" });
+    const made = await s.terminal({ session_id: id, command: "echo made", create_if_missing: true });
     expect(made).toMatchObject({ session_id: id, created: true, stdout: "made\n" });
-    const again = await term({ session_id: id, command: "echo again", create_if_missing: true });
+    const again = await s.terminal({ session_id: id, command: "echo again", create_if_missing: true });
     expect(again).toMatchObject({ created: false, stdout: "again\n" });
   });
 
   it("answers session_busy at once for concurrent use, and serves the session afterwards", async () => {
     const id = (await fresh("true")).session_id;
     const tag = marker("slow");
-    const slow = term({ session_id: id, command: `sh -c 'sleep 1' ${tag}; echo done` });
+    const slow = s.terminal({ session_id: id, command: `sh -c 'sleep 1' ${tag}; echo done` });
     expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);
     const started = Date.now();
-    expect(await failureOf(term({ session_id: id, command: "echo no" }))).toMatchObject({ code: "session_busy" });
+    expect(await failureOf(s.terminal({ session_id: id, command: "echo no" }))).toMatchObject({ code: "session_busy" });
     expect(Date.now() - started).toBeLessThan(200);
     expect((await slow).stdout).toBe("done\n");
-    expect((await term({ session_id: id, command: "echo free" })).stdout).toBe("free\n");
+    expect((await s.terminal({ session_id: id, command: "echo free" })).stdout).toBe("free\n");
   });
 
   it("answers session_busy while the session is still being created", async () => {
     const id = marker("sess");
-    const a = term({ session_id: id, command: "echo a", create_if_missing: true });
-    const b = failureOf(term({ session_id: id, command: "echo b", create_if_missing: true }));
+    const a = s.terminal({ session_id: id, command: "echo a", create_if_missing: true });
+    const b = failureOf(s.terminal({ session_id: id, command: "echo b", create_if_missing: true }));
     expect(await b).toMatchObject({ code: "session_busy" });
     expect((await a).stdout).toBe("a\n");
   });
@@ -116,9 +102,9 @@ describe("terminalExec", () => {
   it("extends the lease monotonically and clamps it to min/max", async () => {
     const first = await fresh("true", { lease_ttl_sec: 1800 });
     expect(first.lease_expires_unix_ms).toBeGreaterThan(Date.now() + 1_790_000);
-    const short = await term({ session_id: first.session_id, command: "true", lease_ttl_sec: 60 });
+    const short = await s.terminal({ session_id: first.session_id, command: "true", lease_ttl_sec: 60 });
     expect(short.lease_expires_unix_ms).toBeGreaterThanOrEqual(first.lease_expires_unix_ms);
-    const huge = await term({ session_id: first.session_id, command: "true", lease_ttl_sec: TERMINAL_LEASE_LIMIT_SEC.max });
+    const huge = await s.terminal({ session_id: first.session_id, command: "true", lease_ttl_sec: TERMINAL_LEASE_LIMIT_SEC.max });
     expect(huge.lease_expires_unix_ms).toBeLessThanOrEqual(Date.now() + 1_800_000);
   });
 
@@ -128,20 +114,22 @@ describe("terminalExec", () => {
     const labels = { [LABEL_NODE]: s.config.nodeId, [LABEL_SESSION]: r.session_id };
     expect(await containersWith(labels)).toHaveLength(1);
     expect(await eventually(async () => (await containersWith(labels)).length === 0, 10_000)).toBe(true);
-    expect(await failureOf(term({ session_id: r.session_id, command: "true" }))).toMatchObject({ code: "session_not_found" });
+    expect(await failureOf(s.terminal({ session_id: r.session_id, command: "true" }))).toMatchObject({
+      code: "session_not_found",
+    });
   });
 
   it("answers the deadline, removes the container and drops the session", async () => {
     const tag = marker("term-loop");
     const id = (await fresh("echo ready")).session_id;
     const started = Date.now();
-    const f = await failureOf(term({ session_id: id, command: `sh -c 'while :; do :; done' ${tag}`, timeout_ms: 1500 }));
+    const f = await failureOf(s.terminal({ session_id: id, command: `sh -c 'while :; do :; done' ${tag}`, timeout_ms: 1500 }));
     expect(f?.code).toBe("deadline_exceeded");
     expect(Date.now() - started).toBeLessThan(4000);
-    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+    expect(await noHostProcessWith(tag, 10_000)).toBe(true);
     expect(await containersWith({ [LABEL_SESSION]: id })).toEqual([]);
-    expect(await failureOf(term({ session_id: id, command: "true" }))).toMatchObject({ code: "session_not_found" });
-    const again = await term({ session_id: id, command: "ls note.txt 2>&1; echo new", create_if_missing: true });
+    expect(await failureOf(s.terminal({ session_id: id, command: "true" }))).toMatchObject({ code: "session_not_found" });
+    const again = await s.terminal({ session_id: id, command: "ls note.txt 2>&1; echo new", create_if_missing: true });
     expect(again).toMatchObject({ created: true });
     expect(again.stdout).toContain("new\n");
   });
@@ -149,7 +137,7 @@ describe("terminalExec", () => {
   it("answers a cancel with `canceled` and drops the session", async () => {
     const id = (await fresh("true")).session_id;
     const controller = new AbortController();
-    const run = term({ session_id: id, command: "sleep 30" }, 60_000, controller.signal);
+    const run = s.terminal({ session_id: id, command: "sleep 30" }, { signal: controller.signal });
     setTimeout(() => controller.abort(new CommandFailure("canceled", "stop")), 300);
     expect(await failureOf(run)).toMatchObject({ code: "canceled" });
     expect(await containersWith({ [LABEL_SESSION]: id })).toEqual([]);
@@ -166,17 +154,14 @@ describe("terminalExec", () => {
     expect(r.stderr).toMatch(/^b+$/);
     expect(r.exit_code).toBe(0);
     // The session still works and the marker was found after the cut.
-    expect((await term({ session_id: r.session_id, command: "echo ok" })).stdout).toBe("ok\n");
+    expect((await s.terminal({ session_id: r.session_id, command: "echo ok" })).stdout).toBe("ok\n");
   });
 
   it("streams output chunks as they arrive", async () => {
     const chunks: string[] = [];
-    const r = (await s
-      .cap("terminalExec")
-      .run(
-        { session_id: marker("sess"), create_if_missing: true, command: "echo one; sleep 0.3; echo two >&2" },
-        ctx({ emit: (stream, data) => chunks.push(`${stream}:${Buffer.from(data).toString()}`) }),
-      )) as TerminalResult;
+    const r = await s.shell("echo one; sleep 0.3; echo two >&2", marker("sess"), {
+      emit: (stream, data) => chunks.push(`${stream}:${Buffer.from(data).toString()}`),
+    });
     expect(r.stdout).toBe("one\n");
     expect(chunks).toEqual(["stdout:one\n", "stderr:two\n"]);
   });
@@ -184,8 +169,11 @@ describe("terminalExec", () => {
   it("refuses bad payloads with the console's limits and messages, and creates no container", async () => {
     const id = marker("sess");
     const bad = (extra: Record<string, unknown>) =>
-      failureOf(term({ session_id: id, command: "true", create_if_missing: true, ...extra }));
-    expect(await failureOf(term({ command: "true" }))).toEqual({ code: "invalid_argument", message: "session_id: is required" });
+      failureOf(s.terminal({ session_id: id, command: "true", create_if_missing: true, ...extra }));
+    expect(await failureOf(s.terminal({ command: "true" }))).toEqual({
+      code: "invalid_argument",
+      message: "session_id: is required",
+    });
     expect(await bad({ command: 5 })).toEqual({ code: "invalid_argument", message: "command: must be a string" });
     expect(await bad({ command: "a\0b" })).toEqual({
       code: "invalid_argument",

@@ -1,36 +1,18 @@
 import { readFile } from "node:fs/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts";
-import {
-  containersWith,
-  ctx,
-  eventually,
-  failureOf,
-  hostProcessesWith,
-  marker,
-  type ResourceResult,
-  type Started,
-  startBackend,
-  type TerminalResult,
-} from "./harness.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { eventually, failureOf, hostProcessesWith, marker, type ResourceResult, useBackend } from "./harness.ts";
 
-let s: Started;
-let sessionId: string;
+const s = useBackend();
+const sessionId = marker("sess");
 
 const PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 
-function term(command: string): Promise<TerminalResult> {
-  return s.cap("terminalExec").run({ session_id: sessionId, command, create_if_missing: true }, ctx()) as Promise<TerminalResult>;
-}
-
 function resource(file_path: string, action: "validate" | "read", id = sessionId): Promise<ResourceResult> {
-  return s.cap("terminalResource").run({ session_id: id, file_path, action }, ctx()) as Promise<ResourceResult>;
+  return s.resource({ session_id: id, file_path, action });
 }
 
 beforeAll(async () => {
-  s = await startBackend();
-  sessionId = marker("sess");
-  const made = await term(
+  const made = await s.shell(
     [
       `echo ${PNG_1PX} | base64 -d > pixel.png`,
       "echo '{\"a\": 1}' > data.json",
@@ -43,13 +25,9 @@ beforeAll(async () => {
       "head -c 2097152 /dev/zero > big.bin",
       "printf secret > locked && chmod 000 locked",
     ].join(" && "),
+    sessionId,
   );
   expect(made.exit_code).toBe(0);
-});
-
-afterAll(async () => {
-  await s?.backend.close();
-  expect(await containersWith({ [LABEL_MANAGED]: "true", [LABEL_NODE]: s.config.nodeId })).toEqual([]);
 });
 
 describe("terminalResource", () => {
@@ -80,7 +58,7 @@ describe("terminalResource", () => {
   });
 
   it("follows a symlink to /etc/passwd inside the container, never on the host", async () => {
-    const inside = (await term("cat /etc/passwd")).stdout;
+    const inside = (await s.shell("cat /etc/passwd", sessionId)).stdout;
     const r = await resource("/workspace/passwd-link", "read");
     const content = Buffer.from(r.blob ?? "", "base64").toString("utf8");
     expect(content).toBe(inside);
@@ -108,18 +86,20 @@ describe("terminalResource", () => {
 
   it("answers session_not_found for an unknown session and bad payloads with invalid_argument", async () => {
     expect(await failureOf(resource("/etc/passwd", "read", marker("nobody")))).toMatchObject({ code: "session_not_found" });
-    expect(
-      await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "x", action: "write" }, ctx())),
-    ).toEqual({ code: "invalid_argument", message: "action: must be validate or read" });
-    expect(
-      await failureOf(s.cap("terminalResource").run({ session_id: sessionId, file_path: "a\0b", action: "read" }, ctx())),
-    ).toEqual({ code: "invalid_argument", message: "file_path: must not contain NUL characters" });
+    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "x", action: "write" }))).toEqual({
+      code: "invalid_argument",
+      message: "action: must be validate or read",
+    });
+    expect(await failureOf(s.resource({ session_id: sessionId, file_path: "a\0b", action: "read" }))).toEqual({
+      code: "invalid_argument",
+      message: "file_path: must not contain NUL characters",
+    });
   });
 
   it("reads while a command runs in the session", async () => {
     const tag = marker("slow");
     let finished = false;
-    const slow = term(`sh -c 'sleep 2' ${tag}; echo done`).finally(() => {
+    const slow = s.shell(`sh -c 'sleep 2' ${tag}; echo done`, sessionId).finally(() => {
       finished = true;
     });
     expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);

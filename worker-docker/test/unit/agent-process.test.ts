@@ -122,25 +122,35 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
   }
 }
 
+/**
+ * Connects a worker with `env` to a fresh console, dispatches `command` (an echo) and waits
+ * until it started when one is given, then sends SIGTERM; the worker must exit with 0.
+ */
+async function terminateConnected(env: Record<string, string>, command?: { id: string; message: string }) {
+  const c = await startConsole();
+  const w = startWorker(c.url, env);
+  await c.connected;
+  if (command) {
+    c.dispatch(command.id, command.message);
+    await until(() => w.log().includes('"msg":"command started"'), "the command to start");
+  }
+  const { ms, code } = await terminate(w);
+  expect(code, w.log()).toBe(0);
+  return { c, ms };
+}
+
 describe("worker process on SIGTERM", { timeout: 60_000 }, () => {
   it("exits at once when no command runs, far inside its 30 s grace period", async () => {
-    const c = await startConsole();
-    const w = startWorker(c.url, { WORKER_SHUTDOWN_GRACE_SEC: "30" });
-    await c.connected;
-    const { ms, code } = await terminate(w);
-    expect(code, w.log()).toBe(0);
+    const { c, ms } = await terminateConnected({ WORKER_SHUTDOWN_GRACE_SEC: "30" });
     expect(ms).toBeLessThan(3_000);
     expect(c.endedCleanly()).toBe(true);
   });
 
   it("lets a running command finish, delivers its result, then exits without waiting out the grace", async () => {
-    const c = await startConsole();
-    const w = startWorker(c.url, { WORKER_SHUTDOWN_GRACE_SEC: "30", WORKER_ECHO_DELAY_MS: "1500" });
-    await c.connected;
-    c.dispatch("cmd-1", "finish me");
-    await until(() => w.log().includes('"msg":"command started"'), "the command to start");
-    const { ms, code } = await terminate(w);
-    expect(code, w.log()).toBe(0);
+    const { c, ms } = await terminateConnected(
+      { WORKER_SHUTDOWN_GRACE_SEC: "30", WORKER_ECHO_DELAY_MS: "1500" },
+      { id: "cmd-1", message: "finish me" },
+    );
     expect(c.results).toHaveLength(1);
     expect(c.results[0]?.error).toBeUndefined();
     expect(JSON.parse(new TextDecoder().decode(c.results[0]?.payloadJson))).toEqual({ message: "finish me" });
@@ -148,13 +158,10 @@ describe("worker process on SIGTERM", { timeout: 60_000 }, () => {
   });
 
   it("fails a command still running after the grace period with the retryable worker_shutdown", async () => {
-    const c = await startConsole();
-    const w = startWorker(c.url, { WORKER_SHUTDOWN_GRACE_SEC: "1", WORKER_ECHO_DELAY_MS: "600000" });
-    await c.connected;
-    c.dispatch("cmd-long", "never done");
-    await until(() => w.log().includes('"msg":"command started"'), "the command to start");
-    const { ms, code } = await terminate(w);
-    expect(code, w.log()).toBe(0);
+    const { c, ms } = await terminateConnected(
+      { WORKER_SHUTDOWN_GRACE_SEC: "1", WORKER_ECHO_DELAY_MS: "600000" },
+      { id: "cmd-long", message: "never done" },
+    );
     expect(c.results.map((r) => r.error?.code)).toEqual(["worker_shutdown"]);
     expect(c.results[0]?.commandId).toBe("cmd-long");
     expect(ms).toBeGreaterThanOrEqual(1_000);
