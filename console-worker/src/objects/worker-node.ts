@@ -1,6 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type ConnectRequest, ConnectResponseSchema, type ErrorBody, OutputChunk_Stream } from "@onlyboxes/proto";
+import {
+  type ConnectRequest,
+  ConnectResponseSchema,
+  type ErrorBody,
+  FILE_CHUNK_BYTES,
+  FILE_CHUNK_WINDOW,
+  type FileChunk,
+  OutputChunk_Stream,
+} from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { accountLimits } from "../lib/limits.ts";
@@ -16,6 +24,11 @@ export interface DispatchFrame {
   deadlineUnixMs: number;
   streamOutput: boolean;
 }
+
+/** How a download started: the file's announced size and type and its bytes, or why not. */
+export type DownloadOutcome =
+  | { ok: true; size: number; mimeType: string; body: ReadableStream<Uint8Array> }
+  | { ok: false; code: string; message: string; notDelivered?: boolean };
 
 /** How a dispatched command ended, as plain data (errors do not keep their fields across RPC). */
 export type DispatchOutcome =
@@ -35,6 +48,10 @@ interface Pending {
   onOutput?: (chunk: OutputChunk) => unknown;
   /** Output deliveries in order; the result waits for them so no chunk arrives after it. */
   outputChain: Promise<void>;
+  /** Download pieces from the worker (sessionFiles read). */
+  onFileChunk?: (chunk: FileChunk) => void;
+  /** Acknowledgements of upload pieces (sessionFiles write). */
+  onFileAck?: (seq: number) => void;
 }
 
 /** Longest the result waits for the caller to take earlier output chunks. */
@@ -145,7 +162,12 @@ export class WorkerNode extends DurableObject<Env> {
       return;
     }
     const p = req.payload;
-    if (p.case !== "commandResult" && p.case !== "outputChunk" && message.byteLength > WORKER_CLAIM_LIMITS.controlFrameBytes) {
+    if (
+      p.case !== "commandResult" &&
+      p.case !== "outputChunk" &&
+      p.case !== "fileChunk" &&
+      message.byteLength > WORKER_CLAIM_LIMITS.controlFrameBytes
+    ) {
       await this.refuse(
         ws,
         att,
@@ -238,6 +260,12 @@ export class WorkerNode extends DurableObject<Env> {
           .catch(() => {});
         return;
       }
+      case "fileChunk":
+        this.pending.get(p.value.commandId)?.onFileChunk?.(p.value);
+        return;
+      case "fileChunkAck":
+        this.pending.get(p.value.commandId)?.onFileAck?.(p.value.seq);
+        return;
       case "capabilitiesUpdate": {
         if (!att.hello) return;
         const checked = checkCapabilities(p.value.capabilities, accountLimits(this.env).workerMaxInflight);
@@ -296,10 +324,145 @@ export class WorkerNode extends DurableObject<Env> {
    * answers `no_capacity` at once (not delivered), so the caller can try another node.
    */
   async dispatch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
+    const started = this.start(frame, { onOutput });
+    return "outcome" in started ? await started.outcome : await this.notSent(started);
+  }
+
+  /**
+   * Dispatches a command that uploads a file: after the dispatch, `body` is read and sent
+   * in FILE_CHUNK_BYTES pieces, at most FILE_CHUNK_WINDOW of them unacknowledged, so the
+   * console holds a window of the file, never the file. More than `maxBytes` ends the
+   * command with `file_too_large`; a body that fails (the client went away) cancels it.
+   */
+  async upload(frame: DispatchFrame, body: ReadableStream<Uint8Array>, maxBytes: number): Promise<DispatchOutcome> {
+    let acked = -1;
+    let wake: (() => void) | null = null;
+    const started = this.start(frame, {
+      onFileAck: (seq) => {
+        if (seq > acked) acked = seq;
+        wake?.();
+      },
+    });
+    if (!("outcome" in started)) {
+      await body.cancel().catch(() => {});
+      return await this.notSent(started);
+    }
+    let settled = false;
+    const outcome = started.outcome.finally(() => {
+      settled = true;
+      wake?.();
+    });
+    const reader = body.getReader();
+    const fail = (code: string, message: string) => {
+      this.sendCancel(frame.commandId, message);
+      started.settle({ ok: false, code, message });
+    };
+    let seq = 0;
+    let total = 0;
+    const sendPiece = async (data: Uint8Array, last: boolean): Promise<boolean> => {
+      while (!settled && seq - acked - 1 >= FILE_CHUNK_WINDOW) {
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = null;
+      }
+      if (settled) return false;
+      this.sendFileChunk(frame.commandId, { seq: seq++, data, last });
+      return true;
+    };
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          await sendPiece(new Uint8Array(), true);
+          break;
+        }
+        total += value.byteLength;
+        if (total > maxBytes) {
+          fail("file_too_large", `the file is larger than the limit of ${maxBytes} bytes`);
+          break;
+        }
+        let ok = true;
+        for (let off = 0; ok && off < value.byteLength; off += FILE_CHUNK_BYTES) {
+          ok = await sendPiece(value.subarray(off, off + FILE_CHUNK_BYTES), false);
+        }
+        if (!ok) break;
+      }
+    } catch {
+      fail("canceled", "the upload ended before the whole file arrived");
+    } finally {
+      if (settled || total > maxBytes) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+    return await outcome;
+  }
+
+  /**
+   * Dispatches a command that downloads a file: answers once the worker's first piece
+   * announced the size and type, with a stream the later pieces flow into. A piece is
+   * acknowledged only once the reader took it, so a slow reader slows the worker instead
+   * of filling memory; a reader that goes away cancels the command.
+   */
+  async download(frame: DispatchFrame): Promise<DownloadOutcome> {
+    const pipe = new IdentityTransformStream();
+    const writer = pipe.writable.getWriter();
+    let announce: (o: DownloadOutcome) => void = () => {};
+    const announced = new Promise<DownloadOutcome>((r) => {
+      announce = r;
+    });
+    let chain: Promise<void> = Promise.resolve();
+    let settleEarly: (o: DispatchOutcome) => void = () => {};
+    let first = true;
+    let lastSeen = false;
+    const started = this.start(frame, {
+      onFileChunk: (chunk) => {
+        if (first) {
+          first = false;
+          announce({ ok: true, size: Number(chunk.totalSize), mimeType: chunk.mimeType, body: pipe.readable });
+        }
+        if (chunk.last) lastSeen = true;
+        const { seq, data, commandId } = chunk;
+        chain = chain
+          .then(async () => {
+            if (data.byteLength > 0) await writer.write(data);
+            this.sendFileAck(commandId, seq);
+          })
+          .catch(() => {
+            this.sendCancel(frame.commandId, "the reader went away");
+            settleEarly({ ok: false, code: "canceled", message: "the download's reader went away" });
+          });
+      },
+    });
+    if (!("outcome" in started)) return await this.notSent(started);
+    settleEarly = started.settle;
+    void started.outcome.then(async (o) => {
+      if (first) {
+        announce(o.ok ? { ok: false, code: "worker_error", message: "the worker sent no file" } : o);
+        return;
+      }
+      await chain;
+      if (o.ok && lastSeen) await writer.close().catch(() => {});
+      else await writer.abort(new Error(o.ok ? "the file ended early" : o.message)).catch(() => {});
+    });
+    return await announced;
+  }
+
+  /** Answers a command that was not sent; a stale caller view corrects the registry so the next placement goes elsewhere. */
+  private async notSent<T extends DispatchOutcome & { ok: false }>(o: T): Promise<T> {
+    if (o.code === "worker_disconnected" && this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
+    return o;
+  }
+
+  /**
+   * Checks the node can take the command, records it as pending and sends the dispatch.
+   * Answers the outcome to come (and a way to settle it early), or why it was not sent.
+   */
+  private start(
+    frame: DispatchFrame,
+    hooks: Pick<Pending, "onOutput" | "onFileChunk" | "onFileAck">,
+  ): { outcome: Promise<DispatchOutcome>; settle: (o: DispatchOutcome) => void } | (DispatchOutcome & { ok: false }) {
     const ws = this.currentSocket();
     if (!ws) {
-      // The caller's view was stale: correct the registry so the next placement goes elsewhere.
-      if (this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
       return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     }
     const max = this.caps.get(frame.capability);
@@ -310,6 +473,7 @@ export class WorkerNode extends DurableObject<Env> {
       return { ok: false, code: "no_capacity", message: `${frame.capability} is at capacity on this worker`, notDelivered: true };
     }
     const att = ws.deserializeAttachment() as Attachment;
+    let settle: (o: DispatchOutcome) => void = () => {};
     const outcome = new Promise<DispatchOutcome>((resolve) => {
       const timer = setTimeout(
         () => {
@@ -318,7 +482,7 @@ export class WorkerNode extends DurableObject<Env> {
         },
         Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
       );
-      const settle = (o: DispatchOutcome) => {
+      settle = (o: DispatchOutcome) => {
         if (!this.pending.has(frame.commandId)) return;
         clearTimeout(timer);
         this.pending.delete(frame.commandId);
@@ -328,8 +492,8 @@ export class WorkerNode extends DurableObject<Env> {
         connId: att.connId,
         capability: frame.capability,
         settle,
-        onOutput,
         outputChain: Promise.resolve(),
+        ...hooks,
       });
     });
     this.send(ws, {
@@ -342,7 +506,7 @@ export class WorkerNode extends DurableObject<Env> {
         streamOutput: frame.streamOutput,
       },
     });
-    return await outcome;
+    return { outcome, settle };
   }
 
   /** Commands running now, per declared capability. */
@@ -387,6 +551,16 @@ export class WorkerNode extends DurableObject<Env> {
       if (att && att.connId === this.currentConn && att.hello) return ws;
     }
     return null;
+  }
+
+  private sendFileChunk(commandId: string, piece: { seq: number; data: Uint8Array; last: boolean }): void {
+    const ws = this.currentSocket();
+    if (ws) this.send(ws, { case: "fileChunk", value: { commandId, ...piece } });
+  }
+
+  private sendFileAck(commandId: string, seq: number): void {
+    const ws = this.currentSocket();
+    if (ws) this.send(ws, { case: "fileChunkAck", value: { commandId, seq } });
   }
 
   private sendCancel(commandId: string, reason: string): void {

@@ -8,6 +8,7 @@ export * from "./echo.ts";
 export * from "./errors.ts";
 export * from "./fields.ts";
 export * from "./python-exec.ts";
+export * from "./session-files.ts";
 export * from "./terminal-exec.ts";
 export * from "./terminal-resource.ts";
 

@@ -60,6 +60,21 @@ export interface ExecOptions {
   env?: string[];
 }
 
+/** A command running in a container with its stdin open and its output flow-controlled. */
+export interface ExecStream {
+  /** Writes to the command's stdin; resolves when the bytes have left (backpressure). */
+  write(data: Uint8Array): Promise<void>;
+  /** Closes stdin (the command sees end of file). */
+  end(): void;
+  /** Stops reading the output until `resume` (the sink gets nothing meanwhile). */
+  pause(): void;
+  resume(): void;
+  /** The exit code once the command ended (-1 when the engine cannot say). */
+  readonly exitCode: Promise<number>;
+  /** Drops the connection at once. */
+  destroy(): void;
+}
+
 /** Thin, logged access to the engine; every method names the container it touches. */
 export interface ContainerClient {
   /** Resolves when the engine answers; rejects with the reason otherwise. */
@@ -79,6 +94,8 @@ export interface ContainerClient {
   remove(id: string): Promise<void>;
   /** Runs a command in a running container; output goes to `sink`, answers the exit code. */
   exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number>;
+  /** Starts a command with stdin attached; output goes to `sink` as the caller lets it flow. */
+  execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream>;
   /** Ids of all containers (running or not) carrying every given label. */
   listByLabels(labels: Record<string, string>): Promise<string[]>;
 }
