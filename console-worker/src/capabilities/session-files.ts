@@ -195,7 +195,12 @@ export async function uploadFile(
     {
       commandId: newId("cmd"),
       capability: SESSION_FILES_CAPABILITY,
-      payloadJson: JSON.stringify({ op: "write", session_id: locked.workerKey, path, max_bytes: maxBytes } satisfies SessionFilesPayload),
+      payloadJson: JSON.stringify({
+        op: "write",
+        session_id: locked.workerKey,
+        path,
+        max_bytes: maxBytes,
+      } satisfies SessionFilesPayload),
       deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
       streamOutput: false,
     },
@@ -224,7 +229,12 @@ export async function downloadFile(
   const started = await workerNodeStub(env, locked.nodeId).download({
     commandId: newId("cmd"),
     capability: SESSION_FILES_CAPABILITY,
-    payloadJson: JSON.stringify({ op: "read", session_id: locked.workerKey, path, max_bytes: maxBytes } satisfies SessionFilesPayload),
+    payloadJson: JSON.stringify({
+      op: "read",
+      session_id: locked.workerKey,
+      path,
+      max_bytes: maxBytes,
+    } satisfies SessionFilesPayload),
     deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
     streamOutput: false,
   });

@@ -108,9 +108,7 @@ export const writeFileArgs = z
       .base64({ error: "must be base64" })
       .optional()
       .describe("The file's content as base64 (for binary files). Give content or content_base64, not both."),
-    session_id: sessionId
-      .optional()
-      .describe("Session to write into. Omit to start a new session; the result names it."),
+    session_id: sessionId.optional().describe("Session to write into. Omit to start a new session; the result names it."),
     create_if_missing: flag().optional().describe("When session_id is unknown or expired, start a session under that id."),
   })
   .refine((a) => a.content === undefined || a.content_base64 === undefined, {

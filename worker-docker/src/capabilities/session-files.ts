@@ -311,7 +311,8 @@ export class SessionFiles implements Capability {
         throw new CommandFailure("file_not_found", `not readable: ${path}`);
       default:
         if (/no space left/i.test(why)) throw new CommandFailure("disk_full", `no space left to write ${path}`);
-        if (/file too large/i.test(why)) throw new CommandFailure("file_too_large", `the file is too large for the sandbox: ${path}`);
+        if (/file too large/i.test(why))
+          throw new CommandFailure("file_too_large", `the file is too large for the sandbox: ${path}`);
         throw new CommandFailure("invalid_argument", `cannot access ${path}${why ? `: ${why}` : ""}`);
     }
   }

@@ -23,7 +23,10 @@ export interface CommandContext {
   /** The pieces of a file the console uploads with this command, in order (sessionFiles). */
   fileIn?: (signal: AbortSignal) => AsyncIterable<Uint8Array>;
   /** Sends a piece of a file to the console, waiting while its window is full (sessionFiles). */
-  sendFile?: (piece: { data: Uint8Array; last: boolean; totalSize?: number; mimeType?: string }, signal: AbortSignal) => Promise<void>;
+  sendFile?: (
+    piece: { data: Uint8Array; last: boolean; totalSize?: number; mimeType?: string },
+    signal: AbortSignal,
+  ) => Promise<void>;
   log: Logger;
 }
 
