@@ -95,6 +95,7 @@ export const api = {
 
   listTasks: (limit = 50) => request<ListResponse<TaskSummary>>(`${CONSOLE}/tasks?limit=${limit}`),
   listSessions: () => request<ListResponse<TerminalSessionSummary>>(`${CONSOLE}/sessions`),
+  endSession: (id: string) => request<void>(`${CONSOLE}/sessions/${encodeURIComponent(id)}`, { method: "DELETE" }),
 
   listWorkers: (page: number, pageSize: number, status: WorkerStatusFilter) =>
     request<WorkerPage>(`${WORKERS}?page=${page}&page_size=${pageSize}&status=${status}`),
