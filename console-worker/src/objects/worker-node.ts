@@ -57,6 +57,8 @@ interface Pending {
 /** Longest the result waits for the caller to take earlier output chunks. */
 const OUTPUT_FLUSH_MS = 1_000;
 
+/** An upload whose body sends nothing for this long is abandoned (canceled on the worker). */
+const UPLOAD_IDLE_MS = 20_000;
 /** Heartbeats the console asks for; a node silent for MISSED_BEATS intervals is offline. */
 const DEFAULT_HEARTBEAT_SEC = 5;
 const MISSED_BEATS = 3;
@@ -370,9 +372,18 @@ export class WorkerNode extends DurableObject<Env> {
       this.sendFileChunk(frame.commandId, { seq: seq++, data, last });
       return true;
     };
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    let stallReject: (err: Error) => void = () => {};
+    const stalled = new Promise<never>((_, reject) => {
+      stallReject = reject;
+    });
+    stalled.catch(() => {});
     try {
       for (;;) {
-        const { done, value } = await reader.read();
+        // A client that stops sending (or vanished without the body failing) frees the session.
+        idle = setTimeout(() => stallReject(new Error("upload stalled")), UPLOAD_IDLE_MS);
+        const { done, value } = await Promise.race([reader.read(), stalled]);
+        clearTimeout(idle);
         if (done) {
           await sendPiece(new Uint8Array(), true);
           break;
@@ -391,8 +402,13 @@ export class WorkerNode extends DurableObject<Env> {
     } catch {
       fail("canceled", "the upload ended before the whole file arrived");
     } finally {
+      clearTimeout(idle);
       if (settled || total > maxBytes) await reader.cancel().catch(() => {});
-      reader.releaseLock();
+      try {
+        reader.releaseLock();
+      } catch {
+        // A read still pending after a stall: the cancel above ends it.
+      }
     }
     return await outcome;
   }
