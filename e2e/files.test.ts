@@ -336,13 +336,18 @@ describe("files over REST", () => {
     const streamed = await rawPut(id, "huge.bin", null, FILE_LIMIT + 2 * MIB);
     expect(streamed.status).toBe(413);
     expect(JSON.parse(streamed.body).code).toBe("file_too_large");
-    const left = await sh(id, "ls -A /workspace");
-    expect(left.stdout).not.toContain("huge.bin");
-    expect(left.stdout).not.toContain("onlyboxes-upload");
+    // The temporary file is removed right after the answer.
+    expect(
+      await eventually(async () => {
+        const left = await sh(id, "ls -A /workspace");
+        return !left.stdout.includes("onlyboxes-upload");
+      }, 10_000),
+    ).toBe(true);
+    expect((await sh(id, "ls -A /workspace")).stdout).not.toContain("huge.bin");
   });
 
   it("says session_busy while another command holds the session", async () => {
-    const slow = terminal(c, { session_id: id, command: "sleep 3" });
+    const slow = terminal(c, { session_id: id, command: "sleep 5" });
     expect(
       await eventually(async () => {
         const s = (await (await fetch(`${c.url}/api/v1/sessions/${id}`, { headers: auth() })).json()) as { busy: boolean };

@@ -169,8 +169,10 @@ export class SessionFiles implements Capability {
     } finally {
       exec.destroy();
       if (!committed && session.alive) {
-        // Best effort on a fresh signal: the command's own may be the reason we are here.
-        await this.script(session, DISCARD_SCRIPT, [path, tmp], AbortSignal.timeout(10_000)).catch(() => {});
+        // In the background, on its own signal (the command's may be why we are here), so the
+        // session is free again the moment the failure is answered; removing a file the next
+        // command cannot see under its final name races with nothing.
+        void this.script(session, DISCARD_SCRIPT, [path, tmp], AbortSignal.timeout(10_000)).catch(() => {});
       }
     }
   }
