@@ -339,12 +339,12 @@ describe("files over REST", () => {
     // The temporary file is removed right after the answer.
     expect(
       await eventually(async () => {
-        const left = await sh(id, "ls -A /workspace");
-        return !left.stdout.includes("onlyboxes-upload");
+        const left = await terminal(c, { session_id: id, command: "ls -A /workspace" });
+        return left.status === 200 && !left.body.stdout.includes("onlyboxes-upload");
       }, 10_000),
     ).toBe(true);
     expect((await sh(id, "ls -A /workspace")).stdout).not.toContain("huge.bin");
-  });
+  }, 240_000);
 
   it("says session_busy while another command holds the session", async () => {
     const slow = terminal(c, { session_id: id, command: "sleep 5" });
