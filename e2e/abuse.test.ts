@@ -5,7 +5,7 @@
  * workerd reports, and the dashboard's pages carry the security headers.
  */
 import { readdir, readFile } from "node:fs/promises";
-import { request } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createToken, eventually, type StartedConsole, sleep, startConsole, stopAndListLeftovers } from "./harness.ts";
 
@@ -57,45 +57,56 @@ interface StreamedResult {
 }
 
 /**
- * POSTs `totalBytes` with chunked transfer encoding (no Content-Length), as fast as the
- * socket takes them, and stops writing once the answer arrives.
+ * POSTs `totalBytes` with chunked transfer encoding (no Content-Length) over a raw socket,
+ * as fast as the socket takes them, and stops writing once the answer starts arriving. A
+ * raw socket keeps every byte the server sent even when it resets the connection right
+ * after answering (node:http may then report only the reset, never the response).
  */
 function streamedPost(url: string, path: string, totalBytes: number, headers: Record<string, string>): Promise<StreamedResult> {
+  const { hostname, port } = new URL(url);
   const chunk = Buffer.alloc(256 * 1024, 0x20);
+  const framed = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]);
   return new Promise((resolve, reject) => {
     let written = 0;
-    let answered = false;
-    const req = request(`${url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "transfer-encoding": "chunked", ...headers },
+    let writtenAtAnswer = -1;
+    const received: Buffer[] = [];
+    const socket = connect(Number(port), hostname);
+    const finish = () => {
+      const text = Buffer.concat(received).toString("utf8");
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
+      if (status === undefined) {
+        reject(new Error(`no HTTP answer after ${written} bytes: ${JSON.stringify(text.slice(0, 200))}`));
+        return;
+      }
+      const [head = "", rest = ""] = text.split("\r\n\r\n", 2);
+      const body = /transfer-encoding: chunked/i.test(head)
+        ? rest.replace(/^[0-9a-f]+\r\n|\r\n[0-9a-f]+\r\n(\r\n)?/gi, "")
+        : rest;
+      resolve({ status: Number(status), body: body.trim(), writtenAtAnswer });
+    };
+    socket.on("data", (d: Buffer) => {
+      if (writtenAtAnswer < 0) writtenAtAnswer = written;
+      received.push(d);
+      // Enough of the answer is here once its body has begun; stop sending.
+      if (Buffer.concat(received).includes("\r\n\r\n")) socket.end();
     });
-    req.on("response", (res) => {
-      answered = true;
-      const writtenAtAnswer = written;
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        body += d;
-      });
-      res.on("end", () => {
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, body, writtenAtAnswer });
-      });
-      res.on("error", reject);
+    socket.on("error", () => {
+      // A reset after the server answered is expected; `close` decides.
     });
-    // The server may close the connection once it has answered; that is not a failure.
-    req.on("error", (err) => {
-      if (!answered) reject(err);
-    });
+    socket.on("close", finish);
+    const head = Object.entries({ "content-type": "application/json", "transfer-encoding": "chunked", ...headers })
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("");
+    socket.write(`POST ${path} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nconnection: close\r\n${head}\r\n`);
     const pump = () => {
-      while (!answered && written < totalBytes) {
+      while (writtenAtAnswer < 0 && written < totalBytes && !socket.destroyed) {
         written += chunk.length;
-        if (!req.write(chunk)) {
-          req.once("drain", pump);
+        if (!socket.write(framed)) {
+          socket.once("drain", pump);
           return;
         }
       }
-      if (!answered) req.end();
+      if (writtenAtAnswer < 0 && !socket.destroyed) socket.write("0\r\n\r\n");
     };
     pump();
   });

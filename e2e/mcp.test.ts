@@ -99,7 +99,7 @@ describe("pythonExec", () => {
   it("returns output, stderr and exit_code; an exception is a normal result", async () => {
     const ok = await call("pythonExec", { code: "import sys\nprint(6*7)\nprint('careful', file=sys.stderr)" });
     expect(ok.isError).toBeFalsy();
-    expect(ok.structuredContent).toEqual({ output: "42\n", stderr: "careful\n", exit_code: 0 });
+    expect(ok.structuredContent).toEqual({ output: "42\n", stderr: "careful\n", exit_code: 0, images: [] });
     expect(JSON.parse(textOf(ok))).toEqual(ok.structuredContent);
 
     const raised = await call("pythonExec", { code: "raise ValueError('boom')" });

@@ -38,7 +38,7 @@ describe("pythonExec via POST /api/v1/tasks", () => {
     const res = await python(c, "import sys\nprint('hi')\nprint('warn', file=sys.stderr)\nsys.exit(4)");
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("succeeded");
-    expect(resultOf(res.body)).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4 });
+    expect(resultOf(res.body)).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4, images: [] });
   });
 
   it("reports an uncaught exception as a normal result with a traceback", async () => {
@@ -98,7 +98,7 @@ describe("pythonExec via POST /api/v1/tasks", () => {
         return;
       }
       expect(res.status).toBe(200);
-      expect(resultOf(res.body)).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0 });
+      expect(resultOf(res.body)).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0, images: [] });
       completed++;
     });
     expect(completed).toBeGreaterThan(0);

@@ -29,7 +29,9 @@ async function terminalContainerCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true" } });
+  // One account opens a session per test here, more than the per-account default (8) allows
+  // at once; the limit itself is tested in console-worker/test/account-limits.test.ts.
+  c = await startConsole({ env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_ACCOUNT_MAX_SESSIONS: "32" } });
   otherToken = await createAccountToken(c, "other-account");
   idle = (await terminal(c, { command: "echo idle > ~/idle.txt" })).body;
 }, 180_000);

@@ -1,6 +1,6 @@
 import type { AccountLimits } from "./objects/account-limits.ts";
 import type { AuthThrottle } from "./objects/auth-throttle.ts";
-import type { Scheduler } from "./objects/scheduler.ts";
+import type { NodeRegistry } from "./objects/node-registry.ts";
 import type { Session } from "./objects/session.ts";
 import type { Task } from "./objects/task.ts";
 import type { WorkerNode } from "./objects/worker-node.ts";
@@ -9,7 +9,7 @@ import type { WorkerNode } from "./objects/worker-node.ts";
 export interface Env {
   DB: D1Database;
   WORKER_NODE: DurableObjectNamespace<WorkerNode>;
-  SCHEDULER: DurableObjectNamespace<Scheduler>;
+  NODE_REGISTRY: DurableObjectNamespace<NodeRegistry>;
   SESSION: DurableObjectNamespace<Session>;
   TASK: DurableObjectNamespace<Task>;
   AUTH_THROTTLE: DurableObjectNamespace<AuthThrottle>;

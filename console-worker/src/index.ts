@@ -20,7 +20,7 @@ import { workersRoutes } from "./routes/workers.ts";
 
 export { AccountLimits } from "./objects/account-limits.ts";
 export { AuthThrottle } from "./objects/auth-throttle.ts";
-export { Scheduler } from "./objects/scheduler.ts";
+export { NodeRegistry } from "./objects/node-registry.ts";
 export { Session } from "./objects/session.ts";
 export { Task } from "./objects/task.ts";
 export { WorkerNode } from "./objects/worker-node.ts";

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
 import { accountLimitsStub } from "../src/objects/account-limits.ts";
 import type { SessionState } from "../src/objects/session.ts";
-import { callJson, newAccountWithToken } from "./helpers.ts";
+import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 const workers: TestWorker[] = [];
@@ -19,16 +19,6 @@ afterEach(async () => {
     await w.closed;
   }
 });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Held {
   release: (reply: TestReply) => void;
@@ -53,10 +43,13 @@ async function connectWorker(): Promise<{ w: TestWorker; held: Held[] }> {
           ? { payload: { message: p.message } }
           : {
               payload: {
+                session_id: (raw as { session_id?: string }).session_id ?? "",
                 created: true,
                 stdout: "ok\n",
                 stderr: "",
                 exit_code: 0,
+                stdout_truncated: false,
+                stderr_truncated: false,
                 lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
               },
             };

@@ -190,3 +190,20 @@ export async function createWorker(adminCookie: string): Promise<CreatedWorker> 
   if (!secret) throw new Error(`no WORKER_SECRET in command: ${res.body.command}`);
   return { nodeId: res.body.node_id, secret, command: res.body.command };
 }
+
+/**
+ * Polls `check` every 20 ms until it answers a truthy value and answers that value; fails
+ * after `ms`. Tests wait on what they can observe, never on a fixed sleep.
+ */
+export async function waitFor<T>(
+  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  ms = 5000,
+): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

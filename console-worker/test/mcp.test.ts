@@ -1,9 +1,10 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
+import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { callJson, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -15,6 +16,9 @@ const PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk
  * answers. terminalExec: any command succeeds (`exit N` exits N) in a per-session store.
  * terminalResource: /work/plot.png is a PNG, /work/notes.txt text, /work/ a directory.
  */
+/** A 1x1 PNG, as the worker returns a figure. */
+const CHART = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | Promise<TestReply> {
   switch (d.capability) {
     case "echo":
@@ -22,6 +26,9 @@ function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | P
     case "pythonExec": {
       const { code } = raw as { code: string };
       if (code === "hang") return "no-reply";
+      if (code === "chart") {
+        return { payload: { output: "", stderr: "", exit_code: 0, images: [{ mime_type: "image/png", data_base64: CHART }] } };
+      }
       if (code === "raise") return { payload: { output: "", stderr: "Traceback: ValueError\n", exit_code: 1 } };
       if (code === "stream") {
         w.output(d.commandId, "stdout", "step 1\n");
@@ -304,7 +311,7 @@ describe("mcp: tools on a worker", () => {
   afterAll(async () => {
     worker.close();
     await worker.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
   });
 
   it("echo returns structuredContent and the same JSON as text", async () => {
@@ -317,10 +324,32 @@ describe("mcp: tools on a worker", () => {
   it("pythonExec returns output, stderr and exit_code; a non-zero exit is a normal result", async () => {
     const ok = await client.callTool({ name: "pythonExec", arguments: { code: "print(6*7)" } });
     expect(ok.isError).toBeFalsy();
-    expect(ok.structuredContent).toEqual({ output: "ran 10 chars\n", stderr: "", exit_code: 0 });
+    expect(ok.structuredContent).toEqual({ output: "ran 10 chars\n", stderr: "", exit_code: 0, images: [] });
+    expect(ok.content).toHaveLength(1);
     const failed = await client.callTool({ name: "pythonExec", arguments: { code: "raise" } });
     expect(failed.isError).toBeFalsy();
-    expect(failed.structuredContent).toEqual({ output: "", stderr: "Traceback: ValueError\n", exit_code: 1 });
+    expect(failed.structuredContent).toEqual({ output: "", stderr: "Traceback: ValueError\n", exit_code: 1, images: [] });
+  });
+
+  it("pythonExec returns each figure as an image content block after the text, its data only once", async () => {
+    const result = await client.callTool({ name: "pythonExec", arguments: { code: "chart" } });
+    expect(result.isError).toBeFalsy();
+    expect(result.content).toEqual([
+      { type: "text", text: JSON.stringify({ output: "", stderr: "", exit_code: 0, images: [{ mime_type: "image/png" }] }) },
+      { type: "image", data: CHART, mimeType: "image/png" },
+    ]);
+    expect(result.structuredContent).toEqual({
+      output: "",
+      stderr: "",
+      exit_code: 0,
+      images: [{ mime_type: "image/png", data_base64: CHART }],
+    });
+  });
+
+  it("pythonExec refuses an input file path outside the working directory with -32602", async () => {
+    await expect(
+      client.callTool({ name: "pythonExec", arguments: { code: "1", files: [{ path: "../etc/x", content: "" }] } }),
+    ).rejects.toThrow(/files\.0\.path: must be a relative path inside the working directory/);
   });
 
   it("pythonExec past its timeout is an isError result naming the limit, and the worker is told to stop", async () => {
@@ -337,7 +366,7 @@ describe("mcp: tools on a worker", () => {
     const result = await client.callTool({ name: "pythonExec", arguments: { code: "stream" } }, undefined, {
       onprogress: (p) => progress.push(p),
     });
-    expect(result.structuredContent).toEqual({ output: "step 1\n", stderr: "warning\n", exit_code: 0 });
+    expect(result.structuredContent).toEqual({ output: "step 1\n", stderr: "warning\n", exit_code: 0, images: [] });
     expect(progress.map((p) => p.message)).toEqual(["step 1\n", "[stderr] warning\n"]);
     expect(progress[1]?.progress ?? 0).toBeGreaterThan(progress[0]?.progress ?? 0);
   });

@@ -5,7 +5,7 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import { callJson, newAccountWithToken } from "./helpers.ts";
+import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 interface TaskBody {
@@ -22,16 +22,6 @@ afterEach(async () => {
     await w.closed;
   }
 });
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function setTasksTableReachable(reachable: boolean): Promise<unknown> {
   return env.DB.prepare(

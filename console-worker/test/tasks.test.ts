@@ -1,7 +1,8 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
-import { call, callJson, newAccountWithToken } from "./helpers.ts";
+import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker, type TestWorkerOptions } from "./worker-harness.ts";
 
 interface TaskBody {
@@ -37,8 +38,8 @@ afterEach(async () => {
     w.close();
     await w.closed;
   }
-  // Let the console notice the sockets went away before the next test places work.
-  await sleep(50);
+  // The next test places work: wait until the console has noticed the sockets went away.
+  await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
 });
 
 function sleep(ms: number): Promise<void> {
@@ -265,7 +266,7 @@ describe("tasks: running on a worker", () => {
     expect(res.body.status).toBe("timeout");
     expect(res.body.error?.code).toBe("deadline_exceeded");
     expect(Date.now() - started).toBeLessThan(3_000);
-    await vitestWait(() => w.cancels.includes(res.body.command_id));
+    await waitFor(() => w.cancels.includes(res.body.command_id));
   });
 
   it("maps a worker failure to 502 with the error", async () => {
@@ -281,7 +282,7 @@ describe("tasks: running on a worker", () => {
     await worker({ capabilities: [{ name: "echo", maxInflight: 1 }], handler: () => "no-reply" });
     const first = await create({ capability: "echo", input: { message: "busy" }, mode: "async", timeout_ms: 5_000 });
     expect(first.status).toBe(202);
-    await vitestWait(async () => (await get(first.body.task_id)).body.status === "running");
+    await waitFor(async () => (await get(first.body.task_id)).body.status === "running");
     const second = await create({ capability: "echo", input: { message: "no room" }, mode: "sync" });
     expect(second.status).toBe(429);
     expect(second.body.error?.code).toBe("no_capacity");
@@ -348,14 +349,14 @@ describe("tasks: cancel", () => {
     const w = await worker({ handler: () => "no-reply" });
     const res = await create({ capability: "pythonExec", input: { code: "import time; time.sleep(60)" }, mode: "async" });
     expect(res.status).toBe(202);
-    await vitestWait(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
+    await waitFor(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
 
     const canceled = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
     expect(canceled.status).toBe(200);
     expect(canceled.body.status).toBe("canceled");
     expect(canceled.body.error?.code).toBe("canceled");
     expect(canceled.body.completed_at).toBeDefined();
-    await vitestWait(() => w.cancels.includes(res.body.command_id));
+    await waitFor(() => w.cancels.includes(res.body.command_id));
 
     const again = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
     expect(again.status).toBe(409);
@@ -366,7 +367,7 @@ describe("tasks: cancel", () => {
   it("a sync request whose task is canceled meanwhile answers 409", async () => {
     const w = await worker({ handler: () => "no-reply" });
     const pending = create({ capability: "echo", input: { message: "x" }, mode: "sync", request_id: "cancel-me" });
-    await vitestWait(() => w.dispatches.length > 0);
+    await waitFor(() => w.dispatches.length > 0);
     const row = await env.DB.prepare("SELECT id FROM tasks WHERE request_id = 'cancel-me'").first<{ id: string }>();
     const canceled = await call(`${TASKS}/${row?.id}/cancel`, { method: "POST", bearer: token });
     expect(canceled.status).toBe(200);
@@ -423,7 +424,7 @@ describe("tasks: maintenance", () => {
   it("marks unfinished tasks failed with console_restarted, leaving finished ones alone", async () => {
     await worker({ capabilities: [{ name: "echo", maxInflight: 4 }], handler: () => "no-reply" });
     const running = await create({ capability: "echo", input: { message: "x" }, mode: "async", timeout_ms: 10_000 });
-    await vitestWait(async () => (await get(running.body.task_id)).body.status === "running");
+    await waitFor(async () => (await get(running.body.task_id)).body.status === "running");
     const finished = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync", timeout_ms: 10_000 });
     expect(finished.status).not.toBe(202);
 
@@ -502,7 +503,7 @@ describe("tasks: the Task object on its own", () => {
   it("an alarm before the deadline only re-arms: the run goes on", async () => {
     const w = await worker({ handler: () => "no-reply" });
     const res = await create({ capability: "echo", input: { message: "long" }, mode: "async", timeout_ms: 120_000 });
-    await vitestWait(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
+    await waitFor(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
     const stub = env.TASK.get(env.TASK.idFromName(res.body.task_id));
     const firstAlarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
     expect(firstAlarm).not.toBeNull();
@@ -534,11 +535,3 @@ describe("tasks: the Task object on its own", () => {
     expect(await runInDurableObject(stub, (_i, state) => state.storage.get("task"))).toBeUndefined();
   });
 });
-
-async function vitestWait(fn: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await sleep(20);
-  }
-}

@@ -1,5 +1,5 @@
 /**
- * Terminal sessions through the real app, Session/WorkerNode/Scheduler objects and the
+ * Terminal sessions through the real app, Session/WorkerNode/NodeRegistry objects and the
  * real worker wire, with fake workers that keep sessions in memory the way worker-docker
  * keeps containers.
  */
@@ -8,7 +8,7 @@ import type { CommandDispatch, ErrorBody, TerminalExecPayload, TerminalExecResul
 import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
-import { call, callJson, newAccountWithToken } from "./helpers.ts";
+import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
 /** A terminal answer: the result, or an error body. */
@@ -118,14 +118,6 @@ async function workerStatus(nodeId: string): Promise<string | undefined> {
   return row?.status;
 }
 
-async function waitFor(fn: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Disconnects a worker and waits until the console has taken it offline. */
 async function disconnect(w: TestWorker): Promise<void> {
   w.close();
@@ -134,7 +126,7 @@ async function disconnect(w: TestWorker): Promise<void> {
 }
 
 afterEach(async () => {
-  // Tests of a file share the Scheduler: leave no worker behind for the next one.
+  // Tests of a file share the NodeRegistry: leave no worker behind for the next one.
   const open = workers.splice(0);
   for (const w of open) {
     if ((await workerStatus(w.nodeId)) === "online") await disconnect(w);

@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { workerNodeStub } from "../src/objects/worker-node.ts";
-import { callJson, newAccountWithToken, signInAdmin } from "./helpers.ts";
+import { callJson, newAccountWithToken, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const CONNECT = "http://console.test/rpc/onlyboxes.registry.v1.WorkerRegistryService/Connect";
@@ -10,16 +10,6 @@ async function workerRow(nodeId: string) {
   return env.DB.prepare("SELECT status, capabilities, version, node_name FROM workers WHERE node_id = ?")
     .bind(nodeId)
     .first<{ status: string; capabilities: string; version: string; node_name: string }>();
-}
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("worker wire: authentication at the upgrade", () => {

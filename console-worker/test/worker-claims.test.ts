@@ -2,7 +2,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { CapabilityDeclarationSchema, ConnectHelloSchema } from "@onlyboxes/proto";
 import { describe, expect, it } from "vitest";
 import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../src/rpc/worker-claims.ts";
-import { callJson, newAccountWithToken, signInAdmin } from "./helpers.ts";
+import { callJson, newAccountWithToken, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestWorkerOptions } from "./worker-harness.ts";
 
 interface WorkerItem {
@@ -18,16 +18,6 @@ async function listed(nodeId: string): Promise<WorkerItem | undefined> {
   const res = await callJson<{ items: WorkerItem[] }>("/api/v1/workers?page_size=100", { cookie: await signInAdmin() });
   expect(res.status).toBe(200);
   return res.body.items.find((w) => w.node_id === nodeId);
-}
-
-async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 5000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("worker claims: pure checks", () => {

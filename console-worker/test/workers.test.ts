@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
-import { call, callJson, createAccount, createWorker, signInAdmin } from "./helpers.ts";
+import { call, callJson, createAccount, createWorker, signInAdmin, waitFor } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -124,7 +124,16 @@ describe("POST /api/v1/workers", () => {
     const created = await createWorker(admin);
     const w = await connectTestWorker({ nodeId: created.nodeId, secret: created.secret, noProvision: true });
     await w.acked;
+    // The console lists it online under the node id it was issued.
+    const listed = await waitFor(async () => {
+      const res = await callJson<{ items: Array<{ node_id: string; status: string }> }>("/api/v1/workers?status=online", {
+        cookie: admin,
+      });
+      return res.body.items.find((item) => item.node_id === created.nodeId);
+    });
+    expect(listed.status).toBe("online");
     w.close();
+    await w.closed;
   });
 });
 

@@ -40,6 +40,61 @@ describe("capability inputs", () => {
     ["echo timeout", echoRequest, { message: "x", timeout_ms: 60_001 }, "timeout_ms: must be an integer between 1 and 60000"],
     ["python code type", pythonExecRequest, { code: 42 }, "code: must be a string"],
     [
+      "python absolute file",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "/etc/x", content: "" }] },
+      "files.0.path: must be a relative path inside the working directory (no leading /, no empty, . or .. segment)",
+    ],
+    [
+      "python escaping file",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "a/../../x", content: "" }] },
+      "files.0.path: must be a relative path inside the working directory (no leading /, no empty, . or .. segment)",
+    ],
+    [
+      "python file without content",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "a" }] },
+      "files.0: give exactly one of content and content_base64",
+    ],
+    [
+      "python file with both contents",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "a", content: "", content_base64: "" }] },
+      "files.0: give exactly one of content and content_base64",
+    ],
+    [
+      "python file bad base64",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "a", content_base64: "abc" }] },
+      "files.0.content_base64: must be standard base64 (A-Z a-z 0-9 + /, = padding)",
+    ],
+    [
+      "python duplicate file",
+      pythonExecRequest,
+      {
+        code: "1",
+        files: [
+          { path: "a", content: "" },
+          { path: "a", content: "x" },
+        ],
+      },
+      "files.1.path: names a twice",
+    ],
+    [
+      "python too many files",
+      pythonExecRequest,
+      { code: "1", files: Array.from({ length: 33 }, (_, i) => ({ path: `f${i}`, content: "" })) },
+      "files: must hold at most 32 files",
+    ],
+    [
+      "python files too large",
+      pythonExecRequest,
+      { code: "1", files: [{ path: "a", content_base64: "A".repeat(4 * 700_000) }] },
+      "files: must hold at most 2097152 bytes in all (got 2100000); upload larger data through a session's files",
+    ],
+    ["python reset type", pythonExecRequest, { code: "1", session_id: "s", reset: "yes" }, "reset: must be true or false"],
+    [
       "python fractional timeout",
       pythonExecRequest,
       { code: "1", timeout_ms: 1.5 },

@@ -24,12 +24,27 @@ function toolVersion(root, name) {
   }
 }
 
+/** A bundle made ahead of time (the console image carries one): used as it is, never rebuilt. */
+function prebuiltBundle(dir) {
+  try {
+    const cached = JSON.parse(readFileSync(path.join(dir, CACHE_FILE), "utf8"));
+    if (existsSync(path.join(dir, "index.js")))
+      return { bundleDir: dir, options: cached.options, vars: cached.vars, cached: true };
+  } catch {
+    // Reported below like a missing bundle.
+  }
+  throw new LauncherError(`CONSOLE_BUNDLE_DIR ${dir} holds no bundle (index.js and ${CACHE_FILE} from a previous bundling)`);
+}
+
 /**
  * Bundles the console into `<dataDir>/bundle` unless a bundle of the same sources is
- * already there. Answers the bundle directory, the runtime options and [vars] from
- * wrangler.toml, and whether the cached bundle was used.
+ * already there (or CONSOLE_BUNDLE_DIR names a prebuilt one). Answers the bundle
+ * directory, the runtime options and [vars] from wrangler.toml, and whether a cached
+ * bundle was used.
  */
-export function bundleConsole(root, dataDir) {
+export function bundleConsole(root, dataDir, env = process.env) {
+  const prebuilt = env.CONSOLE_BUNDLE_DIR?.trim();
+  if (prebuilt) return prebuiltBundle(path.resolve(prebuilt));
   const bundleDir = path.join(dataDir, "bundle");
   const configPath = path.join(root, "wrangler.toml");
   const hash = sourceHash(root, bundleInputs(root), [toolVersion(root, "wrangler"), process.version]);

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { bundleConsole } from "./bundle.mjs";
 import { loadLocalWorkerCredential, localWorkerEnv } from "./local-worker.mjs";
 import { LauncherError } from "./log.mjs";
 import { readMigrations } from "./migrations.mjs";
@@ -174,5 +175,27 @@ describe("supervise", () => {
     assert.deepEqual(exits, [3]);
     assert.equal(second.signalCode, "SIGTERM");
     assert.equal(starts, 2);
+  });
+});
+
+describe("prebuilt bundle", () => {
+  it("uses CONSOLE_BUNDLE_DIR as it is and never bundles", () => {
+    const dir = path.join(tmp, "prebuilt");
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, "index.js"), "export default {};\n");
+    const options = { compatibilityDate: "2026-04-20" };
+    writeFileSync(path.join(dir, "launcher-cache.json"), JSON.stringify({ hash: "h", options, vars: { A: "1" } }));
+    // No checkout at this root: bundling for real would fail.
+    const r = bundleConsole(path.join(tmp, "no-checkout"), path.join(tmp, "unused"), { CONSOLE_BUNDLE_DIR: dir });
+    assert.deepEqual(r, { bundleDir: dir, options, vars: { A: "1" }, cached: true });
+  });
+
+  it("refuses a CONSOLE_BUNDLE_DIR without a bundle, naming the variable", () => {
+    const dir = path.join(tmp, "empty-prebuilt");
+    mkdirSync(dir);
+    assert.throws(
+      () => bundleConsole(tmp, tmp, { CONSOLE_BUNDLE_DIR: dir }),
+      (e) => e instanceof LauncherError && /CONSOLE_BUNDLE_DIR/.test(e.message),
+    );
   });
 });

@@ -26,7 +26,13 @@ export function dataDirFrom(env, root) {
 }
 
 /** Settings of the launcher itself: they never reach the console Worker. */
-const LAUNCHER_ONLY = new Set(["CONSOLE_HTTP_ADDR", "CONSOLE_DB_PATH", "CONSOLE_LOCAL_WORKER", "CONSOLE_LOG_REQUESTS"]);
+const LAUNCHER_ONLY = new Set([
+  "CONSOLE_HTTP_ADDR",
+  "CONSOLE_DB_PATH",
+  "CONSOLE_LOCAL_WORKER",
+  "CONSOLE_LOG_REQUESTS",
+  "CONSOLE_BUNDLE_DIR",
+]);
 
 /**
  * Defaults that differ on one's own machine: workerd here has no cap on one PBKDF2

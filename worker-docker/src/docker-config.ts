@@ -36,6 +36,8 @@ export interface DockerConfig {
   terminalImage: string;
   /** Per-stream cap for stdout/stderr (both capabilities) and the terminalResource read limit. */
   outputLimitBytes: number;
+  /** Most PNG bytes of figures one pythonExec result carries (WORKER_PYTHON_IMAGE_LIMIT_BYTES). */
+  imageLimitBytes: number;
   limits: SandboxLimits;
   pythonPoolSize: number;
   leaseMinSec: number;
@@ -65,6 +67,22 @@ export const MAX_WS_MESSAGE_BYTES = 32 * MIB;
  */
 const WORST_JSON_BYTES_PER_LIMIT_BYTE = 12;
 export const MAX_OUTPUT_LIMIT_BYTES = Math.floor((MAX_WS_MESSAGE_BYTES - 2 * MIB) / WORST_JSON_BYTES_PER_LIMIT_BYTE);
+
+/** What a result may spend on figures: base64 costs 4/3 per byte, next to the two output streams' worst case. */
+export function maxImageLimitBytes(outputLimitBytes: number): number {
+  return Math.floor(((MAX_WS_MESSAGE_BYTES - 2 * MIB - WORST_JSON_BYTES_PER_LIMIT_BYTE * outputLimitBytes) * 3) / 4);
+}
+
+function imageLimit(env: NodeJS.ProcessEnv, outputLimitBytes: number): number {
+  const max = maxImageLimitBytes(outputLimitBytes);
+  const n = bytes(env, "WORKER_PYTHON_IMAGE_LIMIT_BYTES", Math.min(8 * MIB, max), 0, 64 * GIB);
+  if (n > max) {
+    throw new Error(
+      `WORKER_PYTHON_IMAGE_LIMIT_BYTES must be at most ${max} with an output limit of ${outputLimitBytes} bytes, got ${n}: figures travel as base64 beside both output streams, and workerd closes the worker's connection on a message above 32 MiB`,
+    );
+  }
+  return n;
+}
 
 function fail(name: string, expected: string, raw: string): never {
   throw new Error(`${name} must be ${expected}, got "${raw}"`);
@@ -176,12 +194,14 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
     leaseMinSec,
     leaseMaxSec,
   );
+  const outputLimitBytes = outputLimit(env);
   return {
     endpoint: endpoint(env),
     nodeId: raw(env, "WORKER_ID") ?? hostname(),
     pythonImage: image(env, "WORKER_PYTHON_EXEC_DOCKER_IMAGE", DEFAULT_PYTHON_IMAGE),
     terminalImage: image(env, "WORKER_TERMINAL_EXEC_DOCKER_IMAGE", DEFAULT_TERMINAL_IMAGE),
-    outputLimitBytes: outputLimit(env),
+    outputLimitBytes,
+    imageLimitBytes: imageLimit(env, outputLimitBytes),
     limits: {
       // Docker refuses less than 6 MiB of memory for a container.
       memoryBytes: bytes(env, "WORKER_SANDBOX_MEMORY", 256 * MIB, 6 * MIB, 64 * GIB),

@@ -2,6 +2,7 @@ import type { CapabilityInput, CapabilityName } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
+import { runPythonSession } from "./python-session.ts";
 import { readTerminalResource, runTerminal } from "./terminal.ts";
 
 /** A validated input for one capability. */
@@ -24,23 +25,24 @@ export interface RunCapabilityOptions {
 /**
  * Runs one capability call for any front door (REST, MCP, the Task object) and resolves
  * with the worker's result JSON. Stateless capabilities go straight to `dispatch`;
- * terminal ones go through the account's Session object (pinning, lease, busy lock) via
+ * terminal ones and session-bound pythonExec go through the account's Session object (pinning, lease, busy lock) via
  * ./terminal.ts. Rejects with an AppError.
  */
 export async function runCapability(env: Env, call: CapabilityCall, opts: RunCapabilityOptions): Promise<unknown> {
   switch (call.capability) {
-    case "echo":
     case "pythonExec":
-      return dispatch(env, {
-        accountId: opts.accountId,
-        capability: call.capability,
-        payload: call.payload,
-        timeoutMs: opts.timeoutMs,
-        ...(opts.commandId !== undefined ? { commandId: opts.commandId } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
-        ...(opts.onPlaced ? { onPlaced: (p: { nodeId: string }) => opts.onPlaced?.({ nodeId: p.nodeId }) } : {}),
-      });
+      if (call.payload.session_id !== undefined) {
+        opts.onPlaced?.({});
+        return runPythonSession(
+          env,
+          opts.accountId,
+          { ...call.payload, session_id: call.payload.session_id, timeout_ms: opts.timeoutMs },
+          { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) },
+        );
+      }
+      return runStateless(env, call, opts);
+    case "echo":
+      return runStateless(env, call, opts);
     case "terminalExec":
       opts.onPlaced?.({});
       return runTerminal(
@@ -61,6 +63,24 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
       return opts.signal ? untilAborted(read, opts.signal) : read;
     }
   }
+}
+
+/** A fresh-container capability: straight to any node that offers it. */
+function runStateless(
+  env: Env,
+  call: Extract<CapabilityCall, { capability: "echo" | "pythonExec" }>,
+  opts: RunCapabilityOptions,
+): Promise<unknown> {
+  return dispatch(env, {
+    accountId: opts.accountId,
+    capability: call.capability,
+    payload: call.payload,
+    timeoutMs: opts.timeoutMs,
+    ...(opts.commandId !== undefined ? { commandId: opts.commandId } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
+    ...(opts.onPlaced ? { onPlaced: (p: { nodeId: string }) => opts.onPlaced?.({ nodeId: p.nodeId }) } : {}),
+  });
 }
 
 /** Settles with `work`, or rejects with `canceled` as soon as `signal` aborts. */

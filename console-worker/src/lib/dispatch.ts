@@ -1,7 +1,7 @@
 import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
-import { type NodeView, schedulerStub } from "../objects/scheduler.ts";
+import { type NodeView, nodeRegistryStub } from "../objects/node-registry.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
 import { newId } from "./crypto.ts";
 import { AppError, isErrorCode } from "./errors.ts";
@@ -37,7 +37,7 @@ export interface DispatchOptions {
  */
 const RUN_HOLD_GRACE_MS = 30_000;
 
-/** How long an isolate trusts its copy of the node list before asking the Scheduler again. */
+/** How long an isolate trusts its copy of the node list before asking the NodeRegistry again. */
 const NODE_LIST_TTL_MS = 1_000;
 
 interface NodeList {
@@ -50,7 +50,7 @@ let nodeList: NodeList | null = null;
 const localLoad = new Map<string, number>();
 
 async function freshNodes(env: Env): Promise<NodeView[]> {
-  const nodes = await schedulerStub(env).list();
+  const nodes = await nodeRegistryStub(env).list();
   nodeList = { fetchedAt: Date.now(), nodes };
   return nodes;
 }
@@ -73,7 +73,7 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * no_worker, no_capacity, deadline_exceeded, worker_disconnected, canceled, or the
  * worker's own code (session_not_found, session_busy, file_not_found, …).
  *
- * Placement: the isolate's cached node list (refreshed from the Scheduler every second,
+ * Placement: the isolate's cached node list (refreshed from the NodeRegistry every second,
  * and at once before answering no_worker or no_capacity) in least-loaded order; each
  * WorkerNode enforces its own slots, so a full node answers at once and the next is tried.
  * `onPlaced` may be called again if the first node turns out to be full.

@@ -114,31 +114,58 @@ const echoTool = defineTool({
   },
 });
 
+/**
+ * The pythonExec result for MCP: the structured result, its JSON as text with each
+ * image's data left out (it follows once, as an image content block), then the images.
+ */
+function pythonContent(raw: unknown): CallToolResult {
+  const parsed = pythonExecResult.safeParse(raw);
+  if (!parsed.success) {
+    return toolFailure(new AppError("worker_error", "the worker returned an unexpected pythonExec result"), {
+      tool: "pythonExec",
+    });
+  }
+  const data = parsed.data;
+  const summary = { ...data, images: data.images.map((i) => ({ mime_type: i.mime_type })) };
+  return {
+    content: [
+      { type: "text", text: JSON.stringify(summary) },
+      ...data.images.map((i) => ({ type: "image" as const, data: i.data_base64, mimeType: i.mime_type })),
+    ],
+    structuredContent: data,
+  };
+}
+
 const pythonTool = defineTool({
   name: "pythonExec",
   title: "Run Python",
   description:
-    "Runs a Python 3 program in a fresh, isolated Linux container and returns {output, stderr, exit_code} " +
-    "(output is stdout). Use it to compute, parse or transform data, test snippets or check facts by running code. " +
-    "Every call starts clean: no files, variables or installed packages carry over between calls (use terminalExec " +
-    "for work that needs state). Limits: no network access, 256 MB memory, 1 CPU, 128 processes; only the standard " +
-    `library is guaranteed. Default time limit ${EXEC_TIMEOUT_MS.default / 1000} s (timeout_ms, up to ${EXEC_TIMEOUT_MS.max}). ` +
-    "Print what you want to see. A non-zero exit_code (for example an uncaught exception) is a normal result: " +
-    "read stderr, fix the code and run it again.",
+    "Runs Python 3 code in an isolated Linux container and returns {output, stderr, exit_code, images} (output is " +
+    "stdout). Use it to compute, analyse data (numpy, pandas, scipy, scikit-learn), draw charts with matplotlib, or " +
+    "check facts by running code. Every matplotlib figure left open (or passed to plt.show()) comes back as a PNG " +
+    "image after the text. files: [{path, content | content_base64}] are written into the working directory first. " +
+    "Without session_id every call starts clean. With session_id (and create_if_missing on the first call) the code " +
+    "runs in that session's persistent interpreter: variables, imports and loaded data survive between calls, like " +
+    "notebook cells (a final expression's value is printed), and /workspace is shared with terminalExec; reset: true " +
+    "starts a fresh interpreter. A session runs one call at a time (session_busy otherwise). Limits: no network access, " +
+    `256 MB memory, 1 CPU. Default time limit ${EXEC_TIMEOUT_MS.default / 1000} s (timeout_ms, up to ${EXEC_TIMEOUT_MS.max}): a ` +
+    "fresh run is killed, a session's cell is interrupted (timed_out) and its state kept. A non-zero exit_code " +
+    "(for example an uncaught exception) is a normal result: read stderr, fix the code and run it again.",
   args: pythonExecRequest,
   result: pythonExecResult,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   async run(ctx, args) {
     const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
+    const { timeout_ms: _timeout, ...payload } = args;
     try {
       const raw = await runCapability(
         ctx.env,
-        { capability: "pythonExec", payload: { code: args.code } },
+        { capability: "pythonExec", payload },
         { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
       );
-      return structured("pythonExec", pythonExecResult, raw);
+      return pythonContent(raw);
     } catch (err) {
-      return toolFailure(err, { tool: "pythonExec", timeoutMs });
+      return toolFailure(err, { tool: "pythonExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
     }
   },
 });
@@ -178,8 +205,8 @@ const readImageTool = defineTool({
   name: "readImage",
   title: "Read an image",
   description:
-    "Returns an image file from a terminalExec session's container so you can look at it, for example a chart you " +
-    "saved with matplotlib or a screenshot. Give the session_id that terminalExec returned and the file's path. " +
+    "Returns an image file from a session's container so you can look at it, for example a chart you saved with " +
+    "matplotlib (plt.savefig('chart.png') in pythonExec or terminalExec with that session) or a screenshot. Give the session_id that terminalExec returned and the file's path. " +
     "Only image/* files (PNG, JPEG, GIF, WebP, ...) come back as an image; any other file type gives a short text " +
     "note naming its type. Files above the worker's read limit (1 MiB by default) are refused: save a smaller image.",
   args: readImageArgs,

@@ -14,7 +14,7 @@ import type { OutputChunk } from "../lib/dispatch.ts";
 import { accountLimits } from "../lib/limits.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
 import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../rpc/worker-claims.ts";
-import { type CapabilitySlot, schedulerStub } from "./scheduler.ts";
+import { type CapabilitySlot, nodeRegistryStub } from "./node-registry.ts";
 
 /** A command as the caller hands it to the node. */
 export interface DispatchFrame {
@@ -213,10 +213,10 @@ export class WorkerNode extends DurableObject<Env> {
         this.lastSeenWritten = this.lastSeen;
         this.setCaps(caps);
         await this.ctx.storage.put("caps", caps);
-        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
         // The socket may have closed (or been replaced) while we awaited: undo the registration.
         if (this.currentConn !== att.connId) {
-          await schedulerStub(this.env).unregister(att.nodeId, att.connId);
+          await nodeRegistryStub(this.env).unregister(att.nodeId, att.connId);
           return;
         }
         ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
@@ -285,7 +285,7 @@ export class WorkerNode extends DurableObject<Env> {
           (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ??
             "{}",
         ) as Record<string, string>;
-        await schedulerStub(this.env).register(att.nodeId, att.connId, caps, labels);
+        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
         return;
       }
       default:
@@ -465,7 +465,7 @@ export class WorkerNode extends DurableObject<Env> {
 
   /** Answers a command that was not sent; a stale caller view corrects the registry so the next placement goes elsewhere. */
   private async notSent<T extends DispatchOutcome & { ok: false }>(o: T): Promise<T> {
-    if (o.code === "worker_disconnected" && this.currentConn === null) await schedulerStub(this.env).unregister(this.nodeId);
+    if (o.code === "worker_disconnected" && this.currentConn === null) await nodeRegistryStub(this.env).unregister(this.nodeId);
     return o;
   }
 
@@ -622,7 +622,7 @@ export class WorkerNode extends DurableObject<Env> {
     this.currentConn = null;
     await this.ctx.storage.delete("currentConn");
     await this.ctx.storage.deleteAlarm();
-    await schedulerStub(this.env).unregister(this.nodeId, connId);
+    await nodeRegistryStub(this.env).unregister(this.nodeId, connId);
     await this.env.DB.prepare("UPDATE workers SET status = 'offline', last_seen_at = COALESCE(?, last_seen_at) WHERE node_id = ?")
       .bind(this.lastSeen || null, this.nodeId)
       .run();

@@ -9,6 +9,7 @@ import { AppError } from "../lib/errors.ts";
 import { parseJsonBody, validate } from "../lib/validate.ts";
 import { csrfProtection } from "../middleware/csrf.ts";
 import { requireSession } from "../middleware/session.ts";
+import { nodeRegistryStub } from "../objects/node-registry.ts";
 
 const MAX_PAGE_SIZE = 100;
 const MAX_STALE_AFTER_SEC = 7 * 24 * 60 * 60;
@@ -102,8 +103,8 @@ workersRoutes.get("/stats", async (c) => {
 });
 
 workersRoutes.get("/inflight", async (c) => {
-  const scheduler = c.env.SCHEDULER.get(c.env.SCHEDULER.idFromName("global"));
-  const nodes = await scheduler.inflight();
+  const registry = nodeRegistryStub(c.env);
+  const nodes = await registry.inflight();
   return c.json({
     workers: nodes.map((n) => ({
       node_id: n.nodeId,

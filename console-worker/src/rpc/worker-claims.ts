@@ -1,5 +1,5 @@
 import type { CapabilitiesUpdate, ConnectHello } from "@onlyboxes/proto";
-import type { CapabilitySlot } from "../objects/scheduler.ts";
+import type { CapabilitySlot } from "../objects/node-registry.ts";
 
 /**
  * What the console accepts from a worker. A worker credential is trusted with the work

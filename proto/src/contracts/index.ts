@@ -1,6 +1,6 @@
 import type { z } from "zod/v4";
 import { echoInput, echoRequest, echoResult } from "./echo.ts";
-import { pythonExecInput, pythonExecRequest, pythonExecResult } from "./python-exec.ts";
+import { pythonExecInput, pythonExecPayload, pythonExecResult } from "./python-exec.ts";
 import { terminalExecInput, terminalExecPayload, terminalExecResult } from "./terminal-exec.ts";
 import { terminalResourceInput, terminalResourcePayload, terminalResourceResult } from "./terminal-resource.ts";
 
@@ -19,7 +19,7 @@ export * from "./terminal-resource.ts";
  */
 export const CAPABILITY_CONTRACTS = {
   echo: { input: echoInput, payload: echoRequest, result: echoResult },
-  pythonExec: { input: pythonExecInput, payload: pythonExecRequest, result: pythonExecResult },
+  pythonExec: { input: pythonExecInput, payload: pythonExecPayload, result: pythonExecResult },
   terminalExec: { input: terminalExecInput, payload: terminalExecPayload, result: terminalExecResult },
   terminalResource: { input: terminalResourceInput, payload: terminalResourcePayload, result: terminalResourceResult },
 } as const satisfies Record<string, { input: z.ZodType; payload: z.ZodType; result: z.ZodType }>;

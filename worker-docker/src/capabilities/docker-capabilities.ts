@@ -110,7 +110,7 @@ class DockerBackendImpl implements DockerBackend {
         this.log.warn(
           `Docker Engine unreachable at ${describeEndpoint(this.config)} (${engineMessage(err)}): pythonExec and terminalExec are off until it answers (start one with scripts/docker-engine.sh); retrying every ${this.config.enginePollMs / 1000} s`,
         );
-      }
+      } else this.log.debug("Docker Engine still unreachable", { error: engineMessage(err) });
       return;
     }
     try {
@@ -158,7 +158,7 @@ class DockerBackendImpl implements DockerBackend {
   private async addMissing(live: Live): Promise<void> {
     let changed = false;
     if (!live.python && (await this.imageReady(this.config.pythonImage, "WORKER_PYTHON_EXEC_DOCKER_IMAGE"))) {
-      live.python = new PythonExec(this.client, live.tracker, this.config, this.log);
+      live.python = new PythonExec(this.client, live.tracker, this.config, this.log, () => live.sessions);
       changed = true;
     }
     if (!live.sessions && (await this.imageReady(this.config.terminalImage, "WORKER_TERMINAL_EXEC_DOCKER_IMAGE"))) {

@@ -1,14 +1,18 @@
-import { type PythonExecResult, pythonExecRequest } from "@onlyboxes/proto";
+import { type PythonExecPayload, type PythonExecResult, pythonExecPayload } from "@onlyboxes/proto";
 import type { ContainerClient } from "../docker/container-client.ts";
 import type { ContainerTracker } from "../docker/container-tracker.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
+import { ImageCollector } from "../docker/image-collector.ts";
 import { OutputCollector } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
 import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
 import { pythonSpec, SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
+import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
+import { encodeInputFiles } from "./python-input-files.ts";
+import { PythonSessions } from "./python-session.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
 /**
@@ -20,13 +24,17 @@ export class PythonExec implements Capability {
   readonly name = "pythonExec";
   readonly maxInflight: number;
   private readonly pool: PythonPool;
+  private readonly inSessions: PythonSessions;
 
   constructor(
     client: ContainerClient,
     private readonly tracker: ContainerTracker,
     private readonly config: DockerConfig,
     log: CommandContext["log"],
+    /** The worker's terminal sessions, where session-bound cells run (null while the terminal image is missing). */
+    private readonly sessions: () => TerminalSessions | null = () => null,
   ) {
+    this.inSessions = new PythonSessions(client, config);
     // The agent refuses runs beyond it (no_capacity) before they get here.
     this.maxInflight = config.maxInflight.pythonExec;
     this.pool = new PythonPool(
@@ -40,7 +48,9 @@ export class PythonExec implements Capability {
   }
 
   async run(payload: unknown, ctx: CommandContext): Promise<PythonExecResult> {
-    const { code, timeout_ms: timeoutMs } = readPayload(pythonExecRequest, payload);
+    const request = readPayload(pythonExecPayload, payload);
+    if (request.session_id !== undefined) return this.runInSession({ ...request, session_id: request.session_id }, ctx);
+    const { code, timeout_ms: timeoutMs } = request;
     const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
     let warm: WarmContainer;
     try {
@@ -51,11 +61,14 @@ export class PythonExec implements Capability {
     }
     const log = ctx.log.child({ container_id: warm.id });
     const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
+    const figures = new ImageCollector(this.config.imageLimitBytes);
     type Outcome = { kind: "exit"; code: number } | { kind: "closed" } | { kind: "protocol_error"; message: string };
     const finished = new Promise<Outcome>((resolve) => {
       const decoder = new BootstrapDecoder((ev) => {
         if (ev.kind === "output") out.push(ev.stream, ev.data);
-        else resolve(ev);
+        else if (ev.kind === "image") figures.push(ev.data);
+        else if (ev.kind === "exit" || ev.kind === "protocol_error") resolve(ev);
+        // A status frame is the session kernel's; the bootstrap never sends one.
       });
       // The bootstrap frames the program's output on stdout; its own stderr only carries
       // its own failures (e.g. the image has no working python3), worth showing as stderr.
@@ -63,11 +76,12 @@ export class PythonExec implements Capability {
       void warm.io.closed.then(() => resolve({ kind: "closed" }));
     });
     const source = Buffer.from(code, "utf8");
+    const files = encodeInputFiles(request.files);
     // The container's own PID 1 ends it a grace after the deadline, even without us.
     const budgetMs = Math.max(0, deadlineUnixMs - Date.now()) + SANDBOX_GRACE_MS;
     // Length-prefixed, so no half-close (EOF) is needed: some proxies in front of the
     // engine do not carry one. The bootstrap points stdin at /dev/null once it has read.
-    warm.io.write(Buffer.concat([Buffer.from(`${source.length} ${budgetMs}\n`), source]));
+    warm.io.write(Buffer.concat([Buffer.from(`${source.length} ${budgetMs} ${files.length}\n`), source, files]));
     let exitCode: number;
     try {
       const outcome = await raceAbort(finished, signal);
@@ -95,10 +109,26 @@ export class PythonExec implements Capability {
     void this.discard(warm);
     const stdout = out.stdout.collect();
     const stderr = out.stderr.collect();
-    const result: PythonExecResult = { output: stdout.text, stderr: stderr.text, exit_code: exitCode };
+    const images = figures.collect();
+    const result: PythonExecResult = {
+      output: stdout.text,
+      stderr: stderr.text,
+      exit_code: exitCode,
+      images: images.images,
+    };
     if (stdout.truncated) result.output_truncated = true;
     if (stderr.truncated) result.stderr_truncated = true;
+    if (images.truncated) result.images_truncated = true;
     return result;
+  }
+
+  /** A cell in a session's persistent interpreter (python-session.ts). */
+  private runInSession(request: PythonExecPayload & { session_id: string }, ctx: CommandContext): Promise<PythonExecResult> {
+    const sessions = this.sessions();
+    if (sessions === null) {
+      throw new CommandFailure("session_not_found", "this worker serves no sessions (its terminal image is missing)");
+    }
+    return this.inSessions.run(sessions, request, ctx);
   }
 
   private discard(w: WarmContainer): Promise<void> {

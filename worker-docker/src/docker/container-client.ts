@@ -96,6 +96,8 @@ export interface ContainerClient {
   exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number>;
   /** Starts a command with stdin attached; output goes to `sink` as the caller lets it flow. */
   execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream>;
+  /** Starts a command in a running container with stdin attached: a private channel to that process. */
+  execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams>;
   /** Ids of all containers (running or not) carrying every given label. */
   listByLabels(labels: Record<string, string>): Promise<string[]>;
 }

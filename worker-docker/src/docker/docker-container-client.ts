@@ -220,6 +220,22 @@ export class DockerContainerClient implements ContainerClient {
     return code;
   }
 
+  async execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams> {
+    const exec = await this.docker.getContainer(id).exec({
+      Cmd: options.cmd,
+      User: options.user,
+      WorkingDir: options.workingDir,
+      Env: options.env,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const socket = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    this.log.debug("docker exec attached", { container_id: id, exec_id: exec.id });
+    return wireStreams(socket, sink, this.log);
+  }
+
   async listByLabels(labels: Record<string, string>): Promise<string[]> {
     const list = await this.docker.listContainers({
       all: true,

@@ -1,14 +1,16 @@
 import type { StreamName } from "./container-client.ts";
+import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
  *
- * It waits for one program on stdin (`<byte length> <budget ms>\n<source>`), so the
- * interpreter is already up when the run arrives. It then forks: the child runs the
- * source like `python3 -c` (fresh `__main__`, stdin at /dev/null, tracebacks without our
- * frames), while the parent relays the child's stdout/stderr in frames of its own
- * (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 3 exit code as ASCII) and
- * sends the exit frame the moment the child is reaped. The child ends like the
+ * It waits for one program on stdin (`<byte length> <budget ms> <files length>\n<source>
+ * <files JSON>`), so the interpreter is already up when the run arrives. It then forks:
+ * the child writes the input files, runs the source like `python3 -c` (fresh `__main__`,
+ * stdin at /dev/null, tracebacks without our frames) and sends its open figures (see
+ * python-figures.ts), while the parent relays the child's stdout, stderr and figure pipe
+ * in frames of its own (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 4 figure
+ * bytes, 3 exit code as ASCII) and sends the exit frame the moment the child is reaped. The child ends like the
  * interpreter would (threads joined, atexit run, streams flushed) but skips its 30-40 ms
  * teardown. The worker answers then, instead of waiting 150–350 ms for the engine to
  * notice the container stopped.
@@ -26,6 +28,7 @@ import type { StreamName } from "./container-client.ts";
  *   with auto-remove, so it disappears without any worker.
  */
 export const PYTHON_BOOTSTRAP = `import os, sys, select, signal, time
+${PYTHON_FIGURES}
 def _obx_fail(message):
     os.write(2, ("onlyboxes bootstrap: " + message + "\\n").encode())
     os._exit(125)
@@ -47,8 +50,9 @@ def _obx_run():
     head = sys.stdin.buffer.readline()
     if not head:
         os._exit(0)
-    size, budget_ms = head.split()
+    size, budget_ms, files_size = head.split()
     src = sys.stdin.buffer.read(int(size))
+    files = sys.stdin.buffer.read(int(files_size)) if int(files_size) else None
     deadline = time.monotonic() + int(budget_ms) / 1000
     link = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -56,11 +60,13 @@ def _obx_run():
     os.close(null)
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    img_r, img_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(link)
         os.close(out_r)
         os.close(err_r)
+        os.close(img_r)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.close(out_w)
@@ -69,12 +75,13 @@ def _obx_run():
             _obx_dumpable(1)
         except Exception:
             pass
-        return src
+        return src, files, img_w
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.close(out_w)
     os.close(err_w)
+    os.close(img_w)
     poller = select.poll()
-    kinds = {out_r: 1, err_r: 2}
+    kinds = {out_r: 1, err_r: 2, img_r: 4}
     for fd in kinds:
         poller.register(fd, select.POLLIN)
     poller.register(link, select.POLLIN)
@@ -131,7 +138,13 @@ def _obx_run():
         code = os.WEXITSTATUS(status)
     _obx_frame(3, str(code).encode())
     os._exit(0)
-def _obx_main(src):
+def _obx_main(src, files, img):
+    if files is not None:
+        problem = _obx_write_files(files)
+        if problem is not None:
+            os.write(2, problem.encode())
+            os._exit(1)
+    sys.meta_path.insert(0, _ObxPyplotHook(img))
     main = type(sys)("__main__")
     sys.modules["__main__"] = main
     hook = sys.excepthook
@@ -158,6 +171,7 @@ def _obx_main(src):
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
+    _obx_end_figures(img)
     # What the interpreter does at exit (threads, atexit, flushing, closing what the
     # program left open), without tearing itself down: that costs 30-40 ms per run.
     try:
@@ -175,36 +189,43 @@ def _obx_main(src):
         except BaseException:
             pass
     os._exit(code)
-_obx_main(_obx_run())
+_obx_main(*_obx_run())
 `;
 
-/** What the worker reads back from the bootstrap: output frames, then the exit code, or a broken frame. */
+/** What the worker reads back from the bootstrap (or the session kernel): output, figure bytes, status, then the exit code, or a broken frame. */
 export type BootstrapEvent =
   | { kind: "output"; stream: StreamName; data: Buffer }
+  | { kind: "image"; data: Buffer }
+  | { kind: "status"; timedOut: boolean; restarted: boolean }
   | { kind: "exit"; code: number }
   | { kind: "protocol_error"; message: string };
 
+/** Frame kinds: program stdout, stderr, exit code, figure-pipe bytes, cell status (session kernel only). */
+export const FRAME = { stdout: 1, stderr: 2, exit: 3, image: 4, status: 5 } as const;
+
 const HEADER = 5;
-/** The bootstrap reads at most 64 KiB per `os.read`, so no genuine output frame is larger. */
+/** The bootstrap reads at most 64 KiB per `os.read`, so no genuine output or figure frame is larger. */
 export const MAX_OUTPUT_FRAME = 65_536;
 /** An exit code is 0–255 in ASCII. */
 const MAX_EXIT_FRAME = 3;
+/** A status is at most the two letters `T` (timed out) and `R` (interpreter restarted). */
+const MAX_STATUS_FRAME = 2;
 
 /**
- * Decodes the bootstrap's frames incrementally. Output payloads are passed on as they
- * arrive (even mid-frame), so memory stays flat whatever the program prints; the only
- * state kept is a 5-byte header and at most 3 exit-code digits. A frame the bootstrap
- * never writes (unknown kind, an output frame above 64 KiB, an exit frame that is not
- * 1-3 digits) ends decoding with one `protocol_error` event; after it, or after the
- * exit frame, every further byte is ignored.
+ * Decodes the bootstrap's frames incrementally. Output and figure payloads are passed on
+ * as they arrive (even mid-frame), so memory stays flat whatever the program prints; the
+ * only state kept is a 5-byte header and at most 3 bytes of an exit or status frame. A
+ * frame the bootstrap never writes (unknown kind, an output frame above 64 KiB, an exit
+ * frame that is not 1-3 digits, a status other than T/R letters) ends decoding with one
+ * `protocol_error` event; after it, or after the exit frame, every further byte is ignored.
  */
 export class BootstrapDecoder {
   private readonly header = Buffer.alloc(HEADER);
   private headerFill = 0;
   private remaining = 0;
   private kind = 0;
-  private readonly exitDigits = Buffer.alloc(MAX_EXIT_FRAME);
-  private exitFill = 0;
+  private readonly small = Buffer.alloc(MAX_EXIT_FRAME);
+  private smallFill = 0;
   private done = false;
 
   constructor(private readonly onEvent: (event: BootstrapEvent) => void) {}
@@ -226,12 +247,14 @@ export class BootstrapDecoder {
       const part = chunk.subarray(offset, offset + take);
       this.remaining -= take;
       offset += take;
-      if (this.kind === 3) {
-        part.copy(this.exitDigits, this.exitFill);
-        this.exitFill += take;
-        if (this.remaining === 0) this.finishExit();
+      if (this.kind === FRAME.exit || this.kind === FRAME.status) {
+        part.copy(this.small, this.smallFill);
+        this.smallFill += take;
+        if (this.remaining === 0) this.finishSmall();
+      } else if (this.kind === FRAME.image) {
+        this.onEvent({ kind: "image", data: part });
       } else {
-        this.onEvent({ kind: "output", stream: this.kind === 1 ? "stdout" : "stderr", data: part });
+        this.onEvent({ kind: "output", stream: this.kind === FRAME.stdout ? "stdout" : "stderr", data: part });
       }
     }
   }
@@ -239,23 +262,36 @@ export class BootstrapDecoder {
   private startFrame(kind: number, length: number): void {
     this.kind = kind;
     this.remaining = length;
-    if (kind === 1 || kind === 2) {
-      if (length > MAX_OUTPUT_FRAME) this.fail(`an output frame of ${length} bytes (at most ${MAX_OUTPUT_FRAME})`);
-    } else if (kind === 3) {
+    this.smallFill = 0;
+    if (kind === FRAME.stdout || kind === FRAME.stderr || kind === FRAME.image) {
+      if (length > MAX_OUTPUT_FRAME) {
+        this.fail(`${kind === FRAME.image ? "a figure" : "an output"} frame of ${length} bytes (at most ${MAX_OUTPUT_FRAME})`);
+      }
+    } else if (kind === FRAME.exit) {
       if (length < 1 || length > MAX_EXIT_FRAME) this.fail(`an exit frame of ${length} bytes (1 to ${MAX_EXIT_FRAME})`);
+    } else if (kind === FRAME.status) {
+      if (length < 1 || length > MAX_STATUS_FRAME) this.fail(`a status frame of ${length} bytes (1 to ${MAX_STATUS_FRAME})`);
     } else {
       this.fail(`a frame of unknown kind ${kind}`);
     }
   }
 
-  private finishExit(): void {
-    const digits = this.exitDigits.subarray(0, this.exitFill).toString("latin1");
-    if (!/^\d{1,3}$/.test(digits) || Number(digits) > 255) {
+  private finishSmall(): void {
+    const text = this.small.subarray(0, this.smallFill).toString("latin1");
+    if (this.kind === FRAME.status) {
+      if (!/^(T|R|TR)$/.test(text)) {
+        this.fail("a status frame that is not T, R or TR");
+        return;
+      }
+      this.onEvent({ kind: "status", timedOut: text.includes("T"), restarted: text.includes("R") });
+      return;
+    }
+    if (!/^\d{1,3}$/.test(text) || Number(text) > 255) {
       this.fail("an exit frame that is not an exit code");
       return;
     }
     this.done = true;
-    this.onEvent({ kind: "exit", code: Number(digits) });
+    this.onEvent({ kind: "exit", code: Number(text) });
   }
 
   private fail(what: string): void {

@@ -74,7 +74,10 @@ describe("Docker backend", () => {
       expect(backend.capabilities()).toEqual([]);
       let changes = 0;
       backend.onChange(() => changes++);
-      await new Promise((r) => setTimeout(r, 700));
+      // Several probes fail (each logged at debug), yet the operator sees one warning.
+      expect(
+        await eventually(async () => lines.filter((l) => l.msg === "Docker Engine still unreachable").length >= 2, 10_000),
+      ).toBe(true);
       const warnings = lines.filter((l) => l.level === "warn" || l.level === "error");
       expect(warnings).toHaveLength(1);
       expect(warnings[0]?.msg).toMatch(/Docker Engine unreachable at .*engine-.*\.sock.*scripts\/docker-engine\.sh/);
@@ -86,6 +89,7 @@ describe("Docker backend", () => {
         output: "42\n",
         stderr: "",
         exit_code: 0,
+        images: [],
       });
 
       const before = changes;

@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  expect(await py("print(1)")).toEqual({ output: "1\n", stderr: "", exit_code: 0 });
+  expect(await py("print(1)")).toEqual({ output: "1\n", stderr: "", exit_code: 0, images: [] });
 });
 
 afterAll(async () => {
@@ -167,7 +167,7 @@ describe("hostile programs", () => {
 
   it("answers valid JSON for bytes that are not UTF-8 and NUL bytes", async () => {
     const r = await py("import sys\nsys.stdout.buffer.write(b'a\\xff\\xfe\\x00b\\n')\nsys.stderr.buffer.write(b'\\xc3\\x28\\n')");
-    expect(r).toEqual({ output: "a\uFFFD\uFFFD\u0000b\n", stderr: "\uFFFD(\n", exit_code: 0 });
+    expect(r).toEqual({ output: "a\uFFFD\uFFFD\u0000b\n", stderr: "\uFFFD(\n", exit_code: 0, images: [] });
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     const t = await term("printf 'x\\377\\000y\\n'");
     expect(t.stdout).toBe("x\uFFFD\u0000y\n");
@@ -175,7 +175,7 @@ describe("hostile programs", () => {
 
   it("completes 20 concurrent pythonExec runs, one container each", async () => {
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => py(`print(${i} * 2)`, 120_000)));
-    for (const [i, r] of runs.entries()) expect(r).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0 });
+    for (const [i, r] of runs.entries()) expect(r).toEqual({ output: `${i * 2}\n`, stderr: "", exit_code: 0, images: [] });
     expect(await eventually(async () => (await busyPythonContainers()) <= 0, 15_000)).toBe(true);
   });
 

@@ -30,7 +30,7 @@ afterAll(async () => {
 describe("pythonExec", () => {
   it("answers output, stderr and exit code exactly", async () => {
     const r = await py("import sys\nprint('hi')\nprint('warn', file=sys.stderr)\nsys.exit(4)");
-    expect(r).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4 });
+    expect(r).toEqual({ output: "hi\n", stderr: "warn\n", exit_code: 4, images: [] });
   });
 
   it("reports an uncaught exception like python3 -c, without the bootstrap's frames", async () => {
@@ -55,6 +55,7 @@ describe("pythonExec", () => {
       output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n",
       stderr: "",
       exit_code: 0,
+      images: [],
     });
   });
 

@@ -95,8 +95,9 @@ describe("terminalExec", () => {
 
   it("answers session_busy at once for concurrent use, and serves the session afterwards", async () => {
     const id = (await fresh("true")).session_id;
-    const slow = term({ session_id: id, command: "sleep 1; echo done" });
-    await new Promise((r) => setTimeout(r, 100));
+    const tag = marker("slow");
+    const slow = term({ session_id: id, command: `sh -c 'sleep 1' ${tag}; echo done` });
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);
     const started = Date.now();
     expect(await failureOf(term({ session_id: id, command: "echo no" }))).toMatchObject({ code: "session_busy" });
     expect(Date.now() - started).toBeLessThan(200);

@@ -4,7 +4,9 @@ import { LABEL_MANAGED, LABEL_NODE } from "../../src/docker/container-client.ts"
 import {
   containersWith,
   ctx,
+  eventually,
   failureOf,
+  hostProcessesWith,
   marker,
   type ResourceResult,
   type Started,
@@ -115,9 +117,16 @@ describe("terminalResource", () => {
   });
 
   it("reads while a command runs in the session", async () => {
-    const slow = term("sleep 1; echo done");
-    await new Promise((r) => setTimeout(r, 200));
+    const tag = marker("slow");
+    let finished = false;
+    const slow = term(`sh -c 'sleep 2' ${tag}; echo done`).finally(() => {
+      finished = true;
+    });
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000, 50)).toBe(true);
     expect((await resource("data.json", "read")).size_bytes).toBe(9);
+    // The read was served while the command was still running.
+    expect(finished).toBe(false);
+    expect((await hostProcessesWith(tag)).length).toBeGreaterThan(0);
     expect((await slow).stdout).toBe("done\n");
   });
 });

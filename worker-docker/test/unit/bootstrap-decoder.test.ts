@@ -18,10 +18,36 @@ function decode(...chunks: Buffer[]): BootstrapEvent[] {
 
 const summary = (events: BootstrapEvent[]) =>
   events.map((e) =>
-    e.kind === "output" ? `${e.stream}:${e.data.toString()}` : e.kind === "exit" ? `exit:${e.code}` : `error:${e.message}`,
+    e.kind === "output"
+      ? `${e.stream}:${e.data.toString()}`
+      : e.kind === "exit"
+        ? `exit:${e.code}`
+        : e.kind === "image"
+          ? `image:${e.data.toString()}`
+          : e.kind === "status"
+            ? `status:${e.timedOut ? "T" : ""}${e.restarted ? "R" : ""}`
+            : `error:${e.message}`,
   );
 
 describe("BootstrapDecoder", () => {
+  it("passes figure bytes and a status on before the exit code", () => {
+    expect(summary(decode(Buffer.concat([frame(4, "\x89PNG"), frame(5, "TR"), frame(1, "x"), frame(3, "1")])))).toEqual([
+      "image:\x89PNG",
+      "status:TR",
+      "stdout:x",
+      "exit:1",
+    ]);
+  });
+
+  it.each([
+    ["a figure frame above 64 KiB", frame(4, "", MAX_OUTPUT_FRAME + 1), "a figure frame of 65537 bytes (at most 65536)"],
+    ["a status frame of 3 bytes", frame(5, "TRT"), "a status frame of 3 bytes (1 to 2)"],
+    ["a status frame with another letter", frame(5, "X"), "a status frame that is not T, R or TR"],
+    ["an empty status frame", frame(5, ""), "a status frame of 0 bytes (1 to 2)"],
+  ])("refuses %s", (_what, bytes, message) => {
+    expect(summary(decode(bytes, frame(3, "0")))).toEqual([`error:the sandbox sent ${message}`]);
+  });
+
   it("decodes output frames and the exit code", () => {
     expect(summary(decode(Buffer.concat([frame(1, "hi\n"), frame(2, "oops"), frame(3, "42")])))).toEqual([
       "stdout:hi\n",

@@ -4,6 +4,7 @@ import {
   DEFAULT_TERMINAL_IMAGE,
   MAX_OUTPUT_LIMIT_BYTES,
   MAX_WS_MESSAGE_BYTES,
+  maxImageLimitBytes,
   parseDockerConfig,
 } from "../../src/docker-config.ts";
 
@@ -86,6 +87,28 @@ describe("parseDockerConfig", () => {
     ["WORKER_SANDBOX_NOFILE", "10", /WORKER_SANDBOX_NOFILE must be an integer/],
   ])("refuses %s=%s with a clear message", (name, value, message) => {
     expect(() => parseDockerConfig({ [name]: value })).toThrow(message);
+  });
+
+  it("bounds the figures of a pythonExec result so the worst case still fits one WebSocket message", () => {
+    expect(parseDockerConfig({}).imageLimitBytes).toBe(8 * 1024 * 1024);
+    const output = 2 * 1024 * 1024;
+    const max = maxImageLimitBytes(output);
+    const c = parseDockerConfig({ WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2m", WORKER_PYTHON_IMAGE_LIMIT_BYTES: String(max) });
+    expect(c.imageLimitBytes).toBe(max);
+    const stream = "\u0000".repeat(output);
+    const json = JSON.stringify({
+      output: stream,
+      stderr: stream,
+      exit_code: 255,
+      images: [{ mime_type: "image/png", data_base64: Buffer.alloc(max).toString("base64") }],
+      output_truncated: true,
+      stderr_truncated: true,
+      images_truncated: true,
+    });
+    expect(Buffer.byteLength(json)).toBeLessThan(MAX_WS_MESSAGE_BYTES - 1024 * 1024);
+    expect(() =>
+      parseDockerConfig({ WORKER_TERMINAL_OUTPUT_LIMIT_BYTES: "2m", WORKER_PYTHON_IMAGE_LIMIT_BYTES: String(max + 1) }),
+    ).toThrow(/WORKER_PYTHON_IMAGE_LIMIT_BYTES must be at most/);
   });
 
   it("accepts the largest output limit, whose worst-case result still fits one WebSocket message", () => {

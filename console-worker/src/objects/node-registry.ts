@@ -25,12 +25,12 @@ const NODES_KEY = "nodes";
 /**
  * The registry of online nodes and what they offer. Callers (lib/dispatch.ts) cache this
  * list briefly per isolate and place commands themselves; each WorkerNode enforces its own
- * slots, so the Scheduler is off the per-command path and never a single hot spot.
+ * slots, so the NodeRegistry is off the per-command path and never a single hot spot.
  *
- * Registrations are persisted so an evicted Scheduler comes back knowing the online
+ * Registrations are persisted so an evicted NodeRegistry comes back knowing the online
  * nodes; those from before a self-hosted restart (another CONSOLE_BOOT_ID) are dropped.
  */
-export class Scheduler extends DurableObject<Env> {
+export class NodeRegistry extends DurableObject<Env> {
   private nodes = new Map<string, SavedNode>();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -87,7 +87,7 @@ export class Scheduler extends DurableObject<Env> {
   }
 }
 
-/** The Scheduler instance every caller uses. */
-export function schedulerStub(env: Env): DurableObjectStub<Scheduler> {
-  return env.SCHEDULER.get(env.SCHEDULER.idFromName("global"));
+/** The NodeRegistry instance every caller uses. */
+export function nodeRegistryStub(env: Env): DurableObjectStub<NodeRegistry> {
+  return env.NODE_REGISTRY.get(env.NODE_REGISTRY.idFromName("global"));
 }
