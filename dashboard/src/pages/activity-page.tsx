@@ -97,8 +97,8 @@ export function ActivityPage(): JSX.Element {
               refresh={() => sessions.refresh()}
             >
               <p>
-                Session <code>{s().session_id}</code> and its container are removed at once, with every file in it. A
-                command running in it fails.
+                Session <code>{s().session_id}</code> and its container are removed at once, with every file in it. A command
+                running in it fails.
               </p>
             </DeleteDialog>
           )}
