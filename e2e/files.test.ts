@@ -163,7 +163,7 @@ describe("sessions as a resource", () => {
 
     const del = await fetch(`${c.url}/api/v1/sessions/${id}`, { method: "DELETE", headers: auth() });
     expect(del.status).toBe(204);
-    expect(await sessionContainers()).toBe(before);
+    expect(await eventually(async () => (await sessionContainers()) === before, 10_000)).toBe(true);
     expect((await fetch(`${c.url}/api/v1/sessions/${id}`, { headers: auth() })).status).toBe(404);
     const after = await terminal(c, { session_id: id, command: "true" });
     expect(after.status).toBe(404);
