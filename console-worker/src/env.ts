@@ -50,6 +50,8 @@ export interface Env {
   CONSOLE_ACCOUNT_MAX_SESSIONS?: string;
   CONSOLE_ACCOUNT_MAX_RUNS?: string;
   CONSOLE_SESSION_MAX_LIFETIME_SEC?: string;
+  /** Largest file moved in or out of a session, in bytes (default 64 MiB). */
+  CONSOLE_FILE_MAX_BYTES?: string;
   /** Most `max_inflight` a worker may claim per capability (default 64). */
   CONSOLE_WORKER_MAX_INFLIGHT?: string;
   /** Bearer token of GET /metrics; unset → metrics are off (404). */

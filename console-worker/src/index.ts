@@ -17,6 +17,7 @@ import { mcpRoutes } from "./routes/mcp.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
 import { rpcRoutes } from "./routes/rpc.ts";
+import { isFileUpload, sessionsRoutes } from "./routes/sessions.ts";
 import { taskEventsRoutes } from "./routes/task-events.ts";
 import { tasksRoutes } from "./routes/tasks.ts";
 import { workersRoutes } from "./routes/workers.ts";
@@ -55,15 +56,14 @@ export function createApp(): Hono<AppEnv> {
   app.use("/rpc/*", ensureBootstrap());
   // Every REST body is JSON of at most this size; streamed (chunked) bodies are counted
   // as they arrive and reading stops at the limit. /mcp sets its own, larger limit.
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: MAX_JSON_BODY_BYTES,
-      onError: () => {
-        throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  // A file upload streams to its worker under its own limit (CONSOLE_FILE_MAX_BYTES).
+  const jsonBodyLimit = bodyLimit({
+    maxSize: MAX_JSON_BODY_BYTES,
+    onError: () => {
+      throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+    },
+  });
+  app.use("/api/*", (c, next) => (isFileUpload(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next)));
 
   app.route("/", openapiRoutes);
   app.route("/", metricsRoutes);
@@ -74,6 +74,7 @@ export function createApp(): Hono<AppEnv> {
   app.route("/api/v1/commands", commandsRoutes);
   app.route("/api/v1/tasks", taskEventsRoutes);
   app.route("/api/v1/tasks", tasksRoutes);
+  app.route("/api/v1/sessions", sessionsRoutes);
   app.route("/mcp", mcpRoutes);
   app.route(CONNECT_PREFIX, connectRoutes);
   app.all("/api/*", () => {

@@ -13,6 +13,7 @@ import { type Capability, CommandFailure } from "./capabilities/types.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { workerMetrics } from "./metrics.ts";
+import { FileInbox, FileOutbox } from "./rpc/file-channel.ts";
 import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
@@ -64,7 +65,10 @@ class Outbox {
  * deadlines, and reconnects forever with exponential backoff and full jitter.
  */
 export class Agent {
-  private readonly running = new Map<string, { controller: AbortController; capability: string }>();
+  private readonly running = new Map<
+    string,
+    { controller: AbortController; capability: string; inbox: FileInbox; outbox: FileOutbox }
+  >();
   private readonly inflight = new Map<string, number>();
   private outbound: Outbox | null = null;
   /** Settles when the current connection has ended. */
@@ -201,6 +205,14 @@ export class Agent {
             r?.controller.abort(new CommandFailure("canceled", p.value.reason || "canceled by the console"));
             break;
           }
+          case "fileChunk": {
+            const c = p.value;
+            this.running.get(c.commandId)?.inbox.push({ seq: c.seq, data: c.data, last: c.last });
+            break;
+          }
+          case "fileChunkAck":
+            this.running.get(p.value.commandId)?.outbox.onAck(p.value.seq);
+            break;
           default:
             break;
         }
@@ -307,7 +319,28 @@ export class Agent {
       () => controller.abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
       Math.max(0, deadline - Date.now()),
     );
-    this.running.set(d.commandId, { controller, capability: cap.name });
+    const inbox = new FileInbox((ackSeq) =>
+      this.send({ payload: { case: "fileChunkAck", value: { commandId: d.commandId, seq: ackSeq } } }, outbox),
+    );
+    const fileOut = new FileOutbox((piece) =>
+      this.send(
+        {
+          payload: {
+            case: "fileChunk",
+            value: {
+              commandId: d.commandId,
+              seq: piece.seq,
+              data: piece.data,
+              last: piece.last,
+              totalSize: BigInt(piece.totalSize ?? 0),
+              mimeType: piece.mimeType ?? "",
+            },
+          },
+        },
+        outbox,
+      ),
+    );
+    this.running.set(d.commandId, { controller, capability: cap.name, inbox, outbox: fileOut });
     this.inflight.set(cap.name, used + 1);
     let seq = 0;
     const emitOutput = d.streamOutput
@@ -335,6 +368,8 @@ export class Agent {
       deadlineUnixMs: deadline,
       signal: controller.signal,
       emitOutput,
+      fileIn: (signal) => inbox.pieces(signal),
+      sendFile: (piece, signal) => fileOut.push(piece, signal),
       log,
     });
     // Whichever comes first: the result, or the abort (cancel/deadline), so the console hears at once.

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { TERMINAL_LEASE_LIMIT_SEC, TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
+import { DEFAULT_FILE_MAX_BYTES, FILE_MAX_BYTES_LIMIT, TERMINAL_LEASE_LIMIT_SEC, TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
 
 /** The offline images `scripts/build-images.sh` builds; real deployments may use e.g. python:3.12-slim. */
 export const DEFAULT_PYTHON_IMAGE = "onlyboxes/python:3.11";
@@ -44,7 +44,9 @@ export interface DockerConfig {
   leaseDefaultSec: number;
   leaseMaxSec: number;
   maxSessions: number;
-  maxInflight: { pythonExec: number; terminalExec: number; terminalResource: number };
+  maxInflight: { pythonExec: number; terminalExec: number; terminalResource: number; sessionFiles: number };
+  /** Largest file moved in or out of a session (WORKER_FILE_MAX_BYTES). */
+  fileMaxBytes: number;
   /** How often the engine is pinged (to notice it appearing or vanishing). */
   enginePollMs: number;
   /** How often the janitor looks for expired terminal sessions. */
@@ -221,7 +223,9 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
       pythonExec: int(env, "WORKER_PYTHON_EXEC_MAX_INFLIGHT", inflight, 1, 1024),
       terminalExec: int(env, "WORKER_TERMINAL_EXEC_MAX_INFLIGHT", inflight, 1, 1024),
       terminalResource: int(env, "WORKER_TERMINAL_RESOURCE_MAX_INFLIGHT", inflight, 1, 1024),
+      sessionFiles: int(env, "WORKER_SESSION_FILES_MAX_INFLIGHT", inflight, 1, 1024),
     },
+    fileMaxBytes: bytes(env, "WORKER_FILE_MAX_BYTES", DEFAULT_FILE_MAX_BYTES, FILE_MAX_BYTES_LIMIT.min, FILE_MAX_BYTES_LIMIT.max),
     enginePollMs: int(env, "WORKER_DOCKER_POLL_INTERVAL_MS", 5000, 100, 600_000),
     janitorIntervalMs: int(env, "WORKER_TERMINAL_JANITOR_INTERVAL_MS", 5000, 100, 600_000),
   };

@@ -40,7 +40,8 @@ const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "work
 /** Errors after which the worker has removed the container (or will): the session ends. */
 const SESSION_ENDED = new Set<ErrorCode>(["deadline_exceeded", "canceled", "worker_shutdown"]);
 
-function sessionStub(env: Env, accountId: string, sessionId: string) {
+/** The Session object of one account's session id. */
+export function sessionStub(env: Env, accountId: string, sessionId: string) {
   return env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
 }
 

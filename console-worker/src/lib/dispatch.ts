@@ -115,8 +115,13 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
       throw new AppError("worker_error", "the worker returned a result that is not JSON", err);
     }
   }
-  if (isErrorCode(outcome.code) && WORKER_ERROR_CODES.has(outcome.code)) throw new AppError(outcome.code, outcome.message);
-  throw new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
+  throw outcomeError(outcome);
+}
+
+/** The AppError of a failed outcome: a worker's code if it may send it, else `worker_error`. */
+export function outcomeError(outcome: { code: string; message: string }): AppError {
+  if (isErrorCode(outcome.code) && WORKER_ERROR_CODES.has(outcome.code)) return new AppError(outcome.code, outcome.message);
+  return new AppError("worker_error", `${outcome.code}: ${outcome.message}`);
 }
 
 async function runPinned(

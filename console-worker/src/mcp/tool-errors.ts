@@ -35,6 +35,9 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
       return `${ctx.filePath ?? "The path"} is a directory; give the path of a file inside it.`;
     case "file_too_large":
     case "payload_too_large":
+      if (ctx.tool !== "readImage") {
+        return "The file is larger than the sandbox moves in one piece. Split or compress it (e.g. with terminalExec), or work on it inside the session.";
+      }
       return "The file is larger than the worker's read limit (1 MiB by default). Save a smaller version (lower resolution, or JPEG) and read that.";
     case "worker_shutdown":
       return "The worker was shutting down and did not run the call. Retry the same call; another worker (or the restarted one) will take it.";

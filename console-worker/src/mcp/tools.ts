@@ -5,15 +5,20 @@ import {
   EXEC_TIMEOUT_MS,
   echoRequest,
   echoResult,
+  fileListResult,
+  listFilesArgs,
   pythonExecRequest,
   pythonExecResult,
+  readFileArgs,
   TERMINAL_LEASE_SEC,
   terminalExecArgs,
   terminalExecResult,
+  writeFileArgs,
 } from "@onlyboxes/proto";
-import type { z } from "zod/v4";
+import { z } from "zod/v4";
 import { runCapability } from "../capabilities/run-capability.ts";
-import { readTerminalResource } from "../capabilities/terminal.ts";
+import { downloadFile, listFiles, uploadFile } from "../capabilities/session-files.ts";
+import { readTerminalResource, runTerminal } from "../capabilities/terminal.ts";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
@@ -235,9 +240,129 @@ const readImageTool = defineTool({
   },
 });
 
-/** The contract's tools, by name. */
+/** Largest file readFile returns: it travels base64 inside one JSON-RPC answer. */
+export const MCP_READ_MAX_BYTES = 16 * 1024 * 1024;
+
+const writeFileResult = z.object({
+  session_id: z.string().describe("The session the file is in; pass it to terminalExec, readFile or listFiles."),
+  path: z.string(),
+  size: z.number().describe("Bytes now in the file."),
+  created: z.boolean().describe("True when this call started the session."),
+});
+
+/** The bytes of a whole stream (bounded by the caller's limit on the download). */
+async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/** Text when the type says so, or when the bytes are UTF-8 without NUL characters. */
+function asText(mimeType: string, bytes: Uint8Array): string | null {
+  if (bytes.includes(0)) return null;
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return mimeType.startsWith("text/") ? new TextDecoder().decode(bytes) : null;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+const writeFileTool = defineTool({
+  name: "writeFile",
+  title: "Write a file",
+  description:
+    "Writes a file into a session's container (parent directories are created; an existing file is replaced), for " +
+    "example a CSV the user gave you, so terminalExec can work on it. Give content (text) or content_base64 " +
+    "(binary). Omit session_id to start a new session: the result names it; pass it to terminalExec, readFile and " +
+    "listFiles. Paths are relative to /workspace, the session's working directory, or absolute inside the container.",
+  args: writeFileArgs,
+  result: writeFileResult,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  async run(ctx, args) {
+    const failure = { tool: "writeFile", filePath: args.path, ...(args.session_id ? { sessionId: args.session_id } : {}) };
+    try {
+      const bytes =
+        args.content_base64 !== undefined
+          ? Uint8Array.from(atob(args.content_base64), (ch) => ch.charCodeAt(0))
+          : new TextEncoder().encode(args.content ?? "");
+      let sessionId = args.session_id;
+      let created = false;
+      if (sessionId === undefined || args.create_if_missing === true) {
+        // Starts the session (or finds the named one): the same path as terminalExec's implicit creation.
+        const started = await runTerminal(ctx.env, ctx.accountId, {
+          command: "true",
+          ...(sessionId !== undefined ? { session_id: sessionId, create_if_missing: true } : {}),
+        });
+        sessionId = started.session_id;
+        created = started.created;
+      }
+      const written = await uploadFile(
+        ctx.env,
+        ctx.accountId,
+        sessionId,
+        args.path,
+        new Response(bytes).body ?? new ReadableStream(),
+      );
+      return structured("writeFile", writeFileResult, { session_id: sessionId, ...written, created });
+    } catch (err) {
+      return toolFailure(err, failure);
+    }
+  },
+});
+
+const readFileTool = defineTool({
+  name: "readFile",
+  title: "Read a file",
+  description:
+    "Returns a file from a session's container: text files as text, images (PNG, JPEG, ...) as an image you can " +
+    "look at, any other file as an embedded binary resource (base64). Give the session_id that terminalExec or " +
+    `writeFile returned and the file's path (relative to /workspace, or absolute). Files above ${MCP_READ_MAX_BYTES / 1024 / 1024} MiB are refused.`,
+  args: readFileArgs,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  async run(ctx, args) {
+    const failure = { tool: "readFile", sessionId: args.session_id, filePath: args.path };
+    try {
+      const file = await downloadFile(ctx.env, ctx.accountId, args.session_id, args.path, MCP_READ_MAX_BYTES);
+      const bytes = await readAll(file.body);
+      await file.done;
+      const mime = file.mimeType.split(";")[0]?.trim().toLowerCase() ?? "application/octet-stream";
+      if (mime.startsWith("image/")) return { content: [{ type: "image", data: toBase64(bytes), mimeType: mime }] };
+      const text = asText(mime, bytes);
+      if (text !== null) return { content: [{ type: "text", text }] };
+      const uri = `file://${args.path.startsWith("/") ? "" : "/workspace/"}${args.path.split("/").map(encodeURIComponent).join("/")}`;
+      return { content: [{ type: "resource", resource: { uri, mimeType: mime, blob: toBase64(bytes) } }] };
+    } catch (err) {
+      return toolFailure(err, failure);
+    }
+  },
+});
+
+const listFilesTool = defineTool({
+  name: "listFiles",
+  title: "List files",
+  description:
+    "Lists a directory in a session's container: each entry's name, type (file, dir, symlink), size in bytes and " +
+    "modification time (unix ms). Without path it lists /workspace, the session's working directory.",
+  args: listFilesArgs,
+  result: fileListResult,
+  annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  async run(ctx, args) {
+    const path = args.path ?? ".";
+    try {
+      return structured("listFiles", fileListResult, await listFiles(ctx.env, ctx.accountId, args.session_id, path));
+    } catch (err) {
+      return toolFailure(err, { tool: "listFiles", sessionId: args.session_id, filePath: path });
+    }
+  },
+});
+
+/** The contract's tools and the file tools, by name. */
 export const TOOLS: ReadonlyMap<string, McpTool> = new Map(
-  [echoTool, pythonTool, terminalTool, readImageTool].map((t) => [t.name, t]),
+  [echoTool, pythonTool, terminalTool, readImageTool, writeFileTool, readFileTool, listFilesTool].map((t) => [t.name, t]),
 );
 
 /** Tools whose output may stream as progress notifications. */

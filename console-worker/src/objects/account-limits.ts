@@ -157,6 +157,11 @@ export class AccountLimits extends DurableObject<Env> {
     this.ctx.storage.kv.put(SESSIONS_KEY, sessions);
   }
 
+  /** The ids of the sessions the account holds (some may have just ended: ask each Session). */
+  sessionIds(): string[] {
+    return Object.keys(this.read(SESSIONS_KEY));
+  }
+
   /** What the account holds now (for tests and the admin view). */
   held(): { runs: number; sessions: number } {
     return { runs: this.liveRuns(), sessions: Object.keys(this.read(SESSIONS_KEY)).length };

@@ -48,6 +48,15 @@ export type BeginResult =
   | { ok: true; lockId: string; workerKey: string; nodeId: string | null; isNew: boolean }
   | { ok: false; code: "session_not_found" | "session_busy" | "account_session_limit"; message: string };
 
+/** What `view` answers. */
+export interface SessionSnapshot {
+  sessionId: string;
+  createdAt: number;
+  lastUsedAt: number;
+  leaseExpiresUnixMs: number;
+  busy: boolean;
+}
+
 export interface CommitRequest {
   nodeId: string;
   /** The worker's lease expiry, when it reported one. */
@@ -122,6 +131,31 @@ export class Session extends DurableObject<Env> {
     const state = this.load();
     if (!state || this.expireIfDue(state, Date.now())) return null;
     return Math.max(state.leaseExpiresUnixMs, state.lock?.until ?? 0);
+  }
+
+  /** The session as its owner sees it; null when it is gone or belongs to another account. */
+  view(accountId: string): SessionSnapshot | null {
+    const state = this.load();
+    if (!state || state.accountId !== accountId || this.expireIfDue(state, Date.now())) return null;
+    return {
+      sessionId: state.sessionId,
+      createdAt: state.createdAt,
+      lastUsedAt: state.lastUsedAt,
+      leaseExpiresUnixMs: state.leaseExpiresUnixMs,
+      busy: state.lock !== null,
+    };
+  }
+
+  /**
+   * Ends the session now, busy or not (a command or transfer in it then fails): forgets it
+   * and answers where its container is, so the caller can have the worker remove it.
+   * Null when it is gone or belongs to another account.
+   */
+  async end(accountId: string): Promise<{ workerKey: string; nodeId: string | null } | null> {
+    const state = this.load();
+    if (!state || state.accountId !== accountId || this.expireIfDue(state, Date.now())) return null;
+    await this.forget(state);
+    return { workerKey: state.workerKey, nodeId: state.nodeId };
   }
 
   /** Locks an existing live session of this account; null when there is none. */

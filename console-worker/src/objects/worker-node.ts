@@ -1,6 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { type ConnectRequest, ConnectResponseSchema, type ErrorBody, OutputChunk_Stream } from "@onlyboxes/proto";
+import {
+  type ConnectRequest,
+  ConnectResponseSchema,
+  type ErrorBody,
+  FILE_CHUNK_BYTES,
+  FILE_CHUNK_WINDOW,
+  type FileChunk,
+  OutputChunk_Stream,
+} from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { accountLimits } from "../lib/limits.ts";
@@ -26,6 +34,11 @@ export interface Admission {
   wait: boolean;
 }
 
+/** How a download started: the file's announced size and type and its bytes, or why not. */
+export type DownloadOutcome =
+  | { ok: true; size: number; mimeType: string; body: ReadableStream<Uint8Array> }
+  | { ok: false; code: string; message: string; notDelivered?: boolean };
+
 /** How a dispatched command ended, as plain data (errors do not keep their fields across RPC). */
 export type DispatchOutcome =
   | { ok: true; payloadJson: string }
@@ -44,7 +57,17 @@ interface Pending {
   onOutput?: (chunk: OutputChunk) => unknown;
   /** Output deliveries in order; the result waits for them so no chunk arrives after it. */
   outputChain: Promise<void>;
+  /** Download pieces from the worker (sessionFiles read). */
+  onFileChunk?: (chunk: FileChunk) => void;
+  /** Acknowledgements of upload pieces (sessionFiles write). */
+  onFileAck?: (seq: number) => void;
 }
+
+/** What a running command reports to besides its outcome. */
+type CommandHooks = Pick<Pending, "onOutput" | "onFileChunk" | "onFileAck">;
+
+/** A command sent (its outcome to come, and a way to settle it early), or why it was not. */
+type Started = { outcome: Promise<DispatchOutcome>; settle: (o: DispatchOutcome) => void } | (DispatchOutcome & { ok: false });
 
 /** A command waiting for a slot: `admit` starts it, `refuse` answers it without a slot. */
 interface Waiter {
@@ -56,6 +79,8 @@ interface Waiter {
 /** Longest the result waits for the caller to take earlier output chunks. */
 const OUTPUT_FLUSH_MS = 1_000;
 
+/** An upload whose body sends nothing for this long is abandoned (canceled on the worker). */
+const UPLOAD_IDLE_MS = 20_000;
 /** Heartbeats the console asks for; a node silent for MISSED_BEATS intervals is offline. */
 const DEFAULT_HEARTBEAT_SEC = 5;
 const MISSED_BEATS = 3;
@@ -166,7 +191,12 @@ export class WorkerNode extends DurableObject<Env> {
       return;
     }
     const p = req.payload;
-    if (p.case !== "commandResult" && p.case !== "outputChunk" && message.byteLength > WORKER_CLAIM_LIMITS.controlFrameBytes) {
+    if (
+      p.case !== "commandResult" &&
+      p.case !== "outputChunk" &&
+      p.case !== "fileChunk" &&
+      message.byteLength > WORKER_CLAIM_LIMITS.controlFrameBytes
+    ) {
       await this.refuse(
         ws,
         att,
@@ -260,6 +290,12 @@ export class WorkerNode extends DurableObject<Env> {
           .catch(() => {});
         return;
       }
+      case "fileChunk":
+        this.pending.get(p.value.commandId)?.onFileChunk?.(p.value);
+        return;
+      case "fileChunkAck":
+        this.pending.get(p.value.commandId)?.onFileAck?.(p.value.seq);
+        return;
       case "capabilitiesUpdate": {
         if (!att.hello) return;
         const checked = checkCapabilities(p.value.capabilities, accountLimits(this.env).workerMaxInflight);
@@ -326,9 +362,161 @@ export class WorkerNode extends DurableObject<Env> {
     onOutput?: (chunk: OutputChunk) => unknown,
     admission?: Admission,
   ): Promise<DispatchOutcome> {
-    if (!this.currentSocket()) {
-      // The caller's view was stale: correct the registry so the next placement goes elsewhere.
-      if (this.currentConn === null) await nodeRegistryStub(this.env).unregister(this.nodeId);
+    const started = admission ? this.start(frame, { onOutput }, admission) : this.start(frame, { onOutput });
+    if (started instanceof Promise) return await started;
+    return "outcome" in started ? await started.outcome : await this.notSent(started);
+  }
+
+  /**
+   * Dispatches a command that uploads a file: after the dispatch, `body` is read and sent
+   * in FILE_CHUNK_BYTES pieces, at most FILE_CHUNK_WINDOW of them unacknowledged, so the
+   * console holds a window of the file, never the file. More than `maxBytes` ends the
+   * command with `file_too_large`; a body that fails (the client went away) cancels it.
+   */
+  async upload(frame: DispatchFrame, body: ReadableStream<Uint8Array>, maxBytes: number): Promise<DispatchOutcome> {
+    let acked = -1;
+    let wake: (() => void) | null = null;
+    const started = this.start(frame, {
+      onFileAck: (seq) => {
+        if (seq > acked) acked = seq;
+        wake?.();
+      },
+    });
+    if (!("outcome" in started)) {
+      await body.cancel().catch(() => {});
+      return await this.notSent(started);
+    }
+    let settled = false;
+    const outcome = started.outcome.finally(() => {
+      settled = true;
+      wake?.();
+    });
+    const reader = body.getReader();
+    const fail = (code: string, message: string) => {
+      this.sendCancel(frame.commandId, message);
+      started.settle({ ok: false, code, message });
+    };
+    let seq = 0;
+    let total = 0;
+    const sendPiece = async (data: Uint8Array, last: boolean): Promise<boolean> => {
+      while (!settled && seq - acked - 1 >= FILE_CHUNK_WINDOW) {
+        await new Promise<void>((r) => {
+          wake = r;
+        });
+        wake = null;
+      }
+      if (settled) return false;
+      this.sendFileChunk(frame.commandId, { seq: seq++, data, last });
+      return true;
+    };
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    let stallReject: (err: Error) => void = () => {};
+    const stalled = new Promise<never>((_, reject) => {
+      stallReject = reject;
+    });
+    stalled.catch(() => {});
+    try {
+      for (;;) {
+        // A client that stops sending (or vanished without the body failing) frees the session.
+        idle = setTimeout(() => stallReject(new Error("upload stalled")), UPLOAD_IDLE_MS);
+        const { done, value } = await Promise.race([reader.read(), stalled]);
+        clearTimeout(idle);
+        if (done) {
+          await sendPiece(new Uint8Array(), true);
+          break;
+        }
+        total += value.byteLength;
+        if (total > maxBytes) {
+          fail("file_too_large", `the file is larger than the limit of ${maxBytes} bytes`);
+          break;
+        }
+        let ok = true;
+        for (let off = 0; ok && off < value.byteLength; off += FILE_CHUNK_BYTES) {
+          ok = await sendPiece(value.subarray(off, off + FILE_CHUNK_BYTES), false);
+        }
+        if (!ok) break;
+      }
+    } catch {
+      fail("canceled", "the upload ended before the whole file arrived");
+    } finally {
+      clearTimeout(idle);
+      if (settled || total > maxBytes) await reader.cancel().catch(() => {});
+      try {
+        reader.releaseLock();
+      } catch {
+        // A read still pending after a stall: the cancel above ends it.
+      }
+    }
+    return await outcome;
+  }
+
+  /**
+   * Dispatches a command that downloads a file: answers once the worker's first piece
+   * announced the size and type, with a stream the later pieces flow into. A piece is
+   * acknowledged only once the reader took it, so a slow reader slows the worker instead
+   * of filling memory; a reader that goes away cancels the command.
+   */
+  async download(frame: DispatchFrame): Promise<DownloadOutcome> {
+    const pipe = new IdentityTransformStream();
+    const writer = pipe.writable.getWriter();
+    let announce: (o: DownloadOutcome) => void = () => {};
+    const announced = new Promise<DownloadOutcome>((r) => {
+      announce = r;
+    });
+    let chain: Promise<void> = Promise.resolve();
+    let settleEarly: (o: DispatchOutcome) => void = () => {};
+    let first = true;
+    let lastSeen = false;
+    const started = this.start(frame, {
+      onFileChunk: (chunk) => {
+        if (first) {
+          first = false;
+          announce({ ok: true, size: Number(chunk.totalSize), mimeType: chunk.mimeType, body: pipe.readable });
+        }
+        if (chunk.last) lastSeen = true;
+        const { seq, data, commandId } = chunk;
+        chain = chain
+          .then(async () => {
+            if (data.byteLength > 0) await writer.write(data);
+            this.sendFileAck(commandId, seq);
+          })
+          .catch(() => {
+            this.sendCancel(frame.commandId, "the reader went away");
+            settleEarly({ ok: false, code: "canceled", message: "the download's reader went away" });
+          });
+      },
+    });
+    if (!("outcome" in started)) return await this.notSent(started);
+    settleEarly = started.settle;
+    void started.outcome.then(async (o) => {
+      if (first) {
+        announce(o.ok ? { ok: false, code: "worker_error", message: "the worker sent no file" } : o);
+        return;
+      }
+      await chain;
+      if (o.ok && lastSeen) await writer.close().catch(() => {});
+      else await writer.abort(new Error(o.ok ? "the file ended early" : o.message)).catch(() => {});
+    });
+    return await announced;
+  }
+
+  /** Answers a command that was not sent; a stale caller view corrects the registry so the next placement goes elsewhere. */
+  private async notSent<T extends DispatchOutcome & { ok: false }>(o: T): Promise<T> {
+    if (o.code === "worker_disconnected" && this.currentConn === null) await nodeRegistryStub(this.env).unregister(this.nodeId);
+    return o;
+  }
+
+  /**
+   * Checks the node can take the command, records it as pending and sends the dispatch.
+   * Answers the outcome to come (and a way to settle it early), or why it was not sent.
+   * With `admission.wait`, a full capability queues the command for a slot until its
+   * deadline and answers the outcome once it ran (or was refused).
+   */
+  private start(frame: DispatchFrame, hooks: CommandHooks): Started;
+  private start(frame: DispatchFrame, hooks: CommandHooks, admission: Admission): Started | Promise<DispatchOutcome>;
+  private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome> {
+    const ws = this.currentSocket();
+    if (!ws) {
       return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     }
     const max = this.caps.get(frame.capability);
@@ -337,7 +525,7 @@ export class WorkerNode extends DurableObject<Env> {
     }
     const queue = this.queues.get(frame.capability);
     // Newcomers never pass those already waiting.
-    if (this.running(frame.capability) < max && (queue === undefined || queue.size === 0)) return this.launch(frame, onOutput);
+    if (this.running(frame.capability) < max && (queue === undefined || queue.size === 0)) return this.launch(frame, hooks);
     if (!admission?.wait) {
       return { ok: false, code: "no_capacity", message: `${frame.capability} is at capacity on this worker`, notDelivered: true };
     }
@@ -370,7 +558,7 @@ export class WorkerNode extends DurableObject<Env> {
         // Launched synchronously, so the slot is taken before anything else can count it.
         admit: () => {
           clearTimeout(timer);
-          resolve(this.launch(frame, onOutput));
+          resolve(this.launched(frame, hooks));
         },
         refuse: (o) => {
           clearTimeout(timer);
@@ -381,18 +569,18 @@ export class WorkerNode extends DurableObject<Env> {
     });
   }
 
+  /** Launches a command admitted from the queue and answers its outcome. */
+  private launched(frame: DispatchFrame, hooks: CommandHooks): Promise<DispatchOutcome> {
+    const s = this.launch(frame, hooks);
+    return "outcome" in s ? s.outcome : this.notSent(s);
+  }
+
   /** Starts a command in a slot that is free now (the pending entry is made before any await). */
-  private launch(frame: DispatchFrame, onOutput?: (chunk: OutputChunk) => unknown): Promise<DispatchOutcome> {
+  private launch(frame: DispatchFrame, hooks: CommandHooks): Started {
     const ws = this.currentSocket();
-    if (!ws) {
-      return Promise.resolve({
-        ok: false,
-        code: "worker_disconnected",
-        message: "the worker is not connected",
-        notDelivered: true,
-      });
-    }
+    if (!ws) return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     const att = ws.deserializeAttachment() as Attachment;
+    let settle: (o: DispatchOutcome) => void = () => {};
     const outcome = new Promise<DispatchOutcome>((resolve) => {
       const timer = setTimeout(
         () => {
@@ -401,7 +589,7 @@ export class WorkerNode extends DurableObject<Env> {
         },
         Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
       );
-      const settle = (o: DispatchOutcome) => {
+      settle = (o: DispatchOutcome) => {
         if (!this.pending.has(frame.commandId)) return;
         clearTimeout(timer);
         this.pending.delete(frame.commandId);
@@ -412,8 +600,8 @@ export class WorkerNode extends DurableObject<Env> {
         connId: att.connId,
         capability: frame.capability,
         settle,
-        onOutput,
         outputChain: Promise.resolve(),
+        ...hooks,
       });
     });
     this.send(ws, {
@@ -426,7 +614,7 @@ export class WorkerNode extends DurableObject<Env> {
         streamOutput: frame.streamOutput,
       },
     });
-    return outcome;
+    return { outcome, settle };
   }
 
   /** Hands free slots of `capability` to waiting commands, round-robin between accounts. */
@@ -506,6 +694,16 @@ export class WorkerNode extends DurableObject<Env> {
       if (att && att.connId === this.currentConn && att.hello) return ws;
     }
     return null;
+  }
+
+  private sendFileChunk(commandId: string, piece: { seq: number; data: Uint8Array; last: boolean }): void {
+    const ws = this.currentSocket();
+    if (ws) this.send(ws, { case: "fileChunk", value: { commandId, ...piece } });
+  }
+
+  private sendFileAck(commandId: string, seq: number): void {
+    const ws = this.currentSocket();
+    if (ws) this.send(ws, { case: "fileChunkAck", value: { commandId, seq } });
   }
 
   private sendCancel(commandId: string, reason: string): void {

@@ -1,9 +1,12 @@
+import { sessionId } from "@onlyboxes/proto";
 import { and, count, desc, eq, gt } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod/v4";
 import type { AppEnv } from "../app-env.ts";
+import { endSession } from "../capabilities/session-files.ts";
 import { getDb } from "../db/client.ts";
 import { tasks, terminalSessions } from "../db/schema.ts";
+import { AppError } from "../lib/errors.ts";
 import { validate } from "../lib/validate.ts";
 import { requireSession } from "../middleware/session.ts";
 
@@ -95,4 +98,12 @@ activityRoutes.get("/sessions", requireSession(), async (c) => {
     })),
     total: totals[0]?.total ?? 0,
   });
+});
+
+/** Ends one of the account's sessions from the dashboard (its container is removed); 404 when missing or another account's. */
+activityRoutes.delete("/sessions/:id", requireSession(), async (c) => {
+  const checked = sessionId.safeParse(c.req.param("id"));
+  if (!checked.success) throw new AppError("session_not_found", "session not found");
+  await endSession(c.env, c.var.account.accountId, checked.data);
+  return c.body(null, 204);
 });

@@ -8,7 +8,7 @@ import type { CapabilitySlot } from "../objects/node-registry.ts";
  */
 export const WORKER_CLAIM_LIMITS = {
   /** Capabilities the console knows how to route; any other name is refused. */
-  capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource"] as const,
+  capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource", "sessionFiles"] as const,
   /**
    * Slots one worker may claim per capability, unless CONSOLE_WORKER_MAX_INFLIGHT says
    * otherwise. Each slot of pythonExec or terminalExec is a container (256 MiB by default),

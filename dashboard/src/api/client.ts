@@ -94,6 +94,7 @@ export const api = {
 
   listTasks: (limit = 50) => request<TaskSummaryList>(`${CONSOLE}/tasks?limit=${limit}`),
   listSessions: () => request<TerminalSessionList>(`${CONSOLE}/sessions`),
+  endSession: (id: string) => request<void>(`${CONSOLE}/sessions/${encodeURIComponent(id)}`, { method: "DELETE" }),
 
   listWorkers: (page: number, pageSize: number, status: WorkerStatusFilter) =>
     request<WorkerPage>(`${WORKERS}?page=${page}&page_size=${pageSize}&status=${status}`),

@@ -34,11 +34,11 @@ export function DeleteDialog(props: DeleteDialogProps): JSX.Element {
   );
 }
 
-/** The small red "Delete" button at the end of a table row. */
-export function RowDeleteButton(props: { label: string; onClick: () => void }): JSX.Element {
+/** The small red "Delete" button (or another verb, `text`) at the end of a table row. */
+export function RowDeleteButton(props: { label: string; onClick: () => void; text?: string }): JSX.Element {
   return (
     <button type="button" class="button small danger-outline" onClick={() => props.onClick()} aria-label={props.label}>
-      Delete
+      {props.text ?? "Delete"}
     </button>
   );
 }

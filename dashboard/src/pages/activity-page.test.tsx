@@ -1,4 +1,4 @@
-import { screen, within } from "@solidjs/testing-library";
+import { fireEvent, screen, waitFor, within } from "@solidjs/testing-library";
 import { describe, expect, it } from "vitest";
 import type { TaskSummary, TerminalSessionSummary } from "../api/types.ts";
 import { fakeConsole, renderAt, sessionBody } from "../test-utils.tsx";
@@ -70,5 +70,40 @@ describe("tasks and sessions page", () => {
     expect(within(row).getByText(/^1:3[45]$/)).toBeTruthy();
     expect(row.textContent).toContain("node-1");
     expect(screen.getByText("No tasks yet")).toBeTruthy();
+  });
+
+  it("ends a session after confirmation, and its row disappears", async () => {
+    let live: TerminalSessionSummary[] = [
+      {
+        session_id: "sess_end",
+        node_id: "node-1",
+        created_at: iso(-120_000),
+        last_used_at: iso(-10_000),
+        lease_expires_at: iso(95_000),
+      },
+    ];
+    const fake = fakeConsole({
+      "GET /api/v1/console/session": () => ({ status: 200, body: sessionBody() }),
+      "GET /api/v1/console/tasks": () => ({ status: 200, body: { items: [], total: 0 } }),
+      "GET /api/v1/console/sessions": () => ({ status: 200, body: { items: live, total: live.length } }),
+      "DELETE /api/v1/console/sessions/sess_end": () => {
+        live = [];
+        return { status: 204 };
+      },
+    });
+    renderAt("/activity");
+    fireEvent.click(await screen.findByRole("button", { name: "End session sess_end" }));
+    let confirm = await screen.findByRole("alertdialog", { name: "End session?" });
+    // Cancel ends nothing.
+    fireEvent.click(within(confirm).getByRole("button", { name: "Cancel" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog")).toBeNull());
+    expect(fake.calls.some((c) => c.method === "DELETE")).toBe(false);
+
+    fireEvent.click(screen.getByRole("button", { name: "End session sess_end" }));
+    confirm = await screen.findByRole("alertdialog", { name: "End session?" });
+    fireEvent.click(within(confirm).getByRole("button", { name: "End session" }));
+    await waitFor(() => expect(screen.queryByText("sess_end")).toBeNull());
+    expect(fake.calls.filter((c) => c.method === "DELETE").map((c) => c.path)).toEqual(["/api/v1/console/sessions/sess_end"]);
+    expect(screen.getByText("No live sessions")).toBeTruthy();
   });
 });

@@ -1,7 +1,8 @@
-import { type JSX, Show } from "solid-js";
+import { createSignal, type JSX, Show } from "solid-js";
 import { api } from "../api/client.ts";
-import type { TaskStatus } from "../api/types.ts";
+import type { TaskStatus, TerminalSessionSummary } from "../api/types.ts";
 import { DataTable } from "../components/data-table.tsx";
+import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { EmptyState } from "../components/feedback.tsx";
 import { formatCountdown, formatDuration, formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
@@ -37,6 +38,7 @@ export function ActivityPage(): JSX.Element {
     ACTIVITY_POLL_MS,
   );
   const now = createNow(1000);
+  const [ending, setEnding] = createSignal<TerminalSessionSummary>();
   const liveSessions = () => (sessions.data()?.items ?? []).filter((s) => Date.parse(s.lease_expires_at) > now());
 
   return (
@@ -52,7 +54,7 @@ export function ActivityPage(): JSX.Element {
         <h2 id="sessions-title">Terminal sessions</h2>
         <DataTable
           caption="Live terminal sessions"
-          columns={["Session", "Worker", "Created", "Last used", "Lease left"]}
+          columns={["Session", "Worker", "Created", "Last used", "Lease left", ""]}
           rows={sessions.data() ? liveSessions() : undefined}
           loading={sessions.loading()}
           loadingLabel="Loading sessions…"
@@ -79,9 +81,28 @@ export function ActivityPage(): JSX.Element {
               <td title={`Expires ${formatTimestamp(s.lease_expires_at)}`}>
                 <span class="countdown">{formatCountdown(s.lease_expires_at, now())}</span>
               </td>
+              <td class="cell-actions">
+                <RowDeleteButton text="End" label={`End session ${s.session_id}`} onClick={() => setEnding(s)} />
+              </td>
             </tr>
           )}
         </DataTable>
+        <Show when={ending()}>
+          {(s) => (
+            <DeleteDialog
+              title="End session?"
+              confirmLabel="End session"
+              onClose={() => setEnding(undefined)}
+              remove={() => api.endSession(s().session_id)}
+              refresh={() => sessions.refresh()}
+            >
+              <p>
+                Session <code>{s().session_id}</code> and its container are removed at once, with every file in it. A command
+                running in it fails.
+              </p>
+            </DeleteDialog>
+          )}
+        </Show>
       </section>
 
       <section class="block" aria-labelledby="tasks-title">

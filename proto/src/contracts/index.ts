@@ -9,6 +9,7 @@ export * from "./errors.ts";
 export * from "./fields.ts";
 export * from "./python-exec.ts";
 export * from "./rest-api.ts";
+export * from "./session-files.ts";
 export * from "./terminal-exec.ts";
 export * from "./terminal-resource.ts";
 

@@ -8,6 +8,7 @@ import type { DockerConfig } from "../docker-config.ts";
 import type { Logger } from "../log.ts";
 import { type DockerStats, workerMetrics } from "../metrics.ts";
 import { PythonExec } from "./python-exec.ts";
+import { SessionFiles } from "./session-files.ts";
 import { TerminalExec } from "./terminal-exec.ts";
 import { TerminalResource } from "./terminal-resource.ts";
 import type { Capability } from "./types.ts";
@@ -46,6 +47,7 @@ interface Live {
   sessions: TerminalSessions | null;
   terminal: TerminalExec | null;
   resource: TerminalResource | null;
+  files: SessionFiles | null;
 }
 
 /**
@@ -71,7 +73,7 @@ class DockerBackendImpl implements DockerBackend {
   capabilities(): Capability[] {
     const l = this.live;
     if (!l) return [];
-    return [l.python, l.terminal, l.resource].filter((c): c is NonNullable<typeof c> => c !== null);
+    return [l.python, l.terminal, l.resource, l.files].filter((c): c is NonNullable<typeof c> => c !== null);
   }
 
   onChange(listener: () => void): void {
@@ -147,7 +149,7 @@ class DockerBackendImpl implements DockerBackend {
     await Promise.all(leftovers.map((c) => this.client.remove(c.id)));
     if (leftovers.length > 0) this.log.info("removed leftover containers of this node", { count: leftovers.length });
     const tracker = new ContainerTracker(this.client, this.log);
-    const live: Live = { tracker, python: null, sessions: null, terminal: null, resource: null };
+    const live: Live = { tracker, python: null, sessions: null, terminal: null, resource: null, files: null };
     await this.addMissing(live);
     const adoptable = kept.map((c) => ({ id: c.id, sessionId: c.labels[LABEL_SESSION] ?? "" }));
     if (live.sessions) await live.sessions.adopt(adoptable);
@@ -173,6 +175,7 @@ class DockerBackendImpl implements DockerBackend {
       live.sessions = new TerminalSessions(this.client, live.tracker, this.config, this.log.child({ component: "terminal" }));
       live.terminal = new TerminalExec(live.sessions, this.config);
       live.resource = new TerminalResource(this.client, live.sessions, this.config);
+      live.files = new SessionFiles(this.client, live.sessions, this.config);
       changed = true;
     }
     if (changed && this.live === live) this.notify();

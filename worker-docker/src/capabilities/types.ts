@@ -20,6 +20,13 @@ export interface CommandContext {
   signal: AbortSignal;
   /** Streams a piece of output to the console (only when the caller asked for streaming). */
   emitOutput?: (stream: "stdout" | "stderr", data: Uint8Array) => void;
+  /** The pieces of a file the console uploads with this command, in order (sessionFiles). */
+  fileIn?: (signal: AbortSignal) => AsyncIterable<Uint8Array>;
+  /** Sends a piece of a file to the console, waiting while its window is full (sessionFiles). */
+  sendFile?: (
+    piece: { data: Uint8Array; last: boolean; totalSize?: number; mimeType?: string },
+    signal: AbortSignal,
+  ) => Promise<void>;
   log: Logger;
 }
 

@@ -72,6 +72,21 @@ export interface ListedContainer {
   running: boolean;
 }
 
+/** A command running in a container with its stdin open and its output flow-controlled. */
+export interface ExecStream {
+  /** Writes to the command's stdin; resolves when the bytes have left (backpressure). */
+  write(data: Uint8Array): Promise<void>;
+  /** Closes stdin (the command sees end of file). */
+  end(): void;
+  /** Stops reading the output until `resume` (the sink gets nothing meanwhile). */
+  pause(): void;
+  resume(): void;
+  /** The exit code once the command ended (-1 when the engine cannot say). */
+  readonly exitCode: Promise<number>;
+  /** Drops the connection at once. */
+  destroy(): void;
+}
+
 /** Thin, logged access to the engine; every method names the container it touches. */
 export interface ContainerClient {
   /** Resolves when the engine answers; rejects with the reason otherwise. */
@@ -91,6 +106,8 @@ export interface ContainerClient {
   remove(id: string): Promise<void>;
   /** Runs a command in a running container; output goes to `sink`, answers the exit code. */
   exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number>;
+  /** Starts a command with stdin attached; output goes to `sink` as the caller lets it flow. */
+  execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream>;
   /** Starts a command in a running container with stdin attached: a private channel to that process. */
   execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams>;
   /** Ids of all containers (running or not) carrying every given label. */

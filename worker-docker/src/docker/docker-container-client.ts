@@ -7,6 +7,7 @@ import type {
   ContainerClient,
   ContainerSpec,
   ExecOptions,
+  ExecStream,
   ExitState,
   ListedContainer,
   OutputSink,
@@ -174,13 +175,48 @@ export class DockerContainerClient implements ContainerClient {
     });
     const socket = await exec.start({ hijack: true, stdin: false });
     await wireStreams(socket, sink, this.log).closed;
-    // The stream can close a moment before the engine records the exit code.
-    let info = await exec.inspect();
-    for (let i = 0; info.Running && i < 50; i++) {
+    return this.execExitCode(id, exec);
+  }
+
+  async execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream> {
+    const exec = await this.docker.getContainer(id).exec({
+      Cmd: options.cmd,
+      User: options.user,
+      WorkingDir: options.workingDir,
+      Env: options.env,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+    });
+    const socket = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    const streams = wireStreams(socket, sink, this.log);
+    return {
+      write: (data) =>
+        new Promise<void>((resolve, reject) => {
+          if (socket.destroyed || !socket.writable) {
+            reject(new Error("the command's stdin is closed"));
+            return;
+          }
+          socket.write(data, (err) => (err ? reject(err) : resolve()));
+        }),
+      // A half-close: the engine closes the command's stdin and keeps its output flowing.
+      end: () => socket.end(),
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      exitCode: streams.closed.then(() => this.execExitCode(id, exec)),
+      destroy: () => socket.destroy(),
+    };
+  }
+
+  /** The exit code of a finished exec; the stream can close a moment before the engine records it. */
+  private async execExitCode(id: string, exec: Docker.Exec): Promise<number> {
+    let info = await exec.inspect().catch(() => null);
+    for (let i = 0; info?.Running && i < 50; i++) {
       await new Promise((r) => setTimeout(r, 10));
-      info = await exec.inspect();
+      info = await exec.inspect().catch(() => null);
     }
-    const code = typeof info.ExitCode === "number" ? info.ExitCode : -1;
+    const code = typeof info?.ExitCode === "number" ? info.ExitCode : -1;
     this.log.debug("docker exec", { container_id: id, exec_id: exec.id, exit_code: code });
     return code;
   }

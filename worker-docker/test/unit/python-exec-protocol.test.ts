@@ -38,6 +38,7 @@ function forgingEngine(reply: (push: (chunk: Buffer) => void) => void) {
       removed.push(id);
     },
     exec: async () => 0,
+    execStream: () => Promise.reject(new Error("not used by pythonExec")),
     execAttached: () => Promise.reject(new Error("no sessions in this test")),
     listByLabels: async () => [],
     listDetailed: async () => [],

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file onlyboxes/registry/v1/registry.proto.
  */
 export const file_onlyboxes_registry_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("CiRvbmx5Ym94ZXMvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SFW9ubHlib3hlcy5yZWdpc3RyeS52MSI7ChVDYXBhYmlsaXR5RGVjbGFyYXRpb24SDAoEbmFtZRgBIAEoCRIUCgxtYXhfaW5mbGlnaHQYAiABKAUiVAoXVGVybWluYWxTZXNzaW9uQ2FwYWNpdHkSGwoTbWF4X2FjdGl2ZV9zZXNzaW9ucxgBIAEoBRIcChRhY3RpdmVfc2Vzc2lvbl9jb3VudBgCIAEoBSL4AgoMQ29ubmVjdEhlbGxvEg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhUKDWV4ZWN1dG9yX2tpbmQYAyABKAkSPwoGbGFiZWxzGAUgAygLMi8ub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbm5lY3RIZWxsby5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAYgASgJEkIKDGNhcGFiaWxpdGllcxgKIAMoCzIsLm9ubHlib3hlcy5yZWdpc3RyeS52MS5DYXBhYmlsaXR5RGVjbGFyYXRpb24SFQoNd29ya2VyX3NlY3JldBgLIAEoCRJRChl0ZXJtaW5hbF9zZXNzaW9uX2NhcGFjaXR5GAwgASgLMi4ub25seWJveGVzLnJlZ2lzdHJ5LnYxLlRlcm1pbmFsU2Vzc2lvbkNhcGFjaXR5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoOSGVhcnRiZWF0RnJhbWUSDwoHbm9kZV9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhwKFGFjdGl2ZV9zZXNzaW9uX2NvdW50GAMgASgFIlgKEkNhcGFiaWxpdGllc1VwZGF0ZRJCCgxjYXBhYmlsaXRpZXMYASADKAsyLC5vbmx5Ym94ZXMucmVnaXN0cnkudjEuQ2FwYWJpbGl0eURlY2xhcmF0aW9uIr8BCgtPdXRwdXRDaHVuaxISCgpjb21tYW5kX2lkGAEgASgJEjkKBnN0cmVhbRgCIAEoDjIpLm9ubHlib3hlcy5yZWdpc3RyeS52MS5PdXRwdXRDaHVuay5TdHJlYW0SDAoEZGF0YRgDIAEoDBILCgNzZXEYBCABKA0iRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIi0wIKDkNvbm5lY3RSZXF1ZXN0EjQKBWhlbGxvGAEgASgLMiMub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbm5lY3RIZWxsb0gAEjoKCWhlYXJ0YmVhdBgCIAEoCzIlLm9ubHlib3hlcy5yZWdpc3RyeS52MS5IZWFydGJlYXRGcmFtZUgAEj4KDmNvbW1hbmRfcmVzdWx0GAMgASgLMiQub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbW1hbmRSZXN1bHRIABI6CgxvdXRwdXRfY2h1bmsYFCABKAsyIi5vbmx5Ym94ZXMucmVnaXN0cnkudjEuT3V0cHV0Q2h1bmtIABJIChNjYXBhYmlsaXRpZXNfdXBkYXRlGBUgASgLMikub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNhcGFiaWxpdGllc1VwZGF0ZUgAQgkKB3BheWxvYWQiQAoKQ29ubmVjdEFjaxISCgpzZXNzaW9uX2lkGAEgASgJEh4KFmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWMYAyABKAUiLgoMSGVhcnRiZWF0QWNrEh4KFmhlYXJ0YmVhdF9pbnRlcnZhbF9zZWMYAiABKAUigAEKD0NvbW1hbmREaXNwYXRjaBISCgpjb21tYW5kX2lkGAEgASgJEhIKCmNhcGFiaWxpdHkYAiABKAkSFAoMcGF5bG9hZF9qc29uGAQgASgMEhgKEGRlYWRsaW5lX3VuaXhfbXMYBSABKAMSFQoNc3RyZWFtX291dHB1dBgUIAEoCCIzCg1Db21tYW5kQ2FuY2VsEhIKCmNvbW1hbmRfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIi0KDENvbW1hbmRFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiiAEKDUNvbW1hbmRSZXN1bHQSEgoKY29tbWFuZF9pZBgBIAEoCRIyCgVlcnJvchgDIAEoCzIjLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db21tYW5kRXJyb3ISFAoMcGF5bG9hZF9qc29uGAQgASgMEhkKEWNvbXBsZXRlZF91bml4X21zGAUgASgDIpgCCg9Db25uZWN0UmVzcG9uc2USOAoLY29ubmVjdF9hY2sYASABKAsyIS5vbmx5Ym94ZXMucmVnaXN0cnkudjEuQ29ubmVjdEFja0gAEjwKDWhlYXJ0YmVhdF9hY2sYAiABKAsyIy5vbmx5Ym94ZXMucmVnaXN0cnkudjEuSGVhcnRiZWF0QWNrSAASQgoQY29tbWFuZF9kaXNwYXRjaBgEIAEoCzImLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db21tYW5kRGlzcGF0Y2hIABI+Cg5jb21tYW5kX2NhbmNlbBgUIAEoCzIkLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db21tYW5kQ2FuY2VsSABCCQoHcGF5bG9hZDJ1ChVXb3JrZXJSZWdpc3RyeVNlcnZpY2USXAoHQ29ubmVjdBIlLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db25uZWN0UmVxdWVzdBomLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db25uZWN0UmVzcG9uc2UoATABYgZwcm90bzM");
+  fileDesc("CiRvbmx5Ym94ZXMvcmVnaXN0cnkvdjEvcmVnaXN0cnkucHJvdG8SFW9ubHlib3hlcy5yZWdpc3RyeS52MSI7ChVDYXBhYmlsaXR5RGVjbGFyYXRpb24SDAoEbmFtZRgBIAEoCRIUCgxtYXhfaW5mbGlnaHQYAiABKAUiVAoXVGVybWluYWxTZXNzaW9uQ2FwYWNpdHkSGwoTbWF4X2FjdGl2ZV9zZXNzaW9ucxgBIAEoBRIcChRhY3RpdmVfc2Vzc2lvbl9jb3VudBgCIAEoBSL4AgoMQ29ubmVjdEhlbGxvEg8KB25vZGVfaWQYASABKAkSEQoJbm9kZV9uYW1lGAIgASgJEhUKDWV4ZWN1dG9yX2tpbmQYAyABKAkSPwoGbGFiZWxzGAUgAygLMi8ub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbm5lY3RIZWxsby5MYWJlbHNFbnRyeRIPCgd2ZXJzaW9uGAYgASgJEkIKDGNhcGFiaWxpdGllcxgKIAMoCzIsLm9ubHlib3hlcy5yZWdpc3RyeS52MS5DYXBhYmlsaXR5RGVjbGFyYXRpb24SFQoNd29ya2VyX3NlY3JldBgLIAEoCRJRChl0ZXJtaW5hbF9zZXNzaW9uX2NhcGFjaXR5GAwgASgLMi4ub25seWJveGVzLnJlZ2lzdHJ5LnYxLlRlcm1pbmFsU2Vzc2lvbkNhcGFjaXR5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoOSGVhcnRiZWF0RnJhbWUSDwoHbm9kZV9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhwKFGFjdGl2ZV9zZXNzaW9uX2NvdW50GAMgASgFIlgKEkNhcGFiaWxpdGllc1VwZGF0ZRJCCgxjYXBhYmlsaXRpZXMYASADKAsyLC5vbmx5Ym94ZXMucmVnaXN0cnkudjEuQ2FwYWJpbGl0eURlY2xhcmF0aW9uIr8BCgtPdXRwdXRDaHVuaxISCgpjb21tYW5kX2lkGAEgASgJEjkKBnN0cmVhbRgCIAEoDjIpLm9ubHlib3hlcy5yZWdpc3RyeS52MS5PdXRwdXRDaHVuay5TdHJlYW0SDAoEZGF0YRgDIAEoDBILCgNzZXEYBCABKA0iRgoGU3RyZWFtEhYKElNUUkVBTV9VTlNQRUNJRklFRBAAEhEKDVNUUkVBTV9TVERPVVQQARIRCg1TVFJFQU1fU1RERVJSEAIibwoJRmlsZUNodW5rEhIKCmNvbW1hbmRfaWQYASABKAkSCwoDc2VxGAIgASgNEgwKBGRhdGEYAyABKAwSDAoEbGFzdBgEIAEoCBISCgp0b3RhbF9zaXplGAUgASgDEhEKCW1pbWVfdHlwZRgGIAEoCSIvCgxGaWxlQ2h1bmtBY2sSEgoKY29tbWFuZF9pZBgBIAEoCRILCgNzZXEYAiABKA0iygMKDkNvbm5lY3RSZXF1ZXN0EjQKBWhlbGxvGAEgASgLMiMub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbm5lY3RIZWxsb0gAEjoKCWhlYXJ0YmVhdBgCIAEoCzIlLm9ubHlib3hlcy5yZWdpc3RyeS52MS5IZWFydGJlYXRGcmFtZUgAEj4KDmNvbW1hbmRfcmVzdWx0GAMgASgLMiQub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbW1hbmRSZXN1bHRIABI6CgxvdXRwdXRfY2h1bmsYFCABKAsyIi5vbmx5Ym94ZXMucmVnaXN0cnkudjEuT3V0cHV0Q2h1bmtIABJIChNjYXBhYmlsaXRpZXNfdXBkYXRlGBUgASgLMikub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNhcGFiaWxpdGllc1VwZGF0ZUgAEjYKCmZpbGVfY2h1bmsYHiABKAsyIC5vbmx5Ym94ZXMucmVnaXN0cnkudjEuRmlsZUNodW5rSAASPQoOZmlsZV9jaHVua19hY2sYHyABKAsyIy5vbmx5Ym94ZXMucmVnaXN0cnkudjEuRmlsZUNodW5rQWNrSABCCQoHcGF5bG9hZCJACgpDb25uZWN0QWNrEhIKCnNlc3Npb25faWQYASABKAkSHgoWaGVhcnRiZWF0X2ludGVydmFsX3NlYxgDIAEoBSIuCgxIZWFydGJlYXRBY2sSHgoWaGVhcnRiZWF0X2ludGVydmFsX3NlYxgCIAEoBSKAAQoPQ29tbWFuZERpc3BhdGNoEhIKCmNvbW1hbmRfaWQYASABKAkSEgoKY2FwYWJpbGl0eRgCIAEoCRIUCgxwYXlsb2FkX2pzb24YBCABKAwSGAoQZGVhZGxpbmVfdW5peF9tcxgFIAEoAxIVCg1zdHJlYW1fb3V0cHV0GBQgASgIIjMKDUNvbW1hbmRDYW5jZWwSEgoKY29tbWFuZF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiLQoMQ29tbWFuZEVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSKIAQoNQ29tbWFuZFJlc3VsdBISCgpjb21tYW5kX2lkGAEgASgJEjIKBWVycm9yGAMgASgLMiMub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbW1hbmRFcnJvchIUCgxwYXlsb2FkX2pzb24YBCABKAwSGQoRY29tcGxldGVkX3VuaXhfbXMYBSABKAMijwMKD0Nvbm5lY3RSZXNwb25zZRI4Cgtjb25uZWN0X2FjaxgBIAEoCzIhLm9ubHlib3hlcy5yZWdpc3RyeS52MS5Db25uZWN0QWNrSAASPAoNaGVhcnRiZWF0X2FjaxgCIAEoCzIjLm9ubHlib3hlcy5yZWdpc3RyeS52MS5IZWFydGJlYXRBY2tIABJCChBjb21tYW5kX2Rpc3BhdGNoGAQgASgLMiYub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbW1hbmREaXNwYXRjaEgAEj4KDmNvbW1hbmRfY2FuY2VsGBQgASgLMiQub25seWJveGVzLnJlZ2lzdHJ5LnYxLkNvbW1hbmRDYW5jZWxIABI2CgpmaWxlX2NodW5rGB4gASgLMiAub25seWJveGVzLnJlZ2lzdHJ5LnYxLkZpbGVDaHVua0gAEj0KDmZpbGVfY2h1bmtfYWNrGB8gASgLMiMub25seWJveGVzLnJlZ2lzdHJ5LnYxLkZpbGVDaHVua0Fja0gAQgkKB3BheWxvYWQydQoVV29ya2VyUmVnaXN0cnlTZXJ2aWNlElwKB0Nvbm5lY3QSJS5vbmx5Ym94ZXMucmVnaXN0cnkudjEuQ29ubmVjdFJlcXVlc3QaJi5vbmx5Ym94ZXMucmVnaXN0cnkudjEuQ29ubmVjdFJlc3BvbnNlKAEwAWIGcHJvdG8z");
 
 /**
  * @generated from message onlyboxes.registry.v1.CapabilityDeclaration
@@ -222,6 +222,84 @@ export const OutputChunk_StreamSchema: GenEnum<OutputChunk_Stream> = /*@__PURE__
   enumDesc(file_onlyboxes_registry_v1_registry, 5, 0);
 
 /**
+ * A piece of a file travelling with a sessionFiles command: upload pieces go console ->
+ * worker after the dispatch, download pieces worker -> console before the result. No
+ * piece is larger than a few hundred KiB, so a file of any allowed size never comes near
+ * the WebSocket message cap.
+ *
+ * @generated from message onlyboxes.registry.v1.FileChunk
+ */
+export type FileChunk = Message<"onlyboxes.registry.v1.FileChunk"> & {
+  /**
+   * @generated from field: string command_id = 1;
+   */
+  commandId: string;
+
+  /**
+   * 0, 1, 2, ... per command and direction.
+   *
+   * @generated from field: uint32 seq = 2;
+   */
+  seq: number;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+
+  /**
+   * The sender has no more pieces for this command.
+   *
+   * @generated from field: bool last = 4;
+   */
+  last: boolean;
+
+  /**
+   * First download piece only: the file's size in bytes and its sniffed media type.
+   *
+   * @generated from field: int64 total_size = 5;
+   */
+  totalSize: bigint;
+
+  /**
+   * @generated from field: string mime_type = 6;
+   */
+  mimeType: string;
+};
+
+/**
+ * Describes the message onlyboxes.registry.v1.FileChunk.
+ * Use `create(FileChunkSchema)` to create a new message.
+ */
+export const FileChunkSchema: GenMessage<FileChunk> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_registry_v1_registry, 6);
+
+/**
+ * Flow control for file pieces: the receiver has consumed every piece up to and
+ * including seq, so the sender may have a bounded window in flight and no more.
+ *
+ * @generated from message onlyboxes.registry.v1.FileChunkAck
+ */
+export type FileChunkAck = Message<"onlyboxes.registry.v1.FileChunkAck"> & {
+  /**
+   * @generated from field: string command_id = 1;
+   */
+  commandId: string;
+
+  /**
+   * @generated from field: uint32 seq = 2;
+   */
+  seq: number;
+};
+
+/**
+ * Describes the message onlyboxes.registry.v1.FileChunkAck.
+ * Use `create(FileChunkAckSchema)` to create a new message.
+ */
+export const FileChunkAckSchema: GenMessage<FileChunkAck> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_registry_v1_registry, 7);
+
+/**
  * @generated from message onlyboxes.registry.v1.ConnectRequest
  */
 export type ConnectRequest = Message<"onlyboxes.registry.v1.ConnectRequest"> & {
@@ -258,6 +336,18 @@ export type ConnectRequest = Message<"onlyboxes.registry.v1.ConnectRequest"> & {
      */
     value: CapabilitiesUpdate;
     case: "capabilitiesUpdate";
+  } | {
+    /**
+     * @generated from field: onlyboxes.registry.v1.FileChunk file_chunk = 30;
+     */
+    value: FileChunk;
+    case: "fileChunk";
+  } | {
+    /**
+     * @generated from field: onlyboxes.registry.v1.FileChunkAck file_chunk_ack = 31;
+     */
+    value: FileChunkAck;
+    case: "fileChunkAck";
   } | { case: undefined; value?: undefined };
 };
 
@@ -266,7 +356,7 @@ export type ConnectRequest = Message<"onlyboxes.registry.v1.ConnectRequest"> & {
  * Use `create(ConnectRequestSchema)` to create a new message.
  */
 export const ConnectRequestSchema: GenMessage<ConnectRequest> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 6);
+  messageDesc(file_onlyboxes_registry_v1_registry, 8);
 
 /**
  * @generated from message onlyboxes.registry.v1.ConnectAck
@@ -288,7 +378,7 @@ export type ConnectAck = Message<"onlyboxes.registry.v1.ConnectAck"> & {
  * Use `create(ConnectAckSchema)` to create a new message.
  */
 export const ConnectAckSchema: GenMessage<ConnectAck> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 7);
+  messageDesc(file_onlyboxes_registry_v1_registry, 9);
 
 /**
  * @generated from message onlyboxes.registry.v1.HeartbeatAck
@@ -305,7 +395,7 @@ export type HeartbeatAck = Message<"onlyboxes.registry.v1.HeartbeatAck"> & {
  * Use `create(HeartbeatAckSchema)` to create a new message.
  */
 export const HeartbeatAckSchema: GenMessage<HeartbeatAck> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 8);
+  messageDesc(file_onlyboxes_registry_v1_registry, 10);
 
 /**
  * @generated from message onlyboxes.registry.v1.CommandDispatch
@@ -344,7 +434,7 @@ export type CommandDispatch = Message<"onlyboxes.registry.v1.CommandDispatch"> &
  * Use `create(CommandDispatchSchema)` to create a new message.
  */
 export const CommandDispatchSchema: GenMessage<CommandDispatch> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 9);
+  messageDesc(file_onlyboxes_registry_v1_registry, 11);
 
 /**
  * Console -> worker: stop a dispatched command now. The worker answers with a
@@ -369,7 +459,7 @@ export type CommandCancel = Message<"onlyboxes.registry.v1.CommandCancel"> & {
  * Use `create(CommandCancelSchema)` to create a new message.
  */
 export const CommandCancelSchema: GenMessage<CommandCancel> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 10);
+  messageDesc(file_onlyboxes_registry_v1_registry, 12);
 
 /**
  * @generated from message onlyboxes.registry.v1.CommandError
@@ -391,7 +481,7 @@ export type CommandError = Message<"onlyboxes.registry.v1.CommandError"> & {
  * Use `create(CommandErrorSchema)` to create a new message.
  */
 export const CommandErrorSchema: GenMessage<CommandError> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 11);
+  messageDesc(file_onlyboxes_registry_v1_registry, 13);
 
 /**
  * @generated from message onlyboxes.registry.v1.CommandResult
@@ -423,7 +513,7 @@ export type CommandResult = Message<"onlyboxes.registry.v1.CommandResult"> & {
  * Use `create(CommandResultSchema)` to create a new message.
  */
 export const CommandResultSchema: GenMessage<CommandResult> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 12);
+  messageDesc(file_onlyboxes_registry_v1_registry, 14);
 
 /**
  * @generated from message onlyboxes.registry.v1.ConnectResponse
@@ -456,6 +546,18 @@ export type ConnectResponse = Message<"onlyboxes.registry.v1.ConnectResponse"> &
      */
     value: CommandCancel;
     case: "commandCancel";
+  } | {
+    /**
+     * @generated from field: onlyboxes.registry.v1.FileChunk file_chunk = 30;
+     */
+    value: FileChunk;
+    case: "fileChunk";
+  } | {
+    /**
+     * @generated from field: onlyboxes.registry.v1.FileChunkAck file_chunk_ack = 31;
+     */
+    value: FileChunkAck;
+    case: "fileChunkAck";
   } | { case: undefined; value?: undefined };
 };
 
@@ -464,7 +566,7 @@ export type ConnectResponse = Message<"onlyboxes.registry.v1.ConnectResponse"> &
  * Use `create(ConnectResponseSchema)` to create a new message.
  */
 export const ConnectResponseSchema: GenMessage<ConnectResponse> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_registry_v1_registry, 13);
+  messageDesc(file_onlyboxes_registry_v1_registry, 15);
 
 /**
  * @generated from service onlyboxes.registry.v1.WorkerRegistryService

@@ -1,0 +1,305 @@
+import {
+  DEFAULT_FILE_MAX_BYTES,
+  EXEC_TIMEOUT_MS,
+  FILE_MAX_BYTES_LIMIT,
+  type FileListResult,
+  type FileWriteResult,
+  fileListResult,
+  fileWriteResult,
+  SESSION_FILES_CAPABILITY,
+  type SessionFilesPayload,
+  type SessionView,
+  TERMINAL_LEASE_SEC,
+} from "@onlyboxes/proto";
+import type { Env } from "../env.ts";
+import { newId } from "../lib/crypto.ts";
+import { dispatch, outcomeError } from "../lib/dispatch.ts";
+import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { accountLimitsStub } from "../objects/account-limits.ts";
+import type { SessionSnapshot } from "../objects/session.ts";
+import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
+import { runTerminal, sessionStub } from "./terminal.ts";
+
+/**
+ * How long one file operation may take on the worker. Generous: a 64 MiB upload from a
+ * slow client still fits; a stalled one is cut off.
+ */
+const FILE_OP_TIMEOUT_MS = EXEC_TIMEOUT_MS.max;
+/** A lock outlives its operation by this much before it counts as abandoned. */
+const LOCK_SLACK_MS = 15_000;
+/** Errors meaning the session's container no longer exists where it was pinned. */
+const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
+
+const cache = new WeakMap<Env, number>();
+
+/** The largest file moved in or out of a session (CONSOLE_FILE_MAX_BYTES, default 64 MiB). */
+export function fileMaxBytes(env: Env): number {
+  const cached = cache.get(env);
+  if (cached !== undefined) return cached;
+  const raw = env.CONSOLE_FILE_MAX_BYTES?.trim();
+  let n = DEFAULT_FILE_MAX_BYTES;
+  if (raw) {
+    n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!(n >= FILE_MAX_BYTES_LIMIT.min && n <= FILE_MAX_BYTES_LIMIT.max)) {
+      throw new AppError(
+        "internal",
+        `console misconfigured: CONSOLE_FILE_MAX_BYTES must be an integer between ${FILE_MAX_BYTES_LIMIT.min} and ${FILE_MAX_BYTES_LIMIT.max}, got "${raw}"`,
+      );
+    }
+  }
+  cache.set(env, n);
+  return n;
+}
+
+function toView(s: SessionSnapshot): SessionView {
+  return {
+    session_id: s.sessionId,
+    created_at: new Date(s.createdAt).toISOString(),
+    last_used_at: new Date(s.lastUsedAt).toISOString(),
+    lease_expires_unix_ms: s.leaseExpiresUnixMs,
+    busy: s.busy,
+  };
+}
+
+/** Starts a session now: its container is created on a worker (as terminalExec does implicitly) and pinned there. */
+export async function createSession(
+  env: Env,
+  accountId: string,
+  leaseTtlSec: number = TERMINAL_LEASE_SEC.default,
+): Promise<{ session_id: string; lease_expires_unix_ms: number; created_at: string }> {
+  const r = await runTerminal(env, accountId, { command: "true", lease_ttl_sec: leaseTtlSec });
+  const view = await sessionStub(env, accountId, r.session_id).view(accountId);
+  return {
+    session_id: r.session_id,
+    lease_expires_unix_ms: r.lease_expires_unix_ms,
+    created_at: new Date(view?.createdAt ?? Date.now()).toISOString(),
+  };
+}
+
+/** One session of the account; another account's id is `session_not_found`, like a missing one. */
+export async function getSession(env: Env, accountId: string, sessionId: string): Promise<SessionView> {
+  const view = await sessionStub(env, accountId, sessionId).view(accountId);
+  if (!view) throw new AppError("session_not_found", "session not found");
+  return toView(view);
+}
+
+/** The account's live sessions, newest first (the account's own record of them, not the D1 mirror, so a new one shows at once). */
+export async function listSessions(env: Env, accountId: string): Promise<SessionView[]> {
+  const ids = await accountLimitsStub(env, accountId).sessionIds();
+  const views: SessionSnapshot[] = [];
+  await Promise.all(
+    ids.map(async (id) => {
+      const v = await sessionStub(env, accountId, id).view(accountId);
+      if (v) views.push({ ...v });
+    }),
+  );
+  return views.sort((a, b) => b.createdAt - a.createdAt).map(toView);
+}
+
+/**
+ * Ends a session at once, busy or not, and has its worker remove the container. A worker
+ * that cannot be reached is not an error: the sandbox ends itself when its lease runs out.
+ */
+export async function endSession(env: Env, accountId: string, sessionId: string): Promise<void> {
+  const ended = await sessionStub(env, accountId, sessionId).end(accountId);
+  if (!ended) throw new AppError("session_not_found", "session not found");
+  if (ended.nodeId === null) return;
+  try {
+    await dispatch(env, {
+      accountId,
+      capability: SESSION_FILES_CAPABILITY,
+      payload: { op: "end_session", session_id: ended.workerKey } satisfies SessionFilesPayload,
+      timeoutMs: 30_000,
+      nodeId: ended.nodeId,
+    });
+  } catch (err) {
+    console.error(
+      JSON.stringify({
+        level: "warn",
+        msg: "ending a session's container failed; its own lease ends it",
+        sessionId,
+        code: AppError.from(err).code,
+      }),
+    );
+  }
+}
+
+/** The session locked for one file operation, with what the worker needs. */
+interface Locked {
+  release(): Promise<void>;
+  /** Forgets the session: its container is gone. */
+  drop(): Promise<void>;
+  workerKey: string;
+  nodeId: string;
+}
+
+async function lockSession(env: Env, accountId: string, sessionId: string): Promise<Locked> {
+  const stub = sessionStub(env, accountId, sessionId);
+  const lease = await stub.begin({
+    accountId,
+    sessionId,
+    createIfMissing: false,
+    leaseTtlSec: TERMINAL_LEASE_SEC.default,
+    holdMs: FILE_OP_TIMEOUT_MS + LOCK_SLACK_MS,
+  });
+  if (!lease.ok) throw new AppError(lease.code, lease.message);
+  if (lease.nodeId === null) {
+    // Only a session whose first command is still running lacks a node, and that one is locked.
+    await stub.release(lease.lockId);
+    throw new AppError("session_not_found", "session not found");
+  }
+  return {
+    release: () => stub.release(lease.lockId),
+    drop: () => stub.drop(lease.lockId),
+    workerKey: lease.workerKey,
+    nodeId: lease.nodeId,
+  };
+}
+
+/** Turns a failed outcome into the caller's error, forgetting a session whose container is gone. */
+async function failure(locked: Locked, outcome: DispatchOutcome & { ok: false }): Promise<AppError> {
+  if (outcome.notDelivered && outcome.code === "no_capacity") {
+    await locked.release();
+    return new AppError("no_capacity", "the worker holding this session is at capacity; retry shortly");
+  }
+  const e = outcome.notDelivered ? new AppError("no_worker", outcome.message) : outcomeError(outcome);
+  if (SESSION_GONE.has(e.code)) {
+    await locked.drop();
+    return new AppError("session_not_found", "session not found", e);
+  }
+  await locked.release();
+  return e;
+}
+
+/**
+ * Writes `body` to `path` in the session's container, streamed to the worker piece by
+ * piece. The file appears only once every byte arrived (the worker renames a temporary
+ * file into place); more than the limit is `file_too_large` with nothing left behind.
+ */
+export async function uploadFile(
+  env: Env,
+  accountId: string,
+  sessionId: string,
+  path: string,
+  body: ReadableStream<Uint8Array>,
+): Promise<FileWriteResult> {
+  const maxBytes = fileMaxBytes(env);
+  let locked: Locked;
+  try {
+    locked = await lockSession(env, accountId, sessionId);
+  } catch (err) {
+    await body.cancel().catch(() => {});
+    throw err;
+  }
+  const outcome = await workerNodeStub(env, locked.nodeId).upload(
+    {
+      commandId: newId("cmd"),
+      capability: SESSION_FILES_CAPABILITY,
+      payloadJson: JSON.stringify({
+        op: "write",
+        session_id: locked.workerKey,
+        path,
+        max_bytes: maxBytes,
+      } satisfies SessionFilesPayload),
+      deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
+      streamOutput: false,
+    },
+    body,
+    maxBytes,
+  );
+  if (!outcome.ok) throw await failure(locked, outcome);
+  await locked.release();
+  const parsed = fileWriteResult.safeParse(JSON.parse(outcome.payloadJson));
+  if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid write result");
+  return { path, size: parsed.data.size };
+}
+
+/**
+ * Reads `path` from the session's container: answers once the worker announced the file,
+ * with its bytes as a stream. The session stays locked until the stream ends (`done`).
+ */
+export async function downloadFile(
+  env: Env,
+  accountId: string,
+  sessionId: string,
+  path: string,
+  maxBytes: number = fileMaxBytes(env),
+): Promise<{ size: number; mimeType: string; body: ReadableStream<Uint8Array>; done: Promise<void> }> {
+  const locked = await lockSession(env, accountId, sessionId);
+  const started = await workerNodeStub(env, locked.nodeId).download({
+    commandId: newId("cmd"),
+    capability: SESSION_FILES_CAPABILITY,
+    payloadJson: JSON.stringify({
+      op: "read",
+      session_id: locked.workerKey,
+      path,
+      max_bytes: maxBytes,
+    } satisfies SessionFilesPayload),
+    deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
+    streamOutput: false,
+  });
+  if (!started.ok) throw await failure(locked, started);
+  // Pass the bytes through a pipe we own, so the session's lock is freed when they end.
+  const pipe = new IdentityTransformStream();
+  const done = started.body
+    .pipeTo(pipe.writable)
+    .catch(() => {})
+    .finally(() => locked.release());
+  return { size: started.size, mimeType: started.mimeType, body: pipe.readable, done };
+}
+
+async function simpleOp<T>(
+  env: Env,
+  accountId: string,
+  sessionId: string,
+  op: (workerKey: string) => SessionFilesPayload,
+  read: (raw: unknown) => T,
+): Promise<T> {
+  const locked = await lockSession(env, accountId, sessionId);
+  let raw: unknown;
+  try {
+    raw = await dispatch(env, {
+      accountId,
+      capability: SESSION_FILES_CAPABILITY,
+      payload: op(locked.workerKey),
+      timeoutMs: 60_000,
+      nodeId: locked.nodeId,
+    });
+  } catch (err) {
+    const e = AppError.from(err);
+    throw await failure(locked, { ok: false, code: e.code, message: e.message });
+  }
+  await locked.release();
+  return read(raw);
+}
+
+/** Deletes a file (or symlink) in the session's container; a directory is `path_is_directory`. */
+export async function deleteFile(env: Env, accountId: string, sessionId: string, path: string): Promise<void> {
+  await simpleOp(
+    env,
+    accountId,
+    sessionId,
+    (key) => ({ op: "delete", session_id: key, path }),
+    () => undefined,
+  );
+}
+
+/** Lists a directory in the session's container. */
+export async function listFiles(env: Env, accountId: string, sessionId: string, path: string): Promise<FileListResult> {
+  return simpleOp(
+    env,
+    accountId,
+    sessionId,
+    (key) => ({ op: "list", session_id: key, path }),
+    (raw) => {
+      const parsed = fileListResult.safeParse(raw);
+      if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid listing");
+      return { path, entries: parsed.data.entries };
+    },
+  );
+}
+
+/** A fresh session id for a writeFile without one (same form as terminalExec's). */
+export function newSessionId(): string {
+  return newId("sess");
+}
