@@ -41,7 +41,7 @@ function templateOf(method: string, path: string): string {
  * a JSON body validates against that status's schema. Returns the status and body.
  */
 async function documented(
-  method: "get" | "post" | "delete",
+  method: "get" | "post" | "put" | "delete",
   path: string,
   opts: { body?: unknown; cookie?: string; bearer?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: unknown }> {
@@ -224,6 +224,21 @@ describe("real answers match the documented shapes", () => {
     expect((await documented("get", "/api/v1/console/tasks?limit=5", { cookie: userCookie })).status).toBe(200);
     expect((await documented("get", "/api/v1/console/tasks?limit=0", { cookie: userCookie })).status).toBe(400);
     expect((await documented("get", "/api/v1/console/sessions", { cookie: userCookie })).status).toBe(200);
+    expect((await documented("get", "/api/v1/tasks/task_missing/events", { bearer: token })).status).toBe(404);
+  });
+
+  it("sessions and files", async () => {
+    const missing = "sess_missing";
+    const files = `/api/v1/sessions/${missing}/files?path=a.txt`;
+    expect((await documented("get", "/api/v1/sessions", { bearer: token })).status).toBe(200);
+    expect((await documented("get", `/api/v1/sessions/${missing}`, { bearer: token })).status).toBe(404);
+    expect((await documented("delete", `/api/v1/sessions/${missing}`, { bearer: token })).status).toBe(404);
+    expect((await documented("delete", `/api/v1/console/sessions/${missing}`, { cookie: userCookie })).status).toBe(404);
+    expect((await documented("put", files, { bearer: token, body: "hello" })).status).toBe(404);
+    expect((await documented("get", files, { bearer: token })).status).toBe(404);
+    expect((await documented("delete", files, { bearer: token })).status).toBe(404);
+    expect((await documented("get", `/api/v1/sessions/${missing}/files/list`, { bearer: token })).status).toBe(404);
+    expect((await documented("post", "/api/v1/sessions", { bearer: token, body: { lease_ttl_sec: 5 } })).status).toBe(400);
   });
 
   it("mcp", async () => {
