@@ -147,7 +147,7 @@ describe("mcp: transport and auth", () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-    expect(res.body.result.tools).toHaveLength(4);
+    expect(res.body.result.tools).toHaveLength(7);
   });
 
   it("answers malformed JSON with a JSON-RPC parse error", async () => {
@@ -179,7 +179,7 @@ describe("mcp: Origin (DNS-rebinding guard)", () => {
   it("serves a request without Origin (non-browser clients)", async () => {
     const res = await listFrom("/mcp", undefined);
     expect(res.status).toBe(200);
-    expect(res.body.result?.tools).toHaveLength(4);
+    expect(res.body.result?.tools).toHaveLength(7);
   });
 
   it.each([
@@ -233,9 +233,17 @@ describe("mcp: initialize", () => {
 });
 
 describe("mcp: tools/list", () => {
-  it("lists the contract's four tools with strict input schemas", async () => {
+  it("lists the contract's four tools and the three file tools, all with strict input schemas", async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["echo", "pythonExec", "readImage", "terminalExec"]);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      "echo",
+      "listFiles",
+      "pythonExec",
+      "readFile",
+      "readImage",
+      "terminalExec",
+      "writeFile",
+    ]);
     for (const t of tools) {
       expect(t.inputSchema.type).toBe("object");
       expect(t.inputSchema.additionalProperties).toBe(false);
