@@ -9,7 +9,7 @@ import { createDockerBackend, type DockerBackend } from "../../src/capabilities/
 import type { Capability } from "../../src/capabilities/types.ts";
 import { LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
 import { createLogger } from "../../src/log.ts";
-import { containersWith, ctx, eventually, marker, type PythonResult, testConfig } from "./harness.ts";
+import { containersWith, ctx, DOCKER_CAPABILITIES, eventually, marker, type PythonResult, testConfig } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -83,7 +83,7 @@ describe("Docker backend", () => {
       expect(warnings[0]?.msg).toMatch(/Docker Engine unreachable at .*engine-.*\.sock.*scripts\/docker-engine\.sh/);
 
       await proxy.open();
-      expect(await eventually(async () => backend.capabilities().length === 3, 15_000)).toBe(true);
+      expect(await eventually(async () => backend.capabilities().length === DOCKER_CAPABILITIES.length, 15_000)).toBe(true);
       expect(changes).toBeGreaterThanOrEqual(1);
       expect(await capOf(backend, "pythonExec").run({ code: "print(6 * 7)" }, ctx())).toEqual({
         output: "42\n",
@@ -100,7 +100,7 @@ describe("Docker backend", () => {
 
       // Back again: served anew, and the containers of the earlier life are swept by label.
       await proxy.open();
-      expect(await eventually(async () => backend.capabilities().length === 3, 15_000)).toBe(true);
+      expect(await eventually(async () => backend.capabilities().length === DOCKER_CAPABILITIES.length, 15_000)).toBe(true);
     } finally {
       await backend.close();
     }
@@ -175,7 +175,7 @@ describe("Docker backend", () => {
     const config = testConfig({ WORKER_PYTHON_EXEC_DOCKER_IMAGE: "onlyboxes/missing:0" });
     const backend = await createDockerBackend(config, log);
     try {
-      expect(backend.capabilities().map((c) => c.name)).toEqual(["terminalExec", "terminalResource"]);
+      expect(backend.capabilities().map((c) => c.name)).toEqual(["terminalExec", "terminalResource", "sessionFiles"]);
       const errors = lines.filter((l) => l.level === "error");
       expect(errors).toHaveLength(1);
       expect(errors[0]?.msg).toMatch(/image onlyboxes\/missing:0 not found.*build-images\.sh.*WORKER_PYTHON_EXEC_DOCKER_IMAGE/);

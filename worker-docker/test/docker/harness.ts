@@ -55,12 +55,15 @@ function runners(cap: Started["cap"]): Pick<Started, "python" | "terminal" | "sh
   };
 }
 
-/** Starts a backend on the real engine and waits until it serves all three capabilities. */
+/** The Docker capabilities a backend serves once the engine is up and every image is built. */
+export const DOCKER_CAPABILITIES = ["pythonExec", "terminalExec", "terminalResource", "sessionFiles"];
+
+/** Starts a backend on the real engine and checks it serves every Docker capability. */
 export async function startBackend(env: Record<string, string> = {}): Promise<Started> {
   const config = testConfig(env);
   const backend = await createDockerBackend(config, testLog);
   const names = backend.capabilities().map((c) => c.name);
-  if (names.length !== 3)
+  if (names.length !== DOCKER_CAPABILITIES.length)
     throw new Error(`backend serves ${names.join(", ") || "nothing"}: is the engine up and are the images built?`);
   const cap: Started["cap"] = (name) => {
     const c = backend.capabilities().find((x) => x.name === name);
