@@ -70,9 +70,17 @@ describe("MCP over HTTP", () => {
     expect(get.headers.get("allow")).toBe("POST");
   });
 
-  it("lists the four tools with strict schemas", async () => {
+  it("lists the contract's four tools and the three file tools, with strict schemas", async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["echo", "pythonExec", "readImage", "terminalExec"]);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      "echo",
+      "listFiles",
+      "pythonExec",
+      "readFile",
+      "readImage",
+      "terminalExec",
+      "writeFile",
+    ]);
     for (const t of tools) expect(t.inputSchema.additionalProperties).toBe(false);
   });
 
