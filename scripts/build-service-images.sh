@@ -219,10 +219,13 @@ if wants console; then
   say "building the dashboard and bundling the console"
   (cd "$REPO_ROOT" && npm run build -w dashboard --silent >"$WORK/dashboard-build.log" 2>&1) ||
     { cat "$WORK/dashboard-build.log" >&2; die "the dashboard build failed"; }
-  "$NODE_BIN" --input-type=module -e '
+  # The launcher bundles into its per-checkout cache and says where.
+  bundle_dir=$("$NODE_BIN" --input-type=module -e '
     const { bundleConsole } = await import(process.argv[1]);
-    bundleConsole(process.argv[2], process.argv[3], { ...process.env, CONSOLE_BUNDLE_DIR: "" });
-  ' "$REPO_ROOT/scripts/launcher/bundle.mjs" "$REPO_ROOT" "$WORK/console-data"
+    const { bundleDir } = bundleConsole(process.argv[2], process.argv[3], { ...process.env, CONSOLE_BUNDLE_DIR: "" });
+    process.stdout.write(bundleDir);
+  ' "$REPO_ROOT/scripts/launcher/bundle.mjs" "$REPO_ROOT" "$WORK/console-data")
+  [ -f "$bundle_dir/index.js" ] || die "the console bundle is missing (looked in ${bundle_dir:-nowhere})"
   skip_args=()
   for pkg in "${RUNTIME_SKIP[@]}"; do skip_args+=(--skip "$pkg"); done
   mapfile -t modules < <("$NODE_BIN" "$HELPERS/runtime-modules.mjs" "$REPO_ROOT" miniflare "${skip_args[@]}")
@@ -237,7 +240,7 @@ if wants console; then
   install -m 0644 "$HELPERS/console-entry.mjs" "$app/scripts/service-images/"
   cp -r "$REPO_ROOT/console-worker/migrations" "$app/console-worker/"
   cp -r "$REPO_ROOT/dashboard/dist" "$app/dashboard/"
-  cp -r "$WORK/console-data/bundle/." "$app/bundle/"
+  cp -r "$bundle_dir/." "$app/bundle/"
   (cd "$REPO_ROOT" && tar -c "${modules[@]}") | tar -x -C "$app"
   # workerd must run on the image's libraries too.
   (cd / && chroot "$root" /app/node_modules/@cloudflare/workerd-linux-64/bin/workerd --version >/dev/null) ||
