@@ -134,8 +134,10 @@ async function bearerPost(path: string, token: string, body: unknown): Promise<{
 }
 
 /** IDs of the containers the given worker created (every one carries its node id as a label). */
-function containersOf(nodeId: string): Promise<string[]> {
-  const r = spawnSync("docker", ["ps", "-aq", "--filter", `label=dev.onlyboxes.node-id=${nodeId}`], { encoding: "utf8" });
+function containersOf(nodeId: string, capability?: string): Promise<string[]> {
+  const filters = ["--filter", `label=dev.onlyboxes.node-id=${nodeId}`];
+  if (capability) filters.push("--filter", `label=dev.onlyboxes.capability=${capability}`);
+  const r = spawnSync("docker", ["ps", "-aq", ...filters], { encoding: "utf8" });
   return Promise.resolve(r.stdout.split("\n").filter((l) => l.trim() !== ""));
 }
 
@@ -183,13 +185,15 @@ afterAll(async () => {
   if (consoleProc) await stopConsole(consoleProc);
   if (localNodeId !== undefined) {
     const nodeId = localNodeId;
-    const left = await until(
-      () => containersOf(nodeId),
-      (ids) => ids.length === 0,
-      "the worker's containers to be removed",
-      30_000,
-    );
+    // A clean stop keeps idle terminal sessions for the next start to adopt; everything else goes.
+    const notSessions = async () => {
+      const sessions = new Set(await containersOf(nodeId, "terminalExec"));
+      return (await containersOf(nodeId)).filter((id) => !sessions.has(id));
+    };
+    const left = await until(notSessions, (ids) => ids.length === 0, "the worker's containers to be removed", 30_000);
     expect(left).toEqual([]);
+    const kept = await containersOf(nodeId, "terminalExec");
+    if (kept.length > 0) spawnSync("docker", ["rm", "-f", ...kept]);
   }
 }, 90_000);
 
