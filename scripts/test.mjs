@@ -54,6 +54,16 @@ if (selected.some((s) => s.browser)) {
   }
   step("dashboard build", "npm", ["run", "build", "-w", "dashboard"]);
 }
+// e2e/compose.test.ts brings compose.yaml up: the plugin or Debian's docker-compose.
+if (selected.some((s) => s.name === "e2e")) {
+  const plugin = spawnSync("docker", ["compose", "version"], { stdio: "ignore" }).status === 0;
+  if (!plugin && !existsSync("/usr/bin/docker-compose")) {
+    step("Docker Compose (Debian)", "bash", [
+      "-c",
+      "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null",
+    ]);
+  }
+}
 
 /** Managed containers on the engine with the node that owns each (docker ps). */
 function managedContainers() {
