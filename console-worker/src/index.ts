@@ -11,7 +11,7 @@ import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
-import { CONNECT_PREFIX, connectRoutes } from "./routes/connect.ts";
+import { CONNECT_PREFIX, connectRoutes, isConnectUpload } from "./routes/connect.ts";
 import { consoleRoutes } from "./routes/console.ts";
 import { mcpRoutes } from "./routes/mcp.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -63,7 +63,8 @@ export function createApp(): Hono<AppEnv> {
       throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
     },
   });
-  app.use("/api/*", (c, next) => (isFileUpload(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next)));
+  const upload = (method: string, path: string) => isFileUpload(method, path) || isConnectUpload(method, path);
+  app.use("/api/*", (c, next) => (upload(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next)));
 
   app.route("/", openapiRoutes);
   app.route("/", metricsRoutes);

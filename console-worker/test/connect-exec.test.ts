@@ -1,9 +1,7 @@
-import { SELF } from "cloudflare:test";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { createFetchClient } from "@connectrpc/connect/protocol";
-import { createTransport } from "@connectrpc/connect/protocol-connect";
-import { ErrorDetailSchema, ExecService, OutputStream, type RunResponse } from "@onlyboxes/proto/exec";
+import { Code } from "@connectrpc/connect";
+import { ErrorDetailSchema, OutputStream, type RunResponse } from "@onlyboxes/proto/exec";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { execClient, failureOf } from "./connect-client.ts";
 import { createAccount, createToken, newAccountWithToken, ORIGIN, signInAdmin } from "./helpers.ts";
 import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
 
@@ -28,27 +26,9 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function withHeaders(headers: Record<string, string>): Interceptor {
-  return (next) => (req) => {
-    for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
-    return next(req);
-  };
-}
-
 /** A Connect client of the console under test (SELF), speaking JSON or binary. */
 function client(headers: Record<string, string>, binary = false) {
-  const transport = createTransport({
-    httpClient: createFetchClient((req) => SELF.fetch(req)),
-    baseUrl: `${ORIGIN}/api/connect`,
-    useBinaryFormat: binary,
-    interceptors: [withHeaders(headers)],
-    acceptCompression: [],
-    sendCompression: null,
-    compressMinBytes: 0,
-    readMaxBytes: 16 * 1024 * 1024,
-    writeMaxBytes: 16 * 1024 * 1024,
-  });
-  return createClient(ExecService, transport);
+  return execClient(headers, { binary });
 }
 
 const LINES = 6;
@@ -79,15 +59,6 @@ async function collect(stream: AsyncIterable<RunResponse>): Promise<Array<RunRes
   const got: Array<RunResponse & { at: number }> = [];
   for await (const msg of stream) got.push(Object.assign(msg, { at: Date.now() }));
   return got;
-}
-
-async function failureOf(work: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await work;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
 }
 
 const EXPECTED = Array.from({ length: LINES }, (_, i) => `line ${i}\n`).join("");

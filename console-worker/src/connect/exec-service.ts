@@ -1,45 +1,20 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { CAPABILITY_CONTRACTS, EXEC_TIMEOUT_MS, intBetween } from "@onlyboxes/proto";
 import {
-  ErrorDetailSchema,
   type ExecService,
   OutputStream,
   type RunRequest,
   type RunResponseSchema,
   type RunResultSchema,
 } from "@onlyboxes/proto/exec";
-import type { AuthAccount } from "../app-env.ts";
 import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
-import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
-import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { AppError } from "../lib/errors.ts";
 import { validate } from "../lib/validate.ts";
-
-/** What the route hands each call: the bindings and the signed-in account. */
-export interface CallScope {
-  env: Env;
-  account: AuthAccount;
-  /**
-   * Keeps the request alive for `work` after its client went away, so a canceled run
-   * still reaches its worker (the runtime drops a disconnected request's other work).
-   */
-  waitUntil: (work: Promise<unknown>) => void;
-}
-
-/**
- * The scope of an authenticated call, or why the caller was refused. A refusal travels
- * to the handler so the client gets it as a Connect error with its message (a streaming
- * client reads only the HTTP status of a non-200 answer).
- */
-export type CallAuth = { ok: true; scope: CallScope } | { ok: false; error: AppError };
-
-/** Context key the route sets on every call. */
-export const callScopeKey = createContextKey<CallAuth>(
-  { ok: false, error: new AppError("internal", "the call has no scope") },
-  { description: "onlyboxes call scope" },
-);
+import { guard, scopeOf, toConnectError } from "./call-scope.ts";
+import { sessionFileMethods } from "./session-file-methods.ts";
 
 type RunEvent = MessageInitShape<typeof RunResponseSchema>;
 
@@ -48,12 +23,11 @@ type RunEvent = MessageInitShape<typeof RunResponseSchema>;
  * checks and messages as REST and MCP), runs it through `runCapability`, and streams the
  * output as the worker sends it, then images and the result. A closed stream (the
  * client went away or pressed Stop) aborts the run, which cancels it on the worker.
+ * The file methods are the console's session files (see session-file-methods.ts).
  */
 export const execService: ServiceImpl<typeof ExecService> = {
   async *run(req: RunRequest, ctx: HandlerContext): AsyncIterable<RunEvent> {
-    const auth = ctx.values.get(callScopeKey);
-    if (!auth.ok) throw toConnectError(auth.error);
-    const scope = auth.scope;
+    const scope = scopeOf(ctx);
     const call = toCall(req);
     const timeoutMs =
       req.timeoutMs === 0
@@ -91,6 +65,7 @@ export const execService: ServiceImpl<typeof ExecService> = {
     await work;
     if (failure !== undefined) throw toConnectError(failure);
   },
+  ...sessionFileMethods,
 };
 
 /** Turns the request into a capability call checked by that capability's contract. */
@@ -123,15 +98,6 @@ function toCall(req: RunRequest): CapabilityCall {
     }
     default:
       throw toConnectError(new AppError("invalid_argument", "program: set python or shell"));
-  }
-}
-
-/** Runs a validation, turning its AppError into the Connect error the client sees. */
-function guard<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw toConnectError(err);
   }
 }
 
@@ -181,50 +147,4 @@ function toRunResult(result: unknown): MessageInitShape<typeof RunResultSchema> 
     created: r.created === true,
     resultJson: JSON.stringify(result ?? null),
   };
-}
-
-/**
- * The Connect code closest to each HTTP status of the registry; the exact Onlyboxes code
- * travels in the error's ErrorDetail.
- */
-function connectCode(code: ErrorCode, status: number): Code {
-  if (code === "canceled") return Code.Canceled;
-  if (code === "session_busy" || code === "conflict") return Code.Aborted;
-  switch (status) {
-    case 400:
-    case 415:
-      return Code.InvalidArgument;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-    case 410:
-      return Code.NotFound;
-    case 405:
-      return Code.Unimplemented;
-    case 413:
-    case 429:
-    case 507:
-      return Code.ResourceExhausted;
-    case 426:
-      return Code.FailedPrecondition;
-    case 502:
-    case 503:
-      return Code.Unavailable;
-    case 504:
-      return Code.DeadlineExceeded;
-    default:
-      return Code.Internal;
-  }
-}
-
-/** Turns anything caught into a ConnectError carrying the registry's code (internal errors say no more than that). */
-export function toConnectError(err: unknown): ConnectError {
-  if (err instanceof ConnectError) return err;
-  const e = AppError.from(err);
-  const message = e.code === "internal" ? "internal error" : e.message;
-  return new ConnectError(message, connectCode(e.code, e.status), undefined, [
-    { desc: ErrorDetailSchema, value: { code: e.code } },
-  ]);
 }

@@ -4,7 +4,9 @@ import type { ErrorBody } from "@onlyboxes/proto";
 import { ExecService } from "@onlyboxes/proto/exec";
 import { type Context, Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
-import { type CallAuth, callScopeKey, execService } from "../connect/exec-service.ts";
+import { type CallAuth, callScopeKey } from "../connect/call-scope.ts";
+import { execService } from "../connect/exec-service.ts";
+import { WRITE_FILE_READ_MAX_BYTES } from "../connect/session-file-methods.ts";
 import { getConfig } from "../lib/config.ts";
 import { AppError, isErrorCode } from "../lib/errors.ts";
 import { MAX_JSON_BODY_BYTES } from "../lib/validate.ts";
@@ -16,11 +18,19 @@ import { requireSession } from "../middleware/session.ts";
 export const CONNECT_PREFIX = "/api/connect";
 
 // Built once per isolate; each call gets its bindings and account through context values.
-const router = createConnectRouter({ grpc: false, grpcWeb: false, readMaxBytes: MAX_JSON_BODY_BYTES }).service(
-  ExecService,
-  execService,
+const options = { grpc: false, grpcWeb: false, readMaxBytes: MAX_JSON_BODY_BYTES };
+const router = createConnectRouter(options).service(ExecService, execService);
+// WriteFile carries a whole file: its own read limit, and its handler replaces the default one.
+const uploads = createConnectRouter({ ...options, readMaxBytes: WRITE_FILE_READ_MAX_BYTES }).rpc(
+  ExecService.method.writeFile,
+  execService.writeFile,
 );
-const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+const handlers = new Map([...router.handlers, ...uploads.handlers].map((h) => [h.requestPath, h]));
+
+/** True for a WriteFile call, whose body is limited by its own read limit instead of the JSON one. */
+export function isConnectUpload(method: string, pathname: string): boolean {
+  return method === "POST" && pathname === `${CONNECT_PREFIX}/${ExecService.typeName}/${ExecService.method.writeFile.name}`;
+}
 
 /**
  * Authenticates with the bearer token, or else the dashboard's session cookie, and

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file onlyboxes/api/v1/exec.proto.
  */
 export const file_onlyboxes_api_v1_exec: GenFile = /*@__PURE__*/
-  fileDesc("Chtvbmx5Ym94ZXMvYXBpL3YxL2V4ZWMucHJvdG8SEG9ubHlib3hlcy5hcGkudjEijwEKClJ1blJlcXVlc3QSMQoGcHl0aG9uGAEgASgLMh8ub25seWJveGVzLmFwaS52MS5QeXRob25Qcm9ncmFtSAASLwoFc2hlbGwYAiABKAsyHi5vbmx5Ym94ZXMuYXBpLnYxLlNoZWxsUHJvZ3JhbUgAEhIKCnRpbWVvdXRfbXMYAyABKA1CCQoHcHJvZ3JhbSJbCg1QeXRob25Qcm9ncmFtEgwKBGNvZGUYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIZChFjcmVhdGVfaWZfbWlzc2luZxgDIAEoCBINCgVyZXNldBgEIAEoCCJlCgxTaGVsbFByb2dyYW0SDwoHY29tbWFuZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhkKEWNyZWF0ZV9pZl9taXNzaW5nGAMgASgIEhUKDWxlYXNlX3R0bF9zZWMYBCABKA0imwEKC1J1blJlc3BvbnNlEioKBm91dHB1dBgBIAEoCzIYLm9ubHlib3hlcy5hcGkudjEuT3V0cHV0SAASKAoFaW1hZ2UYAiABKAsyFy5vbmx5Ym94ZXMuYXBpLnYxLkltYWdlSAASLQoGcmVzdWx0GAMgASgLMhsub25seWJveGVzLmFwaS52MS5SdW5SZXN1bHRIAEIHCgVldmVudCJGCgZPdXRwdXQSLgoGc3RyZWFtGAEgASgOMh4ub25seWJveGVzLmFwaS52MS5PdXRwdXRTdHJlYW0SDAoEZGF0YRgCIAEoCSI2CgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRuYW1lGAMgASgJIqwBCglSdW5SZXN1bHQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnN0ZG91dBgCIAEoCRIOCgZzdGRlcnIYAyABKAkSGAoQc3Rkb3V0X3RydW5jYXRlZBgEIAEoCBIYChBzdGRlcnJfdHJ1bmNhdGVkGAUgASgIEhIKCnNlc3Npb25faWQYBiABKAkSDwoHY3JlYXRlZBgHIAEoCBITCgtyZXN1bHRfanNvbhgIIAEoCSIbCgtFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJKmEKDE91dHB1dFN0cmVhbRIdChlPVVRQVVRfU1RSRUFNX1VOU1BFQ0lGSUVEEAASGAoUT1VUUFVUX1NUUkVBTV9TVERPVVQQARIYChRPVVRQVVRfU1RSRUFNX1NUREVSUhACMlMKC0V4ZWNTZXJ2aWNlEkQKA1J1bhIcLm9ubHlib3hlcy5hcGkudjEuUnVuUmVxdWVzdBodLm9ubHlib3hlcy5hcGkudjEuUnVuUmVzcG9uc2UwAWIGcHJvdG8z");
+  fileDesc("Chtvbmx5Ym94ZXMvYXBpL3YxL2V4ZWMucHJvdG8SEG9ubHlib3hlcy5hcGkudjEijwEKClJ1blJlcXVlc3QSMQoGcHl0aG9uGAEgASgLMh8ub25seWJveGVzLmFwaS52MS5QeXRob25Qcm9ncmFtSAASLwoFc2hlbGwYAiABKAsyHi5vbmx5Ym94ZXMuYXBpLnYxLlNoZWxsUHJvZ3JhbUgAEhIKCnRpbWVvdXRfbXMYAyABKA1CCQoHcHJvZ3JhbSJbCg1QeXRob25Qcm9ncmFtEgwKBGNvZGUYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIZChFjcmVhdGVfaWZfbWlzc2luZxgDIAEoCBINCgVyZXNldBgEIAEoCCJlCgxTaGVsbFByb2dyYW0SDwoHY29tbWFuZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEhkKEWNyZWF0ZV9pZl9taXNzaW5nGAMgASgIEhUKDWxlYXNlX3R0bF9zZWMYBCABKA0imwEKC1J1blJlc3BvbnNlEioKBm91dHB1dBgBIAEoCzIYLm9ubHlib3hlcy5hcGkudjEuT3V0cHV0SAASKAoFaW1hZ2UYAiABKAsyFy5vbmx5Ym94ZXMuYXBpLnYxLkltYWdlSAASLQoGcmVzdWx0GAMgASgLMhsub25seWJveGVzLmFwaS52MS5SdW5SZXN1bHRIAEIHCgVldmVudCJGCgZPdXRwdXQSLgoGc3RyZWFtGAEgASgOMh4ub25seWJveGVzLmFwaS52MS5PdXRwdXRTdHJlYW0SDAoEZGF0YRgCIAEoCSI2CgVJbWFnZRIRCgltaW1lX3R5cGUYASABKAkSDAoEZGF0YRgCIAEoDBIMCgRuYW1lGAMgASgJIqwBCglSdW5SZXN1bHQSEQoJZXhpdF9jb2RlGAEgASgFEg4KBnN0ZG91dBgCIAEoCRIOCgZzdGRlcnIYAyABKAkSGAoQc3Rkb3V0X3RydW5jYXRlZBgEIAEoCBIYChBzdGRlcnJfdHJ1bmNhdGVkGAUgASgIEhIKCnNlc3Npb25faWQYBiABKAkSDwoHY3JlYXRlZBgHIAEoCBITCgtyZXN1bHRfanNvbhgIIAEoCSI0ChBMaXN0RmlsZXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEcGF0aBgCIAEoCSJoCglGaWxlRW50cnkSDAoEbmFtZRgBIAEoCRIoCgR0eXBlGAIgASgOMhoub25seWJveGVzLmFwaS52MS5GaWxlVHlwZRIMCgRzaXplGAMgASgDEhUKDW10aW1lX3VuaXhfbXMYBCABKAMiTwoRTGlzdEZpbGVzUmVzcG9uc2USDAoEcGF0aBgBIAEoCRIsCgdlbnRyaWVzGAIgAygLMhsub25seWJveGVzLmFwaS52MS5GaWxlRW50cnkiMwoPUmVhZEZpbGVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEcGF0aBgCIAEoCSIrCghGaWxlSW5mbxIMCgRzaXplGAEgASgDEhEKCW1pbWVfdHlwZRgCIAEoCSJXChBSZWFkRmlsZVJlc3BvbnNlEioKBGluZm8YASABKAsyGi5vbmx5Ym94ZXMuYXBpLnYxLkZpbGVJbmZvSAASDgoEZGF0YRgCIAEoDEgAQgcKBXBpZWNlIkIKEFdyaXRlRmlsZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRwYXRoGAIgASgJEgwKBGRhdGEYAyABKAwiLwoRV3JpdGVGaWxlUmVzcG9uc2USDAoEcGF0aBgBIAEoCRIMCgRzaXplGAIgASgDIjUKEURlbGV0ZUZpbGVSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDAoEcGF0aBgCIAEoCSIUChJEZWxldGVGaWxlUmVzcG9uc2UiGwoLRXJyb3JEZXRhaWwSDAoEY29kZRgBIAEoCSphCgxPdXRwdXRTdHJlYW0SHQoZT1VUUFVUX1NUUkVBTV9VTlNQRUNJRklFRBAAEhgKFE9VVFBVVF9TVFJFQU1fU1RET1VUEAESGAoUT1VUUFVUX1NUUkVBTV9TVERFUlIQAip4CghGaWxlVHlwZRIZChVGSUxFX1RZUEVfVU5TUEVDSUZJRUQQABISCg5GSUxFX1RZUEVfRklMRRABEhEKDUZJTEVfVFlQRV9ESVIQAhIVChFGSUxFX1RZUEVfU1lNTElOSxADEhMKD0ZJTEVfVFlQRV9PVEhFUhAEMq0DCgtFeGVjU2VydmljZRJECgNSdW4SHC5vbmx5Ym94ZXMuYXBpLnYxLlJ1blJlcXVlc3QaHS5vbmx5Ym94ZXMuYXBpLnYxLlJ1blJlc3BvbnNlMAESVAoJTGlzdEZpbGVzEiIub25seWJveGVzLmFwaS52MS5MaXN0RmlsZXNSZXF1ZXN0GiMub25seWJveGVzLmFwaS52MS5MaXN0RmlsZXNSZXNwb25zZRJTCghSZWFkRmlsZRIhLm9ubHlib3hlcy5hcGkudjEuUmVhZEZpbGVSZXF1ZXN0GiIub25seWJveGVzLmFwaS52MS5SZWFkRmlsZVJlc3BvbnNlMAESVAoJV3JpdGVGaWxlEiIub25seWJveGVzLmFwaS52MS5Xcml0ZUZpbGVSZXF1ZXN0GiMub25seWJveGVzLmFwaS52MS5Xcml0ZUZpbGVSZXNwb25zZRJXCgpEZWxldGVGaWxlEiMub25seWJveGVzLmFwaS52MS5EZWxldGVGaWxlUmVxdWVzdBokLm9ubHlib3hlcy5hcGkudjEuRGVsZXRlRmlsZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message onlyboxes.api.v1.RunRequest
@@ -276,6 +276,251 @@ export const RunResultSchema: GenMessage<RunResult> = /*@__PURE__*/
   messageDesc(file_onlyboxes_api_v1_exec, 6);
 
 /**
+ * @generated from message onlyboxes.api.v1.ListFilesRequest
+ */
+export type ListFilesRequest = Message<"onlyboxes.api.v1.ListFilesRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Relative to /workspace or absolute; empty means /workspace.
+   *
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.ListFilesRequest.
+ * Use `create(ListFilesRequestSchema)` to create a new message.
+ */
+export const ListFilesRequestSchema: GenMessage<ListFilesRequest> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 7);
+
+/**
+ * @generated from message onlyboxes.api.v1.FileEntry
+ */
+export type FileEntry = Message<"onlyboxes.api.v1.FileEntry"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: onlyboxes.api.v1.FileType type = 2;
+   */
+  type: FileType;
+
+  /**
+   * @generated from field: int64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * Last modification, unix milliseconds.
+   *
+   * @generated from field: int64 mtime_unix_ms = 4;
+   */
+  mtimeUnixMs: bigint;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.FileEntry.
+ * Use `create(FileEntrySchema)` to create a new message.
+ */
+export const FileEntrySchema: GenMessage<FileEntry> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 8);
+
+/**
+ * @generated from message onlyboxes.api.v1.ListFilesResponse
+ */
+export type ListFilesResponse = Message<"onlyboxes.api.v1.ListFilesResponse"> & {
+  /**
+   * The path as asked ("." for the working directory).
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * @generated from field: repeated onlyboxes.api.v1.FileEntry entries = 2;
+   */
+  entries: FileEntry[];
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.ListFilesResponse.
+ * Use `create(ListFilesResponseSchema)` to create a new message.
+ */
+export const ListFilesResponseSchema: GenMessage<ListFilesResponse> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 9);
+
+/**
+ * @generated from message onlyboxes.api.v1.ReadFileRequest
+ */
+export type ReadFileRequest = Message<"onlyboxes.api.v1.ReadFileRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.ReadFileRequest.
+ * Use `create(ReadFileRequestSchema)` to create a new message.
+ */
+export const ReadFileRequestSchema: GenMessage<ReadFileRequest> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 10);
+
+/**
+ * What a download announces before its bytes.
+ *
+ * @generated from message onlyboxes.api.v1.FileInfo
+ */
+export type FileInfo = Message<"onlyboxes.api.v1.FileInfo"> & {
+  /**
+   * @generated from field: int64 size = 1;
+   */
+  size: bigint;
+
+  /**
+   * Sniffed from the content, e.g. "image/png"; "application/octet-stream" when unknown.
+   *
+   * @generated from field: string mime_type = 2;
+   */
+  mimeType: string;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.FileInfo.
+ * Use `create(FileInfoSchema)` to create a new message.
+ */
+export const FileInfoSchema: GenMessage<FileInfo> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 11);
+
+/**
+ * @generated from message onlyboxes.api.v1.ReadFileResponse
+ */
+export type ReadFileResponse = Message<"onlyboxes.api.v1.ReadFileResponse"> & {
+  /**
+   * @generated from oneof onlyboxes.api.v1.ReadFileResponse.piece
+   */
+  piece: {
+    /**
+     * @generated from field: onlyboxes.api.v1.FileInfo info = 1;
+     */
+    value: FileInfo;
+    case: "info";
+  } | {
+    /**
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.ReadFileResponse.
+ * Use `create(ReadFileResponseSchema)` to create a new message.
+ */
+export const ReadFileResponseSchema: GenMessage<ReadFileResponse> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 12);
+
+/**
+ * @generated from message onlyboxes.api.v1.WriteFileRequest
+ */
+export type WriteFileRequest = Message<"onlyboxes.api.v1.WriteFileRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+
+  /**
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.WriteFileRequest.
+ * Use `create(WriteFileRequestSchema)` to create a new message.
+ */
+export const WriteFileRequestSchema: GenMessage<WriteFileRequest> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 13);
+
+/**
+ * @generated from message onlyboxes.api.v1.WriteFileResponse
+ */
+export type WriteFileResponse = Message<"onlyboxes.api.v1.WriteFileResponse"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Bytes now in the file.
+   *
+   * @generated from field: int64 size = 2;
+   */
+  size: bigint;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.WriteFileResponse.
+ * Use `create(WriteFileResponseSchema)` to create a new message.
+ */
+export const WriteFileResponseSchema: GenMessage<WriteFileResponse> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 14);
+
+/**
+ * @generated from message onlyboxes.api.v1.DeleteFileRequest
+ */
+export type DeleteFileRequest = Message<"onlyboxes.api.v1.DeleteFileRequest"> & {
+  /**
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * @generated from field: string path = 2;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.DeleteFileRequest.
+ * Use `create(DeleteFileRequestSchema)` to create a new message.
+ */
+export const DeleteFileRequestSchema: GenMessage<DeleteFileRequest> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 15);
+
+/**
+ * @generated from message onlyboxes.api.v1.DeleteFileResponse
+ */
+export type DeleteFileResponse = Message<"onlyboxes.api.v1.DeleteFileResponse"> & {
+};
+
+/**
+ * Describes the message onlyboxes.api.v1.DeleteFileResponse.
+ * Use `create(DeleteFileResponseSchema)` to create a new message.
+ */
+export const DeleteFileResponseSchema: GenMessage<DeleteFileResponse> = /*@__PURE__*/
+  messageDesc(file_onlyboxes_api_v1_exec, 16);
+
+/**
  * Attached to every error the service sends: the code of the Onlyboxes error registry.
  *
  * @generated from message onlyboxes.api.v1.ErrorDetail
@@ -292,7 +537,7 @@ export type ErrorDetail = Message<"onlyboxes.api.v1.ErrorDetail"> & {
  * Use `create(ErrorDetailSchema)` to create a new message.
  */
 export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
-  messageDesc(file_onlyboxes_api_v1_exec, 7);
+  messageDesc(file_onlyboxes_api_v1_exec, 17);
 
 /**
  * @generated from enum onlyboxes.api.v1.OutputStream
@@ -321,6 +566,42 @@ export const OutputStreamSchema: GenEnum<OutputStream> = /*@__PURE__*/
   enumDesc(file_onlyboxes_api_v1_exec, 0);
 
 /**
+ * @generated from enum onlyboxes.api.v1.FileType
+ */
+export enum FileType {
+  /**
+   * @generated from enum value: FILE_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: FILE_TYPE_FILE = 1;
+   */
+  FILE = 1,
+
+  /**
+   * @generated from enum value: FILE_TYPE_DIR = 2;
+   */
+  DIR = 2,
+
+  /**
+   * @generated from enum value: FILE_TYPE_SYMLINK = 3;
+   */
+  SYMLINK = 3,
+
+  /**
+   * @generated from enum value: FILE_TYPE_OTHER = 4;
+   */
+  OTHER = 4,
+}
+
+/**
+ * Describes the enum onlyboxes.api.v1.FileType.
+ */
+export const FileTypeSchema: GenEnum<FileType> = /*@__PURE__*/
+  enumDesc(file_onlyboxes_api_v1_exec, 1);
+
+/**
  * @generated from service onlyboxes.api.v1.ExecService
  */
 export const ExecService: GenService<{
@@ -335,6 +616,49 @@ export const ExecService: GenService<{
     methodKind: "server_streaming";
     input: typeof RunRequestSchema;
     output: typeof RunResponseSchema;
+  },
+  /**
+   * Lists a directory (the session's working directory, /workspace, when path is empty).
+   *
+   * @generated from rpc onlyboxes.api.v1.ExecService.ListFiles
+   */
+  listFiles: {
+    methodKind: "unary";
+    input: typeof ListFilesRequestSchema;
+    output: typeof ListFilesResponseSchema;
+  },
+  /**
+   * Reads a file: a FileInfo first, then its bytes in order, in pieces. Up to the
+   * console's file limit (CONSOLE_FILE_MAX_BYTES).
+   *
+   * @generated from rpc onlyboxes.api.v1.ExecService.ReadFile
+   */
+  readFile: {
+    methodKind: "server_streaming";
+    input: typeof ReadFileRequestSchema;
+    output: typeof ReadFileResponseSchema;
+  },
+  /**
+   * Writes a whole file (parent directories are created; an existing file is replaced).
+   * One message carries it, so it is limited to the smaller of CONSOLE_FILE_MAX_BYTES and
+   * 16 MiB; a larger one is file_too_large with nothing written.
+   *
+   * @generated from rpc onlyboxes.api.v1.ExecService.WriteFile
+   */
+  writeFile: {
+    methodKind: "unary";
+    input: typeof WriteFileRequestSchema;
+    output: typeof WriteFileResponseSchema;
+  },
+  /**
+   * Deletes a file or symlink; a directory is path_is_directory.
+   *
+   * @generated from rpc onlyboxes.api.v1.ExecService.DeleteFile
+   */
+  deleteFile: {
+    methodKind: "unary";
+    input: typeof DeleteFileRequestSchema;
+    output: typeof DeleteFileResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_onlyboxes_api_v1_exec, 0);
