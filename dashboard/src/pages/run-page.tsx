@@ -6,6 +6,7 @@ import { api } from "../api/client.ts";
 import { execClient, runFailure } from "../api/exec.ts";
 import { ErrorBanner } from "../components/feedback.tsx";
 import { setPageTitle } from "../lib/title.ts";
+import { SessionFiles } from "./run-page-files.tsx";
 
 type Language = "python" | "shell";
 /** Where a run goes: a fresh sandbox (Python only), a new session, or an existing one. */
@@ -20,6 +21,11 @@ interface ShownImage {
   url: string;
   name: string;
 }
+
+const LANGUAGES: ReadonlyArray<{ value: Language; label: string }> = [
+  { value: "python", label: "Python" },
+  { value: "shell", label: "Shell" },
+];
 
 const SAMPLES: Record<Language, string> = {
   python: 'import time\nfor i in range(5):\n    print("tick", i, flush=True)\n    time.sleep(0.5)\n',
@@ -67,6 +73,8 @@ export function RunPage(): JSX.Element {
   const [result, setResult] = createSignal<RunResult | null>(null);
   const [error, setError] = createSignal<string | undefined>();
   const [stopped, setStopped] = createSignal(false);
+  // Counts finished runs, so the files list reloads after code that may have written files.
+  const [runsDone, setRunsDone] = createSignal(0);
   const [sessions, { refetch }] = createResource(() => api.listSessions().then((r) => r.items));
   let controller: AbortController | null = null;
 
@@ -128,10 +136,22 @@ export function RunPage(): JSX.Element {
         controller = null;
         setRunning(false);
       }
+      setRunsDone((n) => n + 1);
     }
   };
 
   const stop = () => controller?.abort();
+  /** What the toolbar says about the last run: how it ended. */
+  const runNote = () => {
+    if (stopped()) return "Stopped";
+    const r = result();
+    if (!r) return undefined;
+    return r.sessionId ? `Exit code ${r.exitCode} · session ${r.sessionId}` : `Exit code ${r.exitCode}`;
+  };
+  const chosenSession = () => {
+    const t = target();
+    return t.kind === "session" ? t.id : undefined;
+  };
   /** The chosen session when the list does not show it (yet): a session this page just made. */
   const unlistedSession = () => {
     const t = target();
@@ -158,26 +178,20 @@ export function RunPage(): JSX.Element {
         <div class="run-options">
           <fieldset class="inline-field run-language">
             <legend class="sr-only">Language</legend>
-            <label>
-              <input
-                type="radio"
-                name="language"
-                value="python"
-                checked={language() === "python"}
-                onChange={() => chooseLanguage("python")}
-              />{" "}
-              Python
-            </label>
-            <label>
-              <input
-                type="radio"
-                name="language"
-                value="shell"
-                checked={language() === "shell"}
-                onChange={() => chooseLanguage("shell")}
-              />{" "}
-              Shell
-            </label>
+            <For each={LANGUAGES}>
+              {(l) => (
+                <label>
+                  <input
+                    type="radio"
+                    name="language"
+                    value={l.value}
+                    checked={language() === l.value}
+                    onChange={() => chooseLanguage(l.value)}
+                  />{" "}
+                  {l.label}
+                </label>
+              )}
+            </For>
           </fieldset>
           <label class="inline-field">
             Where
@@ -210,18 +224,12 @@ export function RunPage(): JSX.Element {
           <button type="button" class="button" disabled={!running()} onClick={stop}>
             Stop
           </button>
-          <Show when={result()}>
-            {(r) => (
+          <Show when={runNote()}>
+            {(note) => (
               <span class="toolbar-note" role="status">
-                Exit code {r().exitCode}
-                <Show when={r().sessionId}> · session {r().sessionId}</Show>
+                {note()}
               </span>
             )}
-          </Show>
-          <Show when={stopped()}>
-            <span class="toolbar-note" role="status">
-              Stopped
-            </span>
           </Show>
         </div>
       </form>
@@ -235,6 +243,8 @@ export function RunPage(): JSX.Element {
         </pre>
         <For each={images()}>{(img, i) => <img class="run-image" src={img.url} alt={img.name || `Figure ${i() + 1}`} />}</For>
       </section>
+
+      <SessionFiles sessionId={chosenSession()} version={runsDone()} />
     </section>
   );
 }

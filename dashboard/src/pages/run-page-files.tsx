@@ -1,0 +1,140 @@
+import { FileType } from "@onlyboxes/proto/exec";
+import { createResource, createSignal, type JSX, Show } from "solid-js";
+import { execClient, readSessionFile, runFailure, WRITE_FILE_MAX_BYTES } from "../api/exec.ts";
+import { DataTable } from "../components/data-table.tsx";
+import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
+
+const TYPE_LABEL: Record<FileType, string> = {
+  [FileType.UNSPECIFIED]: "?",
+  [FileType.FILE]: "file",
+  [FileType.DIR]: "directory",
+  [FileType.SYMLINK]: "link",
+  [FileType.OTHER]: "other",
+};
+
+function formatSize(bytes: bigint): string {
+  const n = Number(bytes);
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Hands the browser a blob as a download named `name`. */
+function saveAs(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.click();
+  // The click has handed the blob to the download; the URL is not needed after this turn.
+  setTimeout(() => URL.revokeObjectURL(url));
+}
+
+/**
+ * The working directory (/workspace) of the chosen session, through ExecService's file
+ * methods with the page's own sign-in: lists it, uploads a file into it, downloads a file.
+ * `version` changes when a run ended, since the code may have written files.
+ */
+export function SessionFiles(props: { sessionId: string | undefined; version: number }): JSX.Element {
+  const [error, setError] = createSignal<string | undefined>();
+  const [busy, setBusy] = createSignal(false);
+  // Failures come back as values: a resource that throws would take the page down with it.
+  const [listing, { refetch }] = createResource(
+    () => (props.sessionId ? { sessionId: props.sessionId, version: props.version } : false),
+    async ({ sessionId }) => {
+      try {
+        return { entries: (await execClient().listFiles({ sessionId })).entries, error: undefined };
+      } catch (err) {
+        return { entries: undefined, error: runFailure(err).message };
+      }
+    },
+  );
+  const act = async (work: () => Promise<void>) => {
+    setError(undefined);
+    setBusy(true);
+    try {
+      await work();
+    } catch (err) {
+      setError(runFailure(err).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const upload = (sessionId: string, input: HTMLInputElement) =>
+    act(async () => {
+      const file = input.files?.[0];
+      input.value = "";
+      if (!file) return;
+      if (file.size > WRITE_FILE_MAX_BYTES) {
+        throw new Error(`${file.name} is larger than the upload limit of ${WRITE_FILE_MAX_BYTES / 1024 / 1024} MiB`);
+      }
+      const data = new Uint8Array(await file.arrayBuffer());
+      await execClient().writeFile({ sessionId, path: file.name, data });
+      await refetch();
+    });
+  const download = (sessionId: string, name: string) => act(async () => saveAs(await readSessionFile(sessionId, name), name));
+
+  return (
+    <section class="block" aria-labelledby="files-title">
+      <h2 id="files-title">Files</h2>
+      <Show
+        when={props.sessionId}
+        fallback={<p class="toolbar-note">A session keeps files between runs: choose one, or run in a new session.</p>}
+      >
+        {(sessionId) => (
+          <>
+            <div class="toolbar">
+              <label class="button">
+                Upload a file
+                <input
+                  type="file"
+                  class="sr-only"
+                  disabled={busy()}
+                  onChange={(e) => void upload(sessionId(), e.currentTarget)}
+                />
+              </label>
+              <button type="button" class="button" disabled={busy() || listing.loading} onClick={() => void refetch()}>
+                Refresh
+              </button>
+              <span class="toolbar-note">/workspace of session {sessionId()}</span>
+            </div>
+            <ErrorBanner message={error()} onDismiss={() => setError(undefined)} />
+            <DataTable
+              caption="Files in the session's working directory"
+              columns={["Name", "Type", "Size", ""]}
+              rows={listing()?.entries}
+              loading={listing.loading && listing.latest === undefined}
+              loadingLabel="Loading files…"
+              error={listing()?.error}
+              onRetry={() => void refetch()}
+              empty={<EmptyState title="No files yet" />}
+            >
+              {(f) => (
+                <tr>
+                  <td>
+                    <code>{f.name}</code>
+                  </td>
+                  <td>{TYPE_LABEL[f.type]}</td>
+                  <td>{formatSize(f.size)}</td>
+                  <td>
+                    <Show when={f.type === FileType.FILE}>
+                      <button
+                        type="button"
+                        class="button small"
+                        aria-label={`Download ${f.name}`}
+                        disabled={busy()}
+                        onClick={() => void download(sessionId(), f.name)}
+                      >
+                        Download
+                      </button>
+                    </Show>
+                  </td>
+                </tr>
+              )}
+            </DataTable>
+          </>
+        )}
+      </Show>
+    </section>
+  );
+}
