@@ -1,8 +1,11 @@
 /**
  * Live output from real sandboxes: a task's Server-Sent Events (GET /api/v1/tasks/{id}/events)
  * and the Connect ExecService stream, against the self-hosted console, its Docker worker and
- * real Python containers. Also measures the delay from a print in the sandbox to its byte at
- * an SSE client (the container shares the host's clock).
+ * real Python containers; plain prints (no flush) arrive live in a fresh run and in a
+ * session's interpreter; a session keeps Python state across Connect runs, and no other
+ * session or account sees it. Also measures the delay from a print in the sandbox to its
+ * byte at an SSE client (the container shares the host's clock), and a warm session's
+ * second run over Connect.
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -10,6 +13,7 @@ import { ExecService, OutputStream } from "@onlyboxes/proto/exec";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  createAccountToken,
   eventually,
   hostProcessesWith,
   marker,
@@ -23,7 +27,7 @@ import {
 let c: StartedConsole;
 
 beforeAll(async () => {
-  c = await startConsole({ capabilities: ["pythonExec", "terminalExec"] });
+  c = await startConsole({ capabilities: ["pythonExec", "terminalExec"], env: { CONSOLE_ENABLE_REGISTRATION: "true" } });
 }, 180_000);
 
 afterAll(async () => {
@@ -131,7 +135,7 @@ describe("task events over SSE", () => {
     expect(end - (lines[0]?.at ?? end)).toBeGreaterThan(2_000);
     const delays = lines.map((l) => l.at - l.printed);
     console.log(
-      `print → SSE client delay over ${delays.length} lines: p50 ${percentile(delays, 50).toFixed(1)} ms, ` +
+      `[measure] print → SSE client delay over ${delays.length} lines: p50 ${percentile(delays, 50).toFixed(1)} ms, ` +
         `p95 ${percentile(delays, 95).toFixed(1)} ms, max ${Math.max(...delays).toFixed(1)} ms`,
     );
     expect(percentile(delays, 50)).toBeLessThan(500);
@@ -143,7 +147,7 @@ describe("task events over SSE", () => {
 });
 
 describe("ExecService over Connect (HTTP/1.1)", () => {
-  const client = () =>
+  const client = (token = c.token) =>
     createClient(
       ExecService,
       createConnectTransport({
@@ -151,32 +155,102 @@ describe("ExecService over Connect (HTTP/1.1)", () => {
         httpVersion: "1.1",
         interceptors: [
           (next) => (req) => {
-            req.header.set("authorization", `Bearer ${c.token}`);
+            req.header.set("authorization", `Bearer ${token}`);
             return next(req);
           },
         ],
       }),
     );
 
-  it("streams the counter live, in order and once, then the result", async () => {
+  /** Runs Python to its end: stdout chunks with their arrival times, and when the result came. */
+  async function runPython(
+    program: { code: string; sessionId?: string; createIfMissing?: boolean },
+    token = c.token,
+  ): Promise<{ chunks: Array<{ data: string; at: number }>; stdout: string; exitCode: number; resultAt: number }> {
     const chunks: Array<{ data: string; at: number }> = [];
     let resultAt = 0;
     let exitCode = -1;
-    for await (const msg of client().run({ program: { case: "python", value: { code: COUNTER } } })) {
+    let stdout = "";
+    for await (const msg of client(token).run({ program: { case: "python", value: program } })) {
       if (msg.event.case === "output" && msg.event.value.stream === OutputStream.STDOUT) {
         chunks.push({ data: msg.event.value.data, at: Date.now() });
       }
       if (msg.event.case === "result") {
         resultAt = Date.now();
         exitCode = msg.event.value.exitCode;
+        stdout = msg.event.value.stdout;
       }
     }
+    return { chunks, stdout, exitCode, resultAt };
+  }
+
+  it("streams the counter live, in order and once, then the result", async () => {
+    const { chunks, exitCode, resultAt } = await runPython({ code: COUNTER });
     const lines = counterLines(chunks);
     expect(lines.map((l) => l.n)).toEqual(EXPECTED);
     expect(exitCode).toBe(0);
     expect(resultAt - (lines[0]?.at ?? resultAt)).toBeGreaterThan(2_000);
     const delays = lines.map((l) => l.at - l.printed);
-    console.log(`print → Connect client delay: p50 ${percentile(delays, 50).toFixed(1)} ms`);
+    console.log(`[measure] print → Connect client delay: p50 ${percentile(delays, 50).toFixed(1)} ms`);
+  });
+
+  it.each([
+    ["a fresh run", {}],
+    ["a session's interpreter", { sessionId: marker("live-unflushed"), createIfMissing: true }],
+  ])("shows plain prints (no flush) live in %s", async (_label, where) => {
+    // Python buffers a pipe's output unless told otherwise: these prints have no flush=True.
+    const code = COUNTER.replace(", flush=True", "");
+    expect(code).not.toContain("flush");
+    const { chunks, exitCode, resultAt } = await runPython({ code, ...where });
+    expect(exitCode).toBe(0);
+    const lines = counterLines(chunks);
+    expect(lines.map((l) => l.n)).toEqual(EXPECTED);
+    expect(resultAt - (lines[0]?.at ?? resultAt)).toBeGreaterThan(2_000);
+    const delays = lines.map((l) => l.at - l.printed);
+    expect(percentile(delays, 50)).toBeLessThan(500);
+  });
+
+  it("keeps Python state across runs in one session, and not in another session or account", async () => {
+    const sessionId = marker("live-state");
+    const first = await runPython({ code: "import math\nx = 41\nprint('set')", sessionId, createIfMissing: true });
+    expect([first.exitCode, first.stdout]).toEqual([0, "set\n"]);
+    const second = await runPython({ code: "print(x + 1, math.pi > 3)", sessionId });
+    expect([second.exitCode, second.stdout]).toEqual([0, "42 True\n"]);
+
+    const probe = "print('x' in globals(), 'math' in globals())";
+    const other = await runPython({ code: probe, sessionId: marker("live-state-other"), createIfMissing: true });
+    expect(other.stdout).toBe("False False\n");
+    const fresh = await runPython({ code: probe });
+    expect(fresh.stdout).toBe("False False\n");
+
+    // Another account naming the same session id: absent for it, and its own if it asks for one.
+    const stranger = await createAccountToken(c, marker("live-stranger"));
+    let refused: unknown;
+    try {
+      await runPython({ code: probe, sessionId }, stranger);
+    } catch (err) {
+      refused = err;
+    }
+    expect(ConnectError.from(refused).code).toBe(Code.NotFound);
+    const theirs = await runPython({ code: probe, sessionId, createIfMissing: true }, stranger);
+    expect(theirs.stdout).toBe("False False\n");
+    // The owner's state is untouched by all of that.
+    expect((await runPython({ code: "print(x)", sessionId })).stdout).toBe("41\n");
+  });
+
+  it("measures: a warm session's second run over Connect (p50 of 20)", async () => {
+    const sessionId = marker("live-warm");
+    expect((await runPython({ code: "x = 0", sessionId, createIfMissing: true })).exitCode).toBe(0);
+    const took: number[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const start = performance.now();
+      const r = await runPython({ code: "x += 1\nprint(x)", sessionId });
+      took.push(performance.now() - start);
+      expect(r.stdout).toBe(`${i}\n`);
+    }
+    console.log(
+      `[measure] warm Python session, Connect Run to result: p50 ${percentile(took, 50).toFixed(1)} ms, p95 ${percentile(took, 95).toFixed(1)} ms`,
+    );
   });
 
   it("runs a shell command in a new session and reports its exit code", async () => {

@@ -1,5 +1,5 @@
 import { FileType } from "@onlyboxes/proto/exec";
-import { createResource, createSignal, type JSX, Show } from "solid-js";
+import { createResource, createSignal, type JSX, onCleanup, Show } from "solid-js";
 import { execClient, readSessionFile, runFailure, WRITE_FILE_MAX_BYTES } from "../api/exec.ts";
 import { DataTable } from "../components/data-table.tsx";
 import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
@@ -19,15 +19,28 @@ function formatSize(bytes: bigint): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Hands the browser a blob as a download named `name`. */
-function saveAs(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = name;
-  link.click();
-  // The click has handed the blob to the download; the URL is not needed after this turn.
-  setTimeout(() => URL.revokeObjectURL(url));
+/**
+ * Hands the browser a blob as a download named `name`. The browser reads the blob after
+ * the click returns, so its URL lives until the next download or until the page goes.
+ */
+function createSaver(): { save: (blob: Blob, name: string) => void; dispose: () => void } {
+  let url: string | undefined;
+  const dispose = () => {
+    if (url !== undefined) URL.revokeObjectURL(url);
+    url = undefined;
+  };
+  const save = (blob: Blob, name: string) => {
+    dispose();
+    url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = name;
+    link.hidden = true;
+    document.body.append(link);
+    link.click();
+    link.remove();
+  };
+  return { save, dispose };
 }
 
 /**
@@ -38,6 +51,8 @@ function saveAs(blob: Blob, name: string): void {
 export function SessionFiles(props: { sessionId: string | undefined; version: number }): JSX.Element {
   const [error, setError] = createSignal<string | undefined>();
   const [busy, setBusy] = createSignal(false);
+  const saver = createSaver();
+  onCleanup(saver.dispose);
   // Failures come back as values: a resource that throws would take the page down with it.
   const [listing, { refetch }] = createResource(
     () => (props.sessionId ? { sessionId: props.sessionId, version: props.version } : false),
@@ -72,7 +87,7 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
       await execClient().writeFile({ sessionId, path: file.name, data });
       await refetch();
     });
-  const download = (sessionId: string, name: string) => act(async () => saveAs(await readSessionFile(sessionId, name), name));
+  const download = (sessionId: string, name: string) => act(async () => saver.save(await readSessionFile(sessionId, name), name));
 
   return (
     <section class="block" aria-labelledby="files-title">

@@ -102,7 +102,7 @@ describe("run page", () => {
     run.send({ result: { exitCode: 2, stdout: "tick 0\ntick 1\n" } });
     run.end();
     expect(await screen.findByText(/Exit code 2/)).toBeTruthy();
-    expect(screen.getByRole("img", { name: "chart" }).getAttribute("src")).toBe("blob:figure-1");
+    expect(screen.getByRole("img", { name: "chart" }).getAttribute("src")).toBe(`data:image/png;base64,${btoa("png-bytes")}`);
     await waitFor(() => expect(screen.getByRole("button", { name: "Run" })).toHaveProperty("disabled", false));
   });
 

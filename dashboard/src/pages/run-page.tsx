@@ -1,4 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { base64Encode } from "@bufbuild/protobuf/wire";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { OutputStream, type RunRequestSchema, type RunResult } from "@onlyboxes/proto/exec";
 import { createResource, createSignal, For, type JSX, onCleanup, Show } from "solid-js";
@@ -78,14 +79,7 @@ export function RunPage(): JSX.Element {
   const [sessions, { refetch }] = createResource(() => api.listSessions().then((r) => r.items));
   let controller: AbortController | null = null;
 
-  const clearImages = () => {
-    for (const image of images()) URL.revokeObjectURL(image.url);
-    setImages([]);
-  };
-  onCleanup(() => {
-    controller?.abort();
-    clearImages();
-  });
+  onCleanup(() => controller?.abort());
 
   const chooseLanguage = (next: Language) => {
     if (next === language()) return;
@@ -108,7 +102,7 @@ export function RunPage(): JSX.Element {
     const mine = new AbortController();
     controller = mine;
     setPieces([]);
-    clearImages();
+    setImages([]);
     setResult(null);
     setError(undefined);
     setStopped(false);
@@ -119,8 +113,9 @@ export function RunPage(): JSX.Element {
         const event = msg.event;
         if (event.case === "output") append(event.value.stream === OutputStream.STDERR ? "stderr" : "stdout", event.value.data);
         else if (event.case === "image") {
-          const blob = new Blob([event.value.data as Uint8Array<ArrayBuffer>], { type: event.value.mimeType });
-          setImages((prev) => [...prev, { url: URL.createObjectURL(blob), name: event.value.name }]);
+          // A data: URL, which the console's Content-Security-Policy allows for images (blob: it does not).
+          const url = `data:${event.value.mimeType};base64,${base64Encode(event.value.data)}`;
+          setImages((prev) => [...prev, { url, name: event.value.name }]);
         } else if (event.case === "result") setResult(event.value);
       }
       const sessionId = result()?.sessionId;

@@ -78,7 +78,8 @@ export class PythonKernel {
     let kernel: PythonKernel | null = null;
     const io = await client.execAttached(
       containerId,
-      { cmd: [path, "-c", KERNEL_SERVER, KERNEL_RUNNER], user, workingDir: "/workspace" },
+      // Unbuffered: the interpreter's stdout is a pipe, where a plain print would wait for 8 KiB.
+      { cmd: [path, "-c", KERNEL_SERVER, KERNEL_RUNNER], user, workingDir: "/workspace", env: ["PYTHONUNBUFFERED=1"] },
       (stream, data) => {
         if (stream === "stdout") kernel?.decoder?.push(data);
         // The server's own stderr carries only its failures (e.g. no python3 in the image).

@@ -54,7 +54,8 @@ export function pythonSpec(config: DockerConfig): ContainerSpec {
     image: config.pythonImage,
     entrypoint: ["python3", "-c", PYTHON_BOOTSTRAP],
     // HOME and the working directory are the tmpfs: the only writable place when the root is read-only.
-    env: [PATH, "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"],
+    // Unbuffered, so a plain print reaches the client as it happens, not at 8 KiB or exit.
+    env: [PATH, "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1"],
     workingDir: "/tmp",
     labels: { ...nodeLabels(config), [LABEL_CAPABILITY]: "pythonExec" },
     openStdin: true,
