@@ -80,13 +80,8 @@ async function fileWorker(): Promise<TestWorker> {
         return { error: { code: "invalid_argument", message: "unexpected" } };
     }
   };
-  const w = await connectTestWorker({
-    capabilities: [
-      { name: "terminalExec", maxInflight: 4 },
-      { name: "sessionFiles", maxInflight: 4 },
-    ],
-    handler,
-  });
+  const capabilities = ["terminalExec", "sessionFiles"].map((name) => ({ name, maxInflight: 4 }));
+  const w = await connectTestWorker({ capabilities, handler });
   // The pieces of an upload, which the harness does not handle: acknowledged as they come.
   w.socket.addEventListener("message", (ev) => {
     const { flags, payload } = decodeEnvelope(new Uint8Array(ev.data as ArrayBuffer));

@@ -53,40 +53,29 @@ export async function guarded<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-/**
- * The Connect code closest to each HTTP status of the registry; the exact Onlyboxes code
- * travels in the error's ErrorDetail.
- */
+/** The Connect code closest to each HTTP status of the registry (anything else is Internal). */
+const CODE_BY_STATUS: Readonly<Record<number, Code>> = {
+  400: Code.InvalidArgument,
+  415: Code.InvalidArgument,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.NotFound,
+  410: Code.NotFound,
+  405: Code.Unimplemented,
+  413: Code.ResourceExhausted,
+  429: Code.ResourceExhausted,
+  507: Code.ResourceExhausted,
+  426: Code.FailedPrecondition,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.DeadlineExceeded,
+};
+
+/** The Connect code of a registry error; the exact Onlyboxes code travels in the error's ErrorDetail. */
 function connectCode(code: ErrorCode, status: number): Code {
   if (code === "canceled") return Code.Canceled;
   if (code === "session_busy" || code === "conflict") return Code.Aborted;
-  switch (status) {
-    case 400:
-    case 415:
-      return Code.InvalidArgument;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-    case 410:
-      return Code.NotFound;
-    case 405:
-      return Code.Unimplemented;
-    case 413:
-    case 429:
-    case 507:
-      return Code.ResourceExhausted;
-    case 426:
-      return Code.FailedPrecondition;
-    case 502:
-    case 503:
-      return Code.Unavailable;
-    case 504:
-      return Code.DeadlineExceeded;
-    default:
-      return Code.Internal;
-  }
+  return CODE_BY_STATUS[status] ?? Code.Internal;
 }
 
 /** Turns anything caught into a ConnectError carrying the registry's code (internal errors say no more than that). */

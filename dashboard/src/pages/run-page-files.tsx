@@ -1,4 +1,4 @@
-import { FileType } from "@onlyboxes/proto/exec";
+import { type FileEntry, FileType } from "@onlyboxes/proto/exec";
 import { createResource, createSignal, type JSX, onCleanup, Show } from "solid-js";
 import { execClient, readSessionFile, runFailure, WRITE_FILE_MAX_BYTES } from "../api/exec.ts";
 import { DataTable } from "../components/data-table.tsx";
@@ -17,6 +17,25 @@ function formatSize(bytes: bigint): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Tries of a listing that finds the session busy, the first delay, and its growth. */
+const BUSY_RETRIES = { tries: 6, firstMs: 100, factor: 2 } as const;
+
+/**
+ * Lists the session's working directory. Right after a run the session may still be
+ * finishing it (`session_busy`) for a moment; the listing then waits and asks again.
+ */
+async function listWhenFree(sessionId: string): Promise<FileEntry[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await execClient().listFiles({ sessionId })).entries;
+    } catch (err) {
+      if (attempt >= BUSY_RETRIES.tries || runFailure(err).code !== "session_busy") throw err;
+    }
+    const delay = BUSY_RETRIES.firstMs * BUSY_RETRIES.factor ** (attempt - 1);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 /**
@@ -58,7 +77,7 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
     () => (props.sessionId ? { sessionId: props.sessionId, version: props.version } : false),
     async ({ sessionId }) => {
       try {
-        return { entries: (await execClient().listFiles({ sessionId })).entries, error: undefined };
+        return { entries: await listWhenFree(sessionId), error: undefined };
       } catch (err) {
         return { entries: undefined, error: runFailure(err).message };
       }
