@@ -73,9 +73,11 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
   const saver = createSaver();
   onCleanup(saver.dispose);
   // Failures come back as values: a resource that throws would take the page down with it.
+  // The key is a string, so choosing the same session again does not list it twice at once.
   const [listing, { refetch }] = createResource(
-    () => (props.sessionId ? { sessionId: props.sessionId, version: props.version } : false),
-    async ({ sessionId }) => {
+    () => (props.sessionId ? `${props.version} ${props.sessionId}` : false),
+    async (key) => {
+      const sessionId = key.slice(key.indexOf(" ") + 1);
       try {
         return { entries: await listWhenFree(sessionId), error: undefined };
       } catch (err) {
