@@ -7,8 +7,9 @@ import {
   TERMINAL_LEASE_SEC,
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
-import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
-import { AppError, type ErrorCode } from "../lib/errors.ts";
+import type { OutputChunk } from "../lib/dispatch.ts";
+import type { ErrorCode } from "../lib/errors.ts";
+import { runSessionCommand } from "./session-command.ts";
 
 /** A session-bound pythonExec as the console runs it. */
 export type PythonSessionCall = PythonExecInput & { session_id: string; timeout_ms?: number | undefined };
@@ -21,11 +22,6 @@ export type PythonSessionCall = PythonExecInput & { session_id: string; timeout_
 const WORKER_ANSWER_GRACE_MS = 5_000;
 /** How long before timeout_ms the cell is interrupted (at most a quarter of the timeout). */
 const INTERRUPT_ANSWER_MARGIN_MS = 1_000;
-/** A lock outlives its cell by this much before it counts as abandoned (a lost caller). */
-const LOCK_SLACK_MS = 15_000;
-
-/** Errors meaning the session's container no longer exists where it was pinned. */
-const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
 /** Errors after which the worker removed the session's container (or will). */
 const SESSION_ENDED = new Set<ErrorCode>(["worker_error", "sandbox_protocol_error", "worker_shutdown"]);
 
@@ -46,29 +42,21 @@ export async function runPythonSession(
   const leaseTtlSec = TERMINAL_LEASE_SEC.default;
   const sessionId = input.session_id;
   const createIfMissing = input.create_if_missing === true;
-  const stub = env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
   const dispatchTimeoutMs = timeoutMs + WORKER_ANSWER_GRACE_MS;
   // The cell is interrupted a little before the call's own limit, so that its answer (with
   // the state kept) arrives within timeout_ms, even where the caller enforces it itself (a task).
   const cellBudgetMs = Math.max(1, timeoutMs - Math.min(INTERRUPT_ANSWER_MARGIN_MS, Math.floor(timeoutMs / 4)));
 
-  for (let attempt = 0; ; attempt++) {
-    const lease = await stub.begin({
+  const run = await runSessionCommand(
+    env,
+    {
       accountId,
       sessionId,
       createIfMissing,
       leaseTtlSec,
-      holdMs: dispatchTimeoutMs + LOCK_SLACK_MS,
-    });
-    if (!lease.ok) throw new AppError(lease.code, lease.message);
-
-    let placedOn = lease.nodeId;
-    let raw: unknown;
-    try {
-      raw = await dispatch(env, {
-        accountId,
-        capability: "pythonExec",
-        payload: {
+      capability: "pythonExec",
+      payload: (lease) =>
+        ({
           code: input.code,
           ...(input.files !== undefined ? { files: input.files } : {}),
           session_id: lease.workerKey,
@@ -76,45 +64,13 @@ export async function runPythonSession(
           ...(input.reset === true ? { reset: true } : {}),
           lease_ttl_sec: leaseTtlSec,
           timeout_ms: cellBudgetMs,
-        } satisfies PythonExecPayload,
-        timeoutMs: dispatchTimeoutMs,
-        ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
-        onPlaced: (p) => {
-          placedOn = p.nodeId;
-        },
-        ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-    } catch (err) {
-      const e = AppError.from(err);
-      if (SESSION_ENDED.has(e.code) || lease.isNew) {
-        await stub.drop(lease.lockId);
-        throw e;
-      }
-      if (SESSION_GONE.has(e.code)) {
-        await stub.drop(lease.lockId);
-        if (createIfMissing && attempt === 0) continue;
-        throw new AppError("session_not_found", "session not found", e);
-      }
-      await stub.release(lease.lockId);
-      throw e;
-    }
-
-    const parsed = pythonExecResult.safeParse(raw);
-    if (!parsed.success || placedOn === null) {
-      await stub.release(lease.lockId);
-      throw new AppError("worker_error", "worker returned an invalid pythonExec result");
-    }
-    const committed = await stub.commit(lease.lockId, {
-      nodeId: placedOn,
-      leaseTtlSec,
-      ...(parsed.data.lease_expires_unix_ms !== undefined ? { leaseExpiresUnixMs: parsed.data.lease_expires_unix_ms } : {}),
-    });
-    return {
-      ...parsed.data,
-      session_id: sessionId,
-      created: lease.isNew,
-      lease_expires_unix_ms: committed.leaseExpiresUnixMs,
-    };
-  }
+        }) satisfies PythonExecPayload,
+      dispatchTimeoutMs,
+      endedBy: SESSION_ENDED,
+      result: pythonExecResult,
+      leaseExpiresUnixMs: (r) => r.lease_expires_unix_ms,
+    },
+    opts,
+  );
+  return { ...run.result, session_id: sessionId, created: run.created, lease_expires_unix_ms: run.leaseExpiresUnixMs };
 }
