@@ -7,9 +7,8 @@ import {
   TERMINAL_LEASE_SEC,
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
-import type { OutputChunk } from "../lib/dispatch.ts";
 import type { ErrorCode } from "../lib/errors.ts";
-import { runSessionCommand } from "./session-command.ts";
+import { runSessionCommand, type SessionPayloadField, type SessionRunOptions } from "./session-command.ts";
 
 /** A session-bound pythonExec as the console runs it. */
 export type PythonSessionCall = PythonExecInput & { session_id: string; timeout_ms?: number | undefined };
@@ -36,13 +35,9 @@ export async function runPythonSession(
   env: Env,
   accountId: string,
   input: PythonSessionCall,
-  opts: { onOutput?: (c: OutputChunk) => void; signal?: AbortSignal } = {},
+  opts: SessionRunOptions = {},
 ): Promise<PythonExecResult> {
   const timeoutMs = input.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-  const leaseTtlSec = TERMINAL_LEASE_SEC.default;
-  const sessionId = input.session_id;
-  const createIfMissing = input.create_if_missing === true;
-  const dispatchTimeoutMs = timeoutMs + WORKER_ANSWER_GRACE_MS;
   // The cell is interrupted a little before the call's own limit, so that its answer (with
   // the state kept) arrives within timeout_ms, even where the caller enforces it itself (a task).
   const cellBudgetMs = Math.max(1, timeoutMs - Math.min(INTERRUPT_ANSWER_MARGIN_MS, Math.floor(timeoutMs / 4)));
@@ -51,26 +46,21 @@ export async function runPythonSession(
     env,
     {
       accountId,
-      sessionId,
-      createIfMissing,
-      leaseTtlSec,
+      sessionId: input.session_id,
+      createIfMissing: input.create_if_missing === true,
+      leaseTtlSec: TERMINAL_LEASE_SEC.default,
       capability: "pythonExec",
-      payload: (lease) =>
-        ({
-          code: input.code,
-          ...(input.files !== undefined ? { files: input.files } : {}),
-          session_id: lease.workerKey,
-          create_if_missing: lease.isNew || createIfMissing,
-          ...(input.reset === true ? { reset: true } : {}),
-          lease_ttl_sec: leaseTtlSec,
-          timeout_ms: cellBudgetMs,
-        }) satisfies PythonExecPayload,
-      dispatchTimeoutMs,
+      payload: {
+        code: input.code,
+        ...(input.files !== undefined ? { files: input.files } : {}),
+        ...(input.reset === true ? { reset: true } : {}),
+      } satisfies Omit<PythonExecPayload, SessionPayloadField>,
+      workerTimeoutMs: cellBudgetMs,
+      dispatchTimeoutMs: timeoutMs + WORKER_ANSWER_GRACE_MS,
       endedBy: SESSION_ENDED,
       result: pythonExecResult,
-      leaseExpiresUnixMs: (r) => r.lease_expires_unix_ms,
     },
     opts,
   );
-  return { ...run.result, session_id: sessionId, created: run.created, lease_expires_unix_ms: run.leaseExpiresUnixMs };
+  return { ...run.result, session_id: input.session_id, created: run.created, lease_expires_unix_ms: run.leaseExpiresUnixMs };
 }

@@ -65,27 +65,36 @@ export async function unlockAfterFailure(locked: LockedSession, e: AppError): Pr
   return e;
 }
 
+/** Streams the command's output as it comes; aborting cancels it on the worker. */
+export interface SessionRunOptions {
+  onOutput?: (c: OutputChunk) => void;
+  signal?: AbortSignal;
+}
+
 /** A result schema: anything with zod's `safeParse`. */
 interface ResultSchema<R> {
   safeParse(raw: unknown): { success: true; data: R } | { success: false };
 }
 
+/** The payload fields of every session command, filled in by `runSessionCommand`. */
+export type SessionPayloadField = "session_id" | "create_if_missing" | "lease_ttl_sec" | "timeout_ms";
+
 /** One command that runs inside an account's session (terminalExec, session-bound pythonExec). */
-export interface SessionCommand<R> {
+export interface SessionCommand<R extends { lease_expires_unix_ms?: number | undefined }> {
   accountId: string;
   sessionId: string;
   createIfMissing: boolean;
   leaseTtlSec: number;
   capability: "pythonExec" | "terminalExec";
-  /** The worker's payload, given the session's worker-side key and whether this command starts the session. */
-  payload(lease: { workerKey: string; isNew: boolean }): unknown;
+  /** The capability's own payload fields (all but the SessionPayloadField ones). */
+  payload: object;
+  /** The worker's own limit for the command (`timeout_ms`). */
+  workerTimeoutMs: number;
   /** How long the console waits for the worker's answer. */
   dispatchTimeoutMs: number;
   /** Errors after which the worker has removed the session's container (or will): the session ends. */
   endedBy: ReadonlySet<ErrorCode>;
   result: ResultSchema<R>;
-  /** The lease end the worker reports in its result, if it reports one. */
-  leaseExpiresUnixMs(result: R): number | undefined;
 }
 
 /**
@@ -95,10 +104,10 @@ export interface SessionCommand<R> {
  * the session is dropped and the caller sees `session_not_found`, unless `createIfMissing`
  * asks for a fresh one (then it is recreated once, anywhere).
  */
-export async function runSessionCommand<R>(
+export async function runSessionCommand<R extends { lease_expires_unix_ms?: number | undefined }>(
   env: Env,
   cmd: SessionCommand<R>,
-  opts: { onOutput?: (c: OutputChunk) => void; signal?: AbortSignal } = {},
+  opts: SessionRunOptions = {},
 ): Promise<{ result: R; created: boolean; leaseExpiresUnixMs: number }> {
   const stub = sessionStub(env, cmd.accountId, cmd.sessionId);
   for (let attempt = 0; ; attempt++) {
@@ -117,7 +126,13 @@ export async function runSessionCommand<R>(
       raw = await dispatch(env, {
         accountId: cmd.accountId,
         capability: cmd.capability,
-        payload: cmd.payload({ workerKey: lease.workerKey, isNew: lease.isNew }),
+        payload: {
+          ...cmd.payload,
+          session_id: lease.workerKey,
+          create_if_missing: lease.isNew || cmd.createIfMissing,
+          lease_ttl_sec: cmd.leaseTtlSec,
+          timeout_ms: cmd.workerTimeoutMs,
+        },
         timeoutMs: cmd.dispatchTimeoutMs,
         ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
         onPlaced: (p) => {
@@ -146,7 +161,7 @@ export async function runSessionCommand<R>(
       await stub.release(lease.lockId);
       throw new AppError("worker_error", `worker returned an invalid ${cmd.capability} result`);
     }
-    const leaseExpiresUnixMs = cmd.leaseExpiresUnixMs(parsed.data);
+    const leaseExpiresUnixMs = parsed.data.lease_expires_unix_ms;
     const committed = await stub.commit(lease.lockId, {
       nodeId: placedOn,
       leaseTtlSec: cmd.leaseTtlSec,

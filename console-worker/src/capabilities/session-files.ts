@@ -196,7 +196,8 @@ async function simpleOp<T>(
   env: Env,
   accountId: string,
   sessionId: string,
-  op: (workerKey: string) => SessionFilesPayload,
+  op: "delete" | "list",
+  path: string,
   read: (raw: unknown) => T,
 ): Promise<T> {
   const locked = await lockExistingSession(env, accountId, sessionId, FILE_OP_TIMEOUT_MS);
@@ -205,7 +206,7 @@ async function simpleOp<T>(
     raw = await dispatch(env, {
       accountId,
       capability: SESSION_FILES_CAPABILITY,
-      payload: op(locked.workerKey),
+      payload: { op, session_id: locked.workerKey, path } satisfies SessionFilesPayload,
       timeoutMs: 60_000,
       nodeId: locked.nodeId,
     });
@@ -219,28 +220,16 @@ async function simpleOp<T>(
 
 /** Deletes a file (or symlink) in the session's container; a directory is `path_is_directory`. */
 export async function deleteFile(env: Env, accountId: string, sessionId: string, path: string): Promise<void> {
-  await simpleOp(
-    env,
-    accountId,
-    sessionId,
-    (key) => ({ op: "delete", session_id: key, path }),
-    () => undefined,
-  );
+  await simpleOp(env, accountId, sessionId, "delete", path, () => undefined);
 }
 
 /** Lists a directory in the session's container. */
 export async function listFiles(env: Env, accountId: string, sessionId: string, path: string): Promise<FileListResult> {
-  return simpleOp(
-    env,
-    accountId,
-    sessionId,
-    (key) => ({ op: "list", session_id: key, path }),
-    (raw) => {
-      const parsed = fileListResult.safeParse(raw);
-      if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid listing");
-      return { path, entries: parsed.data.entries };
-    },
-  );
+  return simpleOp(env, accountId, sessionId, "list", path, (raw) => {
+    const parsed = fileListResult.safeParse(raw);
+    if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid listing");
+    return { path, entries: parsed.data.entries };
+  });
 }
 
 /** A fresh session id for a writeFile without one (same form as terminalExec's). */

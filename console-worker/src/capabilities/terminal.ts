@@ -11,9 +11,15 @@ import {
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
-import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
+import { dispatch } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
-import { lockExistingSession, runSessionCommand, unlockAfterFailure } from "./session-command.ts";
+import {
+  lockExistingSession,
+  runSessionCommand,
+  type SessionPayloadField,
+  type SessionRunOptions,
+  unlockAfterFailure,
+} from "./session-command.ts";
 
 /** A terminal command as the console runs it: the capability's input plus its timeout. */
 export type TerminalCall = TerminalExecInput & { timeout_ms?: number | undefined };
@@ -45,7 +51,7 @@ export async function runTerminal(
   env: Env,
   accountId: string,
   input: TerminalCall,
-  opts: { onOutput?: (c: OutputChunk) => void; signal?: AbortSignal } = {},
+  opts: SessionRunOptions = {},
 ): Promise<TerminalExecResult> {
   const timeoutMs = input.timeout_ms ?? EXEC_TIMEOUT_MS.default;
   const leaseTtlSec = input.lease_ttl_sec ?? TERMINAL_LEASE_SEC.default;
@@ -59,18 +65,11 @@ export async function runTerminal(
       createIfMissing,
       leaseTtlSec,
       capability: "terminalExec",
-      payload: (lease) =>
-        ({
-          session_id: lease.workerKey,
-          command: input.command,
-          create_if_missing: lease.isNew || createIfMissing,
-          lease_ttl_sec: leaseTtlSec,
-          timeout_ms: timeoutMs,
-        }) satisfies TerminalExecPayload,
+      payload: { command: input.command } satisfies Omit<TerminalExecPayload, SessionPayloadField>,
+      workerTimeoutMs: timeoutMs,
       dispatchTimeoutMs: timeoutMs + WORKER_DEADLINE_GRACE_MS,
       endedBy: SESSION_ENDED,
       result: terminalExecResult,
-      leaseExpiresUnixMs: (r) => r.lease_expires_unix_ms,
     },
     opts,
   );
