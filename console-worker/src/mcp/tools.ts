@@ -16,7 +16,7 @@ import {
   writeFileArgs,
 } from "@onlyboxes/proto";
 import { z } from "zod/v4";
-import { runCapability } from "../capabilities/run-capability.ts";
+import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
 import { downloadFile, listFiles, uploadFile } from "../capabilities/session-files.ts";
 import { readTerminalResource, runTerminal } from "../capabilities/terminal.ts";
 import type { Env } from "../env.ts";
@@ -136,6 +136,31 @@ function pythonContent(raw: unknown): CallToolResult {
   };
 }
 
+/**
+ * Runs a pythonExec or terminalExec tool call: the call's timeout split off its
+ * arguments, output streamed when the client asked for progress, failures as tool errors.
+ */
+async function runExecTool(
+  ctx: ToolContext,
+  call: Extract<CapabilityCall, { capability: "pythonExec" | "terminalExec" }>,
+  timeoutMs: number | undefined,
+  toResult: (raw: unknown) => CallToolResult,
+): Promise<CallToolResult> {
+  const ms = timeoutMs ?? EXEC_TIMEOUT_MS.default;
+  const sessionId = call.payload.session_id;
+  try {
+    const raw = await runCapability(ctx.env, call, {
+      accountId: ctx.accountId,
+      timeoutMs: ms,
+      signal: ctx.signal,
+      ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}),
+    });
+    return toResult(raw);
+  } catch (err) {
+    return toolFailure(err, { tool: call.capability, timeoutMs: ms, ...(sessionId ? { sessionId } : {}) });
+  }
+}
+
 const pythonTool = defineTool({
   name: "pythonExec",
   title: "Run Python",
@@ -154,20 +179,7 @@ const pythonTool = defineTool({
   args: pythonExecRequest,
   result: pythonExecResult,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-    const { timeout_ms: _timeout, ...payload } = args;
-    try {
-      const raw = await runCapability(
-        ctx.env,
-        { capability: "pythonExec", payload },
-        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
-      );
-      return pythonContent(raw);
-    } catch (err) {
-      return toolFailure(err, { tool: "pythonExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
-    }
-  },
+  run: (ctx, { timeout_ms, ...payload }) => runExecTool(ctx, { capability: "pythonExec", payload }, timeout_ms, pythonContent),
 });
 
 const terminalTool = defineTool({
@@ -185,20 +197,10 @@ const terminalTool = defineTool({
   args: terminalExecArgs,
   result: terminalExecResult,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-  async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-    const { timeout_ms: _timeout, ...payload } = args;
-    try {
-      const raw = await runCapability(
-        ctx.env,
-        { capability: "terminalExec", payload },
-        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
-      );
-      return structured("terminalExec", terminalExecResult, raw);
-    } catch (err) {
-      return toolFailure(err, { tool: "terminalExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
-    }
-  },
+  run: (ctx, { timeout_ms, ...payload }) =>
+    runExecTool(ctx, { capability: "terminalExec", payload }, timeout_ms, (raw) =>
+      structured("terminalExec", terminalExecResult, raw),
+    ),
 });
 
 const readImageTool = defineTool({
