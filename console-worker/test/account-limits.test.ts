@@ -5,21 +5,15 @@
  * gives its slot back.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
 import { accountLimitsStub } from "../src/objects/account-limits.ts";
 import type { SessionState } from "../src/objects/session.ts";
 import { QUEUE_MARGIN_MS } from "../src/objects/worker-node.ts";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, type TestReply, type TestWorker, workersClosedAfterEach } from "./worker-harness.ts";
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
+const workers = workersClosedAfterEach();
 
 interface Held {
   release: (reply: TestReply) => void;

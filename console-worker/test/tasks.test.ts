@@ -1,10 +1,16 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
 import type { TaskBody } from "../src/routes/tasks.ts";
-import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker, type TestWorkerOptions } from "./worker-harness.ts";
+import { call, callJson, newAccountWithToken, sleep, waitFor } from "./helpers.ts";
+import {
+  connectTestWorker,
+  type TestReply,
+  type TestWorker,
+  type TestWorkerOptions,
+  workersClosedAfterEach,
+} from "./worker-harness.ts";
 
 const TASKS = "/api/v1/tasks";
 let token = "";
@@ -18,19 +24,8 @@ beforeAll(async () => {
   otherToken = (await newAccountWithToken()).token;
 });
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-  // The next test places work: wait until the console has noticed the sockets went away.
-  await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+// The next test places work: wait until the console has noticed the sockets went away.
+const workers = workersClosedAfterEach(() => waitFor(async () => (await nodeRegistryStub(env).list()).length === 0));
 
 async function worker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
   const w = await connectTestWorker({

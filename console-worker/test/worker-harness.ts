@@ -2,6 +2,7 @@ import { env, SELF } from "cloudflare:test";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
+import { afterEach } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
 import { decodeEnvelope, FLAG_DATA, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
 
@@ -145,4 +146,20 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     },
   });
   return w;
+}
+
+/**
+ * The test workers of one test file: every worker pushed onto the list is closed after
+ * each test, and its socket's end awaited; then `afterClose`, if given.
+ */
+export function workersClosedAfterEach(afterClose?: () => Promise<unknown>): TestWorker[] {
+  const workers: TestWorker[] = [];
+  afterEach(async () => {
+    for (const w of workers.splice(0)) {
+      w.close();
+      await w.closed;
+    }
+    await afterClose?.();
+  });
+  return workers;
 }
