@@ -183,40 +183,32 @@ function toRunResult(result: unknown): MessageInitShape<typeof RunResultSchema> 
   };
 }
 
+/** The Connect code closest to each HTTP status of the registry; any other status is `internal`. */
+const CONNECT_CODE_OF_STATUS: Readonly<Record<number, Code>> = {
+  400: Code.InvalidArgument,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.NotFound,
+  405: Code.Unimplemented,
+  410: Code.NotFound,
+  413: Code.ResourceExhausted,
+  415: Code.InvalidArgument,
+  426: Code.FailedPrecondition,
+  429: Code.ResourceExhausted,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.DeadlineExceeded,
+  507: Code.ResourceExhausted,
+};
+
 /**
- * The Connect code closest to each HTTP status of the registry; the exact Onlyboxes code
- * travels in the error's ErrorDetail.
+ * The Connect code of a registry error: by its status, except where Connect has a closer
+ * code; the exact Onlyboxes code travels in the error's ErrorDetail.
  */
 function connectCode(code: ErrorCode, status: number): Code {
   if (code === "canceled") return Code.Canceled;
   if (code === "session_busy" || code === "conflict") return Code.Aborted;
-  switch (status) {
-    case 400:
-    case 415:
-      return Code.InvalidArgument;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-    case 410:
-      return Code.NotFound;
-    case 405:
-      return Code.Unimplemented;
-    case 413:
-    case 429:
-    case 507:
-      return Code.ResourceExhausted;
-    case 426:
-      return Code.FailedPrecondition;
-    case 502:
-    case 503:
-      return Code.Unavailable;
-    case 504:
-      return Code.DeadlineExceeded;
-    default:
-      return Code.Internal;
-  }
+  return CONNECT_CODE_OF_STATUS[status] ?? Code.Internal;
 }
 
 /** Turns anything caught into a ConnectError carrying the registry's code (internal errors say no more than that). */
