@@ -9,6 +9,7 @@ import {
   type TestReply,
   type TestWorker,
   type TestWorkerOptions,
+  terminalReply,
   workersClosedAfterEach,
 } from "./worker-harness.ts";
 
@@ -279,18 +280,7 @@ describe("tasks: other capabilities and large results", () => {
       handler: (_d, raw) => {
         const p = raw as { session_id: string; command: string };
         seen.push(p.session_id);
-        return {
-          payload: {
-            session_id: p.session_id,
-            created: seen.length === 1,
-            stdout: `ran ${p.command}\n`,
-            stderr: "",
-            exit_code: 0,
-            stdout_truncated: false,
-            stderr_truncated: false,
-            lease_expires_unix_ms: Date.now() + 60_000,
-          },
-        };
+        return terminalReply(p.session_id, { created: seen.length === 1, stdout: `ran ${p.command}\n` });
       },
     });
     const first = await create({ capability: "terminalExec", input: { command: "touch a" }, mode: "sync" });

@@ -1,7 +1,13 @@
 import { env, SELF } from "cloudflare:test";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
+import {
+  type CommandDispatch,
+  ConnectRequestSchema,
+  type ConnectResponse,
+  ConnectResponseSchema,
+  type TerminalExecResult,
+} from "@onlyboxes/proto";
 import { afterEach } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
 import { decodeEnvelope, FLAG_DATA, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
@@ -162,4 +168,24 @@ export function workersClosedAfterEach(afterClose?: () => Promise<unknown>): Tes
     await afterClose?.();
   });
   return workers;
+}
+
+/**
+ * A test worker's terminalExec answer: a successful run in `sessionId` that printed
+ * nothing, with `fields` over it.
+ */
+export function terminalReply(sessionId: string, fields: Partial<TerminalExecResult> = {}): TestReply {
+  return {
+    payload: {
+      session_id: sessionId,
+      created: true,
+      stdout: "",
+      stderr: "",
+      exit_code: 0,
+      stdout_truncated: false,
+      stderr_truncated: false,
+      lease_expires_unix_ms: Date.now() + 60_000,
+      ...fields,
+    } satisfies TerminalExecResult,
+  };
 }
