@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
 import { callJson, countingBody, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
-import { connectTestWorker, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 const PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
@@ -293,7 +293,7 @@ describe("mcp: without a worker", () => {
 describe("mcp: tools on a worker", () => {
   beforeAll(async () => {
     worker = await connectTestWorker({
-      capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource"].map((name) => ({ name, maxInflight: 4 })),
+      capabilities: offering("echo", "pythonExec", "terminalExec", "terminalResource"),
       handler,
     });
     await worker.acked;

@@ -7,7 +7,7 @@
 import type { CommandDispatch, ErrorBody } from "@onlyboxes/proto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { call, callJson, newAccountWithToken } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 interface SessionBody {
   session_id: string;
@@ -39,10 +39,7 @@ async function connectWorker(): Promise<TestWorker> {
     return { error: { code: "invalid_argument", message: "unexpected" } };
   };
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "terminalExec", maxInflight: 4 },
-      { name: "sessionFiles", maxInflight: 4 },
-    ],
+    capabilities: offering("terminalExec", "sessionFiles"),
     handler,
   });
   await w.acked;

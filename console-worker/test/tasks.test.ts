@@ -6,6 +6,7 @@ import type { TaskBody } from "../src/routes/tasks.ts";
 import { call, callJson, newAccountWithToken, sleep, waitFor } from "./helpers.ts";
 import {
   connectTestWorker,
+  offering,
   type TestReply,
   type TestWorker,
   type TestWorkerOptions,
@@ -30,10 +31,7 @@ const workers = workersClosedAfterEach(() => waitFor(async () => (await nodeRegi
 
 async function worker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "echo", maxInflight: 4 },
-      { name: "pythonExec", maxInflight: 4 },
-    ],
+    capabilities: offering("echo", "pythonExec"),
     ...opts,
   });
   workers.push(w);

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
 import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 /** A terminal answer: the result, or an error body. */
 type TerminalBody = TerminalExecResult & Partial<ErrorBody>;
@@ -82,10 +82,7 @@ async function connectTerminalWorker(): Promise<FakeTerminalWorker> {
     return terminalReply(p.session_id, { created, stdout, exit_code: exit, lease_expires_unix_ms: s.lease });
   };
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "terminalExec", maxInflight: 4 },
-      { name: "terminalResource", maxInflight: 4 },
-    ],
+    capabilities: offering("terminalExec", "terminalResource"),
     handler,
   });
   await w.acked;

@@ -189,3 +189,8 @@ export function terminalReply(sessionId: string, fields: Partial<TerminalExecRes
     } satisfies TerminalExecResult,
   };
 }
+
+/** A test worker's capability list: each named capability, 4 calls at once. */
+export function offering(...names: string[]): Array<{ name: string; maxInflight: number }> {
+  return names.map((name) => ({ name, maxInflight: 4 }));
+}
