@@ -25,11 +25,11 @@ export class UsageError extends Error {
 export const USAGE = `Usage:
   onlyboxes run [--session ID] [--timeout MS] FILE   run a Python file (- reads stdin)
   onlyboxes sh  [--session ID] [--timeout MS] 'CMD'  run a shell command line in a session
-  onlyboxes cp FILE SESSION:[PATH]                  upload a file into a session
-  onlyboxes cp SESSION:PATH [LOCAL]                 download a file from a session
-  onlyboxes session new [--lease SEC]               start a session; prints its id
-  onlyboxes session ls                              list this token's live sessions
-  onlyboxes session rm ID...                        end sessions
+  onlyboxes cp FILE SESSION:[PATH]                   upload a file into a session
+  onlyboxes cp SESSION:PATH [LOCAL]                  download a file from a session
+  onlyboxes session new [--lease SEC]                start a session; prints its id
+  onlyboxes session ls                               list this token's live sessions
+  onlyboxes session rm ID...                         end sessions
   onlyboxes --help | --version
 
 Environment:
