@@ -46,8 +46,8 @@ interface Ran {
   ms: number;
 }
 
-/** Runs the installed CLI with only Node's PATH, the console URL and a token in its environment. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
+/** Runs the installed CLI with only Node's PATH, the console URL and a token in its environment; `input` is its stdin. */
+function cli(args: string[], env: Record<string, string> = {}, input = ""): Promise<Ran> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, {
@@ -63,6 +63,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Ran> {
       ran.stderr += b.toString("utf8");
     });
     child.on("error", reject);
+    child.stdin.end(input);
     child.on("close", (code) => {
       ran.code = code;
       ran.ms = Date.now() - started;
@@ -164,6 +165,9 @@ describe("the onlyboxes CLI installed from its tarball", () => {
     expect((await readFile(join(installDir, "dl", "copy.bin"))).equals(want)).toBe(true);
     const toStdout = await cli(["cp", `${session}:sales.csv`, "-"]);
     expect(toStdout).toMatchObject({ code: 0, stdout: `${csv}\n`, stderr: "" });
+    // stdin in (no declared length), read back through the shell of the same session.
+    expect((await cli(["cp", "-", `${session}:notes/today.txt`], {}, "from stdin\n")).code).toBe(0);
+    expect(await cli(["sh", "--session", session, "cat notes/today.txt"])).toMatchObject({ code: 0, stdout: "from stdin\n" });
 
     expect(await cli(["session", "rm", session])).toMatchObject({ code: 0, stdout: "", stderr: "" });
     expect((await cli(["session", "ls"])).stdout).not.toContain(session);
