@@ -62,7 +62,11 @@ export async function upload(rest: RestClient, local: string, to: Remote, sinks:
 export async function download(rest: RestClient, from: Remote, local: string, sinks: Sinks): Promise<void> {
   if (local === "-") {
     const res = await rest.call(filesPath(from.session), { query: { path: from.path } });
-    await pipeline(fromWeb(res), process.stdout, { end: false });
+    try {
+      await pipeline(fromWeb(res), process.stdout, { end: false });
+    } catch (err) {
+      throw new CliError(`the download of ${from.session}:${from.path} broke off: ${(err as Error).message}`);
+    }
     return;
   }
   const isDir = await stat(local).then(

@@ -6,7 +6,7 @@ import { ExecService, type RunRequestSchema } from "@onlyboxes/proto/exec";
 import { type Command, parseCommand, USAGE, UsageError } from "./args.ts";
 import { download, upload } from "./copy.ts";
 import { CliError, restClient } from "./rest.ts";
-import { EXIT_RUN_FAILED, runProgram, type Sinks } from "./run.ts";
+import { EXIT_INTERRUPTED, EXIT_RUN_FAILED, runProgram, type Sinks } from "./run.ts";
 import { sessionList, sessionNew, sessionRemove } from "./session.ts";
 
 /** The CLI's version (the bundle replaces this with the package's). */
@@ -109,7 +109,12 @@ async function restCommand(
   token: string,
   sinks: Sinks,
 ): Promise<number> {
-  const rest = restClient(url, token);
+  // Ctrl-C aborts the transfer; a download's temporary file is removed on the way out.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const rest = restClient(url, token, stop.signal);
   try {
     switch (cmd.kind) {
       case "cp":
@@ -128,8 +133,15 @@ async function restCommand(
     }
     return 0;
   } catch (e) {
+    if (stop.signal.aborted) {
+      await sinks.stderr("onlyboxes: stopped\n");
+      return EXIT_INTERRUPTED;
+    }
     if (!(e instanceof CliError)) throw e;
     await sinks.stderr(`onlyboxes: ${e.message}\n`);
     return EXIT_FAILED;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }

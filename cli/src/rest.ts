@@ -23,8 +23,8 @@ export interface RestClient {
   call(path: string, init?: RestInit): Promise<Response>;
 }
 
-/** A REST client of the console at `baseUrl`; `fetchFn` is the seam for unit tests. */
-export function restClient(baseUrl: string, token: string, fetchFn: typeof fetch = fetch): RestClient {
+/** A REST client of the console at `baseUrl`; `signal` (Ctrl-C) aborts every call and the bodies still streaming. */
+export function restClient(baseUrl: string, token: string, signal?: AbortSignal): RestClient {
   const root = `${baseUrl.replace(/\/+$/, "")}/api/v1`;
   return {
     async call(path, init = {}) {
@@ -43,7 +43,7 @@ export function restClient(baseUrl: string, token: string, fetchFn: typeof fetch
       let res: Response;
       try {
         // duplex: Node's fetch sends a stream body only when told it is half-duplex.
-        res = await fetchFn(url, { method: init.method ?? "GET", headers, body, duplex: "half" } as RequestInit);
+        res = await fetch(url, { method: init.method ?? "GET", headers, body, duplex: "half", signal } as RequestInit);
       } catch (err) {
         throw new CliError(`cannot reach the console at ${baseUrl}: ${causeOf(err)}`);
       }

@@ -47,6 +47,27 @@ describe("download", () => {
     expect(await readdir(dir)).toEqual(["out.bin"]);
     expect(await readFile(path.join(dir, "out.bin"), "utf8")).toBe("old");
   });
+  it("removes the partial file when stopped (Ctrl-C) mid-body", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "onlyboxes-cp-"));
+    const stop = new AbortController();
+    handle = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": "100000" });
+      // Half the body, then the server stalls: only the abort can end this download.
+      res.write(Buffer.alloc(50_000, 1));
+    };
+    const said: string[] = [];
+    const running = download(restClient(base, "t", stop.signal), { kind: "remote", session: "s", path: "big.bin" }, dir, {
+      stdout: () => {},
+      stderr: (t) => void said.push(t),
+    });
+    const partial = async () => (await readdir(dir)).some((f) => f.endsWith(".part"));
+    for (let i = 0; i < 250 && !(await partial()); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await partial()).toBe(true);
+    stop.abort();
+    await expect(running).rejects.toThrow(CliError);
+    expect(await readdir(dir)).toEqual([]);
+    expect(said).toEqual([]);
+  });
 });
 
 describe("upload", () => {
