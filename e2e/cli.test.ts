@@ -182,7 +182,8 @@ describe("the onlyboxes CLI installed from its tarball", () => {
     const unknown = await cli(["cp", "small.txt", "sess_no_such_session:"]);
     expect(unknown).toMatchObject({ code: 1, stderr: "onlyboxes: session not found (session_not_found)\n" });
 
-    await writeFile(join(installDir, "big.bin"), Buffer.alloc(FILE_LIMIT + 1, 7));
+    // Well over the limit: the console answers before the body is sent, and the CLI reads that answer.
+    await writeFile(join(installDir, "big.bin"), Buffer.alloc(FILE_LIMIT * 16, 7));
     const big = await cli(["cp", "big.bin", `${session}:`]);
     expect(big.code).toBe(1);
     expect(big.stderr).toBe(`onlyboxes: the file is larger than the limit of ${FILE_LIMIT} bytes (file_too_large)\n`);

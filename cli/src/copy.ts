@@ -30,25 +30,21 @@ function filesPath(session: string): string {
 
 /** Streams a local file (or stdin for `-`) into a session's container through `PUT …/files`. */
 export async function upload(rest: RestClient, local: string, to: Remote, sinks: Sinks): Promise<void> {
-  let body: ReadableStream<Uint8Array>;
-  let contentLength: number | undefined;
-  if (local === "-") {
-    body = toWeb(process.stdin);
-  } else {
+  let body: Readable = process.stdin;
+  let length: number | undefined;
+  if (local !== "-") {
     const st = await stat(local).catch((err: NodeJS.ErrnoException) => {
       throw new CliError(err.code === "ENOENT" ? `${local}: no such file` : `${local}: ${err.message}`);
     });
     if (!st.isFile()) throw new CliError(`${local}: not a regular file (cp copies one file)`);
     // The declared length lets the console refuse a file over its limit before any byte moves.
-    contentLength = st.size;
-    body = toWeb(createReadStream(local));
+    length = st.size;
+    body = createReadStream(local);
   }
   const target = remoteTarget(local, to.path);
   const res = await rest.call(filesPath(to.session), {
-    method: "PUT",
     query: { path: target },
-    body,
-    ...(contentLength !== undefined ? { contentLength } : {}),
+    upload: length === undefined ? { body } : { body, length },
   });
   const written = (await res.json()) as FileWriteResult;
   await sinks.stderr(`onlyboxes: ${to.session}:${written.path} (${written.size} bytes)\n`);
@@ -98,11 +94,6 @@ export async function download(rest: RestClient, from: Remote, local: string, si
   } finally {
     await rm(temp, { force: true });
   }
-}
-
-function toWeb(stream: Readable): ReadableStream<Uint8Array> {
-  // Node's web stream and the DOM's ReadableStream are the same object at run time.
-  return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
 }
 
 function fromWeb(res: Response): Readable {

@@ -1,4 +1,6 @@
+import type { Readable } from "node:stream";
 import type { ErrorBody } from "@onlyboxes/proto/contracts";
+import { putStream } from "./put-stream.ts";
 
 /** A failure the command reports in one line and ends with a non-zero exit code. */
 export class CliError extends Error {
@@ -8,13 +10,12 @@ export class CliError extends Error {
   }
 }
 
-/** Options of one REST call: a JSON body, or a raw body (a stream needs its length to be declared). */
+/** Options of one REST call: a JSON body, or a streamed upload (a PUT; its length declared when known). */
 export interface RestInit {
   method?: string;
   query?: Record<string, string>;
   json?: unknown;
-  body?: ReadableStream<Uint8Array>;
-  contentLength?: number;
+  upload?: { body: Readable; length?: number };
 }
 
 /** The console's REST API (`/api/v1`) as the bearer of a token. */
@@ -31,19 +32,17 @@ export function restClient(baseUrl: string, token: string, signal?: AbortSignal)
       const url = new URL(`${root}${path}`);
       for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.set(k, v);
       const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-      let body: BodyInit | undefined;
-      if (init.json !== undefined) {
-        headers["content-type"] = "application/json";
-        body = JSON.stringify(init.json);
-      } else if (init.body !== undefined) {
-        headers["content-type"] = "application/octet-stream";
-        if (init.contentLength !== undefined) headers["content-length"] = String(init.contentLength);
-        body = init.body;
-      }
       let res: Response;
       try {
-        // duplex: Node's fetch sends a stream body only when told it is half-duplex.
-        res = await fetch(url, { method: init.method ?? "GET", headers, body, duplex: "half", signal } as RequestInit);
+        if (init.upload !== undefined) {
+          headers["content-type"] = "application/octet-stream";
+          if (init.upload.length !== undefined) headers["content-length"] = String(init.upload.length);
+          res = await putStream(url, headers, init.upload.body, signal);
+        } else {
+          if (init.json !== undefined) headers["content-type"] = "application/json";
+          const body = init.json === undefined ? undefined : JSON.stringify(init.json);
+          res = await fetch(url, { method: init.method ?? "GET", headers, body, signal });
+        }
       } catch (err) {
         throw new CliError(`cannot reach the console at ${baseUrl}: ${causeOf(err)}`);
       }

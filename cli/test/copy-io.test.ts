@@ -109,6 +109,27 @@ describe("upload", () => {
     expect(said).toEqual(["onlyboxes: s 1:in/data.csv (8 bytes)\n"]);
   });
 
+  it("reads a refusal sent from the headers alone, before the body (no connection-reset error)", async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "onlyboxes-cp-"));
+    const file = path.join(dir, "big.bin");
+    await writeFile(file, Buffer.alloc(16 * 1024 * 1024));
+    let received = 0;
+    server.once("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+      req.on("data", (c: Buffer) => {
+        received += c.length;
+      });
+      res.writeHead(413, { "content-type": "application/json" });
+      // Answer, then drop the connection as a server that will not read the body does.
+      res.end(JSON.stringify({ error: "the file is larger than the limit of 1 bytes", code: "file_too_large" }), () =>
+        req.socket.destroy(),
+      );
+    });
+    await expect(upload(restClient(base, "t"), file, { kind: "remote", session: "s", path: "" }, quiet)).rejects.toThrow(
+      "the file is larger than the limit of 1 bytes (file_too_large)",
+    );
+    expect(received).toBe(0);
+  });
+
   it("reports a console's refusal as its message and code, and an unreachable console by its error", async () => {
     handle = (_req, res) => {
       res.writeHead(413, { "content-type": "application/json" });
