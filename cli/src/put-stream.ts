@@ -3,23 +3,40 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 
 /**
- * How long to wait for `100 Continue` before sending the body anyway (a server or proxy
- * that ignores `Expect`), as curl does.
+ * How long to wait for `100 Continue` before sending the body anyway (a server that
+ * ignores `Expect`, as the console's runtime does), as curl does.
  */
 const CONTINUE_WAIT_MS = 1_000;
+/**
+ * Bodies up to this size go at once, without `Expect` (like curl): they fit in the
+ * socket's buffers, so an early answer is still read, and they need not pay the wait.
+ */
+const EXPECT_ABOVE_BYTES = 1024 * 1024;
 
 /**
- * PUTs a streamed body with `Expect: 100-continue`: the console can refuse it (unknown
- * session, over the size limit) from the headers alone, and that answer is read instead
- * of a connection reset half-way through a large body. An answer that arrives while the
- * body is still being sent stops the sending. Resolves with the whole (small) response.
+ * PUTs a streamed body; a large one (or one of unknown length) with `Expect: 100-continue`,
+ * so the console can refuse it (unknown session, over the size limit) from the headers
+ * alone and that answer is read instead of a connection reset half-way through the body.
+ * An answer that arrives while the body is still being sent stops the sending. Resolves
+ * with the whole (small) response.
  */
-export function putStream(url: URL, headers: Record<string, string>, body: Readable, signal?: AbortSignal): Promise<Response> {
+export function putStream(
+  url: URL,
+  headers: Record<string, string>,
+  body: Readable,
+  length: number | undefined,
+  signal?: AbortSignal,
+): Promise<Response> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https : http;
+    const expect = length === undefined || length > EXPECT_ABOVE_BYTES;
     const req = transport.request(url, {
       method: "PUT",
-      headers: { ...headers, expect: "100-continue" },
+      headers: {
+        ...headers,
+        ...(length !== undefined ? { "content-length": String(length) } : {}),
+        ...(expect ? { expect: "100-continue" } : {}),
+      },
       ...(signal ? { signal } : {}),
     });
     let answered = false;
@@ -29,7 +46,7 @@ export function putStream(url: URL, headers: Record<string, string>, body: Reada
       sending = true;
       body.pipe(req);
     };
-    const timer = setTimeout(send, CONTINUE_WAIT_MS);
+    const timer = setTimeout(send, expect ? CONTINUE_WAIT_MS : 0);
     req.on("continue", send);
     body.on("error", (err) => req.destroy(err));
     req.on("error", (err) => {

@@ -36,8 +36,7 @@ export function restClient(baseUrl: string, token: string, signal?: AbortSignal)
       try {
         if (init.upload !== undefined) {
           headers["content-type"] = "application/octet-stream";
-          if (init.upload.length !== undefined) headers["content-length"] = String(init.upload.length);
-          res = await putStream(url, headers, init.upload.body, signal);
+          res = await putStream(url, headers, init.upload.body, init.upload.length, signal);
         } else {
           if (init.json !== undefined) headers["content-type"] = "application/json";
           const body = init.json === undefined ? undefined : JSON.stringify(init.json);
