@@ -4,10 +4,10 @@ import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
 
 /** A lock outlives its command by this much before it counts as abandoned (a lost caller). */
-export const LOCK_SLACK_MS = 15_000;
+const LOCK_SLACK_MS = 15_000;
 
 /** Errors meaning the session's container no longer exists where it was pinned. */
-export const SESSION_GONE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
+const SESSION_GONE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
 
 /** The Session object of one account's session id. */
 export function sessionStub(env: Env, accountId: string, sessionId: string) {
