@@ -1,9 +1,9 @@
 import { Code } from "@connectrpc/connect";
 import { ErrorDetailSchema, OutputStream, type RunResponse } from "@onlyboxes/proto/exec";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { execClient, failureOf } from "./connect-client.ts";
-import { createAccount, createToken, newAccountWithToken, ORIGIN, signInAdmin } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { createAccount, createToken, newAccountWithToken, ORIGIN, signInAdmin, sleep } from "./helpers.ts";
+import { connectTestWorker, type TestReply, type TestWorker, workersClosedAfterEach } from "./worker-harness.ts";
 
 let token = "";
 let cookie = "";
@@ -14,17 +14,7 @@ beforeAll(async () => {
   await createToken(cookie);
 });
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+const workers = workersClosedAfterEach();
 
 /** A Connect client of the console under test (SELF), speaking JSON or binary. */
 function client(headers: Record<string, string>, binary = false) {

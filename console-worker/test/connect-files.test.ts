@@ -9,21 +9,24 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { type CommandDispatch, ConnectResponseSchema } from "@onlyboxes/proto";
 import { ErrorDetailSchema, FileType, type ReadFileResponse } from "@onlyboxes/proto/exec";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decodeEnvelope, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
 import { execClient, failureOf } from "./connect-client.ts";
 import { callJson, newAccountWithToken, ORIGIN } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import {
+  connectTestWorker,
+  offering,
+  type TestReply,
+  type TestWorker,
+  terminalReply,
+  workersClosedAfterEach,
+} from "./worker-harness.ts";
 
 /** Each worker-side session key's files. */
 const files = new Map<string, Map<string, Uint8Array>>();
 /** File operations the fake worker was asked for, e.g. "write a.bin". */
 const ops: string[] = [];
-const workers: TestWorker[] = [];
-
-afterEach(() => {
-  for (const w of workers.splice(0)) w.close();
-});
+const workers = workersClosedAfterEach();
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -43,10 +46,7 @@ async function fileWorker(): Promise<TestWorker> {
     const p = raw as { session_id: string; op?: string; path?: string };
     if (d.capability === "terminalExec") {
       files.set(p.session_id, files.get(p.session_id) ?? new Map());
-      const result = { session_id: p.session_id, created: true, stdout: "", stderr: "", exit_code: 0 };
-      return {
-        payload: { ...result, stdout_truncated: false, stderr_truncated: false, lease_expires_unix_ms: Date.now() + 60_000 },
-      };
+      return terminalReply(p.session_id);
     }
     ops.push(`${p.op} ${p.path}`);
     const store = files.get(p.session_id);
@@ -80,8 +80,7 @@ async function fileWorker(): Promise<TestWorker> {
         return { error: { code: "invalid_argument", message: "unexpected" } };
     }
   };
-  const capabilities = ["terminalExec", "sessionFiles"].map((name) => ({ name, maxInflight: 4 }));
-  const w = await connectTestWorker({ capabilities, handler });
+  const w = await connectTestWorker({ capabilities: offering("terminalExec", "sessionFiles"), handler });
   // The pieces of an upload, which the harness does not handle: acknowledged as they come.
   w.socket.addEventListener("message", (ev) => {
     const { flags, payload } = decodeEnvelope(new Uint8Array(ev.data as ArrayBuffer));

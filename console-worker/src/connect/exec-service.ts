@@ -68,6 +68,14 @@ export const execService: ServiceImpl<typeof ExecService> = {
   ...sessionFileMethods,
 };
 
+/** A program's session fields as the contracts name them, only those that are set (proto3 sends "" and false for unset). */
+function sessionFields(p: { sessionId: string; createIfMissing: boolean }): { session_id?: string; create_if_missing?: true } {
+  return {
+    ...(p.sessionId !== "" ? { session_id: p.sessionId } : {}),
+    ...(p.createIfMissing ? { create_if_missing: true } : {}),
+  };
+}
+
 /** Turns the request into a capability call checked by that capability's contract. */
 function toCall(req: RunRequest): CapabilityCall {
   const program = req.program;
@@ -77,8 +85,7 @@ function toCall(req: RunRequest): CapabilityCall {
       // Only the fields that are set, so a contract without sessions refuses a session by name.
       const input = {
         code: p.code,
-        ...(p.sessionId !== "" ? { session_id: p.sessionId } : {}),
-        ...(p.createIfMissing ? { create_if_missing: true } : {}),
+        ...sessionFields(p),
         ...(p.reset ? { reset: true } : {}),
       };
       return { capability: "pythonExec", payload: guard(() => validate(CAPABILITY_CONTRACTS.pythonExec.input, input, "python")) };
@@ -87,8 +94,7 @@ function toCall(req: RunRequest): CapabilityCall {
       const s = program.value;
       const input = {
         command: s.command,
-        ...(s.sessionId !== "" ? { session_id: s.sessionId } : {}),
-        ...(s.createIfMissing ? { create_if_missing: true } : {}),
+        ...sessionFields(s),
         ...(s.leaseTtlSec !== 0 ? { lease_ttl_sec: s.leaseTtlSec } : {}),
       };
       return {
