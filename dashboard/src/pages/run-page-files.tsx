@@ -1,4 +1,4 @@
-import { type FileEntry, FileType } from "@onlyboxes/proto/exec";
+import { FileType } from "@onlyboxes/proto/exec";
 import { createResource, createSignal, type JSX, onCleanup, Show } from "solid-js";
 import { execClient, readSessionFile, runFailure, WRITE_FILE_MAX_BYTES } from "../api/exec.ts";
 import { DataTable } from "../components/data-table.tsx";
@@ -19,23 +19,35 @@ function formatSize(bytes: bigint): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Tries of a listing that finds the session busy, the first delay, and its growth. */
+/** Tries of a call that finds the session busy, the first delay, and its growth. */
 const BUSY_RETRIES = { tries: 6, firstMs: 100, factor: 2 } as const;
 
-/**
- * Lists the session's working directory. Right after a run the session may still be
- * finishing it (`session_busy`) for a moment; the listing then waits and asks again.
- */
-async function listWhenFree(sessionId: string): Promise<FileEntry[]> {
+/** Makes `call`, again a moment later while the session is busy with something else (a run just ending). */
+async function whenFree<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await execClient().listFiles({ sessionId })).entries;
+      return await call();
     } catch (err) {
       if (attempt >= BUSY_RETRIES.tries || runFailure(err).code !== "session_busy") throw err;
     }
     const delay = BUSY_RETRIES.firstMs * BUSY_RETRIES.factor ** (attempt - 1);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
+}
+
+/**
+ * The panel's file calls, one at a time: the console lets one call at a time into a
+ * session and answers others `session_busy`, so the panel never races itself (a listing
+ * after a run and a click on Download).
+ */
+function createFileQueue(): <T>(call: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return function queued<T>(call: () => Promise<T>): Promise<T> {
+    // The tail never rejects (see below), so each call starts once the one before it ended.
+    const next = tail.then(() => whenFree(call));
+    tail = next.catch(() => {});
+    return next;
+  };
 }
 
 /**
@@ -71,6 +83,7 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
   const [error, setError] = createSignal<string | undefined>();
   const [busy, setBusy] = createSignal(false);
   const saver = createSaver();
+  const queued = createFileQueue();
   onCleanup(saver.dispose);
   // Failures come back as values: a resource that throws would take the page down with it.
   // The key is a string, so choosing the same session again does not list it twice at once.
@@ -79,7 +92,8 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
     async (key) => {
       const sessionId = key.slice(key.indexOf(" ") + 1);
       try {
-        return { entries: await listWhenFree(sessionId), error: undefined };
+        const listing = await queued(() => execClient().listFiles({ sessionId }));
+        return { entries: listing.entries, error: undefined };
       } catch (err) {
         return { entries: undefined, error: runFailure(err).message };
       }
@@ -105,10 +119,11 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
         throw new Error(`${file.name} is larger than the upload limit of ${WRITE_FILE_MAX_BYTES / 1024 / 1024} MiB`);
       }
       const data = new Uint8Array(await file.arrayBuffer());
-      await execClient().writeFile({ sessionId, path: file.name, data });
+      await queued(() => execClient().writeFile({ sessionId, path: file.name, data }));
       await refetch();
     });
-  const download = (sessionId: string, name: string) => act(async () => saver.save(await readSessionFile(sessionId, name), name));
+  const download = (sessionId: string, name: string) =>
+    act(async () => saver.save(await queued(() => readSessionFile(sessionId, name)), name));
 
   return (
     <section class="block" aria-labelledby="files-title">
