@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
@@ -105,8 +106,10 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
         ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
         : await place(env, opts, commandId, deadlineUnixMs);
   } finally {
-    // A lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
-    await holds.releaseRun(runId).catch(() => {});
+    // Sent now, awaited by no answer: the caller's result does not wait for the account's
+    // object (a run over the limit, waiting there, is admitted as soon as it arrives). A lost
+    // release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
+    waitUntil(holds.releaseRun(runId).catch(() => {}));
   }
   if (outcome.ok) {
     try {
