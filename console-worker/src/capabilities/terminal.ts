@@ -11,7 +11,7 @@ import {
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
-import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
+import { admitRun, dispatch, type OutputChunk, releaseWhenAdmitted } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
 import type { BeginResult } from "../objects/session.ts";
 
@@ -69,14 +69,28 @@ export async function runTerminal(
   const dispatchTimeoutMs = timeoutMs + WORKER_DEADLINE_GRACE_MS;
 
   for (let attempt = 0; ; attempt++) {
-    const lease = await stub.begin({
-      accountId,
-      sessionId,
-      createIfMissing,
-      leaseTtlSec,
-      holdMs: dispatchTimeoutMs + LOCK_SLACK_MS,
-    });
-    if (!lease.ok) throw beginFailure(lease);
+    // The session's lock and the account's run admission are asked for together: two
+    // objects, one round trip of waiting. Whichever fails, the other is given back.
+    const admission = admitRun(env, accountId, Date.now() + dispatchTimeoutMs);
+    // Its refusal is reported by dispatch, which awaits it once the lock is held.
+    admission.catch(() => {});
+    let lease: BeginResult;
+    try {
+      lease = await stub.begin({
+        accountId,
+        sessionId,
+        createIfMissing,
+        leaseTtlSec,
+        holdMs: dispatchTimeoutMs + LOCK_SLACK_MS,
+      });
+    } catch (err) {
+      releaseWhenAdmitted(admission);
+      throw err;
+    }
+    if (!lease.ok) {
+      releaseWhenAdmitted(admission);
+      throw beginFailure(lease);
+    }
 
     let placedOn = lease.nodeId;
     let raw: unknown;
@@ -92,6 +106,7 @@ export async function runTerminal(
           timeout_ms: timeoutMs,
         } satisfies TerminalExecPayload,
         timeoutMs: dispatchTimeoutMs,
+        admission,
         ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
         onPlaced: (p) => {
           placedOn = p.nodeId;
