@@ -18,7 +18,11 @@ export function bundleSelfhost(root) {
     // reported by the build below
   }
   const srcDir = path.join("console-worker", "src", "selfhost");
-  const hash = sourceHash(root, [srcDir, "package-lock.json"], [`esbuild@${esbuildVersion}`]).slice(0, 16);
+  const hash = sourceHash(
+    root,
+    [srcDir, "scripts/launcher/apply-migrations.mjs", "package-lock.json"],
+    [`esbuild@${esbuildVersion}`],
+  ).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes", `selfhost-${hash}`);
   const files = Object.fromEntries(ENTRIES.map((e) => [e, path.join(outDir, `${e}.js`)]));
   const result = {
