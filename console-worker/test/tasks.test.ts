@@ -478,7 +478,8 @@ describe("tasks: the Task object on its own", () => {
     expect(firstAlarm).not.toBeNull();
     expect(firstAlarm ?? 0).toBeLessThan(Date.parse(res.body.deadline_at));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await get(res.body.task_id)).body.status).toBe("running");
+    // Progress is written once the run is 150 ms old: the run goes on and gets there.
+    await waitFor(async () => (await get(res.body.task_id)).body.status === "running");
     expect(w.cancels).not.toContain(res.body.command_id);
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).not.toBeNull();
     const cancel = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });

@@ -1,5 +1,5 @@
-// The self-host shims of console-worker/src/selfhost (the front that adds the client's
-// address, D1 over a Durable Object, the dashboard's files, the control socket), built with esbuild in a short-lived child
+// The self-host shims of console-worker/src/selfhost (D1 over a Durable Object, the
+// dashboard's files, the control socket), built with esbuild in a short-lived child
 // process, once per content of their sources, into the checkout's node_modules/.cache.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
@@ -7,9 +7,9 @@ import path from "node:path";
 import { LauncherError, log } from "./log.mjs";
 import { sourceHash } from "./source-hash.mjs";
 
-const ENTRIES = ["entry", "d1-database", "assets", "control"];
+const ENTRIES = ["d1-database", "assets", "control"];
 
-/** Answers `{ entryModule, d1Module, assetsModule, controlModule }`: absolute paths of the built shims. */
+/** Answers `{ d1Module, assetsModule, controlModule }`: absolute paths of the built shims. */
 export function bundleSelfhost(root) {
   let esbuildVersion = "missing";
   try {
@@ -26,7 +26,6 @@ export function bundleSelfhost(root) {
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes", `selfhost-${hash}`);
   const files = Object.fromEntries(ENTRIES.map((e) => [e, path.join(outDir, `${e}.js`)]));
   const result = {
-    entryModule: files.entry,
     d1Module: files["d1-database"],
     assetsModule: files.assets,
     controlModule: files.control,

@@ -227,7 +227,6 @@ describe("workerd config", () => {
       controlToken: "t",
       paths: {
         consoleModules: [{ name: "index.js", path: "b/index.js" }],
-        entryModule: "e.js",
         d1Module: "d.js",
         assetsModule: "a.js",
         controlModule: "c.js",

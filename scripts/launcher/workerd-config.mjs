@@ -63,11 +63,6 @@ export function workerdConfig({ scriptName, options, vars, paths, listen, contro
     durableObjectNamespaces = [${classes.map((c) => `(className = ${s(c)}, uniqueKey = ${s(objectUniqueKey(scriptName, c))}, enableSql = true)`).join(", ")}],
     durableObjectStorage = (localDisk = "do-disk"),
   ))`,
-    `(name = "entry", worker = (
-    modules = [(name = "entry.js", esModule = embed ${s(paths.entryModule)})],
-    compatibilityDate = "2025-01-01",
-    bindings = [(name = "CONSOLE", service = ${s(scriptName)})],
-  ))`,
     `(name = "do-disk", disk = (path = ${s(paths.doDir)}, writable = true))`,
     `(name = "d1-disk", disk = (path = ${s(paths.d1Dir)}, writable = true))`,
     `(name = "dist", disk = (path = ${s(paths.distDir)}, writable = false))`,
@@ -110,7 +105,7 @@ const config :Workerd.Config = (
   ],
   v8Flags = [${v8Flags.map(s).join(", ")}],
   sockets = [
-    (name = "entry", address = ${s(listen)}, http = (), service = "entry"),
+    (name = "entry", address = ${s(listen)}, http = (), service = ${s(scriptName)}),
     (name = "control", address = "127.0.0.1:0", http = (), service = "control"),
   ],
 );

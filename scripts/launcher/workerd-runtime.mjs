@@ -91,7 +91,6 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
     listen: listenAddress(host, port),
     paths: {
       consoleModules: consoleModules(bundleDir).map((m) => ({ name: m.name, path: rel(m.path) })),
-      entryModule: rel(shims.entryModule),
       d1Module: rel(shims.d1Module),
       assetsModule: rel(shims.assetsModule),
       controlModule: rel(shims.controlModule),

@@ -122,11 +122,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     config = readConfig({ ...env, WORKER_CONSOLE_URL: url }, log);
     if (!config) return;
+  } else {
+    // A standalone worker has no console start-up to overlap with, and its console may be
+    // an older one that dropped a capabilitiesUpdate arriving while the hello was recorded:
+    // it sets Docker up first, so the hello itself carries the Docker capabilities. Under
+    // the launcher the console is this checkout's, which applies an early update in order.
+    await docker?.catch(() => null);
   }
-  // Docker is set up (under the launcher: while the console started) before the hello, so the
-  // hello carries the Docker capabilities: a capabilitiesUpdate sent right after the hello was
-  // seen lost by the console on a loaded machine, leaving the worker listed with echo only.
-  await docker?.catch(() => null);
   const agent = new Agent(config, sources, nodeLog);
   let stoppingSince = 0;
   const shutdown = (signal: string) => {

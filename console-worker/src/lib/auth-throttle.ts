@@ -8,13 +8,20 @@ import { getConfig } from "./config.ts";
 const ALLOWED: ThrottleVerdict = { allowed: true };
 
 /**
- * The client's address as the runtime reports it: Cloudflare sets `CF-Connecting-IP` on
- * every request; the self-hosted workerd sets it from the socket when the client did not
- * send one (a reverse proxy in front should overwrite it).
+ * The client's address as the runtime reports it: Cloudflare and Miniflare set
+ * `CF-Connecting-IP` on every request; bare workerd (self-hosted) reports the socket's
+ * peer as `cf.clientIp`, used when the client sent no such header (a reverse proxy in
+ * front should set it).
  */
 export function clientAddress(c: Context): string | undefined {
-  const v = c.req.header("cf-connecting-ip")?.trim();
+  const v = c.req.header("cf-connecting-ip")?.trim() || peerAddress(c.req.raw.cf?.clientIp);
   return v ? v.slice(0, 64) : undefined;
+}
+
+/** The host of workerd's `ip:port` or `[ip6]:port`. */
+function peerAddress(clientIp: unknown): string | undefined {
+  if (typeof clientIp !== "string") return undefined;
+  return /^\[(.+)\]:\d+$/.exec(clientIp)?.[1] ?? /^([^:]+):\d+$/.exec(clientIp)?.[1] ?? (clientIp || undefined);
 }
 
 /** A 429 naming how long to wait, in whole seconds (at least 1). */

@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { WORKER_ERROR_CODES } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
@@ -29,6 +30,16 @@ export interface DispatchOptions {
   onPlaced?: (placement: { nodeId: string; commandId: string }) => void;
   /** Aborting sends a cancel frame to the worker and rejects with `canceled`. */
   signal?: AbortSignal;
+  /**
+   * The run's admission, asked for earlier by the caller (see `admitRun`) so it could go
+   * alongside the caller's own round trip; dispatch then owns the hold and releases it.
+   */
+  admission?: Promise<RunHold>;
+}
+
+/** A run counted against its account's limit until `release` (idempotent) ends it. */
+export interface RunHold {
+  release(): void;
 }
 
 /**
@@ -84,20 +95,13 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * called again if the first node turns out to be full.
  */
 export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown> {
-  if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
+  if (opts.signal?.aborted) {
+    releaseWhenAdmitted(opts.admission);
+    throw new AppError("canceled", "the command was canceled");
+  }
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const limit = accountLimits(env).maxRuns;
-  const holds = accountLimitsStub(env, opts.accountId);
-  const runId = crypto.randomUUID();
-  // Over the limit, the run waits for one of the account's own to end, up to its deadline.
-  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit, deadlineUnixMs - QUEUE_MARGIN_MS);
-  if (!admitted.ok) {
-    throw new AppError(
-      "account_run_limit",
-      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}) and none ended before the deadline`,
-    );
-  }
+  const hold = await (opts.admission ?? admitRun(env, opts.accountId, deadlineUnixMs));
   let outcome: DispatchOutcome;
   try {
     outcome =
@@ -105,8 +109,7 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
         ? await runPinned(env, opts, opts.nodeId, commandId, deadlineUnixMs)
         : await place(env, opts, commandId, deadlineUnixMs);
   } finally {
-    // A lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
-    await holds.releaseRun(runId).catch(() => {});
+    hold.release();
   }
   if (outcome.ok) {
     try {
@@ -116,6 +119,43 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
     }
   }
   throw outcomeError(outcome);
+}
+
+/**
+ * Admits one run of the account (its AccountLimits object counts them): over the limit the
+ * run waits there for one of the account's own to end, up to its deadline, then fails with
+ * `account_run_limit`.
+ */
+export async function admitRun(env: Env, accountId: string, deadlineUnixMs: number): Promise<RunHold> {
+  const limit = accountLimits(env).maxRuns;
+  const holds = accountLimitsStub(env, accountId);
+  const runId = crypto.randomUUID();
+  const admitted = await holds.acquireRun(runId, deadlineUnixMs + RUN_HOLD_GRACE_MS, limit, deadlineUnixMs - QUEUE_MARGIN_MS);
+  if (!admitted.ok) {
+    throw new AppError(
+      "account_run_limit",
+      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}) and none ended before the deadline`,
+    );
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      // Sent now, awaited by no answer: the caller's result does not wait for the account's
+      // object (a run over the limit, waiting there, is admitted as soon as it arrives). A
+      // lost release only delays: the hold expires RUN_HOLD_GRACE_MS after the deadline.
+      waitUntil(holds.releaseRun(runId).catch(() => {}));
+    },
+  };
+}
+
+/** Releases an admission nobody will use, once (and if) it is granted. */
+export function releaseWhenAdmitted(admission: Promise<RunHold> | undefined): void {
+  admission?.then(
+    (hold) => hold.release(),
+    () => {},
+  );
 }
 
 /** The AppError of a failed outcome: a worker's code if it may send it, else `worker_error`. */

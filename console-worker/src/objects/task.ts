@@ -392,8 +392,12 @@ function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
   };
 }
 
-/** Progress younger than this is not written: most short tasks end first. */
-const PROGRESS_WRITE_DELAY_MS = 25;
+/**
+ * Progress younger than this is not written: most short tasks end first. A progress write
+ * that does go out sits ahead of the outcome's write in the same database, so a pythonExec
+ * run of a few tens of ms (beyond the old 25 ms) paid a whole extra D1 round trip.
+ */
+const PROGRESS_WRITE_DELAY_MS = 150;
 /** How often the alarm looks at a running task before its deadline. */
 const HEARTBEAT_MS = 30_000;
 

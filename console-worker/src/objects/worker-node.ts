@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
+  type CapabilityDeclaration,
+  type ConnectHello,
   type ConnectRequest,
   ConnectResponseSchema,
   type ErrorBody,
@@ -116,6 +118,8 @@ export class WorkerNode extends DurableObject<Env> {
   private readonly messages = new MessageCounter();
   /** Commands waiting for a slot, per capability: the admission queue (see `dispatch`). */
   private readonly queues = new Map<string, AdmissionQueue>();
+  /** The hello and capabilities updates being applied, in arrival order (see `inOrder`). */
+  private control: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -209,51 +213,12 @@ export class WorkerNode extends DurableObject<Env> {
     }
     this.lastSeen = Date.now();
     switch (p.case) {
-      case "hello": {
-        if (p.value.nodeId !== att.nodeId) {
-          this.closeSocket(ws, 4003, "permission_denied", "hello.node_id does not match the credential");
-          return;
-        }
-        const checked = checkHello(p.value, accountLimits(this.env).workerMaxInflight);
-        if (!checked.ok) {
-          await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `hello refused: ${checked.reason}`);
-          return;
-        }
-        const { caps, labels } = checked.value;
-        const updated = await this.env.DB.prepare(
-          "UPDATE workers SET node_name = ?, executor_kind = ?, capabilities = ?, labels = ?, version = ?, status = 'online', last_seen_at = ? WHERE node_id = ?",
-        )
-          .bind(
-            checked.value.nodeName,
-            checked.value.executorKind,
-            JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
-            JSON.stringify(labels),
-            checked.value.version,
-            this.lastSeen,
-            att.nodeId,
-          )
-          .run();
-        if (updated.meta.changes === 0) {
-          this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");
-          await this.goOffline(att.connId, "worker_disconnected", "worker credential revoked");
-          return;
-        }
-        this.lastSeenWritten = this.lastSeen;
-        this.setCaps(caps);
-        await this.ctx.storage.put("caps", caps);
-        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
-        // The socket may have closed (or been replaced) while we awaited: undo the registration.
-        if (this.currentConn !== att.connId) {
-          await nodeRegistryStub(this.env).unregister(att.nodeId, att.connId);
-          return;
-        }
-        ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
-        this.send(ws, {
-          case: "connectAck",
-          value: { sessionId: att.connId, heartbeatIntervalSec: this.heartbeatSec },
-        });
+      case "hello":
+        // The hello and capabilities updates apply in arrival order, each after the one
+        // before has finished: an update sent right behind the hello (a worker that says
+        // hello before its Docker is ready) waits for it instead of finding no hello yet.
+        await this.inOrder(() => this.onHello(ws, att, p.value));
         return;
-      }
       case "heartbeat": {
         this.send(ws, { case: "heartbeatAck", value: { heartbeatIntervalSec: this.heartbeatSec } });
         await this.messages.save(this.ctx.storage);
@@ -297,29 +262,89 @@ export class WorkerNode extends DurableObject<Env> {
       case "fileChunkAck":
         this.pending.get(p.value.commandId)?.onFileAck?.(p.value.seq);
         return;
-      case "capabilitiesUpdate": {
-        if (!att.hello) return;
-        const checked = checkCapabilities(p.value.capabilities, accountLimits(this.env).workerMaxInflight);
-        if (!checked.ok) {
-          await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `capabilities update refused: ${checked.reason}`);
-          return;
-        }
-        const caps = checked.value;
-        await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
-          .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
-          .run();
-        this.setCaps(caps);
-        await this.ctx.storage.put("caps", caps);
-        const labels = JSON.parse(
-          (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ??
-            "{}",
-        ) as Record<string, string>;
-        await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
+      case "capabilitiesUpdate":
+        await this.inOrder(() => this.onCapabilitiesUpdate(ws, att.connId, p.value.capabilities));
         return;
-      }
       default:
         return;
     }
+  }
+
+  /** Runs control-frame handlers one after another, in the order their frames arrived. */
+  private inOrder(handler: () => Promise<void>): Promise<void> {
+    const next = this.control.then(handler);
+    // A failed handler must not stop the ones queued behind it (its socket is refused or closed).
+    this.control = next.catch(() => {});
+    return next;
+  }
+
+  /** The worker's hello: checks its claim, records it in D1 and the registry, then acknowledges. */
+  private async onHello(ws: WebSocket, att: Attachment, hello: ConnectHello): Promise<void> {
+    if (hello.nodeId !== att.nodeId) {
+      this.closeSocket(ws, 4003, "permission_denied", "hello.node_id does not match the credential");
+      return;
+    }
+    const checked = checkHello(hello, accountLimits(this.env).workerMaxInflight);
+    if (!checked.ok) {
+      await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `hello refused: ${checked.reason}`);
+      return;
+    }
+    const { caps, labels } = checked.value;
+    const updated = await this.env.DB.prepare(
+      "UPDATE workers SET node_name = ?, executor_kind = ?, capabilities = ?, labels = ?, version = ?, status = 'online', last_seen_at = ? WHERE node_id = ?",
+    )
+      .bind(
+        checked.value.nodeName,
+        checked.value.executorKind,
+        JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
+        JSON.stringify(labels),
+        checked.value.version,
+        this.lastSeen,
+        att.nodeId,
+      )
+      .run();
+    if (updated.meta.changes === 0) {
+      this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");
+      await this.goOffline(att.connId, "worker_disconnected", "worker credential revoked");
+      return;
+    }
+    this.lastSeenWritten = this.lastSeen;
+    this.setCaps(caps);
+    await this.ctx.storage.put("caps", caps);
+    await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
+    // The socket may have closed (or been replaced) while we awaited: undo the registration.
+    if (this.currentConn !== att.connId) {
+      await nodeRegistryStub(this.env).unregister(att.nodeId, att.connId);
+      return;
+    }
+    ws.serializeAttachment({ ...att, hello: true } satisfies Attachment);
+    this.send(ws, {
+      case: "connectAck",
+      value: { sessionId: att.connId, heartbeatIntervalSec: this.heartbeatSec },
+    });
+  }
+
+  /** A connected worker's new capabilities (Docker came up, or it is draining). */
+  private async onCapabilitiesUpdate(ws: WebSocket, connId: string, capabilities: CapabilityDeclaration[]): Promise<void> {
+    // Read now, not when the frame arrived: a hello ahead of it may have completed since.
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (!att?.hello || att.connId !== connId || this.currentConn !== connId) return;
+    const checked = checkCapabilities(capabilities, accountLimits(this.env).workerMaxInflight);
+    if (!checked.ok) {
+      await this.refuse(ws, att, CLOSE_INVALID_CLAIM, "invalid_argument", `capabilities update refused: ${checked.reason}`);
+      return;
+    }
+    const caps = checked.value;
+    await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
+      .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
+      .run();
+    this.setCaps(caps);
+    await this.ctx.storage.put("caps", caps);
+    const labels = JSON.parse(
+      (await this.env.DB.prepare("SELECT labels FROM workers WHERE node_id = ?").bind(att.nodeId).first<string>("labels")) ??
+        "{}",
+    ) as Record<string, string>;
+    await nodeRegistryStub(this.env).register(att.nodeId, att.connId, caps, labels);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
