@@ -221,12 +221,13 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
 /**
  * One console for the calling suite (file or describe block): started before its tests,
  * stopped after them with a check that its workers left no container. The answer forwards
- * to the started console, so it is usable inside hooks and tests only.
+ * to the started console, so it is usable inside hooks and tests only. Options that need
+ * something found at start (a free port) come from a function called in beforeAll.
  */
-export function useConsole(opts: StartOptions = {}, startTimeoutMs = 180_000): StartedConsole {
+export function useConsole(opts: StartOptions | (() => Promise<StartOptions>) = {}, startTimeoutMs = 180_000): StartedConsole {
   let started: StartedConsole | undefined;
   beforeAll(async () => {
-    started = await startConsole(opts);
+    started = await startConsole(typeof opts === "function" ? await opts() : opts);
   }, startTimeoutMs);
   afterAll(async () => {
     expect(await stopAndListLeftovers(started)).toEqual([]);
