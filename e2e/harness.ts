@@ -266,14 +266,17 @@ export async function waitForListening(proc: Proc): Promise<string> {
   throw new Error("timed out waiting for 'console listening on'");
 }
 
-/** SIGTERM to the whole group (console, workerd, worker), then SIGKILL if it lingers. */
-export async function stopGroup(child: ChildProcess): Promise<void> {
+/**
+ * `signal` (SIGTERM unless told) to the whole group (console, workerd, worker), then
+ * SIGKILL if it lingers; answers once no process of the group is left.
+ */
+export async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const pid = child.pid;
   if (pid === undefined) return;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
-      process.kill(-pid, "SIGTERM");
+      process.kill(-pid, signal);
     } catch {
       return;
     }
