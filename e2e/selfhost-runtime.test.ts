@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, spawnGroup, stopGroup } from "./harness.ts";
+import { createToken, eventually, freePort, launcherEnv, login, spawnGroup, stopGroup } from "./harness.ts";
 
 const START_TIMEOUT_MS = 120_000;
 
@@ -21,16 +21,13 @@ interface Launched {
 
 async function launch(dataDir: string, runtime: "workerd" | "miniflare", password: string): Promise<Launched> {
   const port = await freePort();
-  const { child, output } = spawnGroup(["scripts/start.mjs"], {
-    ...process.env,
-    CONSOLE_RUNTIME: runtime,
-    CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-    CONSOLE_DB_PATH: dataDir,
-    CONSOLE_HASH_KEY: "ab".repeat(32),
-    CONSOLE_DASHBOARD_USERNAME: "admin",
-    CONSOLE_DASHBOARD_PASSWORD: password,
-    CONSOLE_LOCAL_WORKER: "false",
-  });
+  const { child, output } = spawnGroup(
+    ["scripts/start.mjs"],
+    launcherEnv(
+      { port, dataDir, username: "admin", password, hashKey: "ab".repeat(32) },
+      { CONSOLE_RUNTIME: runtime, CONSOLE_LOCAL_WORKER: "false" },
+    ),
+  );
   const ready = await eventually(async () => {
     if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}:\n${output()}`);
     return /console listening on http:\/\//.test(output());

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
+import { createToken, eventually, freePort, launcherEnv, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
 
 describe("console and worker as separate processes", () => {
   let dataDir: string;
@@ -20,15 +20,10 @@ describe("console and worker as separate processes", () => {
   const password = `pw-${randomBytes(6).toString("hex")}`;
 
   async function startConsole(): Promise<void> {
-    consoleProc = spawnGroup(["scripts/start.mjs"], {
-      ...process.env,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: hashKey,
-      CONSOLE_DASHBOARD_USERNAME: "admin",
-      CONSOLE_DASHBOARD_PASSWORD: password,
-      CONSOLE_LOCAL_WORKER: "false",
-    });
+    consoleProc = spawnGroup(
+      ["scripts/start.mjs"],
+      launcherEnv({ port, dataDir, username: "admin", password, hashKey }, { CONSOLE_LOCAL_WORKER: "false" }),
+    );
     const ok = await eventually(async () => /console listening on/.test(consoleProc.output()), 120_000, 100);
     if (!ok) throw new Error(`console did not start:\n${consoleProc.output()}`);
     url = `http://127.0.0.1:${port}`;
