@@ -1,4 +1,5 @@
 import type { StreamName } from "./container-client.ts";
+import { FrameSplitter } from "./frame-splitter.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
@@ -161,13 +162,7 @@ def _obx_main(src, files, img):
         exec(compile(src, "<string>", "exec"), main.__dict__)
         code = 0
     except SystemExit as e:
-        if e.code is None:
-            code = 0
-        elif isinstance(e.code, int):
-            code = e.code & 0xFF
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
+        code = _obx_exit_code(e)
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
@@ -183,11 +178,7 @@ def _obx_main(src, files, img):
         main.__dict__.clear()
     except BaseException:
         pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
+    _obx_flush()
     os._exit(code)
 _obx_main(*_obx_run())
 `;
@@ -220,48 +211,35 @@ const MAX_STATUS_FRAME = 2;
  * `protocol_error` event; after it, or after the exit frame, every further byte is ignored.
  */
 export class BootstrapDecoder {
-  private readonly header = Buffer.alloc(HEADER);
-  private headerFill = 0;
-  private remaining = 0;
+  private readonly frames = new FrameSplitter(HEADER, {
+    header: (header) => this.startFrame(header[0] ?? 0, header.readUInt32BE(1)),
+    payload: (part, left) => this.payload(part, left),
+  });
   private kind = 0;
   private readonly small = Buffer.alloc(MAX_EXIT_FRAME);
   private smallFill = 0;
-  private done = false;
 
   constructor(private readonly onEvent: (event: BootstrapEvent) => void) {}
 
   push(chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length && !this.done) {
-      if (this.remaining === 0) {
-        const take = Math.min(HEADER - this.headerFill, chunk.length - offset);
-        chunk.copy(this.header, this.headerFill, offset, offset + take);
-        this.headerFill += take;
-        offset += take;
-        if (this.headerFill < HEADER) return;
-        this.headerFill = 0;
-        this.startFrame(this.header[0] ?? 0, this.header.readUInt32BE(1));
-        continue;
-      }
-      const take = Math.min(this.remaining, chunk.length - offset);
-      const part = chunk.subarray(offset, offset + take);
-      this.remaining -= take;
-      offset += take;
-      if (this.kind === FRAME.exit || this.kind === FRAME.status) {
-        part.copy(this.small, this.smallFill);
-        this.smallFill += take;
-        if (this.remaining === 0) this.finishSmall();
-      } else if (this.kind === FRAME.image) {
-        this.onEvent({ kind: "image", data: part });
-      } else {
-        this.onEvent({ kind: "output", stream: this.kind === FRAME.stdout ? "stdout" : "stderr", data: part });
-      }
+    this.frames.push(chunk);
+  }
+
+  private payload(part: Buffer, left: number): void {
+    if (this.kind === FRAME.exit || this.kind === FRAME.status) {
+      part.copy(this.small, this.smallFill);
+      this.smallFill += part.length;
+      if (left === 0) this.finishSmall();
+    } else if (this.kind === FRAME.image) {
+      this.onEvent({ kind: "image", data: part });
+    } else {
+      this.onEvent({ kind: "output", stream: this.kind === FRAME.stdout ? "stdout" : "stderr", data: part });
     }
   }
 
-  private startFrame(kind: number, length: number): void {
+  /** Checks a frame's header and answers its payload length. */
+  private startFrame(kind: number, length: number): number {
     this.kind = kind;
-    this.remaining = length;
     this.smallFill = 0;
     if (kind === FRAME.stdout || kind === FRAME.stderr || kind === FRAME.image) {
       if (length > MAX_OUTPUT_FRAME) {
@@ -274,6 +252,7 @@ export class BootstrapDecoder {
     } else {
       this.fail(`a frame of unknown kind ${kind}`);
     }
+    return length;
   }
 
   private finishSmall(): void {
@@ -290,13 +269,12 @@ export class BootstrapDecoder {
       this.fail("an exit frame that is not an exit code");
       return;
     }
-    this.done = true;
+    this.frames.stop();
     this.onEvent({ kind: "exit", code: Number(text) });
   }
 
   private fail(what: string): void {
-    this.done = true;
-    this.remaining = 0;
+    this.frames.stop();
     this.onEvent({ kind: "protocol_error", message: `the sandbox sent ${what}` });
   }
 }
