@@ -4,6 +4,7 @@ import type { RegisteredAccount } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
 import { type FormErrors, SubmitButton, TextField } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatTimestamp } from "../lib/format.ts";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
@@ -26,7 +27,7 @@ function AccountForm(): JSX.Element {
   const [username, setUsername] = createSignal("");
   const [password, setPassword] = createSignal("");
   const [errors, setErrors] = createSignal<AccountErrors>({});
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
   const [created, setCreated] = createSignal<RegisteredAccount[]>([]);
 
   const submit = async (e: SubmitEvent): Promise<void> => {
@@ -39,17 +40,15 @@ function AccountForm(): JSX.Element {
     else if (password().length < PASSWORD_MIN) local.password = `The password must be at least ${PASSWORD_MIN} characters.`;
     setErrors(local);
     if (local.username || local.password) return;
-    setBusy(true);
-    try {
-      const account = await api.register(name, password());
-      setCreated((list) => [account, ...list]);
-      setUsername("");
-      setPassword("");
-    } catch (err) {
-      setErrors(registerErrors(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        const account = await api.register(name, password());
+        setCreated((list) => [account, ...list]);
+        setUsername("");
+        setPassword("");
+      },
+      (err) => setErrors(registerErrors(err)),
+    );
   };
 
   return (

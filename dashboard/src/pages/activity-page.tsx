@@ -56,10 +56,8 @@ export function ActivityPage(): JSX.Element {
           caption="Live terminal sessions"
           columns={["Session", "Worker", "Created", "Last used", "Lease left", ""]}
           rows={sessions.data() ? liveSessions() : undefined}
-          loading={sessions.loading()}
+          poll={sessions}
           loadingLabel="Loading sessions…"
-          error={sessions.error()}
-          onRetry={() => void sessions.refresh()}
           empty={
             <EmptyState title="No live sessions">
               <p>
@@ -111,10 +109,8 @@ export function ActivityPage(): JSX.Element {
           caption="Recent tasks"
           columns={["Task", "Capability", "Status", "Duration", "Created"]}
           rows={tasks.data()?.items}
-          loading={tasks.loading()}
+          poll={tasks}
           loadingLabel="Loading tasks…"
-          error={tasks.error()}
-          onRetry={() => void tasks.refresh()}
           empty={
             <EmptyState title="No tasks yet">
               <p>

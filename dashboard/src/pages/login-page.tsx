@@ -3,6 +3,7 @@ import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
 import { ApiError } from "../api/client.ts";
 import { Notice, RestoringSplash } from "../components/feedback.tsx";
 import { SubmitButton } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
 
@@ -31,7 +32,7 @@ export function LoginPage(): JSX.Element {
   const [username, setUsername] = createSignal("");
   const [password, setPassword] = createSignal("");
   const [error, setError] = createSignal<string>();
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -39,17 +40,17 @@ export function LoginPage(): JSX.Element {
       setError("Enter your username and password.");
       return;
     }
-    setBusy(true);
     setError(undefined);
-    try {
-      await session.signIn(username().trim(), password());
-      navigate(safeNext(params.next), { replace: true });
-    } catch (err) {
-      setError(signInMessage(err));
-      setPassword("");
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        await session.signIn(username().trim(), password());
+        navigate(safeNext(params.next), { replace: true });
+      },
+      (err) => {
+        setError(signInMessage(err));
+        setPassword("");
+      },
+    );
   };
 
   return (

@@ -7,6 +7,7 @@ import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { Dialog, DoneDialog } from "../components/dialog.tsx";
 import { EmptyState } from "../components/feedback.tsx";
 import { type FormErrors, TextField } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { type McpSnippet, mcpSnippets } from "../lib/mcp-config.ts";
 import { createNow } from "../lib/now.ts";
@@ -52,22 +53,17 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
   const [name, setName] = createSignal("");
   const [value, setValue] = createSignal("");
   const [errors, setErrors] = createSignal<FieldErrors>({});
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
     const local = validateTokenInput(name(), value());
     setErrors(local);
     if (local.name || local.token) return;
-    setBusy(true);
-    try {
-      const created = await api.createToken(name().trim(), value() || undefined);
-      props.onCreated(created);
-    } catch (err) {
-      setErrors(serverFieldErrors(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => props.onCreated(await api.createToken(name().trim(), value() || undefined)),
+      (err) => setErrors(serverFieldErrors(err)),
+    );
   };
 
   return (
@@ -221,10 +217,8 @@ export function TokensPage(): JSX.Element {
         caption="Access tokens"
         columns={["Name", "Token", "Created", ""]}
         rows={list.data()?.items}
-        loading={list.loading()}
+        poll={list}
         loadingLabel="Loading tokens…"
-        error={list.error()}
-        onRetry={() => void list.refresh()}
         empty={
           <EmptyState title="No tokens yet">
             <p>Create a token to call the API or connect an MCP client.</p>

@@ -9,6 +9,7 @@ import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { DoneDialog } from "../components/dialog.tsx";
 import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
 import { LoadBar } from "../components/load-bar.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
@@ -87,7 +88,7 @@ function WorkersView(): JSX.Element {
     WORKERS_POLL_MS,
   );
   const now = createNow(1000);
-  const [creating, setCreating] = createSignal(false);
+  const { busy: creating, run } = createBusy();
   const [createError, setCreateError] = createSignal<string>();
   const [created, setCreated] = createSignal<CreatedWorker>();
   const [deleting, setDeleting] = createSignal<WorkerItem>();
@@ -105,18 +106,15 @@ function WorkersView(): JSX.Element {
   };
   const staleAfter = (): number => poll.data()?.stats.stale_after_sec ?? 30;
 
-  const createWorker = async (): Promise<void> => {
-    setCreating(true);
-    setCreateError(undefined);
-    try {
-      setCreated(await api.createWorker());
-      await poll.refresh();
-    } catch (err) {
-      setCreateError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setCreating(false);
-    }
-  };
+  const createWorker = (): Promise<void> =>
+    run(
+      async () => {
+        setCreateError(undefined);
+        setCreated(await api.createWorker());
+        await poll.refresh();
+      },
+      (err) => setCreateError(err instanceof Error ? err.message : String(err)),
+    );
 
   return (
     <section class="page" aria-labelledby="workers-title">
@@ -176,10 +174,8 @@ function WorkersView(): JSX.Element {
         class="workers-table"
         columns={["Worker", "Status", "Capabilities and load", "Labels", "Version", "Last seen", ""]}
         rows={poll.data()?.list.items}
-        loading={poll.loading()}
+        poll={poll}
         loadingLabel="Loading workers…"
-        error={poll.error()}
-        onRetry={() => void poll.refresh()}
         empty={
           <Show
             when={page() > 1}
