@@ -3,6 +3,7 @@ import { ApiError, api } from "../api/client.ts";
 import type { RegisteredAccount } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { type FormErrors, SubmitButton, TextField } from "../components/text-field.tsx";
 import { createBusy } from "../lib/busy.ts";
 import { formatTimestamp } from "../lib/format.ts";
@@ -52,16 +53,11 @@ function AccountForm(): JSX.Element {
   };
 
   return (
-    <section class="page" aria-labelledby="accounts-title">
-      <header class="page-header">
-        <div>
-          <h1 id="accounts-title">Accounts</h1>
-          <p class="page-lede">
-            Create accounts for the people of your team. New accounts are not administrators; each has its own tokens, tasks and
-            sessions.
-          </p>
-        </div>
-      </header>
+    <Page
+      id="accounts"
+      title="Accounts"
+      lede="Create accounts for the people of your team. New accounts are not administrators; each has its own tokens, tasks and sessions."
+    >
       <div class="two-col">
         <form class="card form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="new-account-title">
           <h2 id="new-account-title">New account</h2>
@@ -118,7 +114,7 @@ function AccountForm(): JSX.Element {
           </Show>
         </div>
       </div>
-    </section>
+    </Page>
   );
 }
 

@@ -1,7 +1,8 @@
 import { Navigate, useNavigate, useSearchParams } from "@solidjs/router";
-import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
+import { createSignal, type JSX, Show } from "solid-js";
 import { ApiError } from "../api/client.ts";
-import { Notice, RestoringSplash } from "../components/feedback.tsx";
+import { Notice } from "../components/feedback.tsx";
+import { SessionGate } from "../components/session-gate.tsx";
 import { SubmitButton } from "../components/text-field.tsx";
 import { createBusy } from "../lib/busy.ts";
 import { useSession } from "../lib/session.tsx";
@@ -54,14 +55,9 @@ export function LoginPage(): JSX.Element {
   };
 
   return (
-    <Switch>
-      <Match when={session.state() === "checking"}>
-        <RestoringSplash />
-      </Match>
-      <Match when={session.state() === "signed-in"}>
-        <Navigate href={safeNext(params.next)} />
-      </Match>
-      <Match when={session.state() === "signed-out"}>
+    <SessionGate
+      signedIn={<Navigate href={safeNext(params.next)} />}
+      signedOut={
         <main class="login" id="main">
           <div class="login-card">
             <div class="login-brand">
@@ -115,7 +111,7 @@ export function LoginPage(): JSX.Element {
             </form>
           </div>
         </main>
-      </Match>
-    </Switch>
+      }
+    />
   );
 }

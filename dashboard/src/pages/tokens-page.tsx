@@ -6,6 +6,7 @@ import { DataTable } from "../components/data-table.tsx";
 import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { Dialog, DoneDialog } from "../components/dialog.tsx";
 import { EmptyState } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { type FormErrors, TextField } from "../components/text-field.tsx";
 import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
@@ -202,17 +203,16 @@ export function TokensPage(): JSX.Element {
   };
 
   return (
-    <section class="page" aria-labelledby="tokens-title">
-      <header class="page-header">
-        <div>
-          <h1 id="tokens-title">Access tokens</h1>
-          <p class="page-lede">Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.</p>
-        </div>
+    <Page
+      id="tokens"
+      title="Access tokens"
+      lede="Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions."
+      actions={
         <button type="button" class="button primary" onClick={() => setCreating(true)}>
           Create token
         </button>
-      </header>
-
+      }
+    >
       <DataTable
         caption="Access tokens"
         columns={["Name", "Token", "Created", ""]}
@@ -261,6 +261,6 @@ export function TokensPage(): JSX.Element {
           </DeleteDialog>
         )}
       </Show>
-    </section>
+    </Page>
   );
 }

@@ -9,6 +9,7 @@ import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { DoneDialog } from "../components/dialog.tsx";
 import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
 import { LoadBar } from "../components/load-bar.tsx";
+import { Page } from "../components/page.tsx";
 import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
@@ -117,19 +118,16 @@ function WorkersView(): JSX.Element {
     );
 
   return (
-    <section class="page" aria-labelledby="workers-title">
-      <header class="page-header">
-        <div>
-          <h1 id="workers-title">Workers</h1>
-          <p class="page-lede">
-            Hosts that run code in Docker. They dial out to this console; the page refreshes every few seconds.
-          </p>
-        </div>
+    <Page
+      id="workers"
+      title="Workers"
+      lede="Hosts that run code in Docker. They dial out to this console; the page refreshes every few seconds."
+      actions={
         <button type="button" class="button primary" onClick={() => void createWorker()} disabled={creating()}>
           {creating() ? "Creating…" : "Add worker"}
         </button>
-      </header>
-
+      }
+    >
       <ErrorBanner message={createError()} onDismiss={() => setCreateError(undefined)} />
 
       <section class="stats" aria-label="Worker counts">
@@ -292,7 +290,7 @@ function WorkersView(): JSX.Element {
           </DeleteDialog>
         )}
       </Show>
-    </section>
+    </Page>
   );
 }
 
