@@ -102,6 +102,8 @@ if (selected.some((s) => s.docker)) {
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+// Every failure by name, repeated just above the last line so a truncated log still says which.
+const failures = [];
 for (const s of selected) {
   const report = path.join(outDir, `vitest-${s.name}.json`);
   rmSync(report, { force: true });
@@ -118,10 +120,12 @@ for (const s of selected) {
     const [p, f] = [count("pass"), count("fail")];
     if (Number.isNaN(p) || Number.isNaN(f) || (t.status !== 0 && f === 0)) {
       console.error(`suite ${s.name} exited with ${t.status ?? t.signal} without a summary; counted as one failure`);
+      failures.push(`${s.name}: exited with ${t.status ?? t.signal} without a summary`);
       failed++;
     } else {
       passed += p;
       failed += f;
+      for (const m of t.stdout.matchAll(/^\s*not ok \d+ - (.+)$/gm)) failures.push(`${s.name}: ${m[1]}`);
     }
     continue;
   }
@@ -132,6 +136,7 @@ for (const s of selected) {
   );
   if (!existsSync(report)) {
     console.error(`suite ${s.name} produced no report (exit ${r.status ?? r.signal}); counted as one failure`);
+    failures.push(`${s.name}: no report (exit ${r.status ?? r.signal})`);
     failed++;
     continue;
   }
@@ -144,8 +149,21 @@ for (const s of selected) {
     (f) => f.status === "failed" && (f.assertionResults ?? []).length === 0,
   ).length;
   failed += brokenFiles;
+  for (const file of j.testResults ?? []) {
+    const where = path.relative(root, file.name ?? "");
+    if (file.status === "failed" && (file.assertionResults ?? []).length === 0)
+      failures.push(`${s.name}: ${where}: did not load`);
+    for (const a of file.assertionResults ?? []) {
+      if (a.status !== "failed") continue;
+      const why = String(a.failureMessages?.[0] ?? "")
+        .split("\n")[0]
+        .slice(0, 300);
+      failures.push(`${s.name}: ${where} > ${a.fullName}: ${why}`);
+    }
+  }
   if (r.status !== 0 && (j.numFailedTests ?? 0) === 0 && brokenFiles === 0) {
     console.error(`suite ${s.name} exited with ${r.status ?? r.signal} without a failed test; counted as one failure`);
+    failures.push(`${s.name}: exited with ${r.status ?? r.signal} without a failed test`);
     failed++;
   }
 }
@@ -161,9 +179,11 @@ if (selected.some((s) => s.docker)) {
     console.log(`\n=== check: no managed container left behind: ok${others ? ` (${others} of other workers ignored)` : ""}`);
     passed++;
   } else {
+    failures.push("managed containers left behind");
     console.error(`\n=== check: managed containers left behind:\n${ps.ok ? left.map((c) => c.line).join("\n") : ps.error}`);
     failed++;
   }
 }
+if (failures.length > 0) console.log(`\n=== failed:\n${failures.map((f) => `- ${f}`).join("\n")}`);
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 ? 1 : 0);

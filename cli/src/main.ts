@@ -4,13 +4,18 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ExecService, type RunRequestSchema } from "@onlyboxes/proto/exec";
 import { type Command, parseCommand, USAGE, UsageError } from "./args.ts";
-import { EXIT_RUN_FAILED, runProgram } from "./run.ts";
+import { download, upload } from "./copy.ts";
+import { CliError, restClient } from "./rest.ts";
+import { EXIT_INTERRUPTED, EXIT_RUN_FAILED, runProgram, type Sinks } from "./run.ts";
+import { sessionList, sessionNew, sessionRemove } from "./session.ts";
 
 /** The CLI's version (the bundle replaces this with the package's). */
 declare const __ONLYBOXES_CLI_VERSION__: string | undefined;
 const VERSION = typeof __ONLYBOXES_CLI_VERSION__ === "string" ? __ONLYBOXES_CLI_VERSION__ : "dev";
 
 const EXIT_USAGE = 2;
+/** Exit code of cp and session when the console (or the local side) refused. */
+const EXIT_FAILED = 1;
 
 /** Writes to a Node stream and waits when it is full, so a slow pipe slows the copy, not memory. */
 function writer(stream: NodeJS.WritableStream): (text: string) => Promise<void> {
@@ -64,6 +69,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.exitCode = EXIT_USAGE;
     return;
   }
+  if (cmd.kind !== "run" && cmd.kind !== "sh") {
+    process.exitCode = await restCommand(cmd, url, token, { stdout: writer(process.stdout), stderr: err });
+    return;
+  }
   let request: MessageInitShape<typeof RunRequestSchema>;
   try {
     request = await requestFor(cmd);
@@ -87,6 +96,50 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.once("SIGTERM", onSignal);
   try {
     process.exitCode = await runProgram(client, request, { stdout: writer(process.stdout), stderr: err }, stop.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** cp and session: plain REST calls with the bearer token; answers the exit code. */
+async function restCommand(
+  cmd: Exclude<Command, { kind: "run" | "sh" | "help" | "version" }>,
+  url: string,
+  token: string,
+  sinks: Sinks,
+): Promise<number> {
+  // Ctrl-C aborts the transfer; a download's temporary file is removed on the way out.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const rest = restClient(url, token, stop.signal);
+  try {
+    switch (cmd.kind) {
+      case "cp":
+        if (cmd.to.kind === "remote" && cmd.from.kind === "local") await upload(rest, cmd.from.path, cmd.to, sinks);
+        else if (cmd.from.kind === "remote" && cmd.to.kind === "local") await download(rest, cmd.from, cmd.to.path, sinks);
+        break;
+      case "session-new":
+        await sessionNew(rest, cmd.leaseSec, sinks);
+        break;
+      case "session-ls":
+        await sessionList(rest, sinks);
+        break;
+      case "session-rm":
+        await sessionRemove(rest, cmd.sessions, sinks);
+        break;
+    }
+    return 0;
+  } catch (e) {
+    if (stop.signal.aborted) {
+      await sinks.stderr("onlyboxes: stopped\n");
+      return EXIT_INTERRUPTED;
+    }
+    if (!(e instanceof CliError)) throw e;
+    await sinks.stderr(`onlyboxes: ${e.message}\n`);
+    return EXIT_FAILED;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

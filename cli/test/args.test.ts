@@ -12,13 +12,55 @@ describe("parseCommand", () => {
     [["--help"], { kind: "help" }],
     [["help"], { kind: "help" }],
     [["-v"], { kind: "version" }],
+    [
+      ["cp", "data.csv", "sess_1:"],
+      { kind: "cp", from: { kind: "local", path: "data.csv" }, to: { kind: "remote", session: "sess_1", path: "" } },
+    ],
+    [
+      ["cp", "./a:b.csv", "s:in/"],
+      { kind: "cp", from: { kind: "local", path: "./a:b.csv" }, to: { kind: "remote", session: "s", path: "in/" } },
+    ],
+    [
+      ["cp", "s:out/plot.png", "./local"],
+      { kind: "cp", from: { kind: "remote", session: "s", path: "out/plot.png" }, to: { kind: "local", path: "./local" } },
+    ],
+    [
+      ["cp", "s:/tmp/x:y"],
+      { kind: "cp", from: { kind: "remote", session: "s", path: "/tmp/x:y" }, to: { kind: "local", path: "." } },
+    ],
+    [
+      ["cp", "-", "s:notes.txt"],
+      { kind: "cp", from: { kind: "local", path: "-" }, to: { kind: "remote", session: "s", path: "notes.txt" } },
+    ],
+    [["session", "new"], { kind: "session-new" }],
+    [["session", "new", "--lease", "600"], { kind: "session-new", leaseSec: 600 }],
+    [["session", "ls"], { kind: "session-ls" }],
+    [["session", "rm", "a", "b"], { kind: "session-rm", sessions: ["a", "b"] }],
   ])("%j → %j", (argv, expected) => {
     expect(parseCommand(argv)).toEqual(expected);
   });
 
   it.each<[string[], RegExp]>([
-    [[], /^missing command: run or sh$/],
-    [["exec", "x"], /^unknown command: exec \(expected run or sh\)$/],
+    [[], /^missing command: run, sh, cp or session$/],
+    [["exec", "x"], /^unknown command: exec \(expected run, sh, cp or session\)$/],
+    [["cp"], /^cp: give a source and a target/],
+    [["cp", "a", "b", "c"], /^cp: give a source and a target/],
+    [["cp", "a.csv"], /^cp: where to\? give a target like SESSION: after a\.csv$/],
+    [["cp", "a.csv", "b.csv"], /^cp: one side must be in a session/],
+    [["cp", "s:a", "t:b"], /^cp: one side must be local/],
+    [["cp", "a.csv", ":x"], /^cp: :x: the session id before the colon is missing$/],
+    [["cp", "s:", "."], /^cp: s:: name a file in the session, not a directory$/],
+    [["cp", "s:dir/", "."], /^cp: s:dir\/: name a file in the session/],
+    [["cp", "-", "s:"], /^cp: stdin has no name/],
+    [["cp", "my file:1", "s:"], /write a local name with a colon as \.\/NAME/],
+    [["cp", "--session", "s", "a", "s:"], /^cp: --session is for run and sh$/],
+    [["run", "--lease", "5", "a.py"], /^--lease is for session new$/],
+    [["session"], /^session: missing subcommand: new, ls or rm$/],
+    [["session", "kill"], /^session: unknown subcommand: kill/],
+    [["session", "ls", "--lease", "5"], /^--lease is for session new$/],
+    [["session", "new", "--lease", "0"], /^--lease must be a positive whole number of seconds, not 0$/],
+    [["session", "new", "x"], /^session new: unexpected arguments: x$/],
+    [["session", "rm"], /^session rm: give the id/],
     [["run"], /^run: missing the Python file/],
     [["run", "a.py", "b.py"], /^run: unexpected arguments: b\.py$/],
     [["sh"], /^sh: missing the command line$/],

@@ -1,7 +1,7 @@
 /// <reference path="../../e2e/parse-prometheus-text-format.d.ts" />
 import parsePrometheus, { type PrometheusFamily } from "parse-prometheus-text-format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, newAccountWithToken } from "./helpers.ts";
+import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestWorker } from "./worker-harness.ts";
 
 /**
@@ -75,6 +75,38 @@ describe("GET /metrics", () => {
         sample(after, "onlyboxes_worker_messages_total", { direction }) -
         sample(before, "onlyboxes_worker_messages_total", { direction });
       expect(moved, direction).toBeGreaterThanOrEqual(runs);
+    }
+  });
+
+  it("shows the admission queue's depth: 1 while a call waits for the only slot, 0 once it is served", async () => {
+    // pythonExec lives only on this worker (one slot), so a second call must wait in its queue.
+    const release: Array<() => void> = [];
+    const busy = await connectTestWorker({
+      capabilities: [{ name: "pythonExec", maxInflight: 1 }],
+      handler: () => new Promise((resolve) => release.push(() => resolve({ payload: { output: "", stderr: "", exit_code: 0 } }))),
+    });
+    await busy.acked;
+    try {
+      const depth = async () => sample(await scrape(), "onlyboxes_queue_depth", { capability: "pythonExec" });
+      await waitFor(async () => (await scrape()).some((f) => f.name === "onlyboxes_queue_depth" && f.metrics.length > 0));
+      expect(await depth()).toBe(0);
+      const run = (code: string) =>
+        callJson("/api/v1/tasks", { bearer: token, body: { capability: "pythonExec", input: { code }, mode: "sync" } });
+      const first = run("print(1)");
+      await waitFor(() => busy.dispatches.length === 1);
+      const second = run("print(2)");
+      await waitFor(async () => (await depth()) === 1);
+      expect(sample(await scrape(), "onlyboxes_commands_inflight", { capability: "pythonExec" })).toBe(1);
+      release.shift()?.();
+      await waitFor(() => busy.dispatches.length === 2);
+      expect(await depth()).toBe(0);
+      release.shift()?.();
+      expect((await first).status).toBe(200);
+      expect((await second).status).toBe(200);
+    } finally {
+      for (const r of release) r();
+      busy.close();
+      await busy.closed;
     }
   });
 });

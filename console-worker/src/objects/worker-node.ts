@@ -12,7 +12,8 @@ import {
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { accountLimits } from "../lib/limits.ts";
-import { MessageCounter, type MessageCounts } from "../metrics/message-counter.ts";
+import { MessageCounter } from "../metrics/message-counter.ts";
+import type { NodeMetrics } from "../metrics/node-metrics.ts";
 import { decodeRequest, encodeEndStream, encodeResponse } from "../rpc/envelope.ts";
 import { CLOSE_INVALID_CLAIM, checkCapabilities, checkHello, WORKER_CLAIM_LIMITS } from "../rpc/worker-claims.ts";
 import { type CapabilitySlot, nodeRegistryStub } from "./node-registry.ts";
@@ -676,12 +677,14 @@ export class WorkerNode extends DurableObject<Env> {
     return true;
   }
 
-  /** Closes the worker's connection at once (its credential was deleted). */
-  /** Frames received from and sent to this worker (for the console's metrics). */
-  messageCounts(): MessageCounts {
-    return this.messages.snapshot();
+  /** What the console's metrics read of this node: its frame counts and its waiting commands per capability. */
+  metrics(): NodeMetrics {
+    const queued: Record<string, number> = {};
+    for (const [name, q] of this.queues) if (q.size > 0) queued[name] = q.size;
+    return { messages: this.messages.snapshot(), queued };
   }
 
+  /** Closes the worker's connection at once (its credential was deleted). */
   async revoke(): Promise<void> {
     const conn = this.currentConn;
     for (const ws of this.ctx.getWebSockets()) this.closeSocket(ws, 4003, "permission_denied", "worker credential revoked");

@@ -2,9 +2,11 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import type { Env } from "../env.ts";
 import { constantTimeEqual } from "../lib/crypto.ts";
+import { type NodeMetrics, sumNodeMetrics } from "../metrics/node-metrics.ts";
 import { histogramSamples, type MetricFamily, renderPrometheus } from "../metrics/prometheus-text.ts";
 import { errorResponse } from "../middleware/error-handler.ts";
 import { nodeRegistryStub } from "../objects/node-registry.ts";
+import { workerNodeStub } from "../objects/worker-node.ts";
 
 /** Upper bounds of the task duration histogram, in seconds (the longest task may run 600 s). */
 const DURATION_BUCKETS_SEC = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] as const;
@@ -66,14 +68,19 @@ async function fleetFamilies(env: Env): Promise<MetricFamily[]> {
   const nodes = await nodeRegistryStub(env).inflight();
   const inflight = new Map<string, number>();
   for (const n of nodes) for (const c of n.capabilities) inflight.set(c.name, (inflight.get(c.name) ?? 0) + c.inflight);
-  const counts = await Promise.all(
-    nodes.map((n) =>
-      env.WORKER_NODE.get(env.WORKER_NODE.idFromName(n.nodeId))
-        .messageCounts()
-        .catch(() => ({ received: 0, sent: 0 })),
+  // One in-memory read per online node (the same nodes the registry just asked for their load).
+  const totals = sumNodeMetrics(
+    await Promise.all(
+      nodes.map((n) =>
+        workerNodeStub(env, n.nodeId)
+          .metrics()
+          .catch((): NodeMetrics => ({ messages: { received: 0, sent: 0 }, queued: {} })),
+      ),
     ),
   );
-  const sum = (k: "received" | "sent") => counts.reduce((acc, c) => acc + c[k], 0);
+  // Every capability an online node offers gets a sample, so an empty queue reads 0, not absent.
+  const queued = new Map([...inflight.keys()].map((capability) => [capability, 0]));
+  for (const [capability, n] of totals.queued) queued.set(capability, n);
   return [
     {
       name: "onlyboxes_workers",
@@ -94,12 +101,18 @@ async function fleetFamilies(env: Env): Promise<MetricFamily[]> {
       samples: [...inflight].map(([capability, value]) => ({ labels: { capability }, value })),
     },
     {
+      name: "onlyboxes_queue_depth",
+      help: "Commands waiting for a free slot in the workers' admission queues, by capability.",
+      type: "gauge",
+      samples: [...queued].map(([capability, value]) => ({ labels: { capability }, value })),
+    },
+    {
       name: "onlyboxes_worker_messages_total",
       help: "WebSocket frames exchanged with the connected workers (saved at each heartbeat), by direction.",
       type: "counter",
       samples: [
-        { labels: { direction: "in" }, value: sum("received") },
-        { labels: { direction: "out" }, value: sum("sent") },
+        { labels: { direction: "in" }, value: totals.messages.received },
+        { labels: { direction: "out" }, value: totals.messages.sent },
       ],
     },
   ];
