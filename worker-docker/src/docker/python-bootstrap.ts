@@ -3,6 +3,28 @@ import { FrameSplitter } from "./frame-splitter.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
+ * Python of the frame writers (the bootstrap, the session's kernel server), the only
+ * writers of their container's or exec's stdout: `_obx_frame` writes one `kind:1 |
+ * length:4 BE | payload` frame; `_obx_drain` frames what is left in a finished program's
+ * pipe while `more()` says so, never waiting on a pipe a leftover background process
+ * may hold open.
+ */
+export const PYTHON_FRAMES = `def _obx_frame(kind, data):
+    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
+    while view:
+        view = view[os.write(1, view):]
+def _obx_drain(fd, kind, more):
+    os.set_blocking(fd, False)
+    while more():
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        _obx_frame(kind, data)`;
+
+/**
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
  *
  * It waits for one program on stdin (`<byte length> <budget ms> <files length>\n<source>
@@ -39,10 +61,7 @@ def _obx_dumpable(flag):
     # PR_SET_DUMPABLE = 4, PR_GET_DUMPABLE = 3.
     if libc.prctl(4, flag, 0, 0, 0) != 0 or libc.prctl(3, 0, 0, 0, 0) != flag:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
-def _obx_frame(kind, data):
-    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
-    while view:
-        view = view[os.write(1, view):]
+${PYTHON_FRAMES}
 def _obx_run():
     try:
         _obx_dumpable(0)
@@ -119,18 +138,9 @@ def _obx_run():
             if reaped == pid:
                 status = st
                 exited = True
-    # The child is done: drain what it wrote, but never wait on pipes a leftover
-    # background process may hold open (nor past the deadline).
+    # The child is done: drain what it wrote (not past the deadline).
     for fd, kind in kinds.items():
-        os.set_blocking(fd, False)
-        while left_ms():
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            if not data:
-                break
-            _obx_frame(kind, data)
+        _obx_drain(fd, kind, left_ms)
     if status is None:
         status = os.waitpid(pid, 0)[1]
     if os.WIFSIGNALED(status):

@@ -1,3 +1,4 @@
+import { PYTHON_FRAMES } from "./python-bootstrap.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
@@ -57,10 +58,7 @@ if ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) != 0:
     fail("the kernel server could not hide its memory; refusing to serve")
 RUNNER = sys.argv[1]
 GRACE = ${INTERRUPT_GRACE_MS / 1000}
-def frame(kind, data):
-    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
-    while view:
-        view = view[os.write(1, view):]
+${PYTHON_FRAMES}
 ${READ_EXACT}
 def read_head():
     head = b""
@@ -218,22 +216,14 @@ def serve():
                 elif f in interp.kinds:
                     data = os.read(f, 65536)
                     if data:
-                        frame(interp.kinds[f], data)
+                        _obx_frame(interp.kinds[f], data)
                     else:
                         del interp.kinds[f]
             if code is None and ((interp.pidfd is None and interp.reap(False) is not None) or (interp.pidfd is not None and select.select([interp.pidfd], [], [], 0)[0])):
                 code = -1
         if interp is not None:
             for f, kind in list(interp.kinds.items()):
-                os.set_blocking(f, False)
-                while True:
-                    try:
-                        data = os.read(f, 65536)
-                    except BlockingIOError:
-                        break
-                    if not data:
-                        break
-                    frame(kind, data)
+                _obx_drain(f, kind, lambda: True)
             if code == -1:
                 code = interp.code()
                 interp.close()
@@ -241,8 +231,8 @@ def serve():
                 restarted = True
         flags = (b"T" if timed_out else b"") + (b"R" if restarted else b"")
         if flags:
-            frame(5, flags)
-        frame(3, str(code).encode())
+            _obx_frame(5, flags)
+        _obx_frame(3, str(code).encode())
 serve()
 `;
 
