@@ -5,21 +5,15 @@
  * gives its slot back.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_ACCOUNT_MAX_RUNS, DEFAULT_ACCOUNT_MAX_SESSIONS, DEFAULT_SESSION_MAX_LIFETIME_SEC } from "../src/lib/limits.ts";
 import { accountLimitsStub } from "../src/objects/account-limits.ts";
 import type { SessionState } from "../src/objects/session.ts";
 import { QUEUE_MARGIN_MS } from "../src/objects/worker-node.ts";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, type TestReply, type TestWorker, terminalReply, workersClosedAfterEach } from "./worker-harness.ts";
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
+const workers = workersClosedAfterEach();
 
 interface Held {
   release: (reply: TestReply) => void;
@@ -42,18 +36,10 @@ async function connectWorker(): Promise<{ w: TestWorker; held: Held[] }> {
       const reply: TestReply =
         d.capability === "echo"
           ? { payload: { message: p.message } }
-          : {
-              payload: {
-                session_id: (raw as { session_id?: string }).session_id ?? "",
-                created: true,
-                stdout: "ok\n",
-                stderr: "",
-                exit_code: 0,
-                stdout_truncated: false,
-                stderr_truncated: false,
-                lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
-              },
-            };
+          : terminalReply((raw as { session_id?: string }).session_id ?? "", {
+              stdout: "ok\n",
+              lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
+            });
       if (p.message === "fail") return { error: { code: "boom", message: "the worker failed" } };
       if (p.command === "timeout") return { error: { code: "deadline_exceeded", message: "killed at its deadline" } };
       if (p.message?.startsWith("hold") || p.command === "hold") {

@@ -3,18 +3,12 @@
  * own timeout, within CONSOLE_QUEUE_MAX) instead of being refused, and waiting calls are
  * served round-robin between accounts.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AdmissionQueue } from "../src/objects/worker-node.ts";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, type TestReply, workersClosedAfterEach } from "./worker-harness.ts";
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
+const workers = workersClosedAfterEach();
 
 function echo(token: string, message: string, timeoutMs = 20_000) {
   return callJson<{ message?: string; error?: string }>("/api/v1/commands/echo", {

@@ -3,9 +3,9 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createFetchClient } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
 import { ErrorDetailSchema, ExecService, OutputStream, type RunResponse } from "@onlyboxes/proto/exec";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createAccount, createToken, newAccountWithToken, ORIGIN, signInAdmin } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createAccount, createToken, newAccountWithToken, ORIGIN, signInAdmin, sleep } from "./helpers.ts";
+import { connectTestWorker, type TestReply, type TestWorker, workersClosedAfterEach } from "./worker-harness.ts";
 
 let token = "";
 let cookie = "";
@@ -16,17 +16,7 @@ beforeAll(async () => {
   await createToken(cookie);
 });
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+const workers = workersClosedAfterEach();
 
 function withHeaders(headers: Record<string, string>): Interceptor {
   return (next) => (req) => {

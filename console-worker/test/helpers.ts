@@ -235,3 +235,8 @@ export function countingBody(total: number): { stream: ReadableStream<Uint8Array
   });
   return { stream, pulled: () => sent };
 }
+
+/** Waits `ms` (for pacing what a test sends; wait for a condition with `waitFor`). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

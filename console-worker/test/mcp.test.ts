@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
 import { callJson, countingBody, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 const PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
@@ -47,18 +47,12 @@ function handler(d: CommandDispatch, raw: unknown, w: TestWorker): TestReply | P
       const created = !sessions.has(p.session_id);
       sessions.add(p.session_id);
       const exit = /^exit (\d+)$/.exec(p.command);
-      return {
-        payload: {
-          session_id: p.session_id,
-          created,
-          stdout: exit ? "" : `$ ${p.command}\n`,
-          stderr: exit ? "failed\n" : "",
-          exit_code: exit ? Number(exit[1]) : 0,
-          stdout_truncated: false,
-          stderr_truncated: false,
-          lease_expires_unix_ms: Date.now() + 60_000,
-        },
-      };
+      return terminalReply(p.session_id, {
+        created,
+        stdout: exit ? "" : `$ ${p.command}\n`,
+        stderr: exit ? "failed\n" : "",
+        exit_code: exit ? Number(exit[1]) : 0,
+      });
     }
     case "terminalResource": {
       const p = raw as { session_id: string; file_path: string; action: "validate" | "read" };
@@ -299,7 +293,7 @@ describe("mcp: without a worker", () => {
 describe("mcp: tools on a worker", () => {
   beforeAll(async () => {
     worker = await connectTestWorker({
-      capabilities: ["echo", "pythonExec", "terminalExec", "terminalResource"].map((name) => ({ name, maxInflight: 4 })),
+      capabilities: offering("echo", "pythonExec", "terminalExec", "terminalResource"),
       handler,
     });
     await worker.acked;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../src/index.ts";
 import { API_ROUTES } from "../src/openapi/route-table.ts";
 import { adminCredentials, call, createAccount, createToken, signInAdmin, uniqueName } from "./helpers.ts";
-import { connectTestWorker, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 /**
  * The OpenAPI document against the real console: every route the app serves is in it, and
@@ -78,25 +78,11 @@ beforeAll(async () => {
   userCookie = user.cookie;
   token = (await createToken(userCookie)).token;
   worker = await connectTestWorker({
-    capabilities: [
-      { name: "echo", maxInflight: 4 },
-      { name: "terminalExec", maxInflight: 4 },
-    ],
+    capabilities: offering("echo", "terminalExec"),
     handler: (d, payload) => {
       if (d.capability === "echo") return { payload: { message: (payload as { message: string }).message } };
       const p = payload as TerminalExecPayload;
-      return {
-        payload: {
-          session_id: p.session_id,
-          created: true,
-          stdout: `ran ${p.command}\n`,
-          stderr: "",
-          exit_code: 0,
-          stdout_truncated: false,
-          stderr_truncated: false,
-          lease_expires_unix_ms: Date.now() + 60_000,
-        },
-      };
+      return terminalReply(p.session_id, { stdout: `ran ${p.command}\n` });
     },
   });
   await worker.acked;

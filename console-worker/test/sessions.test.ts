@@ -7,7 +7,7 @@
 import type { CommandDispatch, ErrorBody } from "@onlyboxes/proto";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { call, callJson, newAccountWithToken } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 interface SessionBody {
   session_id: string;
@@ -27,18 +27,7 @@ async function connectWorker(): Promise<TestWorker> {
     const p = raw as { session_id: string; op?: string; path?: string };
     if (d.capability === "terminalExec") {
       live.add(p.session_id);
-      return {
-        payload: {
-          session_id: p.session_id,
-          created: true,
-          stdout: "",
-          stderr: "",
-          exit_code: 0,
-          stdout_truncated: false,
-          stderr_truncated: false,
-          lease_expires_unix_ms: Date.now() + 60_000,
-        },
-      };
+      return terminalReply(p.session_id);
     }
     if (p.op === "end_session") {
       ended.push(p.session_id);
@@ -50,10 +39,7 @@ async function connectWorker(): Promise<TestWorker> {
     return { error: { code: "invalid_argument", message: "unexpected" } };
   };
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "terminalExec", maxInflight: 4 },
-      { name: "sessionFiles", maxInflight: 4 },
-    ],
+    capabilities: offering("terminalExec", "sessionFiles"),
     handler,
   });
   await w.acked;

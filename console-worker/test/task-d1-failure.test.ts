@@ -4,9 +4,9 @@
  * object, its alarm and D1 are used; the failure is made by renaming the table away.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, type TestReply, workersClosedAfterEach } from "./worker-harness.ts";
 
 interface TaskBody {
   task_id: string;
@@ -15,13 +15,7 @@ interface TaskBody {
   error?: { code: string; message: string };
 }
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
+const workers = workersClosedAfterEach();
 
 function setTasksTableReachable(reachable: boolean): Promise<unknown> {
   return env.DB.prepare(

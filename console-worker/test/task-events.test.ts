@@ -1,7 +1,7 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { call, callJson, newAccountWithToken } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, callJson, newAccountWithToken, sleep } from "./helpers.ts";
+import { connectTestWorker, type TestReply, type TestWorker, workersClosedAfterEach } from "./worker-harness.ts";
 
 interface TaskBody {
   task_id: string;
@@ -23,17 +23,7 @@ beforeAll(async () => {
   otherToken = (await newAccountWithToken()).token;
 });
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+const workers = workersClosedAfterEach();
 
 /** Polls `check` until it holds (or fails the test after 5 s). */
 async function until(check: () => boolean): Promise<void> {

@@ -1,10 +1,18 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
 import type { TaskBody } from "../src/routes/tasks.ts";
-import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker, type TestWorkerOptions } from "./worker-harness.ts";
+import { call, callJson, newAccountWithToken, sleep, waitFor } from "./helpers.ts";
+import {
+  connectTestWorker,
+  offering,
+  type TestReply,
+  type TestWorker,
+  type TestWorkerOptions,
+  terminalReply,
+  workersClosedAfterEach,
+} from "./worker-harness.ts";
 
 const TASKS = "/api/v1/tasks";
 let token = "";
@@ -18,26 +26,12 @@ beforeAll(async () => {
   otherToken = (await newAccountWithToken()).token;
 });
 
-const workers: TestWorker[] = [];
-afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    w.close();
-    await w.closed;
-  }
-  // The next test places work: wait until the console has noticed the sockets went away.
-  await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+// The next test places work: wait until the console has noticed the sockets went away.
+const workers = workersClosedAfterEach(() => waitFor(async () => (await nodeRegistryStub(env).list()).length === 0));
 
 async function worker(opts: TestWorkerOptions = {}): Promise<TestWorker> {
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "echo", maxInflight: 4 },
-      { name: "pythonExec", maxInflight: 4 },
-    ],
+    capabilities: offering("echo", "pythonExec"),
     ...opts,
   });
   workers.push(w);
@@ -284,18 +278,7 @@ describe("tasks: other capabilities and large results", () => {
       handler: (_d, raw) => {
         const p = raw as { session_id: string; command: string };
         seen.push(p.session_id);
-        return {
-          payload: {
-            session_id: p.session_id,
-            created: seen.length === 1,
-            stdout: `ran ${p.command}\n`,
-            stderr: "",
-            exit_code: 0,
-            stdout_truncated: false,
-            stderr_truncated: false,
-            lease_expires_unix_ms: Date.now() + 60_000,
-          },
-        };
+        return terminalReply(p.session_id, { created: seen.length === 1, stdout: `ran ${p.command}\n` });
       },
     });
     const first = await create({ capability: "terminalExec", input: { command: "touch a" }, mode: "sync" });

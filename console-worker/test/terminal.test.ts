@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
 import type { SessionState } from "../src/objects/session.ts";
 import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
-import { connectTestWorker, type TestReply, type TestWorker } from "./worker-harness.ts";
+import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
 /** A terminal answer: the result, or an error body. */
 type TerminalBody = TerminalExecResult & Partial<ErrorBody>;
@@ -79,24 +79,10 @@ async function connectTerminalWorker(): Promise<FakeTerminalWorker> {
       else exit = 1;
     }
     s.lease = Math.max(s.lease, Date.now() + (p.lease_ttl_sec ?? 60) * 1000);
-    return {
-      payload: {
-        session_id: p.session_id,
-        created,
-        stdout,
-        stderr: "",
-        exit_code: exit,
-        stdout_truncated: false,
-        stderr_truncated: false,
-        lease_expires_unix_ms: s.lease,
-      },
-    };
+    return terminalReply(p.session_id, { created, stdout, exit_code: exit, lease_expires_unix_ms: s.lease });
   };
   const w = await connectTestWorker({
-    capabilities: [
-      { name: "terminalExec", maxInflight: 4 },
-      { name: "terminalResource", maxInflight: 4 },
-    ],
+    capabilities: offering("terminalExec", "terminalResource"),
     handler,
   });
   await w.acked;

@@ -1,7 +1,14 @@
 import { env, SELF } from "cloudflare:test";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
-import { type CommandDispatch, ConnectRequestSchema, type ConnectResponse, ConnectResponseSchema } from "@onlyboxes/proto";
+import {
+  type CommandDispatch,
+  ConnectRequestSchema,
+  type ConnectResponse,
+  ConnectResponseSchema,
+  type TerminalExecResult,
+} from "@onlyboxes/proto";
+import { afterEach } from "vitest";
 import { hmacHex } from "../src/lib/crypto.ts";
 import { decodeEnvelope, FLAG_DATA, FLAG_END_STREAM } from "../src/rpc/envelope.ts";
 
@@ -145,4 +152,45 @@ export async function connectTestWorker(opts: TestWorkerOptions = {}): Promise<T
     },
   });
   return w;
+}
+
+/**
+ * The test workers of one test file: every worker pushed onto the list is closed after
+ * each test, and its socket's end awaited; then `afterClose`, if given.
+ */
+export function workersClosedAfterEach(afterClose?: () => Promise<unknown>): TestWorker[] {
+  const workers: TestWorker[] = [];
+  afterEach(async () => {
+    for (const w of workers.splice(0)) {
+      w.close();
+      await w.closed;
+    }
+    await afterClose?.();
+  });
+  return workers;
+}
+
+/**
+ * A test worker's terminalExec answer: a successful run in `sessionId` that printed
+ * nothing, with `fields` over it.
+ */
+export function terminalReply(sessionId: string, fields: Partial<TerminalExecResult> = {}): TestReply {
+  return {
+    payload: {
+      session_id: sessionId,
+      created: true,
+      stdout: "",
+      stderr: "",
+      exit_code: 0,
+      stdout_truncated: false,
+      stderr_truncated: false,
+      lease_expires_unix_ms: Date.now() + 60_000,
+      ...fields,
+    } satisfies TerminalExecResult,
+  };
+}
+
+/** A test worker's capability list: each named capability, 4 calls at once. */
+export function offering(...names: string[]): Array<{ name: string; maxInflight: number }> {
+  return names.map((name) => ({ name, maxInflight: 4 }));
 }

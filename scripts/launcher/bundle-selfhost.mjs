@@ -11,7 +11,11 @@ const ENTRIES = ["entry", "d1-database", "assets", "control"];
 /** Answers `{ entryModule, d1Module, assetsModule, controlModule }`: absolute paths of the built shims. */
 export function bundleSelfhost(root) {
   const srcDir = path.join("console-worker", "src", "selfhost");
-  const hash = sourceHash(root, [srcDir, "package-lock.json"], [toolVersion(root, "esbuild")]).slice(0, 16);
+  const hash = sourceHash(
+    root,
+    [srcDir, "scripts/launcher/apply-migrations.mjs", "package-lock.json"],
+    [toolVersion(root, "esbuild")],
+  ).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes", `selfhost-${hash}`);
   const files = Object.fromEntries(ENTRIES.map((e) => [e, path.join(outDir, `${e}.js`)]));
   const result = {

@@ -1,7 +1,7 @@
 // The console Worker on workerd, driven through Miniflare, with its state on local disk.
 import path from "node:path";
+import { applyMigrations } from "./apply-migrations.mjs";
 import { assetHandler } from "./assets.mjs";
-import { applyMigrations } from "./migrations.mjs";
 
 /**
  * Starts the bundled console listening on `host:port`. Answers `{ port, migrate,

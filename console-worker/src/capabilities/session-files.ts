@@ -14,21 +14,18 @@ import {
 import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
 import { dispatch, outcomeError } from "../lib/dispatch.ts";
-import { AppError, type ErrorCode } from "../lib/errors.ts";
+import { AppError } from "../lib/errors.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
 import type { SessionSnapshot } from "../objects/session.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
-import { runTerminal, sessionStub } from "./terminal.ts";
+import { type LockedSession, lockExistingSession, sessionStub, unlockAfterFailure } from "./session-command.ts";
+import { runTerminal } from "./terminal.ts";
 
 /**
  * How long one file operation may take on the worker. Generous: a 64 MiB upload from a
  * slow client still fits; a stalled one is cut off.
  */
 const FILE_OP_TIMEOUT_MS = EXEC_TIMEOUT_MS.max;
-/** A lock outlives its operation by this much before it counts as abandoned. */
-const LOCK_SLACK_MS = 15_000;
-/** Errors meaning the session's container no longer exists where it was pinned. */
-const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
 
 const cache = new WeakMap<Env, number>();
 
@@ -124,51 +121,24 @@ export async function endSession(env: Env, accountId: string, sessionId: string)
   }
 }
 
-/** The session locked for one file operation, with what the worker needs. */
-interface Locked {
-  release(): Promise<void>;
-  /** Forgets the session: its container is gone. */
-  drop(): Promise<void>;
-  workerKey: string;
-  nodeId: string;
-}
-
-async function lockSession(env: Env, accountId: string, sessionId: string): Promise<Locked> {
-  const stub = sessionStub(env, accountId, sessionId);
-  const lease = await stub.begin({
-    accountId,
-    sessionId,
-    createIfMissing: false,
-    leaseTtlSec: TERMINAL_LEASE_SEC.default,
-    holdMs: FILE_OP_TIMEOUT_MS + LOCK_SLACK_MS,
-  });
-  if (!lease.ok) throw new AppError(lease.code, lease.message);
-  if (lease.nodeId === null) {
-    // Only a session whose first command is still running lacks a node, and that one is locked.
-    await stub.release(lease.lockId);
-    throw new AppError("session_not_found", "session not found");
-  }
-  return {
-    release: () => stub.release(lease.lockId),
-    drop: () => stub.drop(lease.lockId),
-    workerKey: lease.workerKey,
-    nodeId: lease.nodeId,
-  };
-}
-
 /** Turns a failed outcome into the caller's error, forgetting a session whose container is gone. */
-async function failure(locked: Locked, outcome: DispatchOutcome & { ok: false }): Promise<AppError> {
+async function failure(locked: LockedSession, outcome: DispatchOutcome & { ok: false }): Promise<AppError> {
   if (outcome.notDelivered && outcome.code === "no_capacity") {
     await locked.release();
     return new AppError("no_capacity", "the worker holding this session is at capacity; retry shortly");
   }
-  const e = outcome.notDelivered ? new AppError("no_worker", outcome.message) : outcomeError(outcome);
-  if (SESSION_GONE.has(e.code)) {
-    await locked.drop();
-    return new AppError("session_not_found", "session not found", e);
-  }
-  await locked.release();
-  return e;
+  return unlockAfterFailure(locked, outcome.notDelivered ? new AppError("no_worker", outcome.message) : outcomeError(outcome));
+}
+
+/** The command frame of one streamed file operation (`write` or `read`) on a locked session. */
+function fileCommand(locked: LockedSession, op: "write" | "read", path: string, maxBytes: number) {
+  return {
+    commandId: newId("cmd"),
+    capability: SESSION_FILES_CAPABILITY,
+    payloadJson: JSON.stringify({ op, session_id: locked.workerKey, path, max_bytes: maxBytes } satisfies SessionFilesPayload),
+    deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
+    streamOutput: false,
+  };
 }
 
 /**
@@ -184,29 +154,14 @@ export async function uploadFile(
   body: ReadableStream<Uint8Array>,
 ): Promise<FileWriteResult> {
   const maxBytes = fileMaxBytes(env);
-  let locked: Locked;
+  let locked: LockedSession;
   try {
-    locked = await lockSession(env, accountId, sessionId);
+    locked = await lockExistingSession(env, accountId, sessionId, FILE_OP_TIMEOUT_MS);
   } catch (err) {
     await body.cancel().catch(() => {});
     throw err;
   }
-  const outcome = await workerNodeStub(env, locked.nodeId).upload(
-    {
-      commandId: newId("cmd"),
-      capability: SESSION_FILES_CAPABILITY,
-      payloadJson: JSON.stringify({
-        op: "write",
-        session_id: locked.workerKey,
-        path,
-        max_bytes: maxBytes,
-      } satisfies SessionFilesPayload),
-      deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
-      streamOutput: false,
-    },
-    body,
-    maxBytes,
-  );
+  const outcome = await workerNodeStub(env, locked.nodeId).upload(fileCommand(locked, "write", path, maxBytes), body, maxBytes);
   if (!outcome.ok) throw await failure(locked, outcome);
   await locked.release();
   const parsed = fileWriteResult.safeParse(JSON.parse(outcome.payloadJson));
@@ -225,19 +180,8 @@ export async function downloadFile(
   path: string,
   maxBytes: number = fileMaxBytes(env),
 ): Promise<{ size: number; mimeType: string; body: ReadableStream<Uint8Array>; done: Promise<void> }> {
-  const locked = await lockSession(env, accountId, sessionId);
-  const started = await workerNodeStub(env, locked.nodeId).download({
-    commandId: newId("cmd"),
-    capability: SESSION_FILES_CAPABILITY,
-    payloadJson: JSON.stringify({
-      op: "read",
-      session_id: locked.workerKey,
-      path,
-      max_bytes: maxBytes,
-    } satisfies SessionFilesPayload),
-    deadlineUnixMs: Date.now() + FILE_OP_TIMEOUT_MS,
-    streamOutput: false,
-  });
+  const locked = await lockExistingSession(env, accountId, sessionId, FILE_OP_TIMEOUT_MS);
+  const started = await workerNodeStub(env, locked.nodeId).download(fileCommand(locked, "read", path, maxBytes));
   if (!started.ok) throw await failure(locked, started);
   // Pass the bytes through a pipe we own, so the session's lock is freed when they end.
   const pipe = new IdentityTransformStream();
@@ -252,16 +196,17 @@ async function simpleOp<T>(
   env: Env,
   accountId: string,
   sessionId: string,
-  op: (workerKey: string) => SessionFilesPayload,
+  op: "delete" | "list",
+  path: string,
   read: (raw: unknown) => T,
 ): Promise<T> {
-  const locked = await lockSession(env, accountId, sessionId);
+  const locked = await lockExistingSession(env, accountId, sessionId, FILE_OP_TIMEOUT_MS);
   let raw: unknown;
   try {
     raw = await dispatch(env, {
       accountId,
       capability: SESSION_FILES_CAPABILITY,
-      payload: op(locked.workerKey),
+      payload: { op, session_id: locked.workerKey, path } satisfies SessionFilesPayload,
       timeoutMs: 60_000,
       nodeId: locked.nodeId,
     });
@@ -275,28 +220,16 @@ async function simpleOp<T>(
 
 /** Deletes a file (or symlink) in the session's container; a directory is `path_is_directory`. */
 export async function deleteFile(env: Env, accountId: string, sessionId: string, path: string): Promise<void> {
-  await simpleOp(
-    env,
-    accountId,
-    sessionId,
-    (key) => ({ op: "delete", session_id: key, path }),
-    () => undefined,
-  );
+  await simpleOp(env, accountId, sessionId, "delete", path, () => undefined);
 }
 
 /** Lists a directory in the session's container. */
 export async function listFiles(env: Env, accountId: string, sessionId: string, path: string): Promise<FileListResult> {
-  return simpleOp(
-    env,
-    accountId,
-    sessionId,
-    (key) => ({ op: "list", session_id: key, path }),
-    (raw) => {
-      const parsed = fileListResult.safeParse(raw);
-      if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid listing");
-      return { path, entries: parsed.data.entries };
-    },
-  );
+  return simpleOp(env, accountId, sessionId, "list", path, (raw) => {
+    const parsed = fileListResult.safeParse(raw);
+    if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid listing");
+    return { path, entries: parsed.data.entries };
+  });
 }
 
 /** A fresh session id for a writeFile without one (same form as terminalExec's). */

@@ -11,9 +11,15 @@ import {
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
-import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
+import { dispatch } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
-import type { BeginResult } from "../objects/session.ts";
+import {
+  lockExistingSession,
+  runSessionCommand,
+  type SessionPayloadField,
+  type SessionRunOptions,
+  unlockAfterFailure,
+} from "./session-command.ts";
 
 /** A terminal command as the console runs it: the capability's input plus its timeout. */
 export type TerminalCall = TerminalExecInput & { timeout_ms?: number | undefined };
@@ -32,22 +38,8 @@ export interface TerminalResourceCall {
  * what normally ends a command. A worker that never answers is still cut off.
  */
 const WORKER_DEADLINE_GRACE_MS = 2_000;
-/** A lock outlives its command by this much before it counts as abandoned (a lost caller). */
-const LOCK_SLACK_MS = 15_000;
-
-/** Errors meaning the session's container no longer exists where it was pinned. */
-const SESSION_GONE = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
 /** Errors after which the worker has removed the container (or will): the session ends. */
 const SESSION_ENDED = new Set<ErrorCode>(["deadline_exceeded", "canceled", "worker_shutdown"]);
-
-/** The Session object of one account's session id. */
-export function sessionStub(env: Env, accountId: string, sessionId: string) {
-  return env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
-}
-
-function beginFailure(res: Exclude<BeginResult, { ok: true }>): AppError {
-  return new AppError(res.code, res.message);
-}
 
 /**
  * Runs one command in an account's terminal session. No `session_id` → a new session on
@@ -59,83 +51,39 @@ export async function runTerminal(
   env: Env,
   accountId: string,
   input: TerminalCall,
-  opts: { onOutput?: (c: OutputChunk) => void; signal?: AbortSignal } = {},
+  opts: SessionRunOptions = {},
 ): Promise<TerminalExecResult> {
   const timeoutMs = input.timeout_ms ?? EXEC_TIMEOUT_MS.default;
   const leaseTtlSec = input.lease_ttl_sec ?? TERMINAL_LEASE_SEC.default;
   const sessionId = input.session_id ?? newId("sess");
   const createIfMissing = input.session_id === undefined || input.create_if_missing === true;
-  const stub = sessionStub(env, accountId, sessionId);
-  const dispatchTimeoutMs = timeoutMs + WORKER_DEADLINE_GRACE_MS;
-
-  for (let attempt = 0; ; attempt++) {
-    const lease = await stub.begin({
+  const run = await runSessionCommand(
+    env,
+    {
       accountId,
       sessionId,
       createIfMissing,
       leaseTtlSec,
-      holdMs: dispatchTimeoutMs + LOCK_SLACK_MS,
-    });
-    if (!lease.ok) throw beginFailure(lease);
-
-    let placedOn = lease.nodeId;
-    let raw: unknown;
-    try {
-      raw = await dispatch(env, {
-        accountId,
-        capability: "terminalExec",
-        payload: {
-          session_id: lease.workerKey,
-          command: input.command,
-          create_if_missing: lease.isNew || createIfMissing,
-          lease_ttl_sec: leaseTtlSec,
-          timeout_ms: timeoutMs,
-        } satisfies TerminalExecPayload,
-        timeoutMs: dispatchTimeoutMs,
-        ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
-        onPlaced: (p) => {
-          placedOn = p.nodeId;
-        },
-        ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
-    } catch (err) {
-      const e = AppError.from(err);
-      if (SESSION_ENDED.has(e.code) || lease.isNew) {
-        await stub.drop(lease.lockId);
-        throw e;
-      }
-      if (SESSION_GONE.has(e.code)) {
-        await stub.drop(lease.lockId);
-        if (createIfMissing && attempt === 0) continue;
-        throw new AppError("session_not_found", "session not found", e);
-      }
-      await stub.release(lease.lockId);
-      throw e;
-    }
-
-    const parsed = terminalExecResult.safeParse(raw);
-    if (!parsed.success || placedOn === null) {
-      await stub.release(lease.lockId);
-      throw new AppError("worker_error", "worker returned an invalid terminalExec result");
-    }
-    const r = parsed.data;
-    const committed = await stub.commit(lease.lockId, {
-      nodeId: placedOn,
-      leaseTtlSec,
-      leaseExpiresUnixMs: r.lease_expires_unix_ms,
-    });
-    return {
-      session_id: sessionId,
-      created: r.created,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      exit_code: r.exit_code,
-      stdout_truncated: r.stdout_truncated,
-      stderr_truncated: r.stderr_truncated,
-      lease_expires_unix_ms: committed.leaseExpiresUnixMs,
-    };
-  }
+      capability: "terminalExec",
+      payload: { command: input.command } satisfies Omit<TerminalExecPayload, SessionPayloadField>,
+      workerTimeoutMs: timeoutMs,
+      dispatchTimeoutMs: timeoutMs + WORKER_DEADLINE_GRACE_MS,
+      endedBy: SESSION_ENDED,
+      result: terminalExecResult,
+    },
+    opts,
+  );
+  const r = run.result;
+  return {
+    session_id: sessionId,
+    created: r.created,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    exit_code: r.exit_code,
+    stdout_truncated: r.stdout_truncated,
+    stderr_truncated: r.stderr_truncated,
+    lease_expires_unix_ms: run.leaseExpiresUnixMs,
+  };
 }
 
 /**
@@ -149,44 +97,24 @@ export async function readTerminalResource(
   input: TerminalResourceCall,
 ): Promise<TerminalResourceResult> {
   const timeoutMs = input.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-  const stub = sessionStub(env, accountId, input.session_id);
-  const lease = await stub.begin({
-    accountId,
-    sessionId: input.session_id,
-    createIfMissing: false,
-    leaseTtlSec: TERMINAL_LEASE_SEC.default,
-    holdMs: timeoutMs + LOCK_SLACK_MS,
-  });
-  if (!lease.ok) throw beginFailure(lease);
-  if (lease.nodeId === null) {
-    // Only a session whose first command is still running lacks a node, and that one is locked.
-    await stub.release(lease.lockId);
-    throw new AppError("session_not_found", "session not found");
-  }
-
+  const locked = await lockExistingSession(env, accountId, input.session_id, timeoutMs);
   let raw: unknown;
   try {
     raw = await dispatch(env, {
       accountId,
       capability: "terminalResource",
       payload: {
-        session_id: lease.workerKey,
+        session_id: locked.workerKey,
         file_path: input.file_path,
         action: input.action,
       } satisfies TerminalResourcePayload,
       timeoutMs,
-      nodeId: lease.nodeId,
+      nodeId: locked.nodeId,
     });
   } catch (err) {
-    const e = AppError.from(err);
-    if (SESSION_GONE.has(e.code)) {
-      await stub.drop(lease.lockId);
-      throw new AppError("session_not_found", "session not found", e);
-    }
-    await stub.release(lease.lockId);
-    throw e;
+    throw await unlockAfterFailure(locked, AppError.from(err));
   }
-  await stub.release(lease.lockId);
+  await locked.release();
 
   const parsed = terminalResourceResult.safeParse(raw);
   if (!parsed.success) throw new AppError("worker_error", "worker returned an invalid terminalResource result");

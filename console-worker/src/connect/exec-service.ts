@@ -93,6 +93,14 @@ export const execService: ServiceImpl<typeof ExecService> = {
   },
 };
 
+/** A program's session fields as the contracts name them, only those that are set (proto3 sends "" and false for unset). */
+function sessionFields(p: { sessionId: string; createIfMissing: boolean }): { session_id?: string; create_if_missing?: true } {
+  return {
+    ...(p.sessionId !== "" ? { session_id: p.sessionId } : {}),
+    ...(p.createIfMissing ? { create_if_missing: true } : {}),
+  };
+}
+
 /** Turns the request into a capability call checked by that capability's contract. */
 function toCall(req: RunRequest): CapabilityCall {
   const program = req.program;
@@ -102,8 +110,7 @@ function toCall(req: RunRequest): CapabilityCall {
       // Only the fields that are set, so a contract without sessions refuses a session by name.
       const input = {
         code: p.code,
-        ...(p.sessionId !== "" ? { session_id: p.sessionId } : {}),
-        ...(p.createIfMissing ? { create_if_missing: true } : {}),
+        ...sessionFields(p),
         ...(p.reset ? { reset: true } : {}),
       };
       return { capability: "pythonExec", payload: guard(() => validate(CAPABILITY_CONTRACTS.pythonExec.input, input, "python")) };
@@ -112,8 +119,7 @@ function toCall(req: RunRequest): CapabilityCall {
       const s = program.value;
       const input = {
         command: s.command,
-        ...(s.sessionId !== "" ? { session_id: s.sessionId } : {}),
-        ...(s.createIfMissing ? { create_if_missing: true } : {}),
+        ...sessionFields(s),
         ...(s.leaseTtlSec !== 0 ? { lease_ttl_sec: s.leaseTtlSec } : {}),
       };
       return {
@@ -183,40 +189,32 @@ function toRunResult(result: unknown): MessageInitShape<typeof RunResultSchema> 
   };
 }
 
+/** The Connect code closest to each HTTP status of the registry; any other status is `internal`. */
+const CONNECT_CODE_OF_STATUS: Readonly<Record<number, Code>> = {
+  400: Code.InvalidArgument,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.NotFound,
+  405: Code.Unimplemented,
+  410: Code.NotFound,
+  413: Code.ResourceExhausted,
+  415: Code.InvalidArgument,
+  426: Code.FailedPrecondition,
+  429: Code.ResourceExhausted,
+  502: Code.Unavailable,
+  503: Code.Unavailable,
+  504: Code.DeadlineExceeded,
+  507: Code.ResourceExhausted,
+};
+
 /**
- * The Connect code closest to each HTTP status of the registry; the exact Onlyboxes code
- * travels in the error's ErrorDetail.
+ * The Connect code of a registry error: by its status, except where Connect has a closer
+ * code; the exact Onlyboxes code travels in the error's ErrorDetail.
  */
 function connectCode(code: ErrorCode, status: number): Code {
   if (code === "canceled") return Code.Canceled;
   if (code === "session_busy" || code === "conflict") return Code.Aborted;
-  switch (status) {
-    case 400:
-    case 415:
-      return Code.InvalidArgument;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-    case 410:
-      return Code.NotFound;
-    case 405:
-      return Code.Unimplemented;
-    case 413:
-    case 429:
-    case 507:
-      return Code.ResourceExhausted;
-    case 426:
-      return Code.FailedPrecondition;
-    case 502:
-    case 503:
-      return Code.Unavailable;
-    case 504:
-      return Code.DeadlineExceeded;
-    default:
-      return Code.Internal;
-  }
+  return CONNECT_CODE_OF_STATUS[status] ?? Code.Internal;
 }
 
 /** Turns anything caught into a ConnectError carrying the registry's code (internal errors say no more than that). */

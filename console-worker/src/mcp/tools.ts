@@ -16,14 +16,14 @@ import {
   writeFileArgs,
 } from "@onlyboxes/proto";
 import { z } from "zod/v4";
-import { runCapability } from "../capabilities/run-capability.ts";
+import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
 import { downloadFile, listFiles, uploadFile } from "../capabilities/session-files.ts";
 import { readTerminalResource, runTerminal } from "../capabilities/terminal.ts";
 import type { Env } from "../env.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
 import { readImageArgs, toObjectJsonSchema } from "./schemas.ts";
-import { toolFailure } from "./tool-errors.ts";
+import { type FailureContext, toolFailure } from "./tool-errors.ts";
 
 /** What a tool call may use besides its arguments. */
 export interface ToolContext {
@@ -51,6 +51,8 @@ interface ToolSpec<A extends z.ZodType> {
   args: A;
   result?: z.ZodType;
   annotations: NonNullable<Tool["annotations"]>;
+  /** What a failure's advice may name (timeout, session, file); what `run` throws becomes the tool's error result. */
+  failure(args: z.infer<A>): Omit<FailureContext, "tool">;
   run(ctx: ToolContext, args: z.infer<A>): Promise<CallToolResult>;
 }
 
@@ -75,7 +77,13 @@ function defineTool<A extends z.ZodType>(spec: ToolSpec<A>): McpTool {
         throw new McpError(ErrorCode.InvalidParams, `Invalid arguments for tool ${spec.name}: ${checked.message}`);
       }
       const data = checked.data;
-      return (ctx) => spec.run(ctx, data);
+      return async (ctx) => {
+        try {
+          return await spec.run(ctx, data);
+        } catch (err) {
+          return toolFailure(err, { tool: spec.name, ...spec.failure(data) });
+        }
+      };
     },
   };
 }
@@ -99,18 +107,14 @@ const echoTool = defineTool({
   args: echoRequest,
   result: echoResult,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  failure: (args) => ({ timeoutMs: args.timeout_ms ?? ECHO_TIMEOUT_MS.default }),
   async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? ECHO_TIMEOUT_MS.default;
-    try {
-      const raw = await runCapability(
-        ctx.env,
-        { capability: "echo", payload: { message: args.message } },
-        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal },
-      );
-      return structured("echo", echoResult, raw);
-    } catch (err) {
-      return toolFailure(err, { tool: "echo", timeoutMs });
-    }
+    const raw = await runCapability(
+      ctx.env,
+      { capability: "echo", payload: { message: args.message } },
+      { accountId: ctx.accountId, timeoutMs: args.timeout_ms ?? ECHO_TIMEOUT_MS.default, signal: ctx.signal },
+    );
+    return structured("echo", echoResult, raw);
   },
 });
 
@@ -136,6 +140,30 @@ function pythonContent(raw: unknown): CallToolResult {
   };
 }
 
+/** What a pythonExec or terminalExec failure's advice may name. */
+function execFailure(args: { timeout_ms?: number | undefined; session_id?: string | undefined }): Omit<FailureContext, "tool"> {
+  return { timeoutMs: args.timeout_ms ?? EXEC_TIMEOUT_MS.default, ...(args.session_id ? { sessionId: args.session_id } : {}) };
+}
+
+/**
+ * Runs a pythonExec or terminalExec tool call: the call's timeout split off its
+ * arguments, output streamed when the client asked for progress.
+ */
+async function runExecTool(
+  ctx: ToolContext,
+  call: Extract<CapabilityCall, { capability: "pythonExec" | "terminalExec" }>,
+  timeoutMs: number | undefined,
+  toResult: (raw: unknown) => CallToolResult,
+): Promise<CallToolResult> {
+  const raw = await runCapability(ctx.env, call, {
+    accountId: ctx.accountId,
+    timeoutMs: timeoutMs ?? EXEC_TIMEOUT_MS.default,
+    signal: ctx.signal,
+    ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}),
+  });
+  return toResult(raw);
+}
+
 const pythonTool = defineTool({
   name: "pythonExec",
   title: "Run Python",
@@ -154,20 +182,8 @@ const pythonTool = defineTool({
   args: pythonExecRequest,
   result: pythonExecResult,
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-    const { timeout_ms: _timeout, ...payload } = args;
-    try {
-      const raw = await runCapability(
-        ctx.env,
-        { capability: "pythonExec", payload },
-        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
-      );
-      return pythonContent(raw);
-    } catch (err) {
-      return toolFailure(err, { tool: "pythonExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
-    }
-  },
+  failure: execFailure,
+  run: (ctx, { timeout_ms, ...payload }) => runExecTool(ctx, { capability: "pythonExec", payload }, timeout_ms, pythonContent),
 });
 
 const terminalTool = defineTool({
@@ -185,20 +201,11 @@ const terminalTool = defineTool({
   args: terminalExecArgs,
   result: terminalExecResult,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-  async run(ctx, args) {
-    const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-    const { timeout_ms: _timeout, ...payload } = args;
-    try {
-      const raw = await runCapability(
-        ctx.env,
-        { capability: "terminalExec", payload },
-        { accountId: ctx.accountId, timeoutMs, signal: ctx.signal, ...(ctx.onOutput ? { onOutput: ctx.onOutput } : {}) },
-      );
-      return structured("terminalExec", terminalExecResult, raw);
-    } catch (err) {
-      return toolFailure(err, { tool: "terminalExec", timeoutMs, ...(args.session_id ? { sessionId: args.session_id } : {}) });
-    }
-  },
+  failure: execFailure,
+  run: (ctx, { timeout_ms, ...payload }) =>
+    runExecTool(ctx, { capability: "terminalExec", payload }, timeout_ms, (raw) =>
+      structured("terminalExec", terminalExecResult, raw),
+    ),
 });
 
 const readImageTool = defineTool({
@@ -211,32 +218,32 @@ const readImageTool = defineTool({
     "note naming its type. Files above the worker's read limit (1 MiB by default) are refused: save a smaller image.",
   args: readImageArgs,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  failure: (args) => ({
+    timeoutMs: args.timeout_ms ?? EXEC_TIMEOUT_MS.default,
+    sessionId: args.session_id,
+    filePath: args.file_path,
+  }),
   async run(ctx, args) {
     const timeoutMs = args.timeout_ms ?? EXEC_TIMEOUT_MS.default;
-    const failure = { tool: "readImage", timeoutMs, sessionId: args.session_id, filePath: args.file_path };
-    try {
-      // Check the type first so a large non-image file is never transferred.
-      const checked = await readTerminalResource(ctx.env, ctx.accountId, {
-        session_id: args.session_id,
-        file_path: args.file_path,
-        action: "validate",
-        timeout_ms: timeoutMs,
-      });
-      const mime = checked.mime_type.split(";")[0]?.trim().toLowerCase() ?? "";
-      if (!mime.startsWith("image/")) {
-        return { content: [{ type: "text", text: `unsupported mime type: ${checked.mime_type}; expected image/*` }] };
-      }
-      const read = await readTerminalResource(ctx.env, ctx.accountId, {
-        session_id: args.session_id,
-        file_path: args.file_path,
-        action: "read",
-        timeout_ms: timeoutMs,
-      });
-      if (read.blob === undefined) throw new AppError("worker_error", "the worker returned no file content");
-      return { content: [{ type: "image", data: read.blob, mimeType: read.mime_type }] };
-    } catch (err) {
-      return toolFailure(err, failure);
+    // Check the type first so a large non-image file is never transferred.
+    const checked = await readTerminalResource(ctx.env, ctx.accountId, {
+      session_id: args.session_id,
+      file_path: args.file_path,
+      action: "validate",
+      timeout_ms: timeoutMs,
+    });
+    const mime = checked.mime_type.split(";")[0]?.trim().toLowerCase() ?? "";
+    if (!mime.startsWith("image/")) {
+      return { content: [{ type: "text", text: `unsupported mime type: ${checked.mime_type}; expected image/*` }] };
     }
+    const read = await readTerminalResource(ctx.env, ctx.accountId, {
+      session_id: args.session_id,
+      file_path: args.file_path,
+      action: "read",
+      timeout_ms: timeoutMs,
+    });
+    if (read.blob === undefined) throw new AppError("worker_error", "the worker returned no file content");
+    return { content: [{ type: "image", data: read.blob, mimeType: read.mime_type }] };
   },
 });
 
@@ -282,35 +289,31 @@ const writeFileTool = defineTool({
   args: writeFileArgs,
   result: writeFileResult,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  failure: (args) => ({ filePath: args.path, ...(args.session_id ? { sessionId: args.session_id } : {}) }),
   async run(ctx, args) {
-    const failure = { tool: "writeFile", filePath: args.path, ...(args.session_id ? { sessionId: args.session_id } : {}) };
-    try {
-      const bytes =
-        args.content_base64 !== undefined
-          ? Uint8Array.from(atob(args.content_base64), (ch) => ch.charCodeAt(0))
-          : new TextEncoder().encode(args.content ?? "");
-      let sessionId = args.session_id;
-      let created = false;
-      if (sessionId === undefined || args.create_if_missing === true) {
-        // Starts the session (or finds the named one): the same path as terminalExec's implicit creation.
-        const started = await runTerminal(ctx.env, ctx.accountId, {
-          command: "true",
-          ...(sessionId !== undefined ? { session_id: sessionId, create_if_missing: true } : {}),
-        });
-        sessionId = started.session_id;
-        created = started.created;
-      }
-      const written = await uploadFile(
-        ctx.env,
-        ctx.accountId,
-        sessionId,
-        args.path,
-        new Response(bytes).body ?? new ReadableStream(),
-      );
-      return structured("writeFile", writeFileResult, { session_id: sessionId, ...written, created });
-    } catch (err) {
-      return toolFailure(err, failure);
+    const bytes =
+      args.content_base64 !== undefined
+        ? Uint8Array.from(atob(args.content_base64), (ch) => ch.charCodeAt(0))
+        : new TextEncoder().encode(args.content ?? "");
+    let sessionId = args.session_id;
+    let created = false;
+    if (sessionId === undefined || args.create_if_missing === true) {
+      // Starts the session (or finds the named one): the same path as terminalExec's implicit creation.
+      const started = await runTerminal(ctx.env, ctx.accountId, {
+        command: "true",
+        ...(sessionId !== undefined ? { session_id: sessionId, create_if_missing: true } : {}),
+      });
+      sessionId = started.session_id;
+      created = started.created;
     }
+    const written = await uploadFile(
+      ctx.env,
+      ctx.accountId,
+      sessionId,
+      args.path,
+      new Response(bytes).body ?? new ReadableStream(),
+    );
+    return structured("writeFile", writeFileResult, { session_id: sessionId, ...written, created });
   },
 });
 
@@ -323,21 +326,17 @@ const readFileTool = defineTool({
     `writeFile returned and the file's path (relative to /workspace, or absolute). Files above ${MCP_READ_MAX_BYTES / 1024 / 1024} MiB are refused.`,
   args: readFileArgs,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  failure: (args) => ({ sessionId: args.session_id, filePath: args.path }),
   async run(ctx, args) {
-    const failure = { tool: "readFile", sessionId: args.session_id, filePath: args.path };
-    try {
-      const file = await downloadFile(ctx.env, ctx.accountId, args.session_id, args.path, MCP_READ_MAX_BYTES);
-      const bytes = await readAll(file.body);
-      await file.done;
-      const mime = file.mimeType.split(";")[0]?.trim().toLowerCase() ?? "application/octet-stream";
-      if (mime.startsWith("image/")) return { content: [{ type: "image", data: toBase64(bytes), mimeType: mime }] };
-      const text = asText(mime, bytes);
-      if (text !== null) return { content: [{ type: "text", text }] };
-      const uri = `file://${args.path.startsWith("/") ? "" : "/workspace/"}${args.path.split("/").map(encodeURIComponent).join("/")}`;
-      return { content: [{ type: "resource", resource: { uri, mimeType: mime, blob: toBase64(bytes) } }] };
-    } catch (err) {
-      return toolFailure(err, failure);
-    }
+    const file = await downloadFile(ctx.env, ctx.accountId, args.session_id, args.path, MCP_READ_MAX_BYTES);
+    const bytes = await readAll(file.body);
+    await file.done;
+    const mime = file.mimeType.split(";")[0]?.trim().toLowerCase() ?? "application/octet-stream";
+    if (mime.startsWith("image/")) return { content: [{ type: "image", data: toBase64(bytes), mimeType: mime }] };
+    const text = asText(mime, bytes);
+    if (text !== null) return { content: [{ type: "text", text }] };
+    const uri = `file://${args.path.startsWith("/") ? "" : "/workspace/"}${args.path.split("/").map(encodeURIComponent).join("/")}`;
+    return { content: [{ type: "resource", resource: { uri, mimeType: mime, blob: toBase64(bytes) } }] };
   },
 });
 
@@ -350,13 +349,10 @@ const listFilesTool = defineTool({
   args: listFilesArgs,
   result: fileListResult,
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+  failure: (args) => ({ sessionId: args.session_id, filePath: args.path ?? "." }),
   async run(ctx, args) {
     const path = args.path ?? ".";
-    try {
-      return structured("listFiles", fileListResult, await listFiles(ctx.env, ctx.accountId, args.session_id, path));
-    } catch (err) {
-      return toolFailure(err, { tool: "listFiles", sessionId: args.session_id, filePath: path });
-    }
+    return structured("listFiles", fileListResult, await listFiles(ctx.env, ctx.accountId, args.session_id, path));
   },
 });
 

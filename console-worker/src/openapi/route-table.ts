@@ -24,6 +24,7 @@ import {
   terminalExecResult,
   terminalSessionListSchema,
   tokenListSchema,
+  WORKER_UNAVAILABLE_ERRORS,
   workerInflightSchema,
   workerPageSchema,
   workerStatsSchema,
@@ -70,15 +71,7 @@ export interface ApiRoute {
 }
 
 /** Codes any call that needs a worker may end with. */
-const PLACEMENT: readonly ErrorCode[] = [
-  "no_worker",
-  "no_capacity",
-  "worker_disconnected",
-  "worker_shutdown",
-  "worker_error",
-  "protocol_error",
-  "account_run_limit",
-];
+const PLACEMENT: readonly ErrorCode[] = [...WORKER_UNAVAILABLE_ERRORS, "worker_error", "protocol_error", "account_run_limit"];
 
 /** A task's `input`: exactly one capability's input contract. */
 const taskInput = z.union(CAPABILITY_NAMES.map((name) => CAPABILITY_CONTRACTS[name].input));

@@ -23,34 +23,30 @@ const MAX_TOKEN_VALUE = 256;
 export const MIN_TOKEN_VALUE = 24;
 const GENERATED_TOKEN_PREFIX = "obx_";
 
-export const loginBody = z
-  .object({
-    username: z.string().min(1, "required"),
-    password: z.string().min(1, "required").max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
-  })
-  .strict();
+/**
+ * A string of `min` to `max` characters (after `base`'s own steps, such as trimming), with
+ * the messages the dashboard shows; `empty` is the one for "".
+ */
+function sized(min: number, max: number, empty = "required", base = z.string()) {
+  const nonEmpty = base.min(1, empty);
+  return (min > 1 ? nonEmpty.min(min, `at least ${min} characters`) : nonEmpty).max(max, `at most ${max} characters`);
+}
+
+/** A name: trimmed, then 1 to `max` characters. */
+function trimmedName(max: number) {
+  return sized(1, max, "required", z.string().trim());
+}
+
+export const loginBody = z.object({ username: z.string().min(1, "required"), password: sized(1, MAX_PASSWORD) }).strict();
 
 export const registerBody = z
-  .object({
-    username: z.string().trim().min(1, "required").max(MAX_USERNAME, `at most ${MAX_USERNAME} characters`),
-    password: z
-      .string()
-      .min(1, "required")
-      .min(MIN_PASSWORD_LENGTH, `at least ${MIN_PASSWORD_LENGTH} characters`)
-      .max(MAX_PASSWORD, `at most ${MAX_PASSWORD} characters`),
-  })
+  .object({ username: trimmedName(MAX_USERNAME), password: sized(MIN_PASSWORD_LENGTH, MAX_PASSWORD) })
   .strict();
 
 export const createTokenBody = z
   .object({
-    name: z.string().trim().min(1, "required").max(MAX_TOKEN_NAME, `at most ${MAX_TOKEN_NAME} characters`),
-    token: z
-      .string()
-      .min(1, "must not be empty")
-      .min(MIN_TOKEN_VALUE, `at least ${MIN_TOKEN_VALUE} characters`)
-      .max(MAX_TOKEN_VALUE, `at most ${MAX_TOKEN_VALUE} characters`)
-      .regex(/^\S+$/, "must not contain whitespace")
-      .optional(),
+    name: trimmedName(MAX_TOKEN_NAME),
+    token: sized(MIN_TOKEN_VALUE, MAX_TOKEN_VALUE, "must not be empty").regex(/^\S+$/, "must not contain whitespace").optional(),
   })
   .strict();
 

@@ -1,14 +1,10 @@
-import { and, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env.ts";
-import { getDb } from "../db/client.ts";
-import { tasks } from "../db/schema.ts";
-import { AppError } from "../lib/errors.ts";
 import type { OutputEvent } from "../lib/output-log.ts";
 import { requireBearer } from "../middleware/bearer.ts";
 import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
-import { toTaskBody } from "./tasks.ts";
+import { findOwnTask, taskStub, toTaskBody } from "./tasks.ts";
 
 /**
  * How often the stream looks again at a task that has no run in its object yet (the
@@ -29,13 +25,8 @@ const KEEPALIVE_MS = 15_000;
  */
 export const taskEventsRoutes = new Hono<AppEnv>().get("/:id/events", requireBearer(), async (c) => {
   const taskId = c.req.param("id");
-  const found = await getDb(c.env)
-    .select()
-    .from(tasks)
-    .where(and(eq(tasks.id, taskId), eq(tasks.accountId, c.var.account.accountId)))
-    .get();
-  if (!found) throw new AppError("not_found", "task not found");
-  const stub = c.env.TASK.get(c.env.TASK.idFromName(taskId));
+  const found = await findOwnTask(c, taskId);
+  const stub = taskStub(c, taskId);
   // An EventSource that reconnects names the last event it got: the replay resumes after it.
   const lastId = Number(c.req.header("last-event-id") ?? "-1");
   const resumeAfter = Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : -1;

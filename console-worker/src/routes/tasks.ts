@@ -106,11 +106,13 @@ function respond(c: Context<AppEnv>, row: TaskRow, status = httpStatusOf(row)): 
   return c.json(toTaskBody(row), status, headers);
 }
 
-function taskStub(c: Context<AppEnv>, taskId: string) {
+/** The Task object of one task id. */
+export function taskStub(c: Context<AppEnv>, taskId: string) {
   return c.env.TASK.get(c.env.TASK.idFromName(taskId));
 }
 
-async function findOwnTask(c: Context<AppEnv>, taskId: string): Promise<TaskRow> {
+/** The caller's task by id; another account's is `not_found`, like a missing one. */
+export async function findOwnTask(c: Context<AppEnv>, taskId: string): Promise<TaskRow> {
   const row = await getDb(c.env)
     .select()
     .from(tasks)

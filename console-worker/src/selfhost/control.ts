@@ -3,6 +3,7 @@
 // the console, which bare workerd has no other way to receive. It listens on its own
 // loopback socket and answers only requests carrying the token the launcher generated.
 import { z } from "zod";
+import { applyMigrations } from "../../../scripts/launcher/apply-migrations.mjs";
 
 /** A service binding with workerd's `service_binding_extra_handlers` (not in the Cloudflare types). */
 interface SchedulableService {
@@ -29,31 +30,6 @@ function sameToken(given: string, wanted: string): boolean {
   const a = enc.encode(given);
   const b = enc.encode(wanted);
   return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
-}
-
-/**
- * Applies the migrations `db` has not recorded yet, each file in one batch (all or nothing)
- * together with its record in `d1_migrations`, the table `wrangler d1 migrations apply`
- * uses. Answers the names it applied.
- */
-export async function applyMigrations(db: D1Database, migrations: z.infer<typeof Migrations>["migrations"]) {
-  await db
-    .prepare(
-      "CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
-    )
-    .run();
-  const { results } = await db.prepare("SELECT name FROM d1_migrations").all<{ name: string }>();
-  const applied = new Set(results.map((r) => r.name));
-  const done: string[] = [];
-  for (const m of migrations) {
-    if (applied.has(m.name)) continue;
-    await db.batch([
-      ...m.statements.map((s) => db.prepare(s)),
-      db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(m.name),
-    ]);
-    done.push(m.name);
-  }
-  return done;
 }
 
 export default {

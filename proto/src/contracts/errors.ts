@@ -57,36 +57,43 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_STATUS, code);
 }
 
-/** Codes after which the same call may succeed unchanged a little later. */
-export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+/** Codes of a call no worker could take, or whose worker went away. */
+export const WORKER_UNAVAILABLE_ERRORS = [
   "no_capacity",
   "no_worker",
   "worker_disconnected",
   "worker_shutdown",
+] as const satisfies readonly ErrorCode[];
+
+/** Codes after which the same call may succeed unchanged a little later. */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ...WORKER_UNAVAILABLE_ERRORS,
   "account_run_limit",
   "account_session_limit",
   "login_throttled",
   "console_starting",
 ]);
 
+/** Codes of any call inside a session: a bad input, a missing session, one busy with another call. */
+export const SESSION_CALL_ERRORS = [
+  "invalid_argument",
+  "session_not_found",
+  "session_busy",
+] as const satisfies readonly ErrorCode[];
+/** Codes of a call that touches a file in a session. */
+export const FILE_ERRORS = ["file_not_found", "path_is_directory", "file_too_large"] as const satisfies readonly ErrorCode[];
+/** Codes that end a run on a worker early: its deadline, a cancel, a broken worker. */
+export const RUN_END_ERRORS = ["deadline_exceeded", "canceled", "worker_error"] as const satisfies readonly ErrorCode[];
+
 /**
  * Codes a worker may put in `CommandError.code`; anything else it sends is reported as
  * `worker_error`, so a worker cannot make the console answer, say, `unauthenticated`.
  */
 export const WORKER_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  "invalid_argument",
-  "session_not_found",
-  "session_busy",
-  "file_not_found",
-  "path_is_directory",
-  "file_too_large",
-  "deadline_exceeded",
-  "canceled",
-  "no_capacity",
-  "no_worker",
-  "worker_disconnected",
-  "worker_shutdown",
-  "worker_error",
+  ...SESSION_CALL_ERRORS,
+  ...FILE_ERRORS,
+  ...RUN_END_ERRORS,
+  ...WORKER_UNAVAILABLE_ERRORS,
   "protocol_error",
   "sandbox_protocol_error",
   "disk_full",

@@ -1,5 +1,5 @@
 import { z } from "zod/v4";
-import type { ErrorCode } from "./errors.ts";
+import { RUN_END_ERRORS, SESSION_CALL_ERRORS } from "./errors.ts";
 import { EXEC_TIMEOUT_MS, flag, intBetween, MAX_TEXT_CHARS, sessionId, text, timeoutMs } from "./fields.ts";
 import { TERMINAL_LEASE_LIMIT_SEC } from "./terminal-exec.ts";
 
@@ -145,14 +145,7 @@ export const pythonExecResult = z.object({
 });
 
 /** Codes a pythonExec run may end with besides the placement ones. */
-export const PYTHON_EXEC_ERRORS = [
-  "invalid_argument",
-  "deadline_exceeded",
-  "canceled",
-  "worker_error",
-  "session_not_found",
-  "session_busy",
-] as const satisfies readonly ErrorCode[];
+export const PYTHON_EXEC_ERRORS = [...SESSION_CALL_ERRORS, ...RUN_END_ERRORS] as const;
 
 export type PythonInputFile = z.infer<typeof pythonInputFile>;
 export type PythonExecInput = z.infer<typeof pythonExecInput>;

@@ -1,5 +1,5 @@
 import { z } from "zod/v4";
-import type { ErrorCode } from "./errors.ts";
+import { FILE_ERRORS, RUN_END_ERRORS, SESSION_CALL_ERRORS } from "./errors.ts";
 import { filePath, flag, intBetween, sessionId } from "./fields.ts";
 import { TERMINAL_LEASE_SEC } from "./terminal-exec.ts";
 
@@ -61,18 +61,7 @@ export const fileListResult = z.object({ path: z.string(), entries: z.array(file
 export const sessionEndResult = z.object({ ended: z.boolean() });
 
 /** Codes a file operation may end with besides the placement ones. */
-export const SESSION_FILES_ERRORS = [
-  "invalid_argument",
-  "session_not_found",
-  "session_busy",
-  "file_not_found",
-  "path_is_directory",
-  "file_too_large",
-  "disk_full",
-  "deadline_exceeded",
-  "canceled",
-  "worker_error",
-] as const satisfies readonly ErrorCode[];
+export const SESSION_FILES_ERRORS = [...SESSION_CALL_ERRORS, ...FILE_ERRORS, "disk_full", ...RUN_END_ERRORS] as const;
 
 const leaseField = intBetween(TERMINAL_LEASE_SEC.min, TERMINAL_LEASE_SEC.max)
   .optional()

@@ -1,5 +1,5 @@
 import { z } from "zod/v4";
-import type { ErrorCode } from "./errors.ts";
+import { RUN_END_ERRORS, SESSION_CALL_ERRORS } from "./errors.ts";
 import { EXEC_TIMEOUT_MS, flag, intBetween, MAX_TEXT_CHARS, sessionId, text, timeoutMs } from "./fields.ts";
 
 /** Lease of a terminal session a client may ask for, in seconds (the API contract's 60 / 60 / 1800). */
@@ -64,14 +64,7 @@ export const terminalExecResult = z.object({
 });
 
 /** Codes a terminal command may end with besides the placement ones. */
-export const TERMINAL_EXEC_ERRORS = [
-  "invalid_argument",
-  "session_not_found",
-  "session_busy",
-  "deadline_exceeded",
-  "canceled",
-  "worker_error",
-] as const satisfies readonly ErrorCode[];
+export const TERMINAL_EXEC_ERRORS = [...SESSION_CALL_ERRORS, ...RUN_END_ERRORS] as const;
 
 export type TerminalExecInput = z.infer<typeof terminalExecInput>;
 export type TerminalExecRequest = z.infer<typeof terminalExecRequest>;

@@ -1,5 +1,5 @@
 import { z } from "zod/v4";
-import type { ErrorCode } from "./errors.ts";
+import { FILE_ERRORS, RUN_END_ERRORS, SESSION_CALL_ERRORS } from "./errors.ts";
 import { EXEC_TIMEOUT_MS, filePath, sessionId, timeoutMs } from "./fields.ts";
 
 /** What to do with the file: check its type and size, or also return its content. */
@@ -34,17 +34,7 @@ export const terminalResourceResult = z.object({
 });
 
 /** Codes a resource request may end with besides the placement ones. */
-export const TERMINAL_RESOURCE_ERRORS = [
-  "invalid_argument",
-  "session_not_found",
-  "session_busy",
-  "file_not_found",
-  "path_is_directory",
-  "file_too_large",
-  "deadline_exceeded",
-  "canceled",
-  "worker_error",
-] as const satisfies readonly ErrorCode[];
+export const TERMINAL_RESOURCE_ERRORS = [...SESSION_CALL_ERRORS, ...FILE_ERRORS, ...RUN_END_ERRORS] as const;
 
 export type TerminalResourceInput = z.infer<typeof terminalResourceInput>;
 export type TerminalResourcePayload = z.infer<typeof terminalResourcePayload>;
