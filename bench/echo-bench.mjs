@@ -10,6 +10,7 @@ import {
   childrenOf,
   concurrent,
   fmt,
+  numberArg,
   percentile,
   request,
   rssMiB,
@@ -26,13 +27,9 @@ const { encodeEnvelope } = await import("@connectrpc/connect/protocol");
 // The console's own reader: one envelope per WebSocket message.
 const { decodeEnvelope, FLAG_END_STREAM } = await import("../console-worker/src/rpc/envelope.ts");
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const SEQ = arg("seq", 2000);
-const TOTAL = arg("total", 6000);
-const SIM_WORKERS = arg("workers", 200);
+const SEQ = numberArg("seq", 2000);
+const TOTAL = numberArg("total", 6000);
+const SIM_WORKERS = numberArg("workers", 200);
 
 // One token drives every client and one worker serves them: lift the per-account run
 // limit and the console's cap on a worker's slots above the client count.

@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { register } from "tsx/esm/api";
-import { fmt, freePort, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import { fmt, freePort, numberArg, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
 
 register();
 const { createDockerBackend } = await import("../worker-docker/src/capabilities/docker-capabilities.ts");
@@ -19,16 +19,12 @@ const { parseDockerConfig } = await import("../worker-docker/src/docker-config.t
 const { createLogger } = await import("../worker-docker/src/log.ts");
 
 const execFileAsync = promisify(execFile);
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
-};
-const SEQ = arg("seq", 500);
-const PY = arg("python", 30);
-const TERM = arg("terminal", 100);
-const BURST_SEC = arg("burst-sec", 5);
+const SEQ = numberArg("seq", 500);
+const PY = numberArg("python", 30);
+const TERM = numberArg("terminal", 100);
+const BURST_SEC = numberArg("burst-sec", 5);
 // Between paced pythonExec runs: long enough for the worker's pool to start a replacement.
-const PY_PAUSE_MS = arg("py-pause", 500);
+const PY_PAUSE_MS = numberArg("py-pause", 500);
 const phase = (name) => process.stderr.write(`bench: ${name}\n`);
 
 /** Sorted latencies of `n` sequential calls of `fn` (after `warm` uncounted ones); a failed call throws. */

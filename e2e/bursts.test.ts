@@ -3,18 +3,10 @@
  * 16 concurrent pythonExec calls of one account all succeed (calls beyond a worker's slots,
  * its warm pool or the account's run limit wait for their turn instead of a 429).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { post, python, type StartedConsole, startConsole, stopAndListLeftovers } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { post, python, useConsole } from "./harness.ts";
 
-let c: StartedConsole;
-
-beforeAll(async () => {
-  c = await startConsole();
-}, 240_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+const c = useConsole({}, 240_000);
 
 describe("bursts", () => {
   it("16 concurrent echo calls all answer 200", async () => {

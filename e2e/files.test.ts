@@ -9,22 +9,16 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { type CallToolResult, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import type { FileListResult, FileWriteResult } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  containersOf,
-  createAccountToken,
-  eventually,
-  post,
-  type StartedConsole,
-  startConsole,
-  stopAndListLeftovers,
-  terminal,
-} from "./harness.ts";
+import { containersOf, createAccountToken, eventually, post, terminal, useConsole } from "./harness.ts";
 
 const MIB = 1024 * 1024;
 /** Small enough that the over-limit test is quick, large enough for the 50 MiB round trip. */
 const FILE_LIMIT = 60 * MIB;
 
-let c: StartedConsole;
+const c = useConsole({
+  capabilities: ["terminalExec", "sessionFiles"],
+  env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_FILE_MAX_BYTES: String(FILE_LIMIT) },
+});
 let otherToken: string;
 
 function auth(token = c.token): Record<string, string> {
@@ -111,16 +105,8 @@ async function connect(token = c.token): Promise<Client> {
 }
 
 beforeAll(async () => {
-  c = await startConsole({
-    capabilities: ["terminalExec", "sessionFiles"],
-    env: { CONSOLE_ENABLE_REGISTRATION: "true", CONSOLE_FILE_MAX_BYTES: String(FILE_LIMIT) },
-  });
   otherToken = await createAccountToken(c, "files-other");
-}, 180_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+});
 
 describe("sessions as a resource", () => {
   it("creates, shows, lists and ends a session; its container goes with it", async () => {

@@ -221,12 +221,13 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
 /**
  * One console for the calling suite (file or describe block): started before its tests,
  * stopped after them with a check that its workers left no container. The answer forwards
- * to the started console, so it is usable inside hooks and tests only.
+ * to the started console, so it is usable inside hooks and tests only. Options that need
+ * something found at start (a free port) come from a function called in beforeAll.
  */
-export function useConsole(opts: StartOptions = {}, startTimeoutMs = 180_000): StartedConsole {
+export function useConsole(opts: StartOptions | (() => Promise<StartOptions>) = {}, startTimeoutMs = 180_000): StartedConsole {
   let started: StartedConsole | undefined;
   beforeAll(async () => {
-    started = await startConsole(opts);
+    started = await startConsole(typeof opts === "function" ? await opts() : opts);
   }, startTimeoutMs);
   afterAll(async () => {
     expect(await stopAndListLeftovers(started)).toEqual([]);
@@ -265,14 +266,17 @@ export async function waitForListening(proc: Proc): Promise<string> {
   throw new Error("timed out waiting for 'console listening on'");
 }
 
-/** SIGTERM to the whole group (console, workerd, worker), then SIGKILL if it lingers. */
-export async function stopGroup(child: ChildProcess): Promise<void> {
+/**
+ * `signal` (SIGTERM unless told) to the whole group (console, workerd, worker), then
+ * SIGKILL if it lingers; answers once no process of the group is left.
+ */
+export async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   const pid = child.pid;
   if (pid === undefined) return;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
-      process.kill(-pid, "SIGTERM");
+      process.kill(-pid, signal);
     } catch {
       return;
     }

@@ -9,8 +9,8 @@ import { Validator as OpenApiValidator } from "@seriousme/openapi-schema-validat
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import parsePrometheus, { type PrometheusFamily } from "parse-prometheus-text-format";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, python, type StartedConsole, startConsole, stopAndListLeftovers, terminal } from "./harness.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { freePort, python, terminal, useConsole } from "./harness.ts";
 
 type Json = Record<string, unknown>;
 interface OpenApiDoc {
@@ -23,25 +23,22 @@ const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormat
   addFormatsModule) as typeof addFormatsModule;
 
 const METRICS_TOKEN = `metrics-${randomBytes(12).toString("hex")}`;
-let c: StartedConsole;
 let workerMetricsUrl = "";
+const c = useConsole(async () => {
+  const port = await freePort();
+  workerMetricsUrl = `http://127.0.0.1:${port}/metrics`;
+  return {
+    env: { CONSOLE_METRICS_TOKEN: METRICS_TOKEN, WORKER_METRICS_ADDR: `127.0.0.1:${port}` },
+    capabilities: ["pythonExec", "terminalExec"],
+  };
+});
 let doc: OpenApiDoc;
 
 beforeAll(async () => {
-  const port = await freePort();
-  workerMetricsUrl = `http://127.0.0.1:${port}/metrics`;
-  c = await startConsole({
-    env: { CONSOLE_METRICS_TOKEN: METRICS_TOKEN, WORKER_METRICS_ADDR: `127.0.0.1:${port}` },
-    capabilities: ["pythonExec", "terminalExec"],
-  });
   const res = await fetch(`${c.url}/api/v1/openapi.json`);
   expect(res.status).toBe(200);
   doc = (await res.json()) as OpenApiDoc;
-}, 180_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+});
 
 describe("OpenAPI", () => {
   it("documents the shapes the running console answers", async () => {

@@ -3,18 +3,10 @@
  * and starting it again leaves a terminal session's container running and the restarted
  * worker adopts it, so the session answers with its files and shell state.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containersOf, python, type StartedConsole, startConsole, stopAndListLeftovers, terminal } from "./harness.ts";
+import { describe, expect, it } from "vitest";
+import { containersOf, python, terminal, useConsole } from "./harness.ts";
 
-let c: StartedConsole;
-
-beforeAll(async () => {
-  c = await startConsole();
-}, 240_000);
-
-afterAll(async () => {
-  expect(await stopAndListLeftovers(c)).toEqual([]);
-}, 90_000);
+const c = useConsole({}, 240_000);
 
 describe("a terminal session across a restart of npm start", () => {
   it("answers after the console and its local worker stop and start again, with its files and shell state", async () => {

@@ -3,13 +3,13 @@
  * Miniflare (CONSOLE_RUNTIME=miniflare) is there under bare workerd (the default) and the
  * other way round; and bare workerd serves the dashboard's files as the Miniflare path did.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, REPO_ROOT } from "./harness.ts";
+import { createToken, eventually, freePort, launcherEnv, login, spawnGroup, stopGroup } from "./harness.ts";
 
 const START_TIMEOUT_MS = 120_000;
 
@@ -21,46 +21,19 @@ interface Launched {
 
 async function launch(dataDir: string, runtime: "workerd" | "miniflare", password: string): Promise<Launched> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["scripts/start.mjs"], {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      CONSOLE_RUNTIME: runtime,
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: "ab".repeat(32),
-      CONSOLE_DASHBOARD_USERNAME: "admin",
-      CONSOLE_DASHBOARD_PASSWORD: password,
-      CONSOLE_LOCAL_WORKER: "false",
-    },
-  });
-  let log = "";
-  child.stdout?.on("data", (b: Buffer) => (log += b.toString("utf8")));
-  child.stderr?.on("data", (b: Buffer) => (log += b.toString("utf8")));
+  const { child, output } = spawnGroup(
+    ["scripts/start.mjs"],
+    launcherEnv(
+      { port, dataDir, username: "admin", password, hashKey: "ab".repeat(32) },
+      { CONSOLE_RUNTIME: runtime, CONSOLE_LOCAL_WORKER: "false" },
+    ),
+  );
   const ready = await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}:\n${log}`);
-    return /console listening on http:\/\//.test(log);
+    if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}:\n${output()}`);
+    return /console listening on http:\/\//.test(output());
   }, START_TIMEOUT_MS);
-  if (!ready) throw new Error(`the console did not start:\n${log}`);
-  return { child, url: `http://127.0.0.1:${port}`, output: () => log };
-}
-
-async function stop(l: Launched): Promise<void> {
-  const pid = l.child.pid;
-  if (pid === undefined || l.child.exitCode !== null) return;
-  const exited = new Promise((r) => l.child.once("exit", r));
-  process.kill(-pid, "SIGTERM");
-  await exited;
-  await eventually(async () => {
-    try {
-      process.kill(-pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 20_000);
+  if (!ready) throw new Error(`the console did not start:\n${output()}`);
+  return { child, url: `http://127.0.0.1:${port}`, output };
 }
 
 async function tokenNames(url: string, cookie: string): Promise<string[]> {
@@ -76,7 +49,7 @@ describe("one data directory, either runtime", () => {
   let running: Launched | undefined;
 
   afterAll(async () => {
-    if (running) await stop(running);
+    if (running) await stopGroup(running.child);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -84,18 +57,18 @@ describe("one data directory, either runtime", () => {
     dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-runtime-"));
     running = await launch(dataDir, "miniflare", password);
     await createToken(running.url, await login(running.url, "admin", password), "made-under-miniflare");
-    await stop(running);
+    await stopGroup(running.child);
 
     running = await launch(dataDir, "workerd", password);
     let cookie = await login(running.url, "admin", password);
     expect(await tokenNames(running.url, cookie)).toContain("made-under-miniflare");
     await createToken(running.url, cookie, "made-under-workerd");
-    await stop(running);
+    await stopGroup(running.child);
 
     running = await launch(dataDir, "miniflare", password);
     cookie = await login(running.url, "admin", password);
     expect(await tokenNames(running.url, cookie)).toEqual(expect.arrayContaining(["made-under-miniflare", "made-under-workerd"]));
-    await stop(running);
+    await stopGroup(running.child);
     running = undefined;
   }, 300_000);
 
@@ -119,7 +92,7 @@ describe("one data directory, either runtime", () => {
     const missing = await fetch(`${running.url}/assets/no-such-file.js`);
     expect(missing.status).toBe(404);
     await missing.arrayBuffer();
-    await stop(running);
+    await stopGroup(running.child);
     running = undefined;
   }, 180_000);
 });

@@ -2,64 +2,12 @@
  * The console and worker as separate real processes: echo through REST, a worker killed
  * mid-command, a console restart the worker survives, and a deleted worker shut out.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, login, REPO_ROOT } from "./harness.ts";
-
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function run(args: string[], env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, args, {
-    cwd: REPO_ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-  });
-  let out = "";
-  child.stdout?.on("data", (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out += b.toString();
-  });
-  return { child, output: () => out };
-}
-
-async function killGroup(p: Proc, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  const pid = p.child.pid;
-  if (pid === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once("exit", r));
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    return;
-  }
-  const t = setTimeout(() => {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }, 30_000);
-  await exited;
-  clearTimeout(t);
-  // workerd may linger in the group for a moment after the launcher exits.
-  await eventually(async () => {
-    try {
-      process.kill(-pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 15_000);
-}
+import { createToken, eventually, freePort, launcherEnv, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
 
 describe("console and worker as separate processes", () => {
   let dataDir: string;
@@ -72,14 +20,10 @@ describe("console and worker as separate processes", () => {
   const password = `pw-${randomBytes(6).toString("hex")}`;
 
   async function startConsole(): Promise<void> {
-    consoleProc = run(["scripts/start.mjs"], {
-      CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
-      CONSOLE_DB_PATH: dataDir,
-      CONSOLE_HASH_KEY: hashKey,
-      CONSOLE_DASHBOARD_USERNAME: "admin",
-      CONSOLE_DASHBOARD_PASSWORD: password,
-      CONSOLE_LOCAL_WORKER: "false",
-    });
+    consoleProc = spawnGroup(
+      ["scripts/start.mjs"],
+      launcherEnv({ port, dataDir, username: "admin", password, hashKey }, { CONSOLE_LOCAL_WORKER: "false" }),
+    );
     const ok = await eventually(async () => /console listening on/.test(consoleProc.output()), 120_000, 100);
     if (!ok) throw new Error(`console did not start:\n${consoleProc.output()}`);
     url = `http://127.0.0.1:${port}`;
@@ -97,7 +41,12 @@ describe("console and worker as separate processes", () => {
   }
 
   function startWorker(env: Record<string, string>, extra: Record<string, string> = {}): Proc {
-    return run(["worker-docker/bin/onlyboxes-worker.mjs"], { WORKER_HEARTBEAT_INTERVAL_SEC: "1", ...env, ...extra });
+    return spawnGroup(["worker-docker/bin/onlyboxes-worker.mjs"], {
+      ...process.env,
+      WORKER_HEARTBEAT_INTERVAL_SEC: "1",
+      ...env,
+      ...extra,
+    });
   }
 
   async function status(nodeId: string): Promise<string | undefined> {
@@ -132,7 +81,7 @@ describe("console and worker as separate processes", () => {
   });
 
   afterAll(async () => {
-    if (consoleProc) await killGroup(consoleProc);
+    if (consoleProc) await stopGroup(consoleProc.child);
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -150,7 +99,7 @@ describe("console and worker as separate processes", () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ message: "hello through the wire" });
 
-      await killGroup(consoleProc);
+      await stopGroup(consoleProc.child);
       await startConsole();
       cookie = await login(url, "admin", password);
       // The same token still works, and the worker came back by itself.
@@ -158,7 +107,7 @@ describe("console and worker as separate processes", () => {
       expect(back, worker.output()).toBe(true);
       expect(await status(nodeId)).toBe("online");
     } finally {
-      await killGroup(worker);
+      await stopGroup(worker.child);
     }
   });
 
@@ -173,7 +122,7 @@ describe("console and worker as separate processes", () => {
       const pending = echo("never answered", 60_000);
       // Kill the worker only once the console has handed it the command.
       expect(await eventually(async () => (await inflight(nodeId, "echo")) === 1, 10_000, 50)).toBe(true);
-      await killGroup(worker, "SIGKILL");
+      await stopGroup(worker.child, "SIGKILL");
       const res = await pending;
       const elapsed = Date.now() - started;
       expect(res.status).toBe(502);
@@ -181,7 +130,7 @@ describe("console and worker as separate processes", () => {
       expect(elapsed).toBeLessThan(5_000);
       expect(await eventually(async () => (await status(nodeId)) === "offline", 10_000)).toBe(true);
     } finally {
-      await killGroup(worker);
+      await stopGroup(worker.child);
     }
   });
 
@@ -197,7 +146,7 @@ describe("console and worker as separate processes", () => {
       expect(await eventually(async () => /HTTP 401/.test(worker.output()), 15_000)).toBe(true);
       expect((await echo("gone")).status).toBe(503);
     } finally {
-      await killGroup(worker);
+      await stopGroup(worker.child);
     }
   });
 });

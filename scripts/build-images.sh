@@ -19,8 +19,9 @@
 #   onlyboxes/terminal:bookworm  terminalExec default: the same Python plus bash, coreutils and
 #                                friends, git, curl, jq, sqlite3, nodejs, unzip, zip, pip, venv
 #
-# Each image carries a label with a hash of this script and scripts/images/*, so an image
-# built by an older definition is rebuilt; an up-to-date one is left alone.
+# Each image carries a label with a hash of this script, scripts/lib/debian-root.sh and
+# scripts/images/*, so an image built by an older definition is rebuilt; an up-to-date one
+# is left alone.
 #
 # Usage: scripts/build-images.sh [--force] [python|python-slim|terminal ...]
 #   --force  rebuild even when the image is up to date
@@ -33,6 +34,8 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPT_NAME=build-images
+LIB="$REPO_ROOT/scripts/lib/debian-root.sh"
 HELPERS="$REPO_ROOT/scripts/images"
 CACHE_DIR="${ONLYBOXES_IMAGE_CACHE:-$REPO_ROOT/images/.cache}"
 DEB_DIR="$CACHE_DIR/debs"
@@ -41,25 +44,11 @@ PYTHON_IMAGE="$NAMESPACE/python:3.11"
 SLIM_IMAGE="$NAMESPACE/python:3.11-slim"
 TERMINAL_IMAGE="$NAMESPACE/terminal:bookworm"
 HASH_LABEL="dev.onlyboxes.image-definition"
+# shellcheck source=lib/debian-root.sh
+source "$LIB"
 
-START_SEC=$(date +%s)
-say() { printf 'build-images: [%ss] %s\n' "$(( $(date +%s) - START_SEC ))" "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
-FORCE=0
-TARGETS=()
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    python | python-slim | terminal) TARGETS+=("$arg") ;;
-    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (expected --force, python, python-slim, terminal)" ;;
-  esac
-done
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(python-slim python terminal)
-
-command -v docker >/dev/null 2>&1 || die "docker CLI not found (run scripts/docker-engine.sh first)"
-docker version >/dev/null 2>&1 || die "no Docker Engine answering (run scripts/docker-engine.sh first)"
+parse_args 2,33 "python-slim python terminal" "$@"
+need_docker
 
 # --- what goes into each image ----------------------------------------------------------
 
@@ -85,7 +74,7 @@ PROVIDED=(dpkg debconf install-info init-system-helpers sysvinit-utils lsb-base 
 
 # --- fast path: nothing to do when every image is up to date -----------------------------
 
-HASH="$(cat "$0" "$HELPERS"/* | sha256sum | cut -c1-16)"
+HASH="$(cat "$0" "$LIB" "$HELPERS"/* | sha256sum | cut -c1-16)"
 TERMINAL_HASH="$HASH"
 if [ "${#TERMINAL_EXTRA[@]}" -gt 0 ]; then
   TERMINAL_HASH="$(printf '%s\n' "$HASH" "${TERMINAL_EXTRA[@]}" | sha256sum | cut -c1-16)"
@@ -108,8 +97,7 @@ hash_of() {
 
 # up_to_date IMAGE: the image exists and was built by this very definition.
 up_to_date() {
-  [ "$FORCE" -eq 0 ] &&
-    [ "$(docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$1" 2>/dev/null)" = "$(hash_of "$1")" ]
+  [ "$FORCE" -eq 0 ] && [ "$(label_of "$1")" = "$(hash_of "$1")" ]
 }
 
 TODO=()
@@ -123,87 +111,10 @@ done
 [ "${#TODO[@]}" -gt 0 ] || exit 0
 
 # Only building needs root (chroot, file ownership); checking the images does not.
-[ "$(id -u)" -eq 0 ] || die "building images needs root (chroot and file ownership in the image)"
-for tool in apt-get apt-cache dpkg-deb tar chroot ldconfig sha256sum; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (a Debian host is required)"
-done
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/onlyboxes-images.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
-# --- dependency resolution and download --------------------------------------------------
-
-# A private apt view: an empty dpkg status except the PROVIDED packages (marked installed
-# at their candidate version, without dependencies), no host pins, Debian preferred over
-# any third-party repository the host may list (e.g. a newer nodejs).
-mkdir -p "$WORK/apt/preferences.d"
-apt-cache show --no-all-versions "${PROVIDED[@]}" | awk '
-  /^Package: / { print; print "Status: install ok installed"; next }
-  /^(Version|Architecture|Provides|Multi-Arch|Essential): / { print; next }
-  /^$/ { print "Maintainer: none"; print "Description: treated as present"; print "" }
-' >"$WORK/apt/status" || die "could not look up the packages treated as present (apt-get update?)"
-printf 'Package: *\nPin: release o=Debian\nPin-Priority: 900\n' >"$WORK/apt/preferences"
-APT_OPTS=(-o "Dir::State::status=$WORK/apt/status" -o "Dir::Etc::Preferences=$WORK/apt/preferences"
-  -o "Dir::Etc::PreferencesParts=$WORK/apt/preferences.d" -o APT::Install-Recommends=false
-  -o APT::Get::Upgrade-By-Source-Package=false -o Debug::NoLocking=1)
-
-# resolve PACKAGES...: prints `name=version` for the whole closure, as apt's resolver sees it.
-resolve() {
-  local out
-  out="$(apt-get -s -q "${APT_OPTS[@]}" install "$@" 2>&1)" || {
-    printf '%s\n' "$out" >&2
-    die "apt could not resolve the packages (apt-get update?)"
-  }
-  printf '%s\n' "$out" | awk '/^Inst / { v = $3; if (v ~ /^\[/) v = $4; sub(/^\(/, "", v); print $2 "=" v }'
-}
-
-# The .deb file name apt gives a package version (epoch colon escaped).
-deb_path() {
-  local name="${1%%=*}" ver="${1#*=}"
-  compgen -G "$DEB_DIR/${name}_${ver//:/%3a}_*.deb" | head -n1
-}
-
-# fetch NAME=VERSION...: makes sure every .deb is in DEB_DIR (apt's own cache is reused
-# before the network).
-fetch() {
-  mkdir -p "$DEB_DIR"
-  local missing=() spec name ver
-  for spec in "$@"; do
-    [ -n "$(deb_path "$spec")" ] && continue
-    name="${spec%%=*}" ver="${spec#*=}"
-    if compgen -G "/var/cache/apt/archives/${name}_${ver//:/%3a}_*.deb" >/dev/null; then
-      cp /var/cache/apt/archives/"${name}_${ver//:/%3a}"_*.deb "$DEB_DIR/"
-    else
-      missing+=("$spec")
-    fi
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    say "downloading ${#missing[@]} packages"
-    # The warning is about _apt not owning the directory; root downloads it instead.
-    (cd "$DEB_DIR" && apt-get download -q "${APT_OPTS[@]}" "${missing[@]}" 2>&1 >/dev/null | grep -v 'unsandboxed' >&2 || true)
-    for spec in "${missing[@]}"; do
-      [ -n "$(deb_path "$spec")" ] || die "apt-get download failed for $spec"
-    done
-  fi
-}
+start_build apt-get apt-cache dpkg-deb tar chroot ldconfig sha256sum
+apt_view "${PROVIDED[@]}"
 
 # --- assembling a root -------------------------------------------------------------------
-
-# unpack ROOT NAME=VERSION...: unpacks each fetched .deb into ROOT (merged /usr).
-unpack() {
-  local root="$1" spec
-  shift
-  mkdir -p "$root/usr/bin" "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
-  ln -sfn usr/bin "$root/bin"
-  ln -sfn usr/sbin "$root/sbin"
-  ln -sfn usr/lib "$root/lib"
-  ln -sfn usr/lib64 "$root/lib64"
-  # Busybox applet links from an earlier pass make way for the real binaries.
-  find "$root/usr/bin" -maxdepth 1 -lname busybox -delete
-  for spec in "$@"; do
-    dpkg-deb --fsys-tarfile "$(deb_path "$spec")" | tar -x --keep-directory-symlink -C "$root"
-  done
-}
 
 # alternatives ROOT NAME=VERSION...: makes the links `update-alternatives --install` would
 # make in the packages' postinst scripts (the highest priority wins), e.g. libblas.so.3 to
@@ -267,12 +178,7 @@ PROFILE
   # The CA bundle and hashed links update-ca-certificates would make (curl, git, requests
   # and Python's ssl read them when egress is enabled).
   if [ -d "$root/usr/share/ca-certificates/mozilla" ]; then
-    mkdir -p "$root/etc/ssl/certs"
-    local crt
-    for crt in "$root"/usr/share/ca-certificates/mozilla/*.crt; do
-      ln -sfn "/usr/share/ca-certificates/mozilla/${crt##*/}" "$root/etc/ssl/certs/$(basename "$crt" .crt).pem"
-    done
-    cat "$root"/usr/share/ca-certificates/mozilla/*.crt >"$root/etc/ssl/certs/ca-certificates.crt"
+    ca_bundle "$root"
     [ -x "$root/usr/bin/openssl" ] && chroot "$root" /usr/bin/openssl rehash /etc/ssl/certs >/dev/null 2>&1 || true
   fi
   # Everything is installed by the image; a sandbox user's `pip install` goes to ~/.local.
@@ -324,7 +230,7 @@ import_image() {
     --change "LABEL $HASH_LABEL=$(hash_of "$image")" \
     --message "onlyboxes sandbox image built from Debian packages" \
     - "$image" >/dev/null
-  say "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  say "built $image ($(size_of "$image"))"
 }
 
 wants() { [[ " ${TODO[*]} " == *" $1 "* ]]; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the service images, the console and the worker, without any image registry, the
 # way scripts/build-images.sh builds the sandbox images: a Debian bookworm root unpacked
-# from .debs (the same apt resolution, download cache and unpacking, whose functions are
-# read out of that script), plus Node.js, plus what the service runs, `docker import`ed.
+# from .debs (the same apt resolution, download cache and unpacking, from
+# scripts/lib/debian-root.sh), plus Node.js, plus what the service runs, `docker import`ed.
 #
 # Node.js is not a Debian package here (bookworm has Node 18; the project needs 20.19+):
 # the images get the Node binary of the machine that builds them (`command -v node`), with
@@ -29,32 +29,18 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SANDBOX_BUILD="$REPO_ROOT/scripts/build-images.sh"
+SCRIPT_NAME=build-service-images
 HELPERS="$REPO_ROOT/scripts/service-images"
 CACHE_DIR="${ONLYBOXES_IMAGE_CACHE:-$REPO_ROOT/images/.cache}"
 DEB_DIR="$CACHE_DIR/debs"
 NAMESPACE="${ONLYBOXES_IMAGE_NAMESPACE:-onlyboxes}"
 HASH_LABEL="dev.onlyboxes.image-definition"
 RUN_UID=10001
+# shellcheck source=lib/debian-root.sh
+source "$REPO_ROOT/scripts/lib/debian-root.sh"
 
-START_SEC=$(date +%s)
-say() { printf 'build-service-images: [%ss] %s\n' "$(( $(date +%s) - START_SEC ))" "$*" >&2; }
-die() { say "error: $*"; exit 1; }
-
-FORCE=0
-TARGETS=()
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    console | worker) TARGETS+=("$arg") ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
-    *) die "unknown argument '$arg' (expected --force, console, worker)" ;;
-  esac
-done
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(console worker)
-
-command -v docker >/dev/null 2>&1 || die "docker CLI not found (run scripts/docker-engine.sh first)"
-docker version >/dev/null 2>&1 || die "no Docker Engine answering (run scripts/docker-engine.sh first)"
+parse_args 2,28 "console worker" "$@"
+need_docker
 NODE_BIN="$(readlink -f "${ONLYBOXES_NODE:-$(command -v node || true)}")"
 [ -x "$NODE_BIN" ] || die "no Node.js binary (install Node.js 20.19+ or set ONLYBOXES_NODE)"
 NODE_VERSION="$("$NODE_BIN" -p 'process.versions.node')"
@@ -72,7 +58,7 @@ PROVIDED=(dpkg debconf base-files usrmerge usr-is-merged openssl)
 # miniflare imports sharp only for the Images binding, which the console does not use.
 RUNTIME_SKIP=(sharp)
 
-SHARED_INPUTS=(scripts/build-service-images.sh scripts/build-images.sh scripts/service-images package.json package-lock.json)
+SHARED_INPUTS=(scripts/build-service-images.sh scripts/lib scripts/service-images package.json package-lock.json)
 CONSOLE_INPUTS=(proto console-worker dashboard scripts/start.mjs scripts/launcher wrangler.toml "${SHARED_INPUTS[@]}")
 WORKER_INPUTS=(proto worker-docker "${SHARED_INPUTS[@]}")
 
@@ -97,8 +83,7 @@ TODO=()
 declare -A HASHES
 for target in "${TARGETS[@]}"; do
   HASHES[$target]="$(hash_of "$target")"
-  current="$(docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$(image_of "$target")" 2>/dev/null || true)"
-  if [ "$FORCE" -eq 0 ] && [ "$current" = "${HASHES[$target]}" ]; then
+  if [ "$FORCE" -eq 0 ] && [ "$(label_of "$(image_of "$target")")" = "${HASHES[$target]}" ]; then
     say "$(image_of "$target") is up to date (use --force to rebuild)"
   else
     TODO+=("$target")
@@ -106,52 +91,20 @@ for target in "${TARGETS[@]}"; do
 done
 [ "${#TODO[@]}" -gt 0 ] || exit 0
 
-[ "$(id -u)" -eq 0 ] || die "building images needs root (chroot and file ownership in the image)"
-for tool in apt-get apt-cache dpkg-deb tar chroot ldconfig; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool not found (a Debian host is required)"
-done
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/onlyboxes-service-images.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-
-# --- Debian packages: build-images.sh's own functions ------------------------------------
-
-# That script builds as it runs, so it cannot be sourced; its function definitions are read
-# out of it instead (each from `name() {` to the closing `}` at the start of a line).
-for fn in resolve deb_path fetch unpack; do
-  definition="$(sed -n "/^$fn() {\$/,/^}\$/p" "$SANDBOX_BUILD")"
-  [ -n "$definition" ] || die "scripts/build-images.sh no longer defines $fn(); update this script to match"
-  eval "$definition"
-done
-
-# The same private apt view as build-images.sh: an empty dpkg status but for PROVIDED, no
-# host pins, Debian preferred over third-party repositories (e.g. NodeSource's).
-mkdir -p "$WORK/apt/preferences.d"
-apt-cache show --no-all-versions "${PROVIDED[@]}" | awk '
-  /^Package: / { print; print "Status: install ok installed"; next }
-  /^(Version|Architecture|Provides|Multi-Arch|Essential): / { print; next }
-  /^$/ { print "Maintainer: none"; print "Description: treated as present"; print "" }
-' >"$WORK/apt/status" || die "could not look up the packages treated as present (apt-get update?)"
-printf 'Package: *\nPin: release o=Debian\nPin-Priority: 900\n' >"$WORK/apt/preferences"
-APT_OPTS=(-o "Dir::State::status=$WORK/apt/status" -o "Dir::Etc::Preferences=$WORK/apt/preferences"
-  -o "Dir::Etc::PreferencesParts=$WORK/apt/preferences.d" -o APT::Install-Recommends=false
-  -o APT::Get::Upgrade-By-Source-Package=false -o Debug::NoLocking=1)
-
+start_build apt-get apt-cache dpkg-deb tar chroot ldconfig
+apt_view "${PROVIDED[@]}"
 mapfile -t BASE_SPECS < <(resolve "${BASE_PKGS[@]}")
 say "${#BASE_SPECS[@]} Debian packages: ${BASE_SPECS[*]}"
 fetch "${BASE_SPECS[@]}"
 
 # base_root ROOT: the Debian runtime, Node.js, the CA bundle and the `onlyboxes` user.
 base_root() {
-  local root="$1" crt
+  local root="$1"
   unpack "$root" "${BASE_SPECS[@]}"
-  mkdir -p "$root/etc/ssl/certs" "$root/tmp" "$root/var/tmp" "$root/proc" "$root/sys" "$root/dev" \
+  ca_bundle "$root"
+  mkdir -p "$root/tmp" "$root/var/tmp" "$root/proc" "$root/sys" "$root/dev" \
     "$root/root" "$root/home/onlyboxes" "$root/app" "$root/usr/local/bin"
   chmod 1777 "$root/tmp" "$root/var/tmp"
-  for crt in "$root"/usr/share/ca-certificates/mozilla/*.crt; do
-    ln -sfn "/usr/share/ca-certificates/mozilla/${crt##*/}" "$root/etc/ssl/certs/$(basename "$crt" .crt).pem"
-  done
-  cat "$root"/usr/share/ca-certificates/mozilla/*.crt >"$root/etc/ssl/certs/ca-certificates.crt"
   cat >"$root/etc/passwd" <<PASSWD
 root:x:0:0:root:/root:/usr/sbin/nologin
 onlyboxes:x:$RUN_UID:$RUN_UID:onlyboxes:/home/onlyboxes:/usr/sbin/nologin
@@ -194,7 +147,7 @@ import_image() {
   if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
     docker image rm "$previous" >/dev/null 2>&1 || true
   fi
-  say "built $image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  say "built $image ($(size_of "$image"))"
 }
 
 wants() { [[ " ${TODO[*]} " == *" $1 "* ]]; }

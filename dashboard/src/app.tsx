@@ -1,6 +1,6 @@
 import { Navigate, Route, Router, useLocation } from "@solidjs/router";
-import { type JSX, Match, Switch } from "solid-js";
-import { RestoringSplash } from "./components/feedback.tsx";
+import type { JSX } from "solid-js";
+import { SessionGate } from "./components/session-gate.tsx";
 import { Shell } from "./components/shell.tsx";
 import { SessionProvider, SIGNED_OUT_NOTICE, useSession } from "./lib/session.tsx";
 import { AccountsPage } from "./pages/accounts-page.tsx";
@@ -20,19 +20,7 @@ function RequireSession(props: { children?: JSX.Element }): JSX.Element {
     session.notice() === SIGNED_OUT_NOTICE
       ? "/login"
       : `/login?next=${encodeURIComponent(`${location.pathname}${location.search}`)}`;
-  return (
-    <Switch>
-      <Match when={session.state() === "checking"}>
-        <RestoringSplash />
-      </Match>
-      <Match when={session.state() === "signed-out"}>
-        <Navigate href={loginHref()} />
-      </Match>
-      <Match when={session.state() === "signed-in"}>
-        <Shell>{props.children}</Shell>
-      </Match>
-    </Switch>
-  );
+  return <SessionGate signedIn={<Shell>{props.children}</Shell>} signedOut={<Navigate href={loginHref()} />} />;
 }
 
 /** Admins land on Workers, everyone else on Tokens. */

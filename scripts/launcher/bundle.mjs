@@ -3,9 +3,10 @@
 // new data directory reuses it, and two launchers of one checkout never write the same
 // folder (each builds aside and renames).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { LauncherError, log } from "./log.mjs";
+import { buildAside, toolVersion } from "./build-aside.mjs";
+import { LauncherError } from "./log.mjs";
 import { sourceHash } from "./source-hash.mjs";
 
 const CACHE_FILE = "launcher-cache.json";
@@ -15,14 +16,6 @@ function bundleInputs(root) {
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
   const workspaces = (pkg.workspaces ?? []).filter((w) => w !== "dashboard");
   return [...workspaces, "wrangler.toml", "package-lock.json"];
-}
-
-function toolVersion(root, name) {
-  try {
-    return `${name}@${JSON.parse(readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version}`;
-  } catch {
-    return `${name}@missing`;
-  }
 }
 
 /** A bundle made ahead of time (the console image carries one): used as it is, never rebuilt. */
@@ -59,34 +52,32 @@ export function bundleConsole(root, _dataDir, env = process.env) {
       // A damaged cache file means bundling again.
     }
   }
-  const t0 = Date.now();
-  mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${bundleDir}.${process.pid}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
   const childEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "error", NO_UPDATE_NOTIFIER: "1" };
-  const bundle = spawnSync(
-    path.join(root, "node_modules", ".bin", "wrangler"),
-    ["deploy", "--dry-run", "--outdir", tmp, "--config", configPath],
-    { cwd: root, encoding: "utf8", env: childEnv },
-  );
-  if (bundle.status !== 0) throw new LauncherError(`bundling the console failed:\n${bundle.stdout}\n${bundle.stderr}`);
-  const read = spawnSync(process.execPath, [path.join(import.meta.dirname, "wrangler-config.mjs"), configPath], {
-    cwd: root,
-    encoding: "utf8",
-    env: childEnv,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  if (read.status !== 0) throw new LauncherError(`reading wrangler.toml failed:\n${read.stderr}`);
-  const { options, vars } = JSON.parse(read.stdout);
-  writeFileSync(path.join(tmp, CACHE_FILE), JSON.stringify({ hash, options, vars }));
-  // Renamed into place whole: a bundle interrupted half-way is never taken as current.
+  let options;
+  let vars;
+  // A stale or damaged bundle goes first: the new one is renamed into its place.
   rmSync(bundleDir, { recursive: true, force: true });
-  try {
-    renameSync(tmp, bundleDir);
-  } catch (err) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (!existsSync(cacheFile)) throw err;
-  }
-  log("console bundled", { ms: Date.now() - t0 });
+  buildAside(
+    bundleDir,
+    () => existsSync(cacheFile),
+    "console",
+    (tmp) => {
+      const bundle = spawnSync(
+        path.join(root, "node_modules", ".bin", "wrangler"),
+        ["deploy", "--dry-run", "--outdir", tmp, "--config", configPath],
+        { cwd: root, encoding: "utf8", env: childEnv },
+      );
+      if (bundle.status !== 0) throw new LauncherError(`bundling the console failed:\n${bundle.stdout}\n${bundle.stderr}`);
+      const read = spawnSync(process.execPath, [path.join(import.meta.dirname, "wrangler-config.mjs"), configPath], {
+        cwd: root,
+        encoding: "utf8",
+        env: childEnv,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      if (read.status !== 0) throw new LauncherError(`reading wrangler.toml failed:\n${read.stderr}`);
+      ({ options, vars } = JSON.parse(read.stdout));
+      writeFileSync(path.join(tmp, CACHE_FILE), JSON.stringify({ hash, options, vars }));
+    },
+  );
   return { bundleDir, options, vars, cached: false };
 }

@@ -40,23 +40,25 @@ export class WorkerMetrics {
   });
 
   constructor() {
+    const gauges: [name: string, help: string, stat: keyof DockerStats][] = [
+      [
+        "onlyboxes_worker_containers_running",
+        "Sandbox containers this worker created and has not removed yet.",
+        "containersRunning",
+      ],
+      ["onlyboxes_worker_python_pool_ready", "Warm pythonExec containers ready for a run.", "poolReady"],
+    ];
     const stats = () => this.dockerStats();
-    new Gauge({
-      name: "onlyboxes_worker_containers_running",
-      help: "Sandbox containers this worker created and has not removed yet.",
-      registers: [this.registry],
-      collect() {
-        this.set(stats().containersRunning);
-      },
-    });
-    new Gauge({
-      name: "onlyboxes_worker_python_pool_ready",
-      help: "Warm pythonExec containers ready for a run.",
-      registers: [this.registry],
-      collect() {
-        this.set(stats().poolReady);
-      },
-    });
+    for (const [name, help, stat] of gauges) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(stats()[stat]);
+        },
+      });
+    }
   }
 
   /** Counts one finished command: `outcome` is "ok" or the registry code it failed with. */

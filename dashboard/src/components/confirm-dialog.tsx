@@ -1,5 +1,6 @@
 import { createSignal, type JSX, Show } from "solid-js";
 import { errorMessage } from "../api/client.ts";
+import { createBusy } from "../lib/busy.ts";
 import { Dialog } from "./dialog.tsx";
 
 export interface ConfirmDialogProps {
@@ -13,21 +14,18 @@ export interface ConfirmDialogProps {
 
 /** Asks before a destructive action; Cancel has the initial focus so Enter is never destructive. */
 export function ConfirmDialog(props: ConfirmDialogProps): JSX.Element {
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
   const [error, setError] = createSignal<string>();
 
-  const confirm = async (): Promise<void> => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await props.onConfirm();
-      props.onClose();
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const confirm = (): Promise<void> =>
+    run(
+      async () => {
+        setError(undefined);
+        await props.onConfirm();
+        props.onClose();
+      },
+      (err) => setError(errorMessage(err)),
+    );
 
   return (
     <Dialog

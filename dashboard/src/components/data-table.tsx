@@ -1,4 +1,5 @@
 import { For, type JSX, Show } from "solid-js";
+import type { Poll } from "../lib/poll.ts";
 import { ErrorBanner, Loading } from "./feedback.tsx";
 
 export interface DataTableProps<T> {
@@ -7,10 +8,9 @@ export interface DataTableProps<T> {
   /** Column headings; an empty string is an actions column (named for screen readers only). */
   columns: readonly string[];
   rows: readonly T[] | undefined;
-  loading: boolean;
+  /** The list's poll: its first load shows a spinner, its error a banner whose retry refreshes it. */
+  poll: Pick<Poll<unknown>, "loading" | "error" | "refresh">;
   loadingLabel: string;
-  error: string | undefined;
-  onRetry: () => void;
   /** Shown once the first answer came back with no rows. */
   empty: JSX.Element;
   class?: string;
@@ -21,8 +21,8 @@ export interface DataTableProps<T> {
 export function DataTable<T>(props: DataTableProps<T>): JSX.Element {
   return (
     <>
-      <ErrorBanner message={props.error} onRetry={props.onRetry} />
-      <Show when={!props.loading} fallback={<Loading label={props.loadingLabel} />}>
+      <ErrorBanner message={props.poll.error()} onRetry={() => void props.poll.refresh()} />
+      <Show when={!props.poll.loading()} fallback={<Loading label={props.loadingLabel} />}>
         <Show when={(props.rows?.length ?? 0) > 0} fallback={<Show when={props.rows}>{props.empty}</Show>}>
           <div class="table-wrap">
             <table class={props.class ? `table ${props.class}` : "table"}>

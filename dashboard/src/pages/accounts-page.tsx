@@ -3,7 +3,9 @@ import { ApiError, api } from "../api/client.ts";
 import type { RegisteredAccount } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { type FormErrors, SubmitButton, TextField } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatTimestamp } from "../lib/format.ts";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
@@ -26,7 +28,7 @@ function AccountForm(): JSX.Element {
   const [username, setUsername] = createSignal("");
   const [password, setPassword] = createSignal("");
   const [errors, setErrors] = createSignal<AccountErrors>({});
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
   const [created, setCreated] = createSignal<RegisteredAccount[]>([]);
 
   const submit = async (e: SubmitEvent): Promise<void> => {
@@ -39,30 +41,23 @@ function AccountForm(): JSX.Element {
     else if (password().length < PASSWORD_MIN) local.password = `The password must be at least ${PASSWORD_MIN} characters.`;
     setErrors(local);
     if (local.username || local.password) return;
-    setBusy(true);
-    try {
-      const account = await api.register(name, password());
-      setCreated((list) => [account, ...list]);
-      setUsername("");
-      setPassword("");
-    } catch (err) {
-      setErrors(registerErrors(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        const account = await api.register(name, password());
+        setCreated((list) => [account, ...list]);
+        setUsername("");
+        setPassword("");
+      },
+      (err) => setErrors(registerErrors(err)),
+    );
   };
 
   return (
-    <section class="page" aria-labelledby="accounts-title">
-      <header class="page-header">
-        <div>
-          <h1 id="accounts-title">Accounts</h1>
-          <p class="page-lede">
-            Create accounts for the people of your team. New accounts are not administrators; each has its own tokens, tasks and
-            sessions.
-          </p>
-        </div>
-      </header>
+    <Page
+      id="accounts"
+      title="Accounts"
+      lede="Create accounts for the people of your team. New accounts are not administrators; each has its own tokens, tasks and sessions."
+    >
       <div class="two-col">
         <form class="card form" onSubmit={(e) => void submit(e)} noValidate aria-labelledby="new-account-title">
           <h2 id="new-account-title">New account</h2>
@@ -119,7 +114,7 @@ function AccountForm(): JSX.Element {
           </Show>
         </div>
       </div>
-    </section>
+    </Page>
   );
 }
 

@@ -4,6 +4,7 @@ import type { TaskStatus, TerminalSessionSummary } from "../api/types.ts";
 import { DataTable } from "../components/data-table.tsx";
 import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { EmptyState } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { formatCountdown, formatDuration, formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
@@ -42,24 +43,19 @@ export function ActivityPage(): JSX.Element {
   const liveSessions = () => (sessions.data()?.items ?? []).filter((s) => Date.parse(s.lease_expires_at) > now());
 
   return (
-    <section class="page" aria-labelledby="activity-title">
-      <header class="page-header">
-        <div>
-          <h1 id="activity-title">Tasks and sessions</h1>
-          <p class="page-lede">What the tokens of your account ran recently, and the terminal sessions still alive.</p>
-        </div>
-      </header>
-
+    <Page
+      id="activity"
+      title="Tasks and sessions"
+      lede="What the tokens of your account ran recently, and the terminal sessions still alive."
+    >
       <section class="block" aria-labelledby="sessions-title">
         <h2 id="sessions-title">Terminal sessions</h2>
         <DataTable
           caption="Live terminal sessions"
           columns={["Session", "Worker", "Created", "Last used", "Lease left", ""]}
           rows={sessions.data() ? liveSessions() : undefined}
-          loading={sessions.loading()}
+          poll={sessions}
           loadingLabel="Loading sessions…"
-          error={sessions.error()}
-          onRetry={() => void sessions.refresh()}
           empty={
             <EmptyState title="No live sessions">
               <p>
@@ -111,10 +107,8 @@ export function ActivityPage(): JSX.Element {
           caption="Recent tasks"
           columns={["Task", "Capability", "Status", "Duration", "Created"]}
           rows={tasks.data()?.items}
-          loading={tasks.loading()}
+          poll={tasks}
           loadingLabel="Loading tasks…"
-          error={tasks.error()}
-          onRetry={() => void tasks.refresh()}
           empty={
             <EmptyState title="No tasks yet">
               <p>
@@ -155,6 +149,6 @@ export function ActivityPage(): JSX.Element {
           </p>
         </Show>
       </section>
-    </section>
+    </Page>
   );
 }

@@ -11,6 +11,18 @@ function fillAndSubmit(username: string, password: string): void {
   fireEvent.click(screen.getByRole("button", { name: "Sign in" }));
 }
 
+/** Opens `path` without a session and signs in as alice, against a console that accepts her. */
+async function signInAt(path: string): Promise<void> {
+  fakeConsole({
+    "GET /api/v1/console/session": notSignedIn,
+    "POST /api/v1/console/login": () => ({ status: 200, body: sessionBody() }),
+    "GET /api/v1/console/tokens": noTokens,
+  });
+  renderAt(path);
+  await screen.findByLabelText("Username");
+  fillAndSubmit("alice", "secret");
+}
+
 describe("sign-in", () => {
   it("sends a visitor without a session to the sign-in page", async () => {
     fakeConsole({ "GET /api/v1/console/session": notSignedIn });
@@ -43,14 +55,7 @@ describe("sign-in", () => {
   });
 
   it("signs in, returns to the page asked for, and shows version and repo in the header", async () => {
-    fakeConsole({
-      "GET /api/v1/console/session": notSignedIn,
-      "POST /api/v1/console/login": () => ({ status: 200, body: sessionBody() }),
-      "GET /api/v1/console/tokens": noTokens,
-    });
-    renderAt("/login?next=%2Ftokens");
-    await screen.findByLabelText("Username");
-    fillAndSubmit("alice", "secret");
+    await signInAt("/login?next=%2Ftokens");
     expect(await screen.findByRole("heading", { name: "Access tokens" })).toBeTruthy();
     await waitFor(() => expect(window.location.pathname).toBe("/tokens"));
     const repo = screen.getByRole("link", { name: "console v0.1.0" });
@@ -61,14 +66,7 @@ describe("sign-in", () => {
   });
 
   it("ignores a next= that points off-site", async () => {
-    fakeConsole({
-      "GET /api/v1/console/session": notSignedIn,
-      "POST /api/v1/console/login": () => ({ status: 200, body: sessionBody() }),
-      "GET /api/v1/console/tokens": noTokens,
-    });
-    renderAt("/login?next=%2F%2Fevil.example");
-    await screen.findByLabelText("Username");
-    fillAndSubmit("alice", "secret");
+    await signInAt("/login?next=%2F%2Fevil.example");
     await screen.findByRole("heading", { name: "Access tokens" });
     await waitFor(() => expect(window.location.pathname).toBe("/tokens"));
   });

@@ -1,8 +1,10 @@
 import { Navigate, useNavigate, useSearchParams } from "@solidjs/router";
-import { createSignal, type JSX, Match, Show, Switch } from "solid-js";
+import { createSignal, type JSX, Show } from "solid-js";
 import { ApiError } from "../api/client.ts";
-import { Notice, RestoringSplash } from "../components/feedback.tsx";
+import { Notice } from "../components/feedback.tsx";
+import { SessionGate } from "../components/session-gate.tsx";
 import { SubmitButton } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { useSession } from "../lib/session.tsx";
 import { setPageTitle } from "../lib/title.ts";
 
@@ -31,7 +33,7 @@ export function LoginPage(): JSX.Element {
   const [username, setUsername] = createSignal("");
   const [password, setPassword] = createSignal("");
   const [error, setError] = createSignal<string>();
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
@@ -39,28 +41,23 @@ export function LoginPage(): JSX.Element {
       setError("Enter your username and password.");
       return;
     }
-    setBusy(true);
     setError(undefined);
-    try {
-      await session.signIn(username().trim(), password());
-      navigate(safeNext(params.next), { replace: true });
-    } catch (err) {
-      setError(signInMessage(err));
-      setPassword("");
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => {
+        await session.signIn(username().trim(), password());
+        navigate(safeNext(params.next), { replace: true });
+      },
+      (err) => {
+        setError(signInMessage(err));
+        setPassword("");
+      },
+    );
   };
 
   return (
-    <Switch>
-      <Match when={session.state() === "checking"}>
-        <RestoringSplash />
-      </Match>
-      <Match when={session.state() === "signed-in"}>
-        <Navigate href={safeNext(params.next)} />
-      </Match>
-      <Match when={session.state() === "signed-out"}>
+    <SessionGate
+      signedIn={<Navigate href={safeNext(params.next)} />}
+      signedOut={
         <main class="login" id="main">
           <div class="login-card">
             <div class="login-brand">
@@ -114,7 +111,7 @@ export function LoginPage(): JSX.Element {
             </form>
           </div>
         </main>
-      </Match>
-    </Switch>
+      }
+    />
   );
 }

@@ -154,10 +154,14 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
               caption="Files in the session's working directory"
               columns={["Name", "Type", "Size", ""]}
               rows={listing()?.entries}
-              loading={listing.loading && listing.latest === undefined}
+              poll={{
+                loading: () => listing.loading && listing.latest === undefined,
+                error: () => listing()?.error,
+                refresh: async () => {
+                  await refetch();
+                },
+              }}
               loadingLabel="Loading files…"
-              error={listing()?.error}
-              onRetry={() => void refetch()}
               empty={<EmptyState title="No files yet" />}
             >
               {(f) => (

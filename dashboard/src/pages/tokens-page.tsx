@@ -6,7 +6,9 @@ import { DataTable } from "../components/data-table.tsx";
 import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { Dialog, DoneDialog } from "../components/dialog.tsx";
 import { EmptyState } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { type FormErrors, TextField } from "../components/text-field.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { type McpSnippet, mcpSnippets } from "../lib/mcp-config.ts";
 import { createNow } from "../lib/now.ts";
@@ -52,22 +54,17 @@ function CreateTokenDialog(props: { onClose: () => void; onCreated: (token: Crea
   const [name, setName] = createSignal("");
   const [value, setValue] = createSignal("");
   const [errors, setErrors] = createSignal<FieldErrors>({});
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
 
   const submit = async (e: SubmitEvent): Promise<void> => {
     e.preventDefault();
     const local = validateTokenInput(name(), value());
     setErrors(local);
     if (local.name || local.token) return;
-    setBusy(true);
-    try {
-      const created = await api.createToken(name().trim(), value() || undefined);
-      props.onCreated(created);
-    } catch (err) {
-      setErrors(serverFieldErrors(err));
-    } finally {
-      setBusy(false);
-    }
+    await run(
+      async () => props.onCreated(await api.createToken(name().trim(), value() || undefined)),
+      (err) => setErrors(serverFieldErrors(err)),
+    );
   };
 
   return (
@@ -206,25 +203,22 @@ export function TokensPage(): JSX.Element {
   };
 
   return (
-    <section class="page" aria-labelledby="tokens-title">
-      <header class="page-header">
-        <div>
-          <h1 id="tokens-title">Access tokens</h1>
-          <p class="page-lede">Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions.</p>
-        </div>
+    <Page
+      id="tokens"
+      title="Access tokens"
+      lede="Bearer tokens for the REST API and MCP. Tokens of one account share its tasks and sessions."
+      actions={
         <button type="button" class="button primary" onClick={() => setCreating(true)}>
           Create token
         </button>
-      </header>
-
+      }
+    >
       <DataTable
         caption="Access tokens"
         columns={["Name", "Token", "Created", ""]}
         rows={list.data()?.items}
-        loading={list.loading()}
+        poll={list}
         loadingLabel="Loading tokens…"
-        error={list.error()}
-        onRetry={() => void list.refresh()}
         empty={
           <EmptyState title="No tokens yet">
             <p>Create a token to call the API or connect an MCP client.</p>
@@ -267,6 +261,6 @@ export function TokensPage(): JSX.Element {
           </DeleteDialog>
         )}
       </Show>
-    </section>
+    </Page>
   );
 }

@@ -9,6 +9,8 @@ import { DeleteDialog, RowDeleteButton } from "../components/delete-dialog.tsx";
 import { DoneDialog } from "../components/dialog.tsx";
 import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
 import { LoadBar } from "../components/load-bar.tsx";
+import { Page } from "../components/page.tsx";
+import { createBusy } from "../lib/busy.ts";
 import { formatRelative, formatTimestamp } from "../lib/format.ts";
 import { createNow } from "../lib/now.ts";
 import { createPoll } from "../lib/poll.ts";
@@ -87,7 +89,7 @@ function WorkersView(): JSX.Element {
     WORKERS_POLL_MS,
   );
   const now = createNow(1000);
-  const [creating, setCreating] = createSignal(false);
+  const { busy: creating, run } = createBusy();
   const [createError, setCreateError] = createSignal<string>();
   const [created, setCreated] = createSignal<CreatedWorker>();
   const [deleting, setDeleting] = createSignal<WorkerItem>();
@@ -105,33 +107,27 @@ function WorkersView(): JSX.Element {
   };
   const staleAfter = (): number => poll.data()?.stats.stale_after_sec ?? 30;
 
-  const createWorker = async (): Promise<void> => {
-    setCreating(true);
-    setCreateError(undefined);
-    try {
-      setCreated(await api.createWorker());
-      await poll.refresh();
-    } catch (err) {
-      setCreateError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setCreating(false);
-    }
-  };
+  const createWorker = (): Promise<void> =>
+    run(
+      async () => {
+        setCreateError(undefined);
+        setCreated(await api.createWorker());
+        await poll.refresh();
+      },
+      (err) => setCreateError(err instanceof Error ? err.message : String(err)),
+    );
 
   return (
-    <section class="page" aria-labelledby="workers-title">
-      <header class="page-header">
-        <div>
-          <h1 id="workers-title">Workers</h1>
-          <p class="page-lede">
-            Hosts that run code in Docker. They dial out to this console; the page refreshes every few seconds.
-          </p>
-        </div>
+    <Page
+      id="workers"
+      title="Workers"
+      lede="Hosts that run code in Docker. They dial out to this console; the page refreshes every few seconds."
+      actions={
         <button type="button" class="button primary" onClick={() => void createWorker()} disabled={creating()}>
           {creating() ? "Creating…" : "Add worker"}
         </button>
-      </header>
-
+      }
+    >
       <ErrorBanner message={createError()} onDismiss={() => setCreateError(undefined)} />
 
       <section class="stats" aria-label="Worker counts">
@@ -176,10 +172,8 @@ function WorkersView(): JSX.Element {
         class="workers-table"
         columns={["Worker", "Status", "Capabilities and load", "Labels", "Version", "Last seen", ""]}
         rows={poll.data()?.list.items}
-        loading={poll.loading()}
+        poll={poll}
         loadingLabel="Loading workers…"
-        error={poll.error()}
-        onRetry={() => void poll.refresh()}
         empty={
           <Show
             when={page() > 1}
@@ -296,7 +290,7 @@ function WorkersView(): JSX.Element {
           </DeleteDialog>
         )}
       </Show>
-    </section>
+    </Page>
   );
 }
 

@@ -2,8 +2,6 @@ import { type PythonExecPayload, type PythonExecResult, pythonExecPayload } from
 import type { ContainerClient } from "../docker/container-client.ts";
 import type { ContainerTracker } from "../docker/container-tracker.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
-import { ImageCollector } from "../docker/image-collector.ts";
-import { OutputCollector } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { BootstrapDecoder } from "../docker/python-bootstrap.ts";
 import { PythonPool, type WarmContainer } from "../docker/python-pool.ts";
@@ -12,6 +10,7 @@ import { pythonSpec, SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { encodeInputFiles } from "./python-input-files.ts";
+import { PythonRunOutput } from "./python-run-output.ts";
 import { PythonSessions } from "./python-session.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
@@ -60,14 +59,12 @@ export class PythonExec implements Capability {
       throw new CommandFailure("worker_error", `could not start the python container: ${engineMessage(err)}`);
     }
     const log = ctx.log.child({ container_id: warm.id });
-    const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
-    const figures = new ImageCollector(this.config.imageLimitBytes);
+    const out = new PythonRunOutput(this.config, ctx.emitOutput);
     type Outcome = { kind: "exit"; code: number } | { kind: "closed" } | { kind: "protocol_error"; message: string };
     const finished = new Promise<Outcome>((resolve) => {
       const decoder = new BootstrapDecoder((ev) => {
-        if (ev.kind === "output") out.push(ev.stream, ev.data);
-        else if (ev.kind === "image") figures.push(ev.data);
-        else if (ev.kind === "exit" || ev.kind === "protocol_error") resolve(ev);
+        out.take(ev);
+        if (ev.kind === "exit" || ev.kind === "protocol_error") resolve(ev);
         // A status frame is the session kernel's; the bootstrap never sends one.
       });
       // The bootstrap frames the program's output on stdout; its own stderr only carries
@@ -107,19 +104,7 @@ export class PythonExec implements Capability {
     }
     // The answer does not wait for the removal (the engine takes 50–150 ms for it).
     void this.discard(warm);
-    const stdout = out.stdout.collect();
-    const stderr = out.stderr.collect();
-    const images = figures.collect();
-    const result: PythonExecResult = {
-      output: stdout.text,
-      stderr: stderr.text,
-      exit_code: exitCode,
-      images: images.images,
-    };
-    if (stdout.truncated) result.output_truncated = true;
-    if (stderr.truncated) result.stderr_truncated = true;
-    if (images.truncated) result.images_truncated = true;
-    return result;
+    return out.result(exitCode);
   }
 
   /** A cell in a session's persistent interpreter (python-session.ts). */

@@ -1,8 +1,6 @@
 import { EXEC_TIMEOUT_MS, type PythonExecPayload, type PythonExecResult } from "@onlyboxes/proto";
 import type { ContainerClient } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
-import { ImageCollector } from "../docker/image-collector.ts";
-import { OutputCollector } from "../docker/output-collector.ts";
 import { PythonKernel } from "../docker/python-kernel.ts";
 import { INTERRUPT_GRACE_MS } from "../docker/python-kernel-source.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
@@ -11,6 +9,7 @@ import { SessionLostError, SessionProtocolError } from "../docker/shell-session.
 import type { TerminalSessions } from "../docker/terminal-sessions.ts";
 import type { DockerConfig } from "../docker-config.ts";
 import { encodeInputFiles } from "./python-input-files.ts";
+import { PythonRunOutput } from "./python-run-output.ts";
 import { type CommandContext, CommandFailure } from "./types.ts";
 
 /**
@@ -64,15 +63,11 @@ export class PythonSessions {
       if (kernel === undefined || !kernel.alive) {
         kernel = await raceAbort(this.startKernel(slot, log), signal);
       }
-      const out = new OutputCollector(this.config.outputLimitBytes, ctx.emitOutput);
-      const figures = new ImageCollector(this.config.imageLimitBytes);
+      const out = new PythonRunOutput(this.config, ctx.emitOutput);
       const outcome = await raceAbort(
         kernel.run(
           { code: request.code, files: encodeInputFiles(request.files), budgetMs, reset: request.reset === true },
-          (ev) => {
-            if (ev.kind === "output") out.push(ev.stream, ev.data);
-            else if (ev.kind === "image") figures.push(ev.data);
-          },
+          (ev) => out.take(ev),
         ),
         signal,
       );
@@ -82,20 +77,11 @@ export class PythonSessions {
       if (outcome.kind === "closed") {
         out.push("stderr", Buffer.from("onlyboxes: the session's interpreter stopped; the next call starts a fresh one\n"));
       }
-      const stdout = out.stdout.collect();
-      const stderr = out.stderr.collect();
-      const images = figures.collect();
       const result: PythonExecResult = {
-        output: stdout.text,
-        stderr: stderr.text,
-        exit_code: outcome.kind === "exit" ? outcome.code : 137,
-        images: images.images,
+        ...out.result(outcome.kind === "exit" ? outcome.code : 137),
         session_id: request.session_id,
         created,
       };
-      if (stdout.truncated) result.output_truncated = true;
-      if (stderr.truncated) result.stderr_truncated = true;
-      if (images.truncated) result.images_truncated = true;
       if (outcome.kind === "exit" && outcome.timedOut) result.timed_out = true;
       if (lost || outcome.kind === "closed" || (outcome.kind === "exit" && outcome.restarted)) {
         result.interpreter_restarted = true;

@@ -3,11 +3,12 @@ import type { Logger } from "../log.ts";
 
 /** A failure a capability reports to the console; `code` (from the shared registry) travels in CommandError.code. */
 export class CommandFailure extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = "CommandFailure";
-    this.code = code;
   }
 }
 

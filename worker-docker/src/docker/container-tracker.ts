@@ -1,5 +1,5 @@
 import type { Logger } from "../log.ts";
-import type { ContainerClient } from "./container-client.ts";
+import type { ContainerClient, ContainerSpec } from "./container-client.ts";
 
 /**
  * Remembers every container this worker created until it is removed, so shutdown can
@@ -16,6 +16,21 @@ export class ContainerTracker {
 
   add(id: string): void {
     this.live.add(id);
+  }
+
+  /**
+   * Creates a container from `spec`, remembered from then on, and answers what `setUp`
+   * (attach, start) makes of it; when `setUp` fails, the container is removed again.
+   */
+  async create<T>(spec: ContainerSpec, setUp: (id: string) => Promise<T>): Promise<T> {
+    const id = await this.client.create(spec);
+    this.add(id);
+    try {
+      return await setUp(id);
+    } catch (err) {
+      await this.remove(id);
+      throw err;
+    }
   }
 
   get size(): number {

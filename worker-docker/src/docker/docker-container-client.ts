@@ -161,35 +161,30 @@ export class DockerContainerClient implements ContainerClient {
     }
   }
 
-  async exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number> {
-    const c = this.docker.getContainer(id);
-    const exec = await c.exec({
-      Cmd: options.cmd,
-      User: options.user,
-      WorkingDir: options.workingDir,
-      Env: options.env,
-      AttachStdin: false,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-    });
-    const socket = await exec.start({ hijack: true, stdin: false });
-    await wireStreams(socket, sink, this.log).closed;
-    return this.execExitCode(id, exec);
-  }
-
-  async execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream> {
+  /** Creates and starts an exec of `options` in container `id`, its output (and stdin when asked) on the answered socket. */
+  private async startExec(id: string, options: ExecOptions, stdin: boolean): Promise<{ exec: Docker.Exec; socket: Duplex }> {
     const exec = await this.docker.getContainer(id).exec({
       Cmd: options.cmd,
       User: options.user,
       WorkingDir: options.workingDir,
       Env: options.env,
-      AttachStdin: true,
+      AttachStdin: stdin,
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,
     });
-    const socket = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    const socket = (await exec.start({ hijack: true, stdin })) as Duplex;
+    return { exec, socket };
+  }
+
+  async exec(id: string, options: ExecOptions, sink: OutputSink): Promise<number> {
+    const { exec, socket } = await this.startExec(id, options, false);
+    await wireStreams(socket, sink, this.log).closed;
+    return this.execExitCode(id, exec);
+  }
+
+  async execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream> {
+    const { exec, socket } = await this.startExec(id, options, true);
     const streams = wireStreams(socket, sink, this.log);
     return {
       write: (data) =>
@@ -222,17 +217,7 @@ export class DockerContainerClient implements ContainerClient {
   }
 
   async execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams> {
-    const exec = await this.docker.getContainer(id).exec({
-      Cmd: options.cmd,
-      User: options.user,
-      WorkingDir: options.workingDir,
-      Env: options.env,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: false,
-    });
-    const socket = (await exec.start({ hijack: true, stdin: true })) as Duplex;
+    const { exec, socket } = await this.startExec(id, options, true);
     this.log.debug("docker exec attached", { container_id: id, exec_id: exec.id });
     return wireStreams(socket, sink, this.log);
   }

@@ -1,5 +1,28 @@
 import type { StreamName } from "./container-client.ts";
+import { FrameSplitter } from "./frame-splitter.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
+
+/**
+ * Python of the frame writers (the bootstrap, the session's kernel server), the only
+ * writers of their container's or exec's stdout: `_obx_frame` writes one `kind:1 |
+ * length:4 BE | payload` frame; `_obx_drain` frames what is left in a finished program's
+ * pipe while `more()` says so, never waiting on a pipe a leftover background process
+ * may hold open.
+ */
+export const PYTHON_FRAMES = `def _obx_frame(kind, data):
+    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
+    while view:
+        view = view[os.write(1, view):]
+def _obx_drain(fd, kind, more):
+    os.set_blocking(fd, False)
+    while more():
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        _obx_frame(kind, data)`;
 
 /**
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
@@ -38,10 +61,7 @@ def _obx_dumpable(flag):
     # PR_SET_DUMPABLE = 4, PR_GET_DUMPABLE = 3.
     if libc.prctl(4, flag, 0, 0, 0) != 0 or libc.prctl(3, 0, 0, 0, 0) != flag:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
-def _obx_frame(kind, data):
-    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
-    while view:
-        view = view[os.write(1, view):]
+${PYTHON_FRAMES}
 def _obx_run():
     try:
         _obx_dumpable(0)
@@ -118,18 +138,9 @@ def _obx_run():
             if reaped == pid:
                 status = st
                 exited = True
-    # The child is done: drain what it wrote, but never wait on pipes a leftover
-    # background process may hold open (nor past the deadline).
+    # The child is done: drain what it wrote (not past the deadline).
     for fd, kind in kinds.items():
-        os.set_blocking(fd, False)
-        while left_ms():
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            if not data:
-                break
-            _obx_frame(kind, data)
+        _obx_drain(fd, kind, left_ms)
     if status is None:
         status = os.waitpid(pid, 0)[1]
     if os.WIFSIGNALED(status):
@@ -161,13 +172,7 @@ def _obx_main(src, files, img):
         exec(compile(src, "<string>", "exec"), main.__dict__)
         code = 0
     except SystemExit as e:
-        if e.code is None:
-            code = 0
-        elif isinstance(e.code, int):
-            code = e.code & 0xFF
-        else:
-            print(e.code, file=sys.stderr)
-            code = 1
+        code = _obx_exit_code(e)
     except BaseException:
         sys.excepthook(*sys.exc_info())
         code = 1
@@ -183,11 +188,7 @@ def _obx_main(src, files, img):
         main.__dict__.clear()
     except BaseException:
         pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:
-            pass
+    _obx_flush()
     os._exit(code)
 _obx_main(*_obx_run())
 `;
@@ -220,48 +221,35 @@ const MAX_STATUS_FRAME = 2;
  * `protocol_error` event; after it, or after the exit frame, every further byte is ignored.
  */
 export class BootstrapDecoder {
-  private readonly header = Buffer.alloc(HEADER);
-  private headerFill = 0;
-  private remaining = 0;
+  private readonly frames = new FrameSplitter(HEADER, {
+    header: (header) => this.startFrame(header[0] ?? 0, header.readUInt32BE(1)),
+    payload: (part, left) => this.payload(part, left),
+  });
   private kind = 0;
   private readonly small = Buffer.alloc(MAX_EXIT_FRAME);
   private smallFill = 0;
-  private done = false;
 
   constructor(private readonly onEvent: (event: BootstrapEvent) => void) {}
 
   push(chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length && !this.done) {
-      if (this.remaining === 0) {
-        const take = Math.min(HEADER - this.headerFill, chunk.length - offset);
-        chunk.copy(this.header, this.headerFill, offset, offset + take);
-        this.headerFill += take;
-        offset += take;
-        if (this.headerFill < HEADER) return;
-        this.headerFill = 0;
-        this.startFrame(this.header[0] ?? 0, this.header.readUInt32BE(1));
-        continue;
-      }
-      const take = Math.min(this.remaining, chunk.length - offset);
-      const part = chunk.subarray(offset, offset + take);
-      this.remaining -= take;
-      offset += take;
-      if (this.kind === FRAME.exit || this.kind === FRAME.status) {
-        part.copy(this.small, this.smallFill);
-        this.smallFill += take;
-        if (this.remaining === 0) this.finishSmall();
-      } else if (this.kind === FRAME.image) {
-        this.onEvent({ kind: "image", data: part });
-      } else {
-        this.onEvent({ kind: "output", stream: this.kind === FRAME.stdout ? "stdout" : "stderr", data: part });
-      }
+    this.frames.push(chunk);
+  }
+
+  private payload(part: Buffer, left: number): void {
+    if (this.kind === FRAME.exit || this.kind === FRAME.status) {
+      part.copy(this.small, this.smallFill);
+      this.smallFill += part.length;
+      if (left === 0) this.finishSmall();
+    } else if (this.kind === FRAME.image) {
+      this.onEvent({ kind: "image", data: part });
+    } else {
+      this.onEvent({ kind: "output", stream: this.kind === FRAME.stdout ? "stdout" : "stderr", data: part });
     }
   }
 
-  private startFrame(kind: number, length: number): void {
+  /** Checks a frame's header and answers its payload length. */
+  private startFrame(kind: number, length: number): number {
     this.kind = kind;
-    this.remaining = length;
     this.smallFill = 0;
     if (kind === FRAME.stdout || kind === FRAME.stderr || kind === FRAME.image) {
       if (length > MAX_OUTPUT_FRAME) {
@@ -274,6 +262,7 @@ export class BootstrapDecoder {
     } else {
       this.fail(`a frame of unknown kind ${kind}`);
     }
+    return length;
   }
 
   private finishSmall(): void {
@@ -290,13 +279,12 @@ export class BootstrapDecoder {
       this.fail("an exit frame that is not an exit code");
       return;
     }
-    this.done = true;
+    this.frames.stop();
     this.onEvent({ kind: "exit", code: Number(text) });
   }
 
   private fail(what: string): void {
-    this.done = true;
-    this.remaining = 0;
+    this.frames.stop();
     this.onEvent({ kind: "protocol_error", message: `the sandbox sent ${what}` });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Python shared by the fresh-run bootstrap and the session kernel: writes a run's input
- * files and sends back its matplotlib figures.
+ * files, sends back its matplotlib figures, and ends a run alike (the exit code a
+ * SystemExit means, flushing what the program left buffered).
  *
  * Figures travel on a pipe of their own (`fd`), as records `length:4 BE | PNG bytes`;
  * the worker checks each record (PNG signature, size budget) and never trusts it beyond
@@ -44,6 +45,19 @@ def _obx_end_figures(fd):
             _obx_send_figures(fd, plt)
         except BaseException as e:
             sys.stderr.write("onlyboxes: figures could not be sent: %r\n" % (e,))
+def _obx_exit_code(e):
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code & 0xFF
+    print(e.code, file=sys.stderr)
+    return 1
+def _obx_flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
 class _ObxPyplotHook:
     def __init__(self, fd):
         self.fd = fd

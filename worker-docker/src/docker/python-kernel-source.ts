@@ -1,3 +1,4 @@
+import { PYTHON_FRAMES } from "./python-bootstrap.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
@@ -15,6 +16,21 @@ chmod 0711 "$dir"
 cp "$(command -v python3)" "$dir/python"
 chmod 0111 "$dir/python"
 printf '%s\\n' "$dir/python"`;
+
+/**
+ * Python for both ends of a cell's way in (the server reading the worker, the interpreter
+ * reading the server): `_obx_read(fd, n)` answers exactly `n` bytes of `fd`; the end of
+ * the pipe (its writer is gone) ends the process.
+ */
+const READ_EXACT = `def _obx_read(fd, n):
+    parts = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            os._exit(0)
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)`;
 
 /** How long an interrupted cell may take to stop before its interpreter is killed and restarted. */
 export const INTERRUPT_GRACE_MS = 2000;
@@ -42,19 +58,8 @@ if ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) != 0:
     fail("the kernel server could not hide its memory; refusing to serve")
 RUNNER = sys.argv[1]
 GRACE = ${INTERRUPT_GRACE_MS / 1000}
-def frame(kind, data):
-    view = memoryview(bytes([kind]) + len(data).to_bytes(4, "big") + data)
-    while view:
-        view = view[os.write(1, view):]
-def read_exact(n):
-    parts = []
-    while n > 0:
-        chunk = os.read(0, min(n, 1 << 20))
-        if not chunk:
-            os._exit(0)
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
+${PYTHON_FRAMES}
+${READ_EXACT}
 def read_head():
     head = b""
     while not head.endswith(b"\n"):
@@ -142,8 +147,8 @@ def serve():
                     interp = None
                     lost = True
         size, files_size, budget_ms, reset = read_head().split()
-        src = read_exact(int(size))
-        files = read_exact(int(files_size))
+        src = _obx_read(0, int(size))
+        files = _obx_read(0, int(files_size))
         restarted = lost
         lost = False
         if reset == b"1" and interp is not None:
@@ -211,22 +216,14 @@ def serve():
                 elif f in interp.kinds:
                     data = os.read(f, 65536)
                     if data:
-                        frame(interp.kinds[f], data)
+                        _obx_frame(interp.kinds[f], data)
                     else:
                         del interp.kinds[f]
             if code is None and ((interp.pidfd is None and interp.reap(False) is not None) or (interp.pidfd is not None and select.select([interp.pidfd], [], [], 0)[0])):
                 code = -1
         if interp is not None:
             for f, kind in list(interp.kinds.items()):
-                os.set_blocking(f, False)
-                while True:
-                    try:
-                        data = os.read(f, 65536)
-                    except BlockingIOError:
-                        break
-                    if not data:
-                        break
-                    frame(kind, data)
+                _obx_drain(f, kind, lambda: True)
             if code == -1:
                 code = interp.code()
                 interp.close()
@@ -234,8 +231,8 @@ def serve():
                 restarted = True
         flags = (b"T" if timed_out else b"") + (b"R" if restarted else b"")
         if flags:
-            frame(5, flags)
-        frame(3, str(code).encode())
+            _obx_frame(5, flags)
+        _obx_frame(3, str(code).encode())
 serve()
 `;
 
@@ -254,15 +251,7 @@ _obx_main = type(sys)("__main__")
 _obx_main.__dict__["__builtins__"] = builtins
 sys.modules["__main__"] = _obx_main
 _obx_ours = globals()
-def _obx_read(n):
-    parts = []
-    while n > 0:
-        chunk = os.read(3, min(n, 1 << 20))
-        if not chunk:
-            os._exit(0)
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
+${READ_EXACT}
 def _obx_head():
     head = b""
     while not head.endswith(b"\n"):
@@ -297,8 +286,8 @@ while True:
     seq, size, files_size = _obx_head().split()
     code = 1
     try:
-        src = _obx_read(int(size)).decode("utf-8", "replace")
-        files = _obx_read(int(files_size))
+        src = _obx_read(3, int(size)).decode("utf-8", "replace")
+        files = _obx_read(3, int(files_size))
         problem = _obx_write_files(files) if files else None
         if problem is not None:
             sys.stderr.write(problem)
@@ -307,19 +296,10 @@ while True:
                 _obx_cell(int(seq), src)
                 code = 0
             except SystemExit as e:
-                if e.code is None:
-                    code = 0
-                elif isinstance(e.code, int):
-                    code = e.code & 0xFF
-                else:
-                    print(e.code, file=sys.stderr)
+                code = _obx_exit_code(e)
             except BaseException:
                 _obx_report(*sys.exc_info())
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
+        _obx_flush()
         _obx_end_figures(5)
     except KeyboardInterrupt:
         pass

@@ -21,9 +21,7 @@ export async function startWarmContainer(
   tracker: ContainerTracker,
   spec: ContainerSpec,
 ): Promise<WarmContainer> {
-  const id = await client.create(spec);
-  tracker.add(id);
-  try {
+  return tracker.create(spec, async (id) => {
     let sink: ((stream: StreamName, data: Buffer) => void) | null = null;
     let dead = false;
     const io = await client.attach(id, (stream, data) => sink?.(stream, data));
@@ -45,10 +43,7 @@ export async function startWarmContainer(
         return dead;
       },
     };
-  } catch (err) {
-    await tracker.remove(id);
-    throw err;
-  }
+  });
 }
 
 interface Waiter {

@@ -57,9 +57,7 @@ export class ShellSession {
     sessionId: string,
     log: Logger,
   ): Promise<ShellSession> {
-    const id = await client.create(spec);
-    tracker.add(id);
-    try {
+    return tracker.create(spec, async (id) => {
       let session: ShellSession | null = null;
       const io = await client.attach(id, (stream, data) => session?.scanners[stream].push(data));
       session = new ShellSession(sessionId, id, io, log.child({ container_id: id }));
@@ -67,10 +65,7 @@ export class ShellSession {
       void io.closed.then(() => s.onClosed());
       await client.start(id);
       return session;
-    } catch (err) {
-      await tracker.remove(id);
-      throw err;
-    }
+    });
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { OutputSink } from "./container-client.ts";
+import { FrameSplitter } from "./frame-splitter.ts";
 
 const HEADER = 8;
 
@@ -12,33 +13,24 @@ const HEADER = 8;
  * program prints can forge a switch between streams.
  */
 export class StreamDemuxer {
-  private readonly header = Buffer.alloc(HEADER);
-  private headerFill = 0;
-  private remaining = 0;
   private stream: "stdout" | "stderr" | null = null;
+  private readonly frames: FrameSplitter;
 
-  constructor(private readonly sink: OutputSink) {}
-
-  push(chunk: Buffer): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (this.remaining === 0) {
-        const take = Math.min(HEADER - this.headerFill, chunk.length - offset);
-        chunk.copy(this.header, this.headerFill, offset, offset + take);
-        this.headerFill += take;
-        offset += take;
-        if (this.headerFill < HEADER) return;
-        this.headerFill = 0;
-        const type = this.header[0];
+  constructor(sink: OutputSink) {
+    this.frames = new FrameSplitter(HEADER, {
+      header: (header) => {
+        const type = header[0];
         // 0 is stdin echoed back (never requested); anything unknown is dropped the same way.
         this.stream = type === 1 ? "stdout" : type === 2 ? "stderr" : null;
-        this.remaining = this.header.readUInt32BE(4);
-        continue;
-      }
-      const take = Math.min(this.remaining, chunk.length - offset);
-      if (this.stream) this.sink(this.stream, chunk.subarray(offset, offset + take));
-      this.remaining -= take;
-      offset += take;
-    }
+        return header.readUInt32BE(4);
+      },
+      payload: (part) => {
+        if (this.stream) sink(this.stream, part);
+      },
+    });
+  }
+
+  push(chunk: Buffer): void {
+    this.frames.push(chunk);
   }
 }

@@ -14,6 +14,27 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new CommandFailure("canceled", "the command was canceled");
 }
 
+/** Where one side waits for the other: `wait` ends at the next `wake` or when `signal` aborts. */
+class Wakeup {
+  private waiting: (() => void) | null = null;
+
+  wake(): void {
+    this.waiting?.();
+  }
+
+  wait(signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        this.waiting = null;
+        resolve();
+      };
+      this.waiting = done;
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
 /**
  * The pieces of one command's upload, in the order the console sent them. A piece is
  * acknowledged when the consumer asks for the next one (it has written the previous), so
@@ -21,7 +42,7 @@ function abortReason(signal: AbortSignal): unknown {
  */
 export class FileInbox {
   private readonly queue: FilePiece[] = [];
-  private wake: (() => void) | null = null;
+  private readonly wakeup = new Wakeup();
   private expected = 0;
   private broken: CommandFailure | null = null;
 
@@ -36,7 +57,7 @@ export class FileInbox {
       this.expected++;
       this.queue.push(piece);
     }
-    this.wake?.();
+    this.wakeup.wake();
   }
 
   /** The upload's bytes, piece by piece, until the piece marked last; rejects on abort. */
@@ -55,15 +76,7 @@ export class FileInbox {
       if (signal.aborted) throw abortReason(signal);
       const piece = this.queue.shift();
       if (piece) return piece;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener("abort", done);
-          this.wake = null;
-          resolve();
-        };
-        this.wake = done;
-        signal.addEventListener("abort", done, { once: true });
-      });
+      await this.wakeup.wait(signal);
     }
   }
 }
@@ -75,7 +88,7 @@ export class FileInbox {
 export class FileOutbox {
   private nextSeq = 0;
   private acked = -1;
-  private wake: (() => void) | null = null;
+  private readonly wakeup = new Wakeup();
 
   constructor(
     private readonly send: (piece: FilePiece) => void,
@@ -85,22 +98,14 @@ export class FileOutbox {
   /** The console has consumed every piece up to `seq`. */
   onAck(seq: number): void {
     if (seq > this.acked) this.acked = seq;
-    this.wake?.();
+    this.wakeup.wake();
   }
 
   /** Sends one piece once the window has room; rejects on abort. */
   async push(piece: Omit<FilePiece, "seq">, signal: AbortSignal): Promise<void> {
     while (this.nextSeq - this.acked - 1 >= this.window) {
       if (signal.aborted) throw abortReason(signal);
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener("abort", done);
-          this.wake = null;
-          resolve();
-        };
-        this.wake = done;
-        signal.addEventListener("abort", done, { once: true });
-      });
+      await this.wakeup.wait(signal);
     }
     if (signal.aborted) throw abortReason(signal);
     this.send({ ...piece, seq: this.nextSeq++ });
