@@ -72,15 +72,8 @@ describe("MCP over HTTP", () => {
 
   it("lists the contract's four tools and the three file tools, with strict schemas", async () => {
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual([
-      "echo",
-      "listFiles",
-      "pythonExec",
-      "readFile",
-      "readImage",
-      "terminalExec",
-      "writeFile",
-    ]);
+    const names = tools.map((t) => t.name).sort();
+    expect(names).toEqual(["echo", "listFiles", "pythonExec", "readFile", "readImage", "terminalExec", "writeFile"]);
     for (const t of tools) expect(t.inputSchema.additionalProperties).toBe(false);
   });
 
