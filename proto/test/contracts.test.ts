@@ -178,19 +178,13 @@ describe("worker payloads", () => {
 
 describe("results", () => {
   it("the terminal result needs every field of the contract", () => {
-    const full = {
-      session_id: "s",
-      created: true,
-      stdout: "",
-      stderr: "",
-      exit_code: 0,
-      stdout_truncated: false,
-      stderr_truncated: false,
-      lease_expires_unix_ms: 1,
-    };
+    const streams = { stdout: "", stderr: "", stdout_truncated: false, stderr_truncated: false };
+    const full: Record<string, unknown> = { session_id: "s", created: true, exit_code: 0, lease_expires_unix_ms: 1, ...streams };
     expect(check(terminalExecResult, full).ok).toBe(true);
-    const { stdout_truncated: _dropped, ...partial } = full;
-    expect(messageOf(terminalExecResult, partial)).toMatch(/^stdout_truncated: /);
+    for (const field of Object.keys(full)) {
+      const { [field]: _dropped, ...partial } = full;
+      expect(messageOf(terminalExecResult, partial)).toMatch(new RegExp(`^${field}: `));
+    }
   });
 });
 
