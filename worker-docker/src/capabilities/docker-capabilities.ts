@@ -173,9 +173,10 @@ class DockerBackendImpl implements DockerBackend {
     }
     if (!live.sessions && (await this.imageReady(this.config.terminalImage, "WORKER_TERMINAL_EXEC_DOCKER_IMAGE"))) {
       live.sessions = new TerminalSessions(this.client, live.tracker, this.config, this.log.child({ component: "terminal" }));
-      live.terminal = new TerminalExec(live.sessions, this.config);
-      live.resource = new TerminalResource(this.client, live.sessions, this.config);
-      live.files = new SessionFiles(this.client, live.sessions, this.config);
+      const deps = { client: this.client, sessions: live.sessions, config: this.config };
+      live.terminal = new TerminalExec(deps);
+      live.resource = new TerminalResource(deps);
+      live.files = new SessionFiles(deps);
       changed = true;
     }
     if (changed && this.live === live) this.notify();

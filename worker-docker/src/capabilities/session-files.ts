@@ -10,16 +10,15 @@ import {
   type SessionEndResult,
   sessionFilesPayload,
 } from "@onlyboxes/proto";
-import type { ContainerClient, ExecStream } from "../docker/container-client.ts";
+import type { ExecStream } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
 import { sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
 import type { ShellSession } from "../docker/shell-session.ts";
-import type { TerminalSessions } from "../docker/terminal-sessions.ts";
-import type { DockerConfig } from "../docker-config.ts";
-import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
+import { SessionCapability } from "./session-capability.ts";
+import { type CommandContext, CommandFailure } from "./types.ts";
 
 /** Bytes the media type is sniffed from. */
 const SNIFF_BYTES = 512;
@@ -77,17 +76,8 @@ const TYPE_OF: Record<string, FileEntry["type"]> = { f: "file", d: "dir", l: "sy
  * An upload lands in a temporary file renamed into place only once every byte arrived, so
  * a failed or abandoned upload leaves nothing half-written.
  */
-export class SessionFiles implements Capability {
+export class SessionFiles extends SessionCapability {
   readonly name = SESSION_FILES_CAPABILITY;
-  readonly maxInflight: number;
-
-  constructor(
-    private readonly client: ContainerClient,
-    private readonly sessions: TerminalSessions,
-    private readonly config: DockerConfig,
-  ) {
-    this.maxInflight = config.maxInflight.sessionFiles;
-  }
 
   async run(payload: unknown, ctx: CommandContext): Promise<unknown> {
     const p = readPayload(sessionFilesPayload, payload);

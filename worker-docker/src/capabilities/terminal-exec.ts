@@ -4,24 +4,15 @@ import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import { SANDBOX_GRACE_MS } from "../docker/sandbox-spec.ts";
 import { SessionLostError, SessionProtocolError } from "../docker/shell-session.ts";
-import type { TerminalSessions } from "../docker/terminal-sessions.ts";
-import type { DockerConfig } from "../docker-config.ts";
-import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
+import { SessionCapability } from "./session-capability.ts";
+import { type CommandContext, CommandFailure } from "./types.ts";
 
 /**
  * terminalExec: runs one command with `sh -lc` in the session's container, creating the
  * session when asked. Deadline and cancel remove the container and drop the session.
  */
-export class TerminalExec implements Capability {
+export class TerminalExec extends SessionCapability {
   readonly name = "terminalExec";
-  readonly maxInflight: number;
-
-  constructor(
-    private readonly sessions: TerminalSessions,
-    private readonly config: DockerConfig,
-  ) {
-    this.maxInflight = config.maxInflight.terminalExec;
-  }
 
   async run(payload: unknown, ctx: CommandContext): Promise<TerminalExecResult> {
     const {

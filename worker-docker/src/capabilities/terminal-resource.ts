@@ -1,13 +1,11 @@
 import { type TerminalResourceResult, terminalResourcePayload } from "@onlyboxes/proto";
-import type { ContainerClient } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
 import { sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
-import type { TerminalSessions } from "../docker/terminal-sessions.ts";
-import type { DockerConfig } from "../docker-config.ts";
-import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
+import { SessionCapability } from "./session-capability.ts";
+import { type CommandContext, CommandFailure } from "./types.ts";
 
 /** Bytes read for `validate` to tell the type. */
 const SNIFF_BYTES = 512;
@@ -36,17 +34,8 @@ exec head -c ${SNIFF_BYTES} -- "$p"`;
  * terminalResource: `{session_id, file_path, action: validate|read}` → type and size of a
  * file in a session, plus its content (base64) for `read`, up to the output limit.
  */
-export class TerminalResource implements Capability {
+export class TerminalResource extends SessionCapability {
   readonly name = "terminalResource";
-  readonly maxInflight: number;
-
-  constructor(
-    private readonly client: ContainerClient,
-    private readonly sessions: TerminalSessions,
-    private readonly config: DockerConfig,
-  ) {
-    this.maxInflight = config.maxInflight.terminalResource;
-  }
 
   async run(payload: unknown, ctx: CommandContext): Promise<TerminalResourceResult> {
     const {
