@@ -216,16 +216,9 @@ describe("GET /api/v1/workers", () => {
     w.close();
   });
 
-  it.each([
-    ["page=0", "page"],
-    ["page=-1", "page"],
-    ["page=abc", "page"],
-    ["page=1.5", "page"],
-    ["page_size=0", "page_size"],
-    ["page_size=101", "page_size"],
-    ["page_size=", "page_size"],
-    ["status=busy", "status"],
-  ])("answers 400 for %s", async (query, field) => {
+  const badQueries = ["page=0", "page=-1", "page=abc", "page=1.5", "page_size=0", "page_size=101", "page_size=", "status=busy"];
+  it.each(badQueries)("answers 400 naming the parameter for %s", async (query) => {
+    const field = query.slice(0, query.indexOf("="));
     const admin = await signInAdmin();
     const res = await callJson<{ error: string }>(`/api/v1/workers?${query}`, { cookie: admin });
     expect(res.status).toBe(400);
