@@ -161,6 +161,17 @@ async function connectAndAck(intervalSec = 5): Promise<FakeConnection> {
   return fake.last;
 }
 
+/** Starts the agent, acks its hello with `intervalSec` heartbeats, runs `body` on the connection, and stops the agent. */
+async function withConnectedAgent(intervalSec: number, body: (conn: FakeConnection) => Promise<void>): Promise<void> {
+  const { agent, running } = startAgent();
+  try {
+    await body(await connectAndAck(intervalSec));
+  } finally {
+    await agent.stop();
+    await running;
+  }
+}
+
 function dispatch(conn: FakeConnection, commandId: string, message: string, capability = "echo"): void {
   conn.send({
     case: "commandDispatch",
@@ -228,31 +239,27 @@ describe("agent", { timeout: 10_000 }, () => {
   });
 
   it("uses the console's shorter heartbeat interval", async () => {
-    const { agent, running } = startAgent();
-    const conn = await connectAndAck(2);
-    for (const n of [1, 2, 3]) {
-      await vi.advanceTimersByTimeAsync(1_999);
-      expect(conn.sent("heartbeat")).toHaveLength(n - 1);
-      await vi.advanceTimersByTimeAsync(1);
-      await until(() => conn.sent("heartbeat").length === n, `heartbeat ${n}`);
-      conn.send({ case: "heartbeatAck", value: {} });
-    }
-    await agent.stop();
-    await running;
+    await withConnectedAgent(2, async (conn) => {
+      for (const n of [1, 2, 3]) {
+        await vi.advanceTimersByTimeAsync(1_999);
+        expect(conn.sent("heartbeat")).toHaveLength(n - 1);
+        await vi.advanceTimersByTimeAsync(1);
+        await until(() => conn.sent("heartbeat").length === n, `heartbeat ${n}`);
+        conn.send({ case: "heartbeatAck", value: {} });
+      }
+    });
   });
 
   it("stays connected while the console acks its heartbeats", async () => {
-    const { agent, running } = startAgent();
-    const conn = await connectAndAck(5);
-    for (let i = 0; i < 10; i++) {
-      await vi.advanceTimersByTimeAsync(5_000);
-      await until(() => conn.sent("heartbeat").length === i + 1, "a heartbeat");
-      conn.send({ case: "heartbeatAck", value: {} });
-    }
-    expect(fake.connections).toHaveLength(1);
-    expect(conn.ended).toBe(false);
-    await agent.stop();
-    await running;
+    await withConnectedAgent(5, async (conn) => {
+      for (let i = 0; i < 10; i++) {
+        await vi.advanceTimersByTimeAsync(5_000);
+        await until(() => conn.sent("heartbeat").length === i + 1, "a heartbeat");
+        conn.send({ case: "heartbeatAck", value: {} });
+      }
+      expect(fake.connections).toHaveLength(1);
+      expect(conn.ended).toBe(false);
+    });
   });
 
   it("drops a connection whose console is silent for 3 heartbeat intervals and dials again", async () => {
@@ -275,16 +282,14 @@ describe("agent", { timeout: 10_000 }, () => {
   });
 
   it("counts any frame from the console as a sign of life, not only heartbeat acks", async () => {
-    const { agent, running } = startAgent();
-    const conn = await connectAndAck(5);
-    for (let i = 0; i < 4; i++) {
-      await vi.advanceTimersByTimeAsync(10_000);
-      conn.send({ case: "commandCancel", value: { commandId: "unknown", reason: "" } });
-    }
-    expect(conn.ended).toBe(false);
-    expect(fake.connections).toHaveLength(1);
-    await agent.stop();
-    await running;
+    await withConnectedAgent(5, async (conn) => {
+      for (let i = 0; i < 4; i++) {
+        await vi.advanceTimersByTimeAsync(10_000);
+        conn.send({ case: "commandCancel", value: { commandId: "unknown", reason: "" } });
+      }
+      expect(conn.ended).toBe(false);
+      expect(fake.connections).toHaveLength(1);
+    });
   });
 
   it("redials a refusing console with exponential backoff, and starts over after an ack", async () => {
