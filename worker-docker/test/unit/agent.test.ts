@@ -172,6 +172,15 @@ async function withConnectedAgent(intervalSec: number, body: (conn: FakeConnecti
   }
 }
 
+/** An acked agent running the gate command `commandId`, which finishes only when the test releases it. */
+async function startWithGatedCommand(commandId: string) {
+  const { agent, running } = startAgent();
+  const conn = await connectAndAck(5);
+  dispatch(conn, commandId, "", "gate");
+  await until(() => gate.started.includes(commandId), "the command to start");
+  return { agent, running, conn };
+}
+
 function dispatch(conn: FakeConnection, commandId: string, message: string, capability = "echo"): void {
   conn.send({
     case: "commandDispatch",
@@ -332,10 +341,7 @@ describe("agent", { timeout: 10_000 }, () => {
   });
 
   it("stops as soon as the running commands finish, delivering their results", async () => {
-    const { agent, running } = startAgent();
-    const conn = await connectAndAck(5);
-    dispatch(conn, "cmd-1", "", "gate");
-    await until(() => gate.started.includes("cmd-1"), "the command to start");
+    const { agent, running, conn } = await startWithGatedCommand("cmd-1");
     let done = false;
     const stopped = agent.stop().then(() => {
       done = true;
@@ -352,10 +358,7 @@ describe("agent", { timeout: 10_000 }, () => {
   });
 
   it("fails commands still running after the grace period with worker_shutdown, and refuses new ones", async () => {
-    const { agent, running } = startAgent();
-    const conn = await connectAndAck(5);
-    dispatch(conn, "cmd-long", "", "gate");
-    await until(() => gate.started.includes("cmd-long"), "the command to start");
+    const { agent, running, conn } = await startWithGatedCommand("cmd-long");
     const stopped = agent.stop(1_000);
     await until(() => conn.sent("capabilitiesUpdate").length > 0, "the capabilities withdrawn");
     expect(conn.sent("capabilitiesUpdate")[0]?.payload.value).toMatchObject({ capabilities: [] });
