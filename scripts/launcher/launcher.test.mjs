@@ -67,27 +67,16 @@ describe("settings", () => {
 
 describe("local worker", () => {
   it("passes only allow-listed variables, never CONSOLE_*, and sets its credential", () => {
-    const env = localWorkerEnv(
-      {
-        PATH: "/usr/bin",
-        HOME: "/root",
-        DOCKER_HOST: "unix:///x.sock",
-        WORKER_LABELS: "a=b",
-        LC_ALL: "C",
-        CONSOLE_HASH_KEY: "k",
-        CONSOLE_DASHBOARD_PASSWORD: "p",
-        AWS_SECRET_ACCESS_KEY: "s",
-        WORKER_ID: "overridden",
-      },
-      { node_id: "id-1", secret: "obw_1" },
-      "http://127.0.0.1:8089",
-    );
+    const allowed = { PATH: "/usr/bin", HOME: "/root", DOCKER_HOST: "unix:///x.sock", WORKER_LABELS: "a=b", LC_ALL: "C" };
+    const refused = {
+      CONSOLE_HASH_KEY: "k",
+      CONSOLE_DASHBOARD_PASSWORD: "p",
+      AWS_SECRET_ACCESS_KEY: "s",
+      WORKER_ID: "overridden",
+    };
+    const env = localWorkerEnv({ ...allowed, ...refused }, { node_id: "id-1", secret: "obw_1" }, "http://127.0.0.1:8089");
     assert.deepEqual(env, {
-      PATH: "/usr/bin",
-      HOME: "/root",
-      DOCKER_HOST: "unix:///x.sock",
-      WORKER_LABELS: "a=b",
-      LC_ALL: "C",
+      ...allowed,
       WORKER_ID: "id-1",
       WORKER_SECRET: "obw_1",
       WORKER_CONSOLE_URL: "http://127.0.0.1:8089",
