@@ -79,20 +79,23 @@ interface Waiter {
   refuse: (o: DispatchOutcome) => void;
 }
 
-/** Longest the result waits for the caller to take earlier output chunks. */
-const OUTPUT_FLUSH_MS = 1_000;
-
-/** An upload whose body sends nothing for this long is abandoned (canceled on the worker). */
-const UPLOAD_IDLE_MS = 20_000;
-/** Heartbeats the console asks for; a node silent for MISSED_BEATS intervals is offline. */
-const DEFAULT_HEARTBEAT_SEC = 5;
-const MISSED_BEATS = 3;
-/** Time past the deadline the console waits for the worker's own deadline answer. */
-const DEADLINE_GRACE_MS = 250;
-/** How often heartbeats refresh last_seen_at in D1 (every beat would be write-heavy). */
-const LAST_SEEN_WRITE_MS = 10_000;
-/** Largest frame a worker may send (a command result); workerd refuses larger messages itself. */
-const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+/** The node's fixed timings and sizes, in one place so they can be read side by side. */
+const NODE_LIMITS = {
+  /** Longest the result waits for the caller to take earlier output chunks. */
+  outputFlushMs: 1_000,
+  /** An upload whose body sends nothing for this long is abandoned (canceled on the worker). */
+  uploadIdleMs: 20_000,
+  /** Heartbeat interval asked of workers unless CONSOLE_HEARTBEAT_INTERVAL_SEC says otherwise. */
+  defaultHeartbeatSec: 5,
+  /** A node silent for this many heartbeat intervals is offline. */
+  missedBeats: 3,
+  /** Time past the deadline the console waits for the worker's own deadline answer. */
+  deadlineGraceMs: 250,
+  /** How often heartbeats refresh last_seen_at in D1 (every beat would be write-heavy). */
+  lastSeenWriteMs: 10_000,
+  /** Largest frame a worker may send (a command result); workerd refuses larger messages itself. */
+  maxFrameBytes: 32 * 1024 * 1024,
+} as const;
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -135,8 +138,8 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   private get heartbeatSec(): number {
-    const n = Number(this.env.CONSOLE_HEARTBEAT_INTERVAL_SEC ?? DEFAULT_HEARTBEAT_SEC);
-    return Number.isFinite(n) && n > 0 ? n : DEFAULT_HEARTBEAT_SEC;
+    const n = Number(this.env.CONSOLE_HEARTBEAT_INTERVAL_SEC ?? NODE_LIMITS.defaultHeartbeatSec);
+    return Number.isFinite(n) && n > 0 ? n : NODE_LIMITS.defaultHeartbeatSec;
   }
 
   /** Accepts the worker's WebSocket; the route has already checked its credential. */
@@ -160,7 +163,7 @@ export class WorkerNode extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment({ connId, nodeId, hello: false } satisfies Attachment);
     this.lastSeen = Date.now();
-    await this.ctx.storage.setAlarm(Date.now() + this.heartbeatSec * MISSED_BEATS * 1000);
+    await this.ctx.storage.setAlarm(Date.now() + this.heartbeatSec * NODE_LIMITS.missedBeats * 1000);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -177,7 +180,7 @@ export class WorkerNode extends DurableObject<Env> {
     }
     // Before the hello only a hello may come, and a hello is small: refuse a large frame
     // without decoding it. After the hello, results may be large but not unbounded.
-    const maxBytes = att.hello ? MAX_FRAME_BYTES : WORKER_CLAIM_LIMITS.controlFrameBytes;
+    const maxBytes = att.hello ? NODE_LIMITS.maxFrameBytes : WORKER_CLAIM_LIMITS.controlFrameBytes;
     if (message.byteLength > maxBytes) {
       await this.refuse(ws, att, 1009, "resource_exhausted", `frame of ${message.byteLength} bytes exceeds ${maxBytes}`);
       return;
@@ -222,8 +225,8 @@ export class WorkerNode extends DurableObject<Env> {
       case "heartbeat": {
         this.send(ws, { case: "heartbeatAck", value: { heartbeatIntervalSec: this.heartbeatSec } });
         await this.messages.save(this.ctx.storage);
-        await this.ctx.storage.setAlarm(this.lastSeen + this.heartbeatSec * MISSED_BEATS * 1000);
-        if (this.lastSeen - this.lastSeenWritten >= LAST_SEEN_WRITE_MS) {
+        await this.ctx.storage.setAlarm(this.lastSeen + this.heartbeatSec * NODE_LIMITS.missedBeats * 1000);
+        if (this.lastSeen - this.lastSeenWritten >= NODE_LIMITS.lastSeenWriteMs) {
           this.lastSeenWritten = this.lastSeen;
           await this.env.DB.prepare("UPDATE workers SET last_seen_at = ?, status = 'online' WHERE node_id = ?")
             .bind(this.lastSeen, att.nodeId)
@@ -238,7 +241,8 @@ export class WorkerNode extends DurableObject<Env> {
         const outcome: DispatchOutcome = r.error?.code
           ? { ok: false, code: r.error.code, message: r.error.message }
           : { ok: true, payloadJson: decoder.decode(r.payloadJson) };
-        if (pend.onOutput) await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, OUTPUT_FLUSH_MS))]);
+        if (pend.onOutput)
+          await Promise.race([pend.outputChain, new Promise((res) => setTimeout(res, NODE_LIMITS.outputFlushMs))]);
         pend.settle(outcome);
         return;
       }
@@ -365,7 +369,7 @@ export class WorkerNode extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     if (!this.currentConn) return;
-    const deadline = this.lastSeen + this.heartbeatSec * MISSED_BEATS * 1000;
+    const deadline = this.lastSeen + this.heartbeatSec * NODE_LIMITS.missedBeats * 1000;
     if (Date.now() < deadline) {
       await this.ctx.storage.setAlarm(deadline);
       return;
@@ -444,7 +448,7 @@ export class WorkerNode extends DurableObject<Env> {
     try {
       for (;;) {
         // A client that stops sending (or vanished without the body failing) frees the session.
-        idle = setTimeout(() => stallReject(new Error("upload stalled")), UPLOAD_IDLE_MS);
+        idle = setTimeout(() => stallReject(new Error("upload stalled")), NODE_LIMITS.uploadIdleMs);
         const { done, value } = await Promise.race([reader.read(), stalled]);
         clearTimeout(idle);
         if (done) {
@@ -613,7 +617,7 @@ export class WorkerNode extends DurableObject<Env> {
           this.sendCancel(frame.commandId, "deadline exceeded");
           settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
         },
-        Math.max(0, frame.deadlineUnixMs - Date.now()) + DEADLINE_GRACE_MS,
+        Math.max(0, frame.deadlineUnixMs - Date.now()) + NODE_LIMITS.deadlineGraceMs,
       );
       settle = (o: DispatchOutcome) => {
         if (!this.pending.has(frame.commandId)) return;
