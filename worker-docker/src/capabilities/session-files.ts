@@ -17,6 +17,7 @@ import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
 import type { ShellSession } from "../docker/shell-session.ts";
+import { pathFailure } from "./path-failure.ts";
 import { SessionCapability } from "./session-capability.ts";
 import { type CommandContext, CommandFailure } from "./types.ts";
 
@@ -289,23 +290,12 @@ export class SessionFiles extends SessionCapability {
 
   /** Turns a script's exit into the registry's answer. */
   private check(r: { code: number; stderr: Buffer }, path: string): void {
+    if (r.code === 0) return;
+    const failure = pathFailure(r.code, path);
+    if (failure) throw failure;
     const why = r.stderr.toString("utf8").trim();
-    switch (r.code) {
-      case 0:
-        return;
-      case 3:
-        throw new CommandFailure("file_not_found", `file not found: ${path}`);
-      case 4:
-        throw new CommandFailure("path_is_directory", `path is a directory: ${path}`);
-      case 5:
-        throw new CommandFailure("invalid_argument", `not a regular file: ${path}`);
-      case 6:
-        throw new CommandFailure("file_not_found", `not readable: ${path}`);
-      default:
-        if (/no space left/i.test(why)) throw new CommandFailure("disk_full", `no space left to write ${path}`);
-        if (/file too large/i.test(why))
-          throw new CommandFailure("file_too_large", `the file is too large for the sandbox: ${path}`);
-        throw new CommandFailure("invalid_argument", `cannot access ${path}${why ? `: ${why}` : ""}`);
-    }
+    if (/no space left/i.test(why)) throw new CommandFailure("disk_full", `no space left to write ${path}`);
+    if (/file too large/i.test(why)) throw new CommandFailure("file_too_large", `the file is too large for the sandbox: ${path}`);
+    throw new CommandFailure("invalid_argument", `cannot access ${path}${why ? `: ${why}` : ""}`);
   }
 }

@@ -4,6 +4,7 @@ import { sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
+import { pathFailure } from "./path-failure.ts";
 import { SessionCapability } from "./session-capability.ts";
 import { type CommandContext, CommandFailure } from "./types.ts";
 
@@ -65,21 +66,11 @@ export class TerminalResource extends SessionCapability {
       throw new CommandFailure("worker_error", `could not read ${filePath}: ${engineMessage(err)}`);
     }
     const size = Number.parseInt(meta.bytes().toString("utf8").split("\n")[0] ?? "", 10);
-    switch (code) {
-      case 0:
-        break;
-      case 3:
-        throw new CommandFailure("file_not_found", `file not found: ${filePath}`);
-      case 4:
-        throw new CommandFailure("path_is_directory", `path is a directory: ${filePath}`);
-      case 5:
-        throw new CommandFailure("invalid_argument", `not a regular file: ${filePath}`);
-      case 6:
-        throw new CommandFailure("file_not_found", `file not readable: ${filePath}`);
-      case 7:
-        throw new CommandFailure("file_too_large", `file is ${size} bytes, above the limit of ${limit} bytes`);
-      default:
-        throw new CommandFailure("worker_error", `reading ${filePath} failed (exit ${code})`);
+    if (code !== 0) {
+      const failure = pathFailure(code, filePath);
+      if (failure) throw failure;
+      if (code === 7) throw new CommandFailure("file_too_large", `file is ${size} bytes, above the limit of ${limit} bytes`);
+      throw new CommandFailure("worker_error", `reading ${filePath} failed (exit ${code})`);
     }
     // The file grew between the size check and the read.
     if (action === "read" && content.truncated) {
