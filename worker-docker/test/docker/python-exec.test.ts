@@ -25,11 +25,12 @@ describe("pythonExec", () => {
   });
 
   it("runs as a fresh __main__ with the full standard library and stdin at EOF", async () => {
-    const code = [
-      "import json, sqlite3, hashlib, decimal, zoneinfo, ssl, ctypes",
-      "print(__name__, sorted(k for k in globals() if not k.startswith('__')))",
-      "try:\n    input()\nexcept EOFError:\n    print('eof')",
-    ].join("\n");
+    const code = `import json, sqlite3, hashlib, decimal, zoneinfo, ssl, ctypes
+print(__name__, sorted(k for k in globals() if not k.startswith('__')))
+try:
+    input()
+except EOFError:
+    print('eof')`;
     const r = await s.python(code);
     expect(r).toEqual({
       output: "__main__ ['ctypes', 'decimal', 'hashlib', 'json', 'sqlite3', 'ssl', 'zoneinfo']\neof\n",
