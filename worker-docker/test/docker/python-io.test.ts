@@ -75,14 +75,10 @@ describe("pythonExec files and figures", () => {
   });
 
   it("leaves out figures beyond the image limit and says so", async () => {
-    const r = await py(
-      [
-        "import matplotlib.pyplot as plt, numpy as np",
-        "for i in range(4):",
-        "    plt.figure(figsize=(6, 6))",
-        "    plt.imshow(np.random.default_rng(i).random((300, 300)))",
-      ].join("\n"),
-    );
+    const r = await py(`import matplotlib.pyplot as plt, numpy as np
+for i in range(4):
+    plt.figure(figsize=(6, 6))
+    plt.imshow(np.random.default_rng(i).random((300, 300)))`);
     expect(r.exit_code).toBe(0);
     expect(r.images_truncated).toBe(true);
     const total = r.images.reduce((n, i) => n + Buffer.from(i.data_base64, "base64").length, 0);
