@@ -6,6 +6,7 @@ import { createResource, createSignal, For, type JSX, onCleanup, Show } from "so
 import { api } from "../api/client.ts";
 import { execClient, runFailure } from "../api/exec.ts";
 import { ErrorBanner } from "../components/feedback.tsx";
+import { Page } from "../components/page.tsx";
 import { setPageTitle } from "../lib/title.ts";
 import { SessionFiles } from "./run-page-files.tsx";
 
@@ -155,14 +156,7 @@ export function RunPage(): JSX.Element {
   };
 
   return (
-    <section class="page" aria-labelledby="run-title">
-      <header class="page-header">
-        <div>
-          <h1 id="run-title">Run</h1>
-          <p class="page-lede">Run Python or a shell command as your account and watch its output arrive live.</p>
-        </div>
-      </header>
-
+    <Page id="run" title="Run" lede="Run Python or a shell command as your account and watch its output arrive live.">
       <form
         class="form block"
         onSubmit={(e) => {
@@ -240,6 +234,6 @@ export function RunPage(): JSX.Element {
       </section>
 
       <SessionFiles sessionId={chosenSession()} version={runsDone()} />
-    </section>
+    </Page>
   );
 }
