@@ -3,6 +3,7 @@ import { createResource, createSignal, type JSX, onCleanup, Show } from "solid-j
 import { execClient, readSessionFile, runFailure, WRITE_FILE_MAX_BYTES } from "../api/exec.ts";
 import { DataTable } from "../components/data-table.tsx";
 import { EmptyState, ErrorBanner } from "../components/feedback.tsx";
+import { createBusy } from "../lib/busy.ts";
 
 const TYPE_LABEL: Record<FileType, string> = {
   [FileType.UNSPECIFIED]: "?",
@@ -81,7 +82,7 @@ function createSaver(): { save: (blob: Blob, name: string) => void; dispose: () 
  */
 export function SessionFiles(props: { sessionId: string | undefined; version: number }): JSX.Element {
   const [error, setError] = createSignal<string | undefined>();
-  const [busy, setBusy] = createSignal(false);
+  const { busy, run } = createBusy();
   const saver = createSaver();
   const queued = createFileQueue();
   onCleanup(saver.dispose);
@@ -99,16 +100,9 @@ export function SessionFiles(props: { sessionId: string | undefined; version: nu
       }
     },
   );
-  const act = async (work: () => Promise<void>) => {
+  const act = (work: () => Promise<void>) => {
     setError(undefined);
-    setBusy(true);
-    try {
-      await work();
-    } catch (err) {
-      setError(runFailure(err).message);
-    } finally {
-      setBusy(false);
-    }
+    return run(work, (err) => setError(runFailure(err).message));
   };
   const upload = (sessionId: string, input: HTMLInputElement) =>
     act(async () => {
