@@ -63,7 +63,7 @@ export function parseCommand(argv: readonly string[]): Command {
     if (stray) throw new UsageError(`${verb}: --${stray} is for run and sh`);
   }
   if (verb !== "session" && values.lease !== undefined) throw new UsageError("--lease is for session new");
-  const timeoutMs = values.timeout === undefined ? undefined : parseTimeout(values.timeout);
+  const timeoutMs = values.timeout === undefined ? undefined : positiveWhole(values.timeout, "--timeout", "milliseconds");
   const options = {
     ...(values.session !== undefined ? { session: nonEmpty(values.session, "--session") } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
@@ -154,7 +154,9 @@ function parseSession(args: readonly string[], lease: string | undefined): Comma
   switch (sub) {
     case "new":
       if (ids.length > 0) throw new UsageError(`session new: unexpected arguments: ${ids.join(" ")}`);
-      return lease === undefined ? { kind: "session-new" } : { kind: "session-new", leaseSec: parseLease(lease) };
+      return lease === undefined
+        ? { kind: "session-new" }
+        : { kind: "session-new", leaseSec: positiveWhole(lease, "--lease", "seconds") };
     case "ls":
       if (ids.length > 0) throw new UsageError(`session ls: unexpected arguments: ${ids.join(" ")}`);
       return { kind: "session-ls" };
@@ -168,16 +170,9 @@ function parseSession(args: readonly string[], lease: string | undefined): Comma
   }
 }
 
-function parseLease(raw: string): number {
+function positiveWhole(raw: string, flag: string, unit: string): number {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--lease must be a positive whole number of seconds, not ${raw}`);
-  return n;
-}
-
-function parseTimeout(raw: string): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--timeout must be a positive whole number of milliseconds, not ${raw}`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive whole number of ${unit}, not ${raw}`);
   return n;
 }
 
