@@ -108,7 +108,7 @@ function parse(argv: readonly string[]) {
  * Reads one side of a copy. `SESSION:PATH` is remote when the part before the first colon
  * has no slash (like scp); a local name with a colon is written `./name:x`.
  */
-export function parsePlace(arg: string): Place {
+function parsePlace(arg: string): Place {
   const colon = arg.indexOf(":");
   if (colon < 0 || arg.slice(0, colon).includes("/")) return { kind: "local", path: arg };
   const session = arg.slice(0, colon);

@@ -52,7 +52,7 @@ export function restClient(baseUrl: string, token: string, signal?: AbortSignal)
 }
 
 /** `message (code)` from a REST error body, or the HTTP status when the body is not one. */
-export async function errorMessage(res: Response): Promise<string> {
+async function errorMessage(res: Response): Promise<string> {
   const text = await res.text().catch(() => "");
   try {
     const body = JSON.parse(text) as Partial<ErrorBody>;
