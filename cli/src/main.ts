@@ -90,12 +90,19 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     createConnectTransport({ baseUrl: `${url.replace(/\/+$/, "")}/api/connect`, httpVersion: "1.1", interceptors: [bearer] }),
   );
   // Ctrl-C (or a TERM) closes the stream: the console cancels the program in its sandbox.
+  process.exitCode = await untilInterrupted((signal) =>
+    runProgram(client, request, { stdout: writer(process.stdout), stderr: err }, signal),
+  );
+}
+
+/** Runs `work` with a signal that Ctrl-C (SIGINT) or SIGTERM aborts, listening only while it runs. */
+async function untilInterrupted<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    process.exitCode = await runProgram(client, request, { stdout: writer(process.stdout), stderr: err }, stop.signal);
+    return await work(stop.signal);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -110,38 +117,33 @@ async function restCommand(
   sinks: Sinks,
 ): Promise<number> {
   // Ctrl-C aborts the transfer; a download's temporary file is removed on the way out.
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  const rest = restClient(url, token, stop.signal);
-  try {
-    switch (cmd.kind) {
-      case "cp":
-        if (cmd.to.kind === "remote" && cmd.from.kind === "local") await upload(rest, cmd.from.path, cmd.to, sinks);
-        else if (cmd.from.kind === "remote" && cmd.to.kind === "local") await download(rest, cmd.from, cmd.to.path, sinks);
-        break;
-      case "session-new":
-        await sessionNew(rest, cmd.leaseSec, sinks);
-        break;
-      case "session-ls":
-        await sessionList(rest, sinks);
-        break;
-      case "session-rm":
-        await sessionRemove(rest, cmd.sessions, sinks);
-        break;
+  return untilInterrupted(async (signal) => {
+    const rest = restClient(url, token, signal);
+    try {
+      switch (cmd.kind) {
+        case "cp":
+          if (cmd.to.kind === "remote" && cmd.from.kind === "local") await upload(rest, cmd.from.path, cmd.to, sinks);
+          else if (cmd.from.kind === "remote" && cmd.to.kind === "local") await download(rest, cmd.from, cmd.to.path, sinks);
+          break;
+        case "session-new":
+          await sessionNew(rest, cmd.leaseSec, sinks);
+          break;
+        case "session-ls":
+          await sessionList(rest, sinks);
+          break;
+        case "session-rm":
+          await sessionRemove(rest, cmd.sessions, sinks);
+          break;
+      }
+      return 0;
+    } catch (e) {
+      if (signal.aborted) {
+        await sinks.stderr("onlyboxes: stopped\n");
+        return EXIT_INTERRUPTED;
+      }
+      if (!(e instanceof CliError)) throw e;
+      await sinks.stderr(`onlyboxes: ${e.message}\n`);
+      return EXIT_FAILED;
     }
-    return 0;
-  } catch (e) {
-    if (stop.signal.aborted) {
-      await sinks.stderr("onlyboxes: stopped\n");
-      return EXIT_INTERRUPTED;
-    }
-    if (!(e instanceof CliError)) throw e;
-    await sinks.stderr(`onlyboxes: ${e.message}\n`);
-    return EXIT_FAILED;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  });
 }
