@@ -6,7 +6,7 @@
 //
 //   node bench/cpu-bench.mjs [--n 1000] [--terminal] [--env NAME=value ...]
 import { readFileSync } from "node:fs";
-import { childrenOf, fmt, numberArg, percentile, request, signInWithToken, startConsole } from "./lib.mjs";
+import { childrenOf, fmt, numberArg, percentile, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
 
 const N = numberArg("n", 1000);
 const TICK_MS = 10; // USER_HZ = 100 on Linux
@@ -45,7 +45,7 @@ try {
     // The worker says hello before Docker is ready: wait for its terminal capability.
     let first = await terminal({ command: "true", lease_ttl_sec: 600 });
     for (let i = 0; i < 600 && first.status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       first = await terminal({ command: "true", lease_ttl_sec: 600 });
     }
     const sessionId = JSON.parse(first.body).session_id;
