@@ -2,12 +2,11 @@
 // The figures of the product's performance table, each next to its floor, in one run
 // against one self-hosted console (`npm start` with its defaults: one account, the local
 // worker), plus a breakdown of where pythonExec's and terminalExec's time goes. Start-up
-// and memory rows come from bench/startup-bench.mjs when it is there. Bounded.
+// and memory rows come from bench/startup-bench.mjs, run after. Bounded.
 //
 //   node bench/table.mjs [--seq 500] [--python 30] [--py-pause 500] [--terminal 100] [--burst-sec 5]
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { register } from "tsx/esm/api";
@@ -217,8 +216,6 @@ console.table(rows.map(([figure, now, target]) => ({ figure, measured: now, targ
 console.log("Where the time goes (p50 ms):");
 console.table(breakdown.map(([call, part, ms]) => ({ call, part, ms })));
 
+phase("start-up and memory (bench/startup-bench.mjs)");
 const startup = path.join(root, "bench", "startup-bench.mjs");
-if (existsSync(startup)) {
-  phase("start-up and memory (bench/startup-bench.mjs)");
-  await new Promise((resolve) => spawn(process.execPath, [startup], { stdio: "inherit" }).once("exit", resolve));
-}
+await new Promise((resolve) => spawn(process.execPath, [startup], { stdio: "inherit" }).once("exit", resolve));
