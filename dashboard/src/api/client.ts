@@ -106,7 +106,6 @@ export const api = {
 
 /** A message fit for an error banner, whatever was thrown. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
   if (err instanceof Error) return err.message;
   return String(err);
 }

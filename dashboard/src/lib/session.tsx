@@ -1,5 +1,5 @@
 import { type Accessor, createContext, createSignal, type JSX, onCleanup, useContext } from "solid-js";
-import { ApiError, api, setUnauthorizedListener } from "../api/client.ts";
+import { ApiError, api, errorMessage, setUnauthorizedListener } from "../api/client.ts";
 import type { SessionInfo } from "../api/types.ts";
 
 export type SessionState = "checking" | "signed-in" | "signed-out";
@@ -40,7 +40,7 @@ export function SessionProvider(props: { children: JSX.Element }): JSX.Element {
       setInfo(undefined);
       setState("signed-out");
       if (!(err instanceof ApiError && err.status === 401)) {
-        setRestoreError(err instanceof Error ? err.message : String(err));
+        setRestoreError(errorMessage(err));
       }
     }
   };

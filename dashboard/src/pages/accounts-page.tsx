@@ -1,5 +1,5 @@
 import { createSignal, For, type JSX, Show } from "solid-js";
-import { ApiError, api } from "../api/client.ts";
+import { ApiError, api, errorMessage } from "../api/client.ts";
 import type { RegisteredAccount } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { EmptyState, Notice } from "../components/feedback.tsx";
@@ -17,7 +17,7 @@ export const PASSWORD_MIN = 12;
 type AccountErrors = FormErrors<"username" | "password">;
 
 function registerErrors(err: unknown): AccountErrors {
-  if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
+  if (!(err instanceof ApiError)) return { form: errorMessage(err) };
   if (err.status === 409) return { username: "This username is taken (usernames ignore case)." };
   if (err.status === 403) return { form: "Registration is disabled on this console, or your account is not an administrator." };
   if (err.status === 400) return /password/i.test(err.message) ? { password: err.message } : { username: err.message };

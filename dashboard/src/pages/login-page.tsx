@@ -1,6 +1,6 @@
 import { Navigate, useNavigate, useSearchParams } from "@solidjs/router";
 import { createSignal, type JSX, Show } from "solid-js";
-import { ApiError } from "../api/client.ts";
+import { ApiError, errorMessage } from "../api/client.ts";
 import { Notice } from "../components/feedback.tsx";
 import { SessionGate } from "../components/session-gate.tsx";
 import { SubmitButton } from "../components/text-field.tsx";
@@ -21,7 +21,7 @@ function signInMessage(err: unknown): string {
     if (err.status === 429) return "Too many attempts. Wait a moment and try again.";
     return err.message;
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** The sign-in form; also where expired sessions land, with a notice. */

@@ -1,5 +1,5 @@
 import { createSignal, For, type JSX, Show } from "solid-js";
-import { ApiError, api } from "../api/client.ts";
+import { ApiError, api, errorMessage } from "../api/client.ts";
 import type { CreatedToken, Token } from "../api/types.ts";
 import { CopyButton } from "../components/copy-button.tsx";
 import { DataTable } from "../components/data-table.tsx";
@@ -38,7 +38,7 @@ export function validateTokenInput(name: string, token: string): FieldErrors {
 
 /** Puts a console rejection next to the field it is about. */
 function serverFieldErrors(err: unknown): FieldErrors {
-  if (!(err instanceof ApiError)) return { form: err instanceof Error ? err.message : String(err) };
+  if (!(err instanceof ApiError)) return { form: errorMessage(err) };
   const msg = err.message;
   const aboutValue = /\b(value|token:)/i.test(msg) && !/\bname\b/i.test(msg);
   if (err.status === 409) {

@@ -1,6 +1,6 @@
 import { useSearchParams } from "@solidjs/router";
 import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
-import { api } from "../api/client.ts";
+import { api, errorMessage } from "../api/client.ts";
 import type { CreatedWorker, InflightCapability, WorkerItem, WorkerStatusFilter } from "../api/types.ts";
 import { AdminOnly } from "../components/admin-only.tsx";
 import { CopyButton } from "../components/copy-button.tsx";
@@ -114,7 +114,7 @@ function WorkersView(): JSX.Element {
         setCreated(await api.createWorker());
         await poll.refresh();
       },
-      (err) => setCreateError(err instanceof Error ? err.message : String(err)),
+      (err) => setCreateError(errorMessage(err)),
     );
 
   return (
