@@ -3,7 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { ErrorDetailSchema, ExecService } from "@onlyboxes/proto/exec";
 
 /** Where the console serves its Connect services (same origin: the session cookie authenticates). */
-export const CONNECT_BASE_URL = "/api/connect";
+const CONNECT_BASE_URL = "/api/connect";
 
 /**
  * A client of the console's ExecService. Built per use so it picks up the fetch of the

@@ -50,7 +50,7 @@ function parseTarget(value: string): Target {
 }
 
 /** Builds the ExecService request for what the form holds. */
-export function buildRunRequest(language: Language, target: Target, code: string): MessageInitShape<typeof RunRequestSchema> {
+function buildRunRequest(language: Language, target: Target, code: string): MessageInitShape<typeof RunRequestSchema> {
   const sessionId = target.kind === "session" ? target.id : target.kind === "new" && language === "python" ? newSessionId() : "";
   const createIfMissing = target.kind === "new" && language === "python";
   if (language === "python") {
