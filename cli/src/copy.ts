@@ -57,12 +57,8 @@ export async function upload(rest: RestClient, local: string, to: Remote, sinks:
  */
 export async function download(rest: RestClient, from: Remote, local: string, sinks: Sinks): Promise<void> {
   if (local === "-") {
-    const res = await rest.call(filesPath(from.session), { query: { path: from.path } });
-    try {
-      await pipeline(fromWeb(res), process.stdout, { end: false });
-    } catch (err) {
-      throw new CliError(`the download of ${from.session}:${from.path} broke off: ${(err as Error).message}`);
-    }
+    // The process owns stdout: the copy writes to it but never ends it.
+    await receive(await fetchFile(rest, from), from, process.stdout, false);
     return;
   }
   const isDir = await stat(local).then(
@@ -76,15 +72,11 @@ export async function download(rest: RestClient, from: Remote, local: string, si
     () => false,
   );
   if (!dirOk) throw new CliError(`${dir}: no such directory`);
-  const res = await rest.call(filesPath(from.session), { query: { path: from.path } });
+  const res = await fetchFile(rest, from);
   const expected = Number(res.headers.get("content-length") ?? Number.NaN);
   const temp = path.join(dir, `.${path.basename(target)}.${randomBytes(4).toString("hex")}.part`);
   try {
-    try {
-      await pipeline(fromWeb(res), createWriteStream(temp, { flags: "wx" }));
-    } catch (err) {
-      throw new CliError(`the download of ${from.session}:${from.path} broke off: ${(err as Error).message}`);
-    }
+    await receive(res, from, createWriteStream(temp, { flags: "wx" }), true);
     const got = (await stat(temp)).size;
     if (Number.isFinite(expected) && got !== expected) {
       throw new CliError(`the download of ${from.session}:${from.path} was cut short: ${got} of ${expected} bytes`);
@@ -93,6 +85,19 @@ export async function download(rest: RestClient, from: Remote, local: string, si
     await sinks.stderr(`onlyboxes: ${target} (${got} bytes)\n`);
   } finally {
     await rm(temp, { force: true });
+  }
+}
+
+function fetchFile(rest: RestClient, from: Remote): Promise<Response> {
+  return rest.call(filesPath(from.session), { query: { path: from.path } });
+}
+
+/** Streams a download's body into `to`; a broken stream becomes a CliError naming the remote file. */
+async function receive(res: Response, from: Remote, to: NodeJS.WritableStream, end: boolean): Promise<void> {
+  try {
+    await pipeline(fromWeb(res), to, { end });
+  } catch (err) {
+    throw new CliError(`the download of ${from.session}:${from.path} broke off: ${(err as Error).message}`);
   }
 }
 
