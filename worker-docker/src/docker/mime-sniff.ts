@@ -76,6 +76,9 @@ function looksLikeText(head: Buffer): boolean {
   return Buffer.from(whole.toString("utf8"), "utf8").equals(whole);
 }
 
+/** How many of a file's first bytes callers hand to sniffMimeType. */
+export const SNIFF_BYTES = 512;
+
 /**
  * The MIME type of a file from its first bytes and its name: magic numbers first, then the
  * extension, then a text check; `application/octet-stream` when nothing fits.
