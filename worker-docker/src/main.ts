@@ -1,6 +1,6 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
-import { createEchoCapability } from "./capabilities/echo.ts";
 import type { DockerBackend } from "./capabilities/docker-capabilities.ts";
+import { createEchoCapability } from "./capabilities/echo.ts";
 import type { Capability } from "./capabilities/types.ts";
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
