@@ -58,14 +58,20 @@ export class ShellSession {
     log: Logger,
   ): Promise<ShellSession> {
     return tracker.create(spec, async (id) => {
-      let session: ShellSession | null = null;
-      const io = await client.attach(id, (stream, data) => session?.scanners[stream].push(data));
-      session = new ShellSession(sessionId, id, io, log.child({ container_id: id }));
-      const s = session;
-      void io.closed.then(() => s.onClosed());
+      const session = await ShellSession.attach(client, id, sessionId, log);
       await client.start(id);
       return session;
     });
+  }
+
+  /** Attaches to the container's shell server: its output feeds the marker scanners. */
+  private static async attach(client: ContainerClient, id: string, sessionId: string, log: Logger): Promise<ShellSession> {
+    let session: ShellSession | null = null;
+    const io = await client.attach(id, (stream, data) => session?.scanners[stream].push(data));
+    const s = new ShellSession(sessionId, id, io, log.child({ container_id: id }));
+    session = s;
+    void io.closed.then(() => s.onClosed());
+    return s;
   }
 
   /**
@@ -80,11 +86,7 @@ export class ShellSession {
     log: Logger,
   ): Promise<ShellSession> {
     tracker.add(containerId);
-    let session: ShellSession | null = null;
-    const io = await client.attach(containerId, (stream, data) => session?.scanners[stream].push(data));
-    session = new ShellSession(sessionId, containerId, io, log.child({ container_id: containerId }));
-    const s = session;
-    void io.closed.then(() => s.onClosed());
+    const s = await ShellSession.attach(client, containerId, sessionId, log);
     s.busy = false;
     s.adopted = true;
     return s;
