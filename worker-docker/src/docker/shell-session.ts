@@ -92,11 +92,6 @@ export class ShellSession {
     return s;
   }
 
-  /** Lets go of the container without removing it (a clean stop keeps sessions for the next start). */
-  release(): void {
-    this.io.destroy();
-  }
-
   get alive(): boolean {
     return !this.dead;
   }
@@ -172,7 +167,10 @@ export class ShellSession {
     p?.reject(new SessionLostError("the session's container stopped while the command ran; the session was closed"));
   }
 
-  /** Drops the connection (the container itself is removed through the tracker). */
+  /**
+   * Drops the connection. The container itself is removed through the tracker, or, on a
+   * clean stop that keeps the session, left running for the next start to adopt.
+   */
   detach(): void {
     this.dead = true;
     this.io.destroy();
