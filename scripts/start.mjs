@@ -98,7 +98,7 @@ async function main() {
     }
   }
 
-  const { bundleDir, options, vars: tomlVars } = bundleConsole(root, dataDir, env);
+  const { bundleDir, options, vars: tomlVars } = bundleConsole(root, env);
   const shims = runtimeKind === "workerd" ? bundleSelfhost(root) : null;
   // Earlier launchers kept the bundle in the data directory; it is no longer read.
   rmSync(path.join(dataDir, "bundle"), { recursive: true, force: true });

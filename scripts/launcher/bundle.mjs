@@ -34,9 +34,9 @@ function prebuiltBundle(dir) {
  * Answers the bundle of the current sources (building it when missing into a folder of
  * node_modules/.cache named by their hash), or the prebuilt one CONSOLE_BUNDLE_DIR names:
  * its directory, the runtime options and [vars] from wrangler.toml, and whether an
- * existing bundle was used. `_dataDir` is no longer written (kept for callers).
+ * existing bundle was used.
  */
-export function bundleConsole(root, _dataDir, env = process.env) {
+export function bundleConsole(root, env = process.env) {
   const prebuilt = env.CONSOLE_BUNDLE_DIR?.trim();
   if (prebuilt) return prebuiltBundle(path.resolve(prebuilt));
   const configPath = path.join(root, "wrangler.toml");

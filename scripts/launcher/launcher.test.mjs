@@ -238,7 +238,7 @@ describe("prebuilt bundle", () => {
     const options = { compatibilityDate: "2026-04-20" };
     writeFileSync(path.join(dir, "launcher-cache.json"), JSON.stringify({ hash: "h", options, vars: { A: "1" } }));
     // No checkout at this root: bundling for real would fail.
-    const r = bundleConsole(path.join(tmp, "no-checkout"), path.join(tmp, "unused"), { CONSOLE_BUNDLE_DIR: dir });
+    const r = bundleConsole(path.join(tmp, "no-checkout"), { CONSOLE_BUNDLE_DIR: dir });
     assert.deepEqual(r, { bundleDir: dir, options, vars: { A: "1" }, cached: true });
   });
 
@@ -246,7 +246,7 @@ describe("prebuilt bundle", () => {
     const dir = path.join(tmp, "empty-prebuilt");
     mkdirSync(dir);
     assert.throws(
-      () => bundleConsole(tmp, tmp, { CONSOLE_BUNDLE_DIR: dir }),
+      () => bundleConsole(tmp, { CONSOLE_BUNDLE_DIR: dir }),
       (e) => e instanceof LauncherError && /CONSOLE_BUNDLE_DIR/.test(e.message),
     );
   });

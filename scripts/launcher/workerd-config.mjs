@@ -16,7 +16,7 @@ export function capnpString(value) {
 }
 
 /** Miniflare's name for the Durable Objects of a Worker called `scriptName`: the folder their SQLite files live in. */
-export function objectUniqueKey(scriptName, className) {
+function objectUniqueKey(scriptName, className) {
   return `${scriptName}-${className}`;
 }
 
@@ -31,7 +31,7 @@ const s = capnpString;
  * controlModule, distDir, doDir, d1Dir }`. `options` are wrangler.toml's runtime options
  * (compatibility date and flags, Durable Objects, D1 databases).
  */
-export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken, v8Flags = [] }) {
+export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken }) {
   const flags = options.compatibilityFlags ?? [];
   const objects = Object.entries(options.durableObjects ?? {}).map(([binding, o]) => ({
     binding,
@@ -103,7 +103,6 @@ const config :Workerd.Config = (
   services = [
   ${services.join(",\n  ")}
   ],
-  v8Flags = [${v8Flags.map(s).join(", ")}],
   sockets = [
     (name = "entry", address = ${s(listen)}, http = (), service = ${s(scriptName)}),
     (name = "control", address = "127.0.0.1:0", http = (), service = "control"),

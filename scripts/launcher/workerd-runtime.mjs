@@ -15,7 +15,7 @@ const SCRIPT_NAME = "onlyboxes-console";
 const CONFIG_FILE = "workerd.capnp";
 
 /** The workerd binary Miniflare would run (the workerd package of the checkout). */
-export function workerdBinary(root) {
+function workerdBinary(root) {
   const require = createRequire(path.join(root, "package.json"));
   return require("workerd").default;
 }

@@ -20,7 +20,7 @@ export interface WorkerConfig {
 }
 
 /** Echo's slots unless WORKER_ECHO_MAX_INFLIGHT (or WORKER_MAX_INFLIGHT) says otherwise: the console's claim cap. */
-export const DEFAULT_ECHO_MAX_INFLIGHT = 64;
+const DEFAULT_ECHO_MAX_INFLIGHT = 64;
 
 /** Thrown for invalid configuration; the message names the variable and what is expected. */
 export class ConfigError extends Error {

@@ -1,4 +1,5 @@
 import { Agent, type CapabilitySource } from "./agent.ts";
+import type { DockerBackend } from "./capabilities/docker-capabilities.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
 import type { Capability } from "./capabilities/types.ts";
 import { ConfigError, parseWorkerConfig, type WorkerConfig } from "./config.ts";
@@ -87,7 +88,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const echo = createEchoCapability(config.echoMaxInflight, config.echoDelayMs);
   const sources: CapabilitySource[] = [{ capabilities: () => [echo], onChange: () => {} }];
   const late = new LateCapabilitySource();
-  let docker: Promise<CapabilitySource & { close(opts?: { keepSessions?: boolean }): Promise<void> }> | undefined;
+  let docker: Promise<DockerBackend> | undefined;
   if (config.dockerEnabled) {
     // Loaded only when wanted, so an echo-only worker never touches Docker.
     const { parseDockerConfig } = await import("./docker-config.ts");

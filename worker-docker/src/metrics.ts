@@ -93,7 +93,6 @@ export class WorkerMetrics {
       exec: wrap("exec", (id, options, sink) => client.exec(id, options, sink)),
       execAttached: wrap("execAttached", (id, options, sink) => client.execAttached(id, options, sink)),
       execStream: wrap("execStream", (id, options, sink) => client.execStream(id, options, sink)),
-      listByLabels: wrap("listByLabels", (labels) => client.listByLabels(labels)),
       listDetailed: wrap("listDetailed", (labels) => client.listDetailed(labels)),
     };
   }

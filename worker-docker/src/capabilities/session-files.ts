@@ -12,7 +12,7 @@ import {
 } from "@onlyboxes/proto";
 import type { ExecStream } from "../docker/container-client.ts";
 import { engineMessage } from "../docker/docker-container-client.ts";
-import { sniffMimeType } from "../docker/mime-sniff.ts";
+import { SNIFF_BYTES, sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { abortFailure, raceAbort, runSignal } from "../docker/run-signal.ts";
@@ -20,9 +20,6 @@ import type { ShellSession } from "../docker/shell-session.ts";
 import { pathFailure } from "./path-failure.ts";
 import { SessionCapability } from "./session-capability.ts";
 import { type CommandContext, CommandFailure } from "./types.ts";
-
-/** Bytes the media type is sniffed from. */
-const SNIFF_BYTES = 512;
 
 /*
  * Every script runs inside the session container as the sandbox user (docker exec with

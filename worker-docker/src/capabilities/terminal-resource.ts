@@ -1,15 +1,12 @@
 import { type TerminalResourceResult, terminalResourcePayload } from "@onlyboxes/proto";
 import { engineMessage } from "../docker/docker-container-client.ts";
-import { sniffMimeType } from "../docker/mime-sniff.ts";
+import { SNIFF_BYTES, sniffMimeType } from "../docker/mime-sniff.ts";
 import { BoundedBuffer } from "../docker/output-collector.ts";
 import { readPayload } from "../docker/payload-fields.ts";
 import { raceAbort, runSignal } from "../docker/run-signal.ts";
 import { pathFailure } from "./path-failure.ts";
 import { SessionCapability } from "./session-capability.ts";
 import { type CommandContext, CommandFailure } from "./types.ts";
-
-/** Bytes read for `validate` to tell the type. */
-const SNIFF_BYTES = 512;
 
 /**
  * Runs inside the session container as the sandbox user, so paths (and symlinks) resolve

@@ -110,8 +110,6 @@ export interface ContainerClient {
   execStream(id: string, options: ExecOptions, sink: OutputSink): Promise<ExecStream>;
   /** Starts a command in a running container with stdin attached: a private channel to that process. */
   execAttached(id: string, options: ExecOptions, sink: OutputSink): Promise<AttachedStreams>;
-  /** Ids of all containers (running or not) carrying every given label. */
-  listByLabels(labels: Record<string, string>): Promise<string[]>;
   /** All containers carrying every given label, with their labels and whether they run. */
   listDetailed(labels: Record<string, string>): Promise<ListedContainer[]>;
 }

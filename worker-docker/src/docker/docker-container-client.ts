@@ -222,14 +222,6 @@ export class DockerContainerClient implements ContainerClient {
     return wireStreams(socket, sink, this.log);
   }
 
-  async listByLabels(labels: Record<string, string>): Promise<string[]> {
-    const list = await this.docker.listContainers({
-      all: true,
-      filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
-    });
-    return list.map((c) => c.Id);
-  }
-
   async listDetailed(labels: Record<string, string>): Promise<ListedContainer[]> {
     const list = await this.docker.listContainers({
       all: true,

@@ -44,6 +44,11 @@ export class FrameSplitter {
     }
   }
 
+  /** Whether the bytes so far end inside a frame (its header or its payload is incomplete). */
+  get midFrame(): boolean {
+    return this.headFill > 0 || this.remaining > 0;
+  }
+
   /** Ignores every further byte (the framing saw its last frame, or one it refuses). */
   stop(): void {
     this.stopped = true;

@@ -1,3 +1,5 @@
+import { FrameSplitter } from "./frame-splitter.ts";
+
 /** The first 8 bytes of every PNG file. */
 export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -18,49 +20,39 @@ export interface CollectedImages {
 export class ImageCollector {
   private readonly images: Buffer[] = [];
   private used = 0;
-  private readonly header = Buffer.alloc(4);
-  private headerFill = 0;
-  /** Bytes of the current record still to come; -1 while reading a header. */
-  private remaining = -1;
   /** The current record's bytes, or null when it is being skipped. */
   private current: Buffer[] | null = null;
   private truncated = false;
+  private readonly frames = new FrameSplitter(4, {
+    header: (header) => this.start(header.readUInt32BE(0)),
+    payload: (part, left) => {
+      // Copied: the engine's socket buffers are reused.
+      this.current?.push(Buffer.from(part));
+      if (left === 0) this.finish();
+    },
+  });
 
   constructor(private readonly limit: number) {}
 
   push(data: Buffer): void {
-    let offset = 0;
-    while (offset < data.length) {
-      if (this.remaining < 0) {
-        const take = Math.min(4 - this.headerFill, data.length - offset);
-        data.copy(this.header, this.headerFill, offset, offset + take);
-        this.headerFill += take;
-        offset += take;
-        if (this.headerFill < 4) return;
-        this.headerFill = 0;
-        this.remaining = this.header.readUInt32BE(0);
-        if (this.remaining > this.limit - this.used) {
-          this.truncated = true;
-          this.current = null;
-        } else {
-          this.current = [];
-        }
-        if (this.remaining === 0) this.finish();
-        continue;
-      }
-      const take = Math.min(this.remaining, data.length - offset);
-      // Copied: the engine's socket buffers are reused.
-      this.current?.push(Buffer.from(data.subarray(offset, offset + take)));
-      this.remaining -= take;
-      offset += take;
-      if (this.remaining === 0) this.finish();
+    this.frames.push(data);
+  }
+
+  /** Begins a record of `length` bytes, kept only if it fits the budget left. */
+  private start(length: number): number {
+    if (length > this.limit - this.used) {
+      this.truncated = true;
+      this.current = null;
+    } else {
+      this.current = [];
     }
+    if (length === 0) this.finish();
+    return length;
   }
 
   private finish(): void {
     const parts = this.current;
     this.current = null;
-    this.remaining = -1;
     if (parts === null) return;
     const png = Buffer.concat(parts);
     if (png.length < PNG_SIGNATURE.length || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) {
@@ -75,7 +67,7 @@ export class ImageCollector {
   collect(): CollectedImages {
     return {
       images: this.images.map((png) => ({ mime_type: "image/png", data_base64: png.toString("base64") })),
-      truncated: this.truncated || this.remaining >= 0 || this.headerFill > 0,
+      truncated: this.truncated || this.frames.midFrame,
     };
   }
 }

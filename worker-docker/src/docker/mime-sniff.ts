@@ -1,3 +1,4 @@
+import { PNG_SIGNATURE } from "./image-collector.ts";
 import { completeUtf8Length } from "./output-collector.ts";
 
 const BY_EXTENSION: Record<string, string> = {
@@ -43,7 +44,7 @@ const BY_EXTENSION: Record<string, string> = {
 
 /** Formats recognised by their first bytes; these win over the file name. */
 const MAGIC: Array<{ mime: string; test: (b: Buffer) => boolean }> = [
-  { mime: "image/png", test: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
+  { mime: "image/png", test: (b) => b.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE) },
   { mime: "image/jpeg", test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
   { mime: "image/gif", test: (b) => ["GIF87a", "GIF89a"].includes(b.subarray(0, 6).toString("latin1")) },
   {
@@ -75,6 +76,9 @@ function looksLikeText(head: Buffer): boolean {
   const whole = head.subarray(0, completeUtf8Length(head));
   return Buffer.from(whole.toString("utf8"), "utf8").equals(whole);
 }
+
+/** How many of a file's first bytes callers hand to sniffMimeType. */
+export const SNIFF_BYTES = 512;
 
 /**
  * The MIME type of a file from its first bytes and its name: magic numbers first, then the

@@ -202,7 +202,7 @@ export type BootstrapEvent =
   | { kind: "protocol_error"; message: string };
 
 /** Frame kinds: program stdout, stderr, exit code, figure-pipe bytes, cell status (session kernel only). */
-export const FRAME = { stdout: 1, stderr: 2, exit: 3, image: 4, status: 5 } as const;
+const FRAME = { stdout: 1, stderr: 2, exit: 3, image: 4, status: 5 } as const;
 
 const HEADER = 5;
 /** The bootstrap reads at most 64 KiB per `os.read`, so no genuine output or figure frame is larger. */

@@ -58,14 +58,20 @@ export class ShellSession {
     log: Logger,
   ): Promise<ShellSession> {
     return tracker.create(spec, async (id) => {
-      let session: ShellSession | null = null;
-      const io = await client.attach(id, (stream, data) => session?.scanners[stream].push(data));
-      session = new ShellSession(sessionId, id, io, log.child({ container_id: id }));
-      const s = session;
-      void io.closed.then(() => s.onClosed());
+      const session = await ShellSession.attach(client, id, sessionId, log);
       await client.start(id);
       return session;
     });
+  }
+
+  /** Attaches to the container's shell server: its output feeds the marker scanners. */
+  private static async attach(client: ContainerClient, id: string, sessionId: string, log: Logger): Promise<ShellSession> {
+    let session: ShellSession | null = null;
+    const io = await client.attach(id, (stream, data) => session?.scanners[stream].push(data));
+    const s = new ShellSession(sessionId, id, io, log.child({ container_id: id }));
+    session = s;
+    void io.closed.then(() => s.onClosed());
+    return s;
   }
 
   /**
@@ -80,19 +86,10 @@ export class ShellSession {
     log: Logger,
   ): Promise<ShellSession> {
     tracker.add(containerId);
-    let session: ShellSession | null = null;
-    const io = await client.attach(containerId, (stream, data) => session?.scanners[stream].push(data));
-    session = new ShellSession(sessionId, containerId, io, log.child({ container_id: containerId }));
-    const s = session;
-    void io.closed.then(() => s.onClosed());
+    const s = await ShellSession.attach(client, containerId, sessionId, log);
     s.busy = false;
     s.adopted = true;
     return s;
-  }
-
-  /** Lets go of the container without removing it (a clean stop keeps sessions for the next start). */
-  release(): void {
-    this.io.destroy();
   }
 
   get alive(): boolean {
@@ -170,7 +167,10 @@ export class ShellSession {
     p?.reject(new SessionLostError("the session's container stopped while the command ran; the session was closed"));
   }
 
-  /** Drops the connection (the container itself is removed through the tracker). */
+  /**
+   * Drops the connection. The container itself is removed through the tracker, or, on a
+   * clean stop that keeps the session, left running for the next start to adopt.
+   */
   detach(): void {
     this.dead = true;
     this.io.destroy();

@@ -179,7 +179,7 @@ export class TerminalSessions {
     for (const [id, e] of [...this.entries]) {
       if (keep && e.state === "ready" && e.session.alive && !e.session.busy) {
         this.entries.delete(id);
-        e.session.release();
+        e.session.detach();
         this.tracker.forget(e.session.containerId);
         this.log.info("terminal session kept for the next start", { session_id: id, container_id: e.session.containerId });
       } else drops.push(this.drop(id));

@@ -40,7 +40,6 @@ function forgingEngine(reply: (push: (chunk: Buffer) => void) => void) {
     exec: async () => 0,
     execStream: () => Promise.reject(new Error("not used by pythonExec")),
     execAttached: () => Promise.reject(new Error("no sessions in this test")),
-    listByLabels: async () => [],
     listDetailed: async () => [],
   };
   return { client, removed };
