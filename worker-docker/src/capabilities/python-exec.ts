@@ -126,13 +126,15 @@ export class PythonExec implements Capability {
     return this.pool.ready;
   }
 
-  /** Removes the idle pool; runs in flight remove their own containers. */
+  /** Removes the idle pool and ends the sessions' kernels; runs in flight remove their own containers. */
   async close(): Promise<void> {
+    this.inSessions.closeAll();
     await this.pool.close();
   }
 
-  /** Forgets the pool without engine calls (the engine went away). */
+  /** Forgets the pool and the sessions' kernels without engine calls (the engine went away). */
   forget(): void {
+    this.inSessions.closeAll();
     this.pool.forgetAll();
   }
 }

@@ -104,6 +104,16 @@ export class PythonSessions {
     }
   }
 
+  /**
+   * Ends every kernel server (and its exec stream into the container); the session
+   * containers stay, so a clean stop that keeps sessions leaves no socket behind and the
+   * next worker starts a fresh interpreter in each.
+   */
+  closeAll(): void {
+    for (const entry of this.kernels.values()) entry.kernel?.close();
+    this.kernels.clear();
+  }
+
   /** Forgets sessions this worker no longer holds (the map would otherwise grow forever). */
   private forgetGone(sessions: TerminalSessions): void {
     for (const [key, entry] of this.kernels) {
