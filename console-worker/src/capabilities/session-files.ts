@@ -15,6 +15,7 @@ import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
 import { dispatch, outcomeError } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
+import { intVar } from "../lib/limits.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
 import type { SessionSnapshot } from "../objects/session.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
@@ -33,17 +34,14 @@ const cache = new WeakMap<Env, number>();
 export function fileMaxBytes(env: Env): number {
   const cached = cache.get(env);
   if (cached !== undefined) return cached;
-  const raw = env.CONSOLE_FILE_MAX_BYTES?.trim();
-  let n = DEFAULT_FILE_MAX_BYTES;
-  if (raw) {
-    n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!(n >= FILE_MAX_BYTES_LIMIT.min && n <= FILE_MAX_BYTES_LIMIT.max)) {
-      throw new AppError(
-        "internal",
-        `console misconfigured: CONSOLE_FILE_MAX_BYTES must be an integer between ${FILE_MAX_BYTES_LIMIT.min} and ${FILE_MAX_BYTES_LIMIT.max}, got "${raw}"`,
-      );
-    }
-  }
+  // Trimmed so a refusal quotes the value without its padding.
+  const n = intVar(
+    "CONSOLE_FILE_MAX_BYTES",
+    env.CONSOLE_FILE_MAX_BYTES?.trim(),
+    DEFAULT_FILE_MAX_BYTES,
+    FILE_MAX_BYTES_LIMIT.min,
+    FILE_MAX_BYTES_LIMIT.max,
+  );
   cache.set(env, n);
   return n;
 }
