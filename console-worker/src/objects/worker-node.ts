@@ -392,9 +392,8 @@ export class WorkerNode extends DurableObject<Env> {
     onOutput?: (chunk: OutputChunk) => unknown,
     admission?: Admission,
   ): Promise<DispatchOutcome> {
-    const started = admission ? this.start(frame, { onOutput }, admission) : this.start(frame, { onOutput });
-    if (started instanceof Promise) return await started;
-    return "outcome" in started ? await started.outcome : await this.notSent(started);
+    const started = this.start(frame, { onOutput }, admission);
+    return await (started instanceof Promise ? started : this.outcomeOf(started));
   }
 
   /**
@@ -543,7 +542,7 @@ export class WorkerNode extends DurableObject<Env> {
    * deadline and answers the outcome once it ran (or was refused).
    */
   private start(frame: DispatchFrame, hooks: CommandHooks): Started;
-  private start(frame: DispatchFrame, hooks: CommandHooks, admission: Admission): Started | Promise<DispatchOutcome>;
+  private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome>;
   private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome> {
     const ws = this.currentSocket();
     if (!ws) {
@@ -588,7 +587,7 @@ export class WorkerNode extends DurableObject<Env> {
         // Launched synchronously, so the slot is taken before anything else can count it.
         admit: () => {
           clearTimeout(timer);
-          resolve(this.launched(frame, hooks));
+          resolve(this.outcomeOf(this.launch(frame, hooks)));
         },
         refuse: (o) => {
           clearTimeout(timer);
@@ -599,9 +598,8 @@ export class WorkerNode extends DurableObject<Env> {
     });
   }
 
-  /** Launches a command admitted from the queue and answers its outcome. */
-  private launched(frame: DispatchFrame, hooks: CommandHooks): Promise<DispatchOutcome> {
-    const s = this.launch(frame, hooks);
+  /** The outcome of a command started (or of one that could not be sent). */
+  private outcomeOf(s: Started): Promise<DispatchOutcome> {
     return "outcome" in s ? s.outcome : this.notSent(s);
   }
 
