@@ -46,6 +46,11 @@ export function fileMaxBytes(env: Env): number {
   return n;
 }
 
+/** Refuses a file of `size` bytes above `max` before any of it is read (REST and Connect uploads alike). */
+export function refuseAbove(size: number, max: number): void {
+  if (size > max) throw new AppError("file_too_large", `the file is larger than the limit of ${max} bytes`);
+}
+
 function toView(s: SessionSnapshot): SessionView {
   return {
     session_id: s.sessionId,
