@@ -300,7 +300,7 @@ export class WorkerNode extends DurableObject<Env> {
       .bind(
         checked.value.nodeName,
         checked.value.executorKind,
-        JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
+        capsColumn(caps),
         JSON.stringify(labels),
         checked.value.version,
         this.lastSeen,
@@ -339,9 +339,7 @@ export class WorkerNode extends DurableObject<Env> {
       return;
     }
     const caps = checked.value;
-    await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
-      .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
-      .run();
+    await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?").bind(capsColumn(caps), att.nodeId).run();
     this.setCaps(caps);
     await this.ctx.storage.put("caps", caps);
     const labels = JSON.parse(
@@ -789,6 +787,11 @@ export class WorkerNode extends DurableObject<Env> {
       .bind(this.lastSeen || null, this.nodeId)
       .run();
   }
+}
+
+/** The `workers.capabilities` column as the hello and a capabilities update both write it. */
+function capsColumn(caps: readonly CapabilitySlot[]): string {
+  return JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight })));
 }
 
 /**
