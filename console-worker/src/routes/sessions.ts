@@ -18,7 +18,7 @@ import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
 
 /** The session id of the path; a malformed one is as absent as an unknown one. */
-function idParam(c: Context<AppEnv>): string {
+export function idParam(c: Context<AppEnv>): string {
   const checked = sessionId.safeParse(c.req.param("id"));
   if (!checked.success) throw new AppError("session_not_found", "session not found");
   return checked.data;
