@@ -801,7 +801,7 @@ function capsColumn(caps: readonly CapabilitySlot[]): string {
 export const QUEUE_MARGIN_MS = 100;
 
 /** Default of CONSOLE_QUEUE_MAX: calls that may wait for a slot, per node and capability. */
-export const DEFAULT_QUEUE_MAX = 256;
+const DEFAULT_QUEUE_MAX = 256;
 
 /** CONSOLE_QUEUE_MAX, or its default when unset or not a positive integer. */
 function queueMax(env: Env): number {
