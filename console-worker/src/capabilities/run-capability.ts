@@ -3,6 +3,7 @@ import type { Env } from "../env.ts";
 import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
 import { runPythonSession } from "./python-session.ts";
+import type { SessionRunOptions } from "./session-command.ts";
 import { readTerminalResource, runTerminal } from "./terminal.ts";
 
 /** A validated input for one capability. */
@@ -37,7 +38,7 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
           env,
           opts.accountId,
           { ...call.payload, session_id: call.payload.session_id, timeout_ms: opts.timeoutMs },
-          { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) },
+          sessionRunOptions(opts),
         );
       }
       return runStateless(env, call, opts);
@@ -45,12 +46,7 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
       return runStateless(env, call, opts);
     case "terminalExec":
       opts.onPlaced?.({});
-      return runTerminal(
-        env,
-        opts.accountId,
-        { ...call.payload, timeout_ms: opts.timeoutMs },
-        { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) },
-      );
+      return runTerminal(env, opts.accountId, { ...call.payload, timeout_ms: opts.timeoutMs }, sessionRunOptions(opts));
     case "terminalResource": {
       opts.onPlaced?.({});
       const read = readTerminalResource(env, opts.accountId, {
@@ -63,6 +59,11 @@ export async function runCapability(env: Env, call: CapabilityCall, opts: RunCap
       return opts.signal ? untilAborted(read, opts.signal) : read;
     }
   }
+}
+
+/** The part of the options a session command takes: its cancel signal and output stream, when given. */
+function sessionRunOptions(opts: RunCapabilityOptions): SessionRunOptions {
+  return { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onOutput ? { onOutput: opts.onOutput } : {}) };
 }
 
 /** A fresh-container capability: straight to any node that offers it. */

@@ -15,6 +15,7 @@ import type { Env } from "../env.ts";
 import { newId } from "../lib/crypto.ts";
 import { dispatch, outcomeError } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
+import { intVar } from "../lib/limits.ts";
 import { accountLimitsStub } from "../objects/account-limits.ts";
 import type { SessionSnapshot } from "../objects/session.ts";
 import { type DispatchOutcome, workerNodeStub } from "../objects/worker-node.ts";
@@ -33,19 +34,21 @@ const cache = new WeakMap<Env, number>();
 export function fileMaxBytes(env: Env): number {
   const cached = cache.get(env);
   if (cached !== undefined) return cached;
-  const raw = env.CONSOLE_FILE_MAX_BYTES?.trim();
-  let n = DEFAULT_FILE_MAX_BYTES;
-  if (raw) {
-    n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!(n >= FILE_MAX_BYTES_LIMIT.min && n <= FILE_MAX_BYTES_LIMIT.max)) {
-      throw new AppError(
-        "internal",
-        `console misconfigured: CONSOLE_FILE_MAX_BYTES must be an integer between ${FILE_MAX_BYTES_LIMIT.min} and ${FILE_MAX_BYTES_LIMIT.max}, got "${raw}"`,
-      );
-    }
-  }
+  // Trimmed so a refusal quotes the value without its padding.
+  const n = intVar(
+    "CONSOLE_FILE_MAX_BYTES",
+    env.CONSOLE_FILE_MAX_BYTES?.trim(),
+    DEFAULT_FILE_MAX_BYTES,
+    FILE_MAX_BYTES_LIMIT.min,
+    FILE_MAX_BYTES_LIMIT.max,
+  );
   cache.set(env, n);
   return n;
+}
+
+/** Refuses a file of `size` bytes above `max` before any of it is read (REST and Connect uploads alike). */
+export function refuseAbove(size: number, max: number): void {
+  if (size > max) throw new AppError("file_too_large", `the file is larger than the limit of ${max} bytes`);
 }
 
 function toView(s: SessionSnapshot): SessionView {

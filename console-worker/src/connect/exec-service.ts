@@ -10,6 +10,7 @@ import {
   type RunResultSchema,
 } from "@onlyboxes/proto/exec";
 import { type CapabilityCall, runCapability } from "../capabilities/run-capability.ts";
+import { fromBase64 } from "../lib/crypto.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
 import { validate } from "../lib/validate.ts";
@@ -130,13 +131,6 @@ function splitImages(result: unknown): {
     out.push({ mimeType: mime, data: fromBase64(image.data_base64), name: `figure-${out.length + 1}.png` });
   }
   return { images: out, rest };
-}
-
-function fromBase64(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return bytes;
 }
 
 /** The common fields of pythonExec and terminalExec results, and the whole result as JSON. */

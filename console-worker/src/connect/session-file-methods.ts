@@ -2,10 +2,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { fileQuery, listQuery, sessionId } from "@onlyboxes/proto";
 import { type ExecService, FileType, type ReadFileResponseSchema } from "@onlyboxes/proto/exec";
-import { deleteFile, downloadFile, fileMaxBytes, listFiles, uploadFile } from "../capabilities/session-files.ts";
-import { AppError } from "../lib/errors.ts";
+import { deleteFile, downloadFile, fileMaxBytes, listFiles, refuseAbove, uploadFile } from "../capabilities/session-files.ts";
 import { validate } from "../lib/validate.ts";
-import { guard, guarded, scopeOf, toConnectError } from "./call-scope.ts";
+import { guard, guarded, scopeOf } from "./call-scope.ts";
 
 /**
  * Largest file one WriteFile carries. The whole message is held by the console while it
@@ -86,9 +85,7 @@ export const sessionFileMethods: Pick<ServiceImpl<typeof ExecService>, "listFile
       guard(() => fileMaxBytes(env)),
       CONNECT_WRITE_MAX_BYTES,
     );
-    if (req.data.byteLength > max) {
-      throw toConnectError(new AppError("file_too_large", `the file is larger than the limit of ${max} bytes`));
-    }
+    guard(() => refuseAbove(req.data.byteLength, max));
     const body = new Response(req.data).body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     const written = await guarded(uploadFile(env, account.accountId, session_id, path, body));
     return { path: written.path, size: BigInt(written.size) };

@@ -16,6 +16,14 @@ export async function hmacHex(hashKey: string, value: string): Promise<string> {
   return toHex(new Uint8Array(sig));
 }
 
+/** The bytes of a base64 text (atob's alphabet; anything else throws). */
+export function fromBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
 export function toHex(bytes: Uint8Array): string {
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");

@@ -18,7 +18,8 @@ export const DEFAULT_ACCOUNT_MAX_RUNS = 8;
 /** 12 hours: a working day of an agent in one sandbox, and the dashboard session's own TTL. */
 export const DEFAULT_SESSION_MAX_LIFETIME_SEC = 43_200;
 
-function intVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+/** An integer variable within [min, max], or `fallback` when unset; anything else is a 500 naming the variable. */
+export function intVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   const v = value?.trim();
   if (!v) return fallback;
   const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;

@@ -45,23 +45,13 @@ export class OutputLog {
     const kept = chunk.data.byteLength > room ? chunk.data.subarray(0, room) : chunk.data;
     this.bytes[chunk.stream] += kept.byteLength;
     const data = this.decoders[chunk.stream].decode(kept, { stream: true });
-    if (data === "") return;
-    const event: OutputEvent = { stream: chunk.stream, data };
-    this.events.push(event);
-    for (const s of this.subscribers) this.deliver(s, event);
+    this.record(chunk.stream, data);
   }
 
   /** Flushes what the decoders hold and releases every subscriber once its deliveries are done. */
   end(): void {
     if (this.ended) return;
-    for (const stream of ["stdout", "stderr"] as const) {
-      const data = this.decoders[stream].decode();
-      if (data !== "") {
-        const event: OutputEvent = { stream, data };
-        this.events.push(event);
-        for (const s of this.subscribers) this.deliver(s, event);
-      }
-    }
+    for (const stream of ["stdout", "stderr"] as const) this.record(stream, this.decoders[stream].decode());
     this.ended = true;
     for (const s of this.subscribers) this.finish(s);
   }
@@ -83,6 +73,14 @@ export class OutputLog {
   /** Everything recorded so far (for tests and snapshots). */
   snapshot(): readonly OutputEvent[] {
     return this.events;
+  }
+
+  /** Keeps a decoded piece (an empty one is nothing) and hands it to every subscriber. */
+  private record(stream: OutputEvent["stream"], data: string): void {
+    if (data === "") return;
+    const event: OutputEvent = { stream, data };
+    this.events.push(event);
+    for (const s of this.subscribers) this.deliver(s, event);
   }
 
   private deliver(s: Subscriber, event: OutputEvent): void {

@@ -1,4 +1,4 @@
-import { constantTimeEqual } from "./crypto.ts";
+import { constantTimeEqual, fromBase64 } from "./crypto.ts";
 
 /** A stored password: PBKDF2-HMAC-SHA256 digest and salt (base64) with the iteration count used. */
 export interface PasswordHash {
@@ -15,13 +15,6 @@ function toBase64(bytes: Uint8Array): string {
   let bin = "";
   for (const b of bytes) bin += String.fromCharCode(b);
   return btoa(bin);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
 }
 
 async function derive(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {

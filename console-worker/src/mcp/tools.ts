@@ -20,6 +20,7 @@ import { type CapabilityCall, runCapability } from "../capabilities/run-capabili
 import { downloadFile, listFiles, uploadFile } from "../capabilities/session-files.ts";
 import { readTerminalResource, runTerminal } from "../capabilities/terminal.ts";
 import type { Env } from "../env.ts";
+import { fromBase64 } from "../lib/crypto.ts";
 import type { OutputChunk } from "../lib/dispatch.ts";
 import { AppError } from "../lib/errors.ts";
 import { readImageArgs, toObjectJsonSchema } from "./schemas.ts";
@@ -292,9 +293,7 @@ const writeFileTool = defineTool({
   failure: (args) => ({ filePath: args.path, ...(args.session_id ? { sessionId: args.session_id } : {}) }),
   async run(ctx, args) {
     const bytes =
-      args.content_base64 !== undefined
-        ? Uint8Array.from(atob(args.content_base64), (ch) => ch.charCodeAt(0))
-        : new TextEncoder().encode(args.content ?? "");
+      args.content_base64 !== undefined ? fromBase64(args.content_base64) : new TextEncoder().encode(args.content ?? "");
     let sessionId = args.session_id;
     let created = false;
     if (sessionId === undefined || args.create_if_missing === true) {

@@ -300,7 +300,7 @@ export class WorkerNode extends DurableObject<Env> {
       .bind(
         checked.value.nodeName,
         checked.value.executorKind,
-        JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))),
+        capsColumn(caps),
         JSON.stringify(labels),
         checked.value.version,
         this.lastSeen,
@@ -339,9 +339,7 @@ export class WorkerNode extends DurableObject<Env> {
       return;
     }
     const caps = checked.value;
-    await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?")
-      .bind(JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight }))), att.nodeId)
-      .run();
+    await this.env.DB.prepare("UPDATE workers SET capabilities = ? WHERE node_id = ?").bind(capsColumn(caps), att.nodeId).run();
     this.setCaps(caps);
     await this.ctx.storage.put("caps", caps);
     const labels = JSON.parse(
@@ -392,9 +390,8 @@ export class WorkerNode extends DurableObject<Env> {
     onOutput?: (chunk: OutputChunk) => unknown,
     admission?: Admission,
   ): Promise<DispatchOutcome> {
-    const started = admission ? this.start(frame, { onOutput }, admission) : this.start(frame, { onOutput });
-    if (started instanceof Promise) return await started;
-    return "outcome" in started ? await started.outcome : await this.notSent(started);
+    const started = this.start(frame, { onOutput }, admission);
+    return await (started instanceof Promise ? started : this.outcomeOf(started));
   }
 
   /**
@@ -543,7 +540,7 @@ export class WorkerNode extends DurableObject<Env> {
    * deadline and answers the outcome once it ran (or was refused).
    */
   private start(frame: DispatchFrame, hooks: CommandHooks): Started;
-  private start(frame: DispatchFrame, hooks: CommandHooks, admission: Admission): Started | Promise<DispatchOutcome>;
+  private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome>;
   private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome> {
     const ws = this.currentSocket();
     if (!ws) {
@@ -588,7 +585,7 @@ export class WorkerNode extends DurableObject<Env> {
         // Launched synchronously, so the slot is taken before anything else can count it.
         admit: () => {
           clearTimeout(timer);
-          resolve(this.launched(frame, hooks));
+          resolve(this.outcomeOf(this.launch(frame, hooks)));
         },
         refuse: (o) => {
           clearTimeout(timer);
@@ -599,9 +596,8 @@ export class WorkerNode extends DurableObject<Env> {
     });
   }
 
-  /** Launches a command admitted from the queue and answers its outcome. */
-  private launched(frame: DispatchFrame, hooks: CommandHooks): Promise<DispatchOutcome> {
-    const s = this.launch(frame, hooks);
+  /** The outcome of a command started (or of one that could not be sent). */
+  private outcomeOf(s: Started): Promise<DispatchOutcome> {
     return "outcome" in s ? s.outcome : this.notSent(s);
   }
 
@@ -793,6 +789,11 @@ export class WorkerNode extends DurableObject<Env> {
   }
 }
 
+/** The `workers.capabilities` column as the hello and a capabilities update both write it. */
+function capsColumn(caps: readonly CapabilitySlot[]): string {
+  return JSON.stringify(caps.map((c) => ({ name: c.name, max_inflight: c.maxInflight })));
+}
+
 /**
  * A waiting call gives up this long before its deadline: a slot handed over later could
  * not run the command anyway, and the caller gets its 429 before its own deadline fires.
@@ -800,7 +801,7 @@ export class WorkerNode extends DurableObject<Env> {
 export const QUEUE_MARGIN_MS = 100;
 
 /** Default of CONSOLE_QUEUE_MAX: calls that may wait for a slot, per node and capability. */
-export const DEFAULT_QUEUE_MAX = 256;
+const DEFAULT_QUEUE_MAX = 256;
 
 /** CONSOLE_QUEUE_MAX, or its default when unset or not a positive integer. */
 function queueMax(env: Env): number {

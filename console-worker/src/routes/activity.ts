@@ -1,4 +1,3 @@
-import { sessionId } from "@onlyboxes/proto";
 import { and, count, desc, eq, gt } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod/v4";
@@ -6,9 +5,9 @@ import type { AppEnv } from "../app-env.ts";
 import { endSession } from "../capabilities/session-files.ts";
 import { getDb } from "../db/client.ts";
 import { tasks, terminalSessions } from "../db/schema.ts";
-import { AppError } from "../lib/errors.ts";
 import { validate } from "../lib/validate.ts";
 import { requireSession } from "../middleware/session.ts";
+import { idParam } from "./sessions.ts";
 
 const DEFAULT_TASK_LIMIT = 50;
 const MAX_TASK_LIMIT = 200;
@@ -102,8 +101,6 @@ activityRoutes.get("/sessions", requireSession(), async (c) => {
 
 /** Ends one of the account's sessions from the dashboard (its container is removed); 404 when missing or another account's. */
 activityRoutes.delete("/sessions/:id", requireSession(), async (c) => {
-  const checked = sessionId.safeParse(c.req.param("id"));
-  if (!checked.success) throw new AppError("session_not_found", "session not found");
-  await endSession(c.env, c.var.account.accountId, checked.data);
+  await endSession(c.env, c.var.account.accountId, idParam(c));
   return c.body(null, 204);
 });

@@ -10,6 +10,7 @@ import {
   getSession,
   listFiles,
   listSessions,
+  refuseAbove,
   uploadFile,
 } from "../capabilities/session-files.ts";
 import { AppError } from "../lib/errors.ts";
@@ -17,7 +18,7 @@ import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
 
 /** The session id of the path; a malformed one is as absent as an unknown one. */
-function idParam(c: Context<AppEnv>): string {
+export function idParam(c: Context<AppEnv>): string {
   const checked = sessionId.safeParse(c.req.param("id"));
   if (!checked.success) throw new AppError("session_not_found", "session not found");
   return checked.data;
@@ -45,7 +46,7 @@ export const sessionsRoutes = new Hono<AppEnv>()
     const { path } = validate(fileQuery, c.req.query());
     const max = fileMaxBytes(c.env);
     const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > max) throw new AppError("file_too_large", `the file is larger than the limit of ${max} bytes`);
+    refuseAbove(declared, max);
     const body = c.req.raw.body ?? new Response(new Uint8Array()).body;
     if (!body) throw new AppError("internal", "no request body");
     return c.json(await uploadFile(c.env, c.var.account.accountId, id, path, body));
