@@ -214,8 +214,8 @@ async function simpleOp<T>(
       nodeId: locked.nodeId,
     });
   } catch (err) {
-    const e = AppError.from(err);
-    throw await failure(locked, { ok: false, code: e.code, message: e.message });
+    // dispatch's errors are already the caller's (an account limit stays a 429).
+    throw await unlockAfterFailure(locked, AppError.from(err));
   }
   await locked.release();
   return read(raw);
