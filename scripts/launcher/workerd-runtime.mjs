@@ -105,6 +105,9 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
 
   // The address is on the command line too, so the process serving a port can be told.
   const args = ["serve", "--experimental", "--control-fd=3", `--socket-addr=entry=${listenAddress(host, port)}`, CONFIG_FILE];
+  // For profiling (bench/profile-workerd.mjs): the V8 inspector on a loopback address.
+  const inspect = process.env.ONLYBOXES_WORKERD_INSPECTOR_ADDR;
+  if (inspect) args.push(`--inspector-addr=${inspect}`);
   const child = spawn(workerdBinary(root), args, {
     cwd: dataDir,
     stdio: ["ignore", "inherit", "inherit", "pipe"],
