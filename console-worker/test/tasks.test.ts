@@ -474,8 +474,8 @@ describe("tasks: the Task object on its own", () => {
     const res = await create({ capability: "echo", input: { message: "long" }, mode: "async", timeout_ms: 120_000 });
     await waitFor(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
     const stub = env.TASK.get(env.TASK.idFromName(res.body.task_id));
-    const firstAlarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
-    expect(firstAlarm).not.toBeNull();
+    // The record and its alarm are written once the run is 150 ms old.
+    const firstAlarm = await waitFor(() => runInDurableObject(stub, (_i, state) => state.storage.getAlarm()));
     expect(firstAlarm ?? 0).toBeLessThan(Date.parse(res.body.deadline_at));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     // Progress is written once the run is 150 ms old: the run goes on and gets there.
@@ -484,6 +484,49 @@ describe("tasks: the Task object on its own", () => {
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).not.toBeNull();
     const cancel = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
     expect(cancel.status).toBe(200);
+  });
+
+  it("a run that ends quickly writes nothing to its object's storage; a longer one keeps its record until it ends", async () => {
+    const slow = slowEcho(400);
+    await worker({
+      handler: (d, payload) =>
+        (payload as { message: string }).message === "long" ? slow(d, payload) : { payload: { message: "quick" } },
+    });
+    const storageOf = (taskId: string) =>
+      runInDurableObject(env.TASK.get(env.TASK.idFromName(taskId)), async (_i, state) => ({
+        keys: [...(await state.storage.list()).keys()],
+        alarm: await state.storage.getAlarm(),
+      }));
+    const quick = await create({ capability: "echo", input: { message: "quick" }, mode: "sync" });
+    expect(quick.status).toBe(200);
+    expect(await storageOf(quick.body.task_id)).toEqual({ keys: [], alarm: null });
+    const long = await create({ capability: "echo", input: { message: "long" }, mode: "async" });
+    // Kept while the run goes on, so an alarm can settle it if the object loses the run.
+    const kept = await waitFor(async () => {
+      const s = await storageOf(long.body.task_id);
+      return s.alarm !== null ? s : null;
+    });
+    expect(kept.keys).toEqual(["task"]);
+    expect((await pollUntilDone(long.body.task_id)).status).toBe("succeeded");
+    await waitFor(async () => (await storageOf(long.body.task_id)).alarm === null);
+    expect(await storageOf(long.body.task_id)).toEqual({ keys: [], alarm: null });
+  });
+
+  it("a task whose row cannot be inserted answers 500, leaves no row, and stops what it placed", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const before = await rowCount();
+    await env.DB.prepare("ALTER TABLE tasks RENAME TO tasks_unreachable").run();
+    let res: Awaited<ReturnType<typeof create>>;
+    try {
+      res = await create({ capability: "echo", input: { message: "x" }, mode: "sync" });
+    } finally {
+      await env.DB.prepare("ALTER TABLE tasks_unreachable RENAME TO tasks").run();
+    }
+    expect(res.status).toBe(500);
+    expect(res.body.error).toBeTypeOf("string");
+    expect(await rowCount()).toBe(before);
+    // A command that reached the worker before the insert failed is told to stop.
+    await waitFor(() => w.dispatches.every((d) => w.cancels.includes(d.commandId)));
   });
 
   it("its deadline alarm settles a run it lost (restart or eviction) instead of leaving it running", async () => {

@@ -27,7 +27,11 @@ type Outcome =
   | { status: "succeeded"; result: unknown }
   | { status: "failed" | "timeout" | "canceled"; code: ErrorCode; message: string };
 
-/** What the object keeps in its own storage while the task is unfinished (D1 holds the task itself). */
+/**
+ * What the object keeps in its own storage while the task is unfinished (D1 holds the task
+ * itself). Written once the run is RECORD_AFTER_MS old, or when its outcome cannot reach D1:
+ * most tasks end sooner and never touch the object's storage.
+ */
 interface Stored {
   taskId: string;
   commandId: string;
@@ -50,6 +54,10 @@ interface Run {
   /** The furthest progress reached, and whether a write of it is scheduled. */
   progress: ProgressStatus | null;
   progressScheduled: boolean;
+  /** Whether the record (and its alarm) has been written, or its write issued. */
+  recorded: boolean;
+  /** The node id the record holds. */
+  recordedNodeId?: string;
   nodeId?: string;
   /** The run's output so far, for event-stream watchers (GET /api/v1/tasks/{id}/events). */
   output: OutputLog;
@@ -89,24 +97,46 @@ export class Task extends DurableObject<Env> {
    * Starts the task whose `queued` row the caller has just inserted, then waits up to
    * `waitMs` for it to end. Returns the row: terminal, or still running after `waitMs`.
    * A second call for the same task does not run it twice.
+   *
+   * With `insert` the row is not in D1 yet (a task without request_id, so nothing to
+   * deduplicate): this object inserts it while the run starts, answers only once it is in
+   * (a failed insert aborts the run and rejects), and writes the outcome after it.
    */
-  async start(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
+  async start(row: TaskRow, waitMs: number, opts: { insert?: boolean } = {}): Promise<TaskRow | null> {
+    if (opts.insert === true && !this.run && !this.row) return this.insertAndStart(row, waitMs);
     let run = this.run;
     if (!run) {
       const saved = await this.ctx.storage.get([STORED_KEY, CANCELED_KEY]);
       run = this.run;
-      if (!run && !saved.has(STORED_KEY) && saved.get(CANCELED_KEY) !== true) {
-        // Issued together, these commit as one write.
-        const record: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt };
-        await Promise.all([
-          this.ctx.storage.put<Stored>(STORED_KEY, record),
-          this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt)),
-        ]);
+      const ended = this.row?.id === row.id && isTerminalStatus(this.row.status);
+      if (!run && !ended && !saved.has(STORED_KEY) && saved.get(CANCELED_KEY) !== true) {
         this.row = row;
         run = this.launch(row);
       }
     }
-    if (!run) return readRow(this.db, row.id);
+    if (!run) return this.row?.id === row.id && isTerminalStatus(this.row.status) ? this.row : readRow(this.db, row.id);
+    return this.waitFor(run, waitMs);
+  }
+
+  private async insertAndStart(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
+    const inserted = this.db
+      .insert(tasks)
+      .values(row)
+      .run()
+      .then(() => undefined);
+    this.row = row;
+    const run = this.launch(row, inserted);
+    try {
+      await inserted;
+    } catch (err) {
+      // Nothing may run for a task with no row: stop the command where it was placed.
+      if (!run.settled) {
+        run.stop ??= "cancel";
+        run.controller.abort(new AppError("canceled", "the task could not be recorded"));
+      }
+      logError("task: could not insert its row", row.id, err);
+      throw new AppError("internal", "the task could not be recorded");
+    }
     return this.waitFor(run, waitMs);
   }
 
@@ -214,7 +244,7 @@ export class Task extends DurableObject<Env> {
     }
   }
 
-  private launch(row: TaskRow): Run {
+  private launch(row: TaskRow, inserted?: Promise<void>): Run {
     const run: Run = {
       controller: new AbortController(),
       deadlineAt: row.deadlineAt,
@@ -222,20 +252,21 @@ export class Task extends DurableObject<Env> {
       settled: false,
       progress: null,
       progressScheduled: false,
+      recorded: false,
       output: new OutputLog(),
       done: Promise.resolve(null),
     };
     this.run = run;
-    run.done = this.drive(row, run);
+    run.done = this.drive(row, run, inserted);
     return run;
   }
 
   /** Runs the command and writes the outcome; never rejects. */
-  private async drive(row: TaskRow, run: Run): Promise<TaskRow | null> {
+  private async drive(row: TaskRow, run: Run, inserted?: Promise<void>): Promise<TaskRow | null> {
     let outcome: Outcome;
     try {
       const call = parseCall(row);
-      this.advance(run, row.id, "dispatched");
+      this.advance(run, row, "dispatched");
       const result = await runCapability(this.env, call, {
         accountId: row.accountId,
         timeoutMs: Math.max(1, row.deadlineAt - Date.now()),
@@ -243,7 +274,7 @@ export class Task extends DurableObject<Env> {
         signal: run.controller.signal,
         onOutput: (chunk) => run.output.append(chunk),
         onPlaced: (placement) => {
-          this.advance(run, row.id, "running", placement.nodeId);
+          this.advance(run, row, "running", placement.nodeId);
         },
       });
       outcome = { status: "succeeded", result };
@@ -254,6 +285,17 @@ export class Task extends DurableObject<Env> {
     // The worker node delivers every chunk before the result: the output is complete here.
     run.output.end();
     const desired = storable(outcome);
+    if (inserted) {
+      try {
+        await inserted;
+      } catch {
+        // The row never made it to D1 (start rejected): there is nothing to record.
+        if (this.run === run) this.run = null;
+        this.row = null;
+        if (run.recorded) await this.forget(row.id);
+        return null;
+      }
+    }
     let final: TaskRow | null = null;
     try {
       // No need to wait for the progress writes: they only apply to unfinished rows, so one
@@ -271,16 +313,21 @@ export class Task extends DurableObject<Env> {
     }
     this.row = final;
     if (this.run === run) this.run = null;
-    // Waiters get the row now; forgetting the finished task needs no one to wait for it (and
-    // if it is lost, the next alarm finds the row finished and forgets it then).
-    const unconfirmed = { allowUnconfirmed: true };
-    this.ctx.waitUntil(
-      Promise.all([this.ctx.storage.deleteAll(unconfirmed), this.ctx.storage.deleteAlarm(unconfirmed)]).then(
-        () => undefined,
-        (err: unknown) => logError("task: could not clear its storage", row.id, err),
-      ),
-    );
+    if (run.recorded) this.ctx.waitUntil(this.forget(row.id));
     return final;
+  }
+
+  /**
+   * Drops the record and its alarm of a task that ended. Waiters need not wait for it: if
+   * it is lost, the next alarm finds the row finished and forgets it then. (`delete`, not
+   * `deleteAll`: only the former can skip the output gate.)
+   */
+  private forget(taskId: string): Promise<void> {
+    const unconfirmed = { allowUnconfirmed: true };
+    return Promise.all([this.ctx.storage.delete(STORED_KEY, unconfirmed), this.ctx.storage.deleteAlarm(unconfirmed)]).then(
+      () => undefined,
+      (err: unknown) => logError("task: could not clear its storage", taskId, err),
+    );
   }
 
   /** Stores the outcome beside the task's record and moves the alarm to the first retry. */
@@ -298,11 +345,12 @@ export class Task extends DurableObject<Env> {
   }
 
   /**
-   * Records progress (dispatched, then running). The D1 write waits PROGRESS_WRITE_DELAY_MS
-   * and writes the furthest status reached by then, so a task that ends sooner costs no
-   * progress writes at all; the row still only moves forward and never leaves a terminal status.
+   * Records progress (dispatched, then running). The writes wait RECORD_AFTER_MS, then keep
+   * the record and the alarm in this object's storage and write the furthest status reached
+   * by then to D1, so a task that ends sooner costs neither; the row still only moves forward
+   * and never leaves a terminal status.
    */
-  private advance(run: Run, taskId: string, status: ProgressStatus, nodeId?: string): void {
+  private advance(run: Run, row: TaskRow, status: ProgressStatus, nodeId?: string): void {
     if (run.progress === null || ACTIVE_STATUSES.indexOf(status) > ACTIVE_STATUSES.indexOf(run.progress)) {
       run.progress = status;
     }
@@ -311,22 +359,37 @@ export class Task extends DurableObject<Env> {
     run.progressScheduled = true;
     setTimeout(() => {
       run.progressScheduled = false;
+      if (run.settled) return;
+      this.keepRecord(run, row).catch((err: unknown) => logError("task: could not keep its record", row.id, err));
       this.writes = this.writes
-        .then(() => this.writeProgress(run, taskId))
-        .catch((err: unknown) => logError("task: could not record progress", taskId, err));
-    }, PROGRESS_WRITE_DELAY_MS);
+        .then(() => this.writeProgress(run, row.id))
+        .catch((err: unknown) => logError("task: could not record progress", row.id, err));
+    }, RECORD_AFTER_MS);
+  }
+
+  /**
+   * Keeps what a lost run needs in this object's storage: the record (with the node, so the
+   * run can still be canceled there) and the alarm, which settles the task if this object
+   * loses the run (a self-hosted console's restart is also settled by its boot bookkeeping).
+   */
+  private async keepRecord(run: Run, row: TaskRow): Promise<void> {
+    if (run.recorded && run.recordedNodeId === run.nodeId) return;
+    const record: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt };
+    if (run.nodeId !== undefined) record.nodeId = run.nodeId;
+    run.recordedNodeId = run.nodeId;
+    if (run.recorded) {
+      // Best effort (only a lost run needs the node): not worth holding any answer back for.
+      await this.ctx.storage.put<Stored>(STORED_KEY, record, { allowUnconfirmed: true });
+      return;
+    }
+    run.recorded = true;
+    // Issued together, these commit as one write.
+    await Promise.all([this.ctx.storage.put<Stored>(STORED_KEY, record), this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt))]);
   }
 
   private async writeProgress(run: Run, taskId: string): Promise<void> {
     const status = run.progress;
     if (run.settled || status === null) return;
-    if (run.nodeId !== undefined) {
-      const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
-      // Best effort (only a lost run needs it): not worth holding any answer back for.
-      if (stored && stored.nodeId !== run.nodeId) {
-        await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, nodeId: run.nodeId }, { allowUnconfirmed: true });
-      }
-    }
     const earlier = ACTIVE_STATUSES.slice(0, ACTIVE_STATUSES.indexOf(status));
     const updated = await this.db
       .update(tasks)
@@ -393,11 +456,11 @@ function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
 }
 
 /**
- * Progress younger than this is not written: most short tasks end first. A progress write
- * that does go out sits ahead of the outcome's write in the same database, so a pythonExec
- * run of a few tens of ms (beyond the old 25 ms) paid a whole extra D1 round trip.
+ * A run younger than this has no record, alarm or progress written: most short tasks end
+ * first, and each of those writes cost a pythonExec run of a few tens of ms a round trip
+ * on its critical path (a progress write sits ahead of the outcome's in the same database).
  */
-const PROGRESS_WRITE_DELAY_MS = 150;
+const RECORD_AFTER_MS = 150;
 /** How often the alarm looks at a running task before its deadline. */
 const HEARTBEAT_MS = 30_000;
 
