@@ -92,7 +92,12 @@ try {
   const et = { p50: avg(echoTask, "p50"), cpu: avg(echoTask, "cpu") };
   rows.push({ call: "echo", path: "POST /api/v1/commands/echo", "p50 ms": fmt(ec.p50), "workerd CPU ms": fmt(ec.cpu) });
   rows.push({ call: "echo", path: "sync task", "p50 ms": fmt(et.p50), "workerd CPU ms": fmt(et.cpu) });
-  rows.push({ call: "echo", path: "task path's share (task − command)", "p50 ms": fmt(et.p50 - ec.p50), "workerd CPU ms": fmt(et.cpu - ec.cpu) });
+  rows.push({
+    call: "echo",
+    path: "task path's share (task − command)",
+    "p50 ms": fmt(et.p50 - ec.p50),
+    "workerd CPU ms": fmt(et.cpu - ec.cpu),
+  });
 
   if (PYTHON) {
     register();
@@ -133,7 +138,12 @@ try {
     const pm = { p50: avg(pyMcp, "p50"), cpu: avg(pyMcp, "cpu") };
     const pt = { p50: avg(pyTask, "p50"), cpu: avg(pyTask, "cpu") };
     rows.push({ call: "pythonExec", path: "worker capability (the run itself)", "p50 ms": fmt(cap.p50), "workerd CPU ms": "—" });
-    rows.push({ call: "pythonExec", path: "MCP tools/call (no Task object)", "p50 ms": fmt(pm.p50), "workerd CPU ms": fmt(pm.cpu) });
+    rows.push({
+      call: "pythonExec",
+      path: "MCP tools/call (no Task object)",
+      "p50 ms": fmt(pm.p50),
+      "workerd CPU ms": fmt(pm.cpu),
+    });
     rows.push({ call: "pythonExec", path: "REST sync task", "p50 ms": fmt(pt.p50), "workerd CPU ms": fmt(pt.cpu) });
     rows.push({
       call: "pythonExec",
@@ -141,7 +151,12 @@ try {
       "p50 ms": fmt(pm.p50 - cap.p50),
       "workerd CPU ms": "",
     });
-    rows.push({ call: "pythonExec", path: "task path's share (task − MCP)", "p50 ms": fmt(pt.p50 - pm.p50), "workerd CPU ms": fmt(pt.cpu - pm.cpu) });
+    rows.push({
+      call: "pythonExec",
+      path: "task path's share (task − MCP)",
+      "p50 ms": fmt(pt.p50 - pm.p50),
+      "workerd CPU ms": fmt(pt.cpu - pm.cpu),
+    });
   }
 } finally {
   await backend?.close();
