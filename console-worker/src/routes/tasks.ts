@@ -19,7 +19,7 @@ import { newId } from "../lib/crypto.ts";
 import { AppError, isErrorCode } from "../lib/errors.ts";
 import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
-import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
+import { isTerminalStatus, type TaskRow, taskObject } from "../objects/task.ts";
 
 /** `wait_ms` of an auto-mode task: how long the request waits before answering 202. */
 export const WAIT_MS = { min: 1, default: 1_500, max: 60_000 } as const;
@@ -106,9 +106,9 @@ function respond(c: Context<AppEnv>, row: TaskRow, status = httpStatusOf(row)): 
   return c.json(toTaskBody(row), status, headers);
 }
 
-/** The Task object of one task id. */
-export function taskStub(c: Context<AppEnv>, taskId: string) {
-  return c.env.TASK.get(c.env.TASK.idFromName(taskId));
+/** The Task object that drives `row`'s task (its account's). */
+export function taskStub(c: Context<AppEnv>, row: Pick<TaskRow, "accountId">) {
+  return taskObject(c.env, row.accountId);
 }
 
 /** The caller's task by id; another account's is `not_found`, like a missing one. */
@@ -149,7 +149,7 @@ function validateInput(capability: string, input: unknown): { capability: Capabi
  */
 async function startTask(c: Context<AppEnv>, row: TaskRow, waitMs: number, insert: boolean): Promise<TaskRow> {
   try {
-    const current = await taskStub(c, row.id).start(row, waitMs, { insert });
+    const current = await taskStub(c, row).start(row, waitMs, { insert });
     return current ?? row;
   } catch (err) {
     await getDb(c.env)
@@ -227,7 +227,7 @@ export const tasksRoutes = new Hono<AppEnv>()
   .post("/:id/cancel", async (c) => {
     const row = await findOwnTask(c, c.req.param("id"));
     if (isTerminalStatus(row.status)) return c.json(toTaskBody(row), 409);
-    const res = await taskStub(c, row.id).cancel(row.id);
+    const res = await taskStub(c, row).cancel(row.id);
     const now = res.row ?? row;
     return c.json(toTaskBody(now), res.canceled ? 200 : 409);
   });
