@@ -200,6 +200,19 @@ describe("tasks: running on a worker", () => {
     expect(again.body).toEqual(body);
   });
 
+  it("a sync answer is what D1 holds: a poll and a repeated request_id right after it see the same ended task", async () => {
+    await worker();
+    for (let i = 0; i < 10; i++) {
+      const request_id = i % 2 === 0 ? `same-${crypto.randomUUID()}` : undefined;
+      const body = { capability: "echo", input: { message: `m${i}` }, mode: "sync", ...(request_id ? { request_id } : {}) };
+      const res = await create(body);
+      expect(res.status).toBe(200);
+      const [polled, repeated] = await Promise.all([get(res.body.task_id), request_id ? create(body) : null]);
+      expect(polled.body).toEqual(res.body);
+      if (repeated) expect(repeated.body).toEqual(res.body);
+    }
+  });
+
   it("async: 202 at once with status_url, and the task finishes after the client has gone", async () => {
     await worker({ handler: slowEcho(300) });
     const res = await create({ capability: "echo", input: { message: "later" }, mode: "async" });

@@ -67,8 +67,11 @@ interface Run {
   nodeId?: string;
   /** The run's output so far, for event-stream watchers (GET /api/v1/tasks/{id}/events). */
   output: OutputLog;
-  /** Resolves with the terminal row (null when the row vanished, e.g. its account was deleted). */
+  /** Resolves with the terminal row once D1 has it (null when the row vanished, e.g. its account was deleted). */
   done: Promise<TaskRow | null>;
+  /** Resolves with the terminal row as soon as the outcome is known, its D1 write on the way (what waiters get). */
+  answered: Promise<TaskRow | null>;
+  answer: (row: TaskRow | null) => void;
 }
 
 /** Storage keys: a task's record, and the mark of a cancel that came before the task's start. */
@@ -277,6 +280,10 @@ export class Task extends DurableObject<Env> {
   }
 
   private launch(row: TaskRow, inserted?: Promise<void>): Run {
+    let answer: (row: TaskRow | null) => void = () => undefined;
+    const answered = new Promise<TaskRow | null>((resolve) => {
+      answer = resolve;
+    });
     const run: Run = {
       controller: new AbortController(),
       deadlineAt: row.deadlineAt,
@@ -289,9 +296,14 @@ export class Task extends DurableObject<Env> {
       recorded: false,
       output: new OutputLog(),
       done: Promise.resolve(null),
+      answered,
+      answer,
     };
     this.runs.set(row.id, run);
-    run.done = this.drive(row, run, inserted);
+    run.done = this.drive(row, run, inserted).then((final) => {
+      run.answer(final);
+      return final;
+    });
     return run;
   }
 
@@ -332,17 +344,24 @@ export class Task extends DurableObject<Env> {
         return end(null);
       }
     }
+    const now = Date.now();
+    // No need to wait for the progress writes: they only apply to unfinished rows, so one
+    // landing after this write changes nothing.
+    const settling = settleRow(this.db, row.id, desired, now);
+    // Waiters get the outcome now, its D1 write already sent (D1 runs statements in the order
+    // they reach it, and a read the answer prompts starts later, from further away): the
+    // write's commit is a disk flush, the longest step of a short task. If D1 refuses the
+    // write, the record and the alarm below keep the outcome until D1 takes it.
+    run.row = withOutcome(run.row, desired, now);
+    run.answer(run.row);
     let final: TaskRow | null;
     try {
-      // No need to wait for the progress writes: they only apply to unfinished rows, so one
-      // landing after this write changes nothing.
-      final = (await settleRow(this.db, row.id, desired)).row;
+      final = (await settling).row;
     } catch (err) {
       // D1 refused (full disk, outage): keep the record and the alarm, with the outcome, so
-      // the alarm writes it later; waiters get the outcome now.
+      // the alarm writes it later.
       logError("task: could not record the outcome; the alarm will retry", row.id, err);
       await this.keepForRetry(row, desired);
-      run.row = withOutcome(run.row, desired);
       return end(run.row);
     }
     if (final) run.row = final;
@@ -480,7 +499,7 @@ export class Task extends DurableObject<Env> {
     const timedOut = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), waitMs);
     });
-    const ended = await Promise.race([run.done.then((row) => ({ row })), timedOut]);
+    const ended = await Promise.race([run.answered.then((row) => ({ row })), timedOut]);
     clearTimeout(timer);
     return ended ? ended.row : run.row;
   }
@@ -504,8 +523,7 @@ function retryDelayMs(attempts: number): number {
 }
 
 /** The row as it will be once `outcome` is written (what waiters see while D1 is failing). */
-function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
-  const now = Date.now();
+function withOutcome(row: TaskRow, outcome: Outcome, now: number): TaskRow {
   return {
     ...row,
     status: outcome.status,
@@ -578,8 +596,12 @@ export async function readRow(db: Db, taskId: string): Promise<TaskRow | null> {
  * Writes a terminal outcome if the row is still unfinished (check-and-set: a terminal row
  * is never overwritten). Returns the row as it now is and whether this call changed it.
  */
-async function settleRow(db: Db, taskId: string, outcome: Outcome): Promise<{ row: TaskRow | null; changed: boolean }> {
-  const now = Date.now();
+async function settleRow(
+  db: Db,
+  taskId: string,
+  outcome: Outcome,
+  now = Date.now(),
+): Promise<{ row: TaskRow | null; changed: boolean }> {
   const values =
     outcome.status === "succeeded"
       ? { result: JSON.stringify(outcome.result ?? null), errorCode: null, errorMessage: null }
