@@ -425,6 +425,25 @@ describe("tasks: maintenance", () => {
     expect(cancel.body.error?.code).toBe("console_restarted");
   });
 
+  it("the daily run ends tasks left unfinished an hour past their deadline, and only those", async () => {
+    const insert = async (deadlineAt: number) => {
+      const id = `task_left_${crypto.randomUUID().slice(0, 8)}`;
+      await env.DB.prepare(
+        "INSERT INTO tasks (id, account_id, command_id, capability, status, input, created_at, updated_at, deadline_at) VALUES (?, ?, ?, 'echo', 'running', '{}', ?, ?, ?)",
+      )
+        .bind(id, accountId, `cmd_${id}`, deadlineAt - 60_000, deadlineAt - 60_000, deadlineAt)
+        .run();
+      return id;
+    };
+    const abandoned = await insert(Date.now() - 2 * 3_600_000);
+    const recent = await insert(Date.now() - 60_000);
+    await runScheduled(env);
+    const after = await get(abandoned);
+    expect(after.body.status).toBe("failed");
+    expect(after.body.error?.code).toBe("console_restarted");
+    expect((await get(recent)).body.status).toBe("running");
+  });
+
   it("prunes finished tasks older than the retention, and only those", async () => {
     const res = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync" });
     const old = Date.now() - 31 * 86_400_000;
