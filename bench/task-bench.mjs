@@ -7,7 +7,12 @@
 // Prints p50 wall ms and workerd's CPU ms per call (CPU barely moves with the machine's
 // load, unlike wall time). pythonExec runs are paced so the worker's pool keeps up.
 //
-//   node bench/task-bench.mjs [--n 200] [--python 30] [--py-pause 500] [--no-python]
+// With --fsync (needs strace and ptrace rights), also the disk flushes workerd makes per
+// call: each is a commit of a Durable Object's or D1's SQLite, and under disk load the
+// slowest step of a short call.
+//
+//   node bench/task-bench.mjs [--n 200] [--python 30] [--py-pause 500] [--no-python] [--fsync]
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { register } from "tsx/esm/api";
@@ -17,6 +22,7 @@ const N = numberArg("n", 200);
 const PY = numberArg("python", 30);
 const PY_PAUSE_MS = numberArg("py-pause", 500);
 const PYTHON = !process.argv.includes("--no-python");
+const FSYNC = process.argv.includes("--fsync");
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 const phase = (name) => process.stderr.write(`bench: ${name}\n`);
 
@@ -50,6 +56,30 @@ async function measure(n, fn, workerdPid, { warm = 5, pauseMs = 0 } = {}) {
   }
   lat.sort((a, b) => a - b);
   return { p50: percentile(lat, 50), p90: percentile(lat, 90), cpu: cpu / n };
+}
+
+/** fsync/fdatasync calls of `pid` (all threads) per call of `fn`, over `n` calls, counted by strace. */
+async function fsyncsPerCall(pid, n, fn, pauseMs = 0) {
+  const st = spawn("strace", ["-f", "-c", "-e", "trace=fsync,fdatasync", "-p", String(pid)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let out = "";
+  st.stderr.on("data", (b) => {
+    out += b;
+  });
+  // strace prints "attached" once it follows the process.
+  for (let i = 0; i < 100 && !/attached/.test(out); i++) await sleep(50);
+  for (let i = 0; i < n; i++) {
+    await fn();
+    if (pauseMs) await sleep(pauseMs);
+  }
+  st.kill("SIGINT");
+  await new Promise((r) => st.once("exit", r));
+  const calls = [...out.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?f(?:data)?sync$/gm)].reduce(
+    (sum, m) => sum + Number(m[1]),
+    0,
+  );
+  return calls / n;
 }
 
 const c = await startConsole({ WORKER_DOCKER_ENABLED: PYTHON ? "true" : "false" });
@@ -98,6 +128,16 @@ try {
     "p50 ms": fmt(et.p50 - ec.p50),
     "workerd CPU ms": fmt(et.cpu - ec.cpu),
   });
+  if (FSYNC) {
+    const cmd = await fsyncsPerCall(workerd.pid, 20, () => post("/api/v1/commands/echo", { message: "bench" }));
+    const tsk = await fsyncsPerCall(workerd.pid, 20, () => task("echo", { message: "bench" }));
+    rows.push({
+      call: "echo",
+      path: "disk flushes per call: command / task",
+      "p50 ms": `${fmt(cmd)} / ${fmt(tsk)}`,
+      "workerd CPU ms": "",
+    });
+  }
 
   if (PYTHON) {
     register();
@@ -151,6 +191,16 @@ try {
       "p50 ms": fmt(pm.p50 - cap.p50),
       "workerd CPU ms": "",
     });
+    if (FSYNC) {
+      const viaMcp = await fsyncsPerCall(workerd.pid, 10, () => mcp("pythonExec", code), PY_PAUSE_MS);
+      const viaTask = await fsyncsPerCall(workerd.pid, 10, () => task("pythonExec", code), PY_PAUSE_MS);
+      rows.push({
+        call: "pythonExec",
+        path: "disk flushes per call: MCP / task",
+        "p50 ms": `${fmt(viaMcp)} / ${fmt(viaTask)}`,
+        "workerd CPU ms": "",
+      });
+    }
     rows.push({
       call: "pythonExec",
       path: "task path's share (task − MCP)",
