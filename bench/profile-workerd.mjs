@@ -113,7 +113,9 @@ try {
     }
   }
   const per = (ms) => ((ms / N) * 1000).toFixed(0).padStart(6);
-  console.log(`${callName}: ${N} calls, ${(wall / N).toFixed(2)} ms wall each; sampled ${((total - idle) / N).toFixed(3)} ms busy per call (profile ${file})`);
+  console.log(
+    `${callName}: ${N} calls, ${(wall / N).toFixed(2)} ms wall each; sampled ${((total - idle) / N).toFixed(3)} ms busy per call (profile ${file})`,
+  );
   console.log("\nself µs/call  function");
   for (const [l, ms] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${per(ms)}  ${l}`);
   console.log("\ninclusive µs/call  function");
