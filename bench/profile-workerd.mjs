@@ -3,6 +3,12 @@
 // inspector on loopback, samples a CPU profile while the request repeats, and prints the
 // functions with the most self time and the most inclusive time.
 //
+// Read it with care: the sampler charges time spent in workerd's own machinery (I/O
+// contexts, RPC, promise plumbing) to whichever JS frame is nearby. `perf record -g -p
+// <workerd pid>` showed JS code at under a fifth of an echo's CPU, and an A/B that doubles
+// a suspect piece (two consoles side by side, alternating batches, CPU from /proc) is
+// the test that settles whether it matters.
+//
 //   node bench/profile-workerd.mjs [--n 2000] [--call echo|healthz|mcp|terminal] [--top 40]
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
