@@ -347,13 +347,14 @@ export class Task extends DurableObject<Env> {
     const now = Date.now();
     // No need to wait for the progress writes: they only apply to unfinished rows, so one
     // landing after this write changes nothing.
-    const settling = settleRow(this.db, row.id, desired, now);
+    const provisional = withOutcome(run.row, desired, now);
+    const settling = settleRow(this.db, row.id, desired, now, provisional);
     // Waiters get the outcome now, its D1 write already sent (D1 runs statements in the order
     // they reach it, and a read the answer prompts starts later, from further away): the
     // write's commit is a disk flush, the longest step of a short task. If D1 refuses the
     // write, the record and the alarm below keep the outcome until D1 takes it.
-    run.row = withOutcome(run.row, desired, now);
-    run.answer(run.row);
+    run.row = provisional;
+    run.answer(provisional);
     let final: TaskRow | null;
     try {
       final = (await settling).row;
@@ -601,17 +602,25 @@ async function settleRow(
   taskId: string,
   outcome: Outcome,
   now = Date.now(),
+  /** The row as this write will leave it (withOutcome at `now`), when the caller has it: nothing is read back. */
+  expected?: TaskRow,
 ): Promise<{ row: TaskRow | null; changed: boolean }> {
   const values =
     outcome.status === "succeeded"
       ? { result: JSON.stringify(outcome.result ?? null), errorCode: null, errorMessage: null }
       : { result: null, errorCode: outcome.code, errorMessage: outcome.message };
-  const updated = await db
+  const update = db
     .update(tasks)
     .set({ status: outcome.status, ...values, updatedAt: now, completedAt: now })
-    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...ACTIVE_STATUSES])))
-    .returning();
-  if (updated[0]) return { row: updated[0], changed: true };
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...ACTIVE_STATUSES])));
+  if (expected) {
+    // A result can be megabytes: not worth sending back when the caller already holds it.
+    const written = await update.run();
+    if (written.meta.changes > 0) return { row: expected, changed: true };
+  } else {
+    const updated = await update.returning();
+    if (updated[0]) return { row: updated[0], changed: true };
+  }
   return { row: await readRow(db, taskId), changed: false };
 }
 
