@@ -260,7 +260,7 @@ describe("local worker bundle", () => {
     assert.deepEqual(JSON.parse(out), { before: [false, false], after: [true, true], real: true, creds: "function" });
   });
 
-  it("keeps ssh2 and gRPC out of the worker's Docker code at import", async () => {
+  it("keeps ssh2, gRPC and prom-client out of the worker's Docker code at import", async () => {
     const entry = bundleWorker(root);
     const code = `
       import { createRequire } from "node:module";
@@ -270,14 +270,15 @@ describe("local worker bundle", () => {
       const m = await import(dir + "/" + docker);
       const req = createRequire(import.meta.url);
       const loaded = (pkg) => Object.keys(req.cache).some((k) => k.includes("/node_modules/" + pkg + "/"));
-      console.log(JSON.stringify({ backend: typeof m.createDockerBackend, ssh2: loaded("ssh2"), grpc: loaded("@grpc/grpc-js") }));`;
+      const [ssh2, grpc, prom] = ["ssh2", "@grpc/grpc-js", "prom-client"].map(loaded);
+      console.log(JSON.stringify({ backend: typeof m.createDockerBackend, ssh2, grpc, prom }));`;
     const out = await new Promise((resolve, reject) => {
       const c = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
       let text = "";
       c.stdout.on("data", (b) => (text += b));
       c.on("exit", (status) => (status === 0 ? resolve(text) : reject(new Error(`child exited ${status}`))));
     });
-    assert.deepEqual(JSON.parse(out), { backend: "function", ssh2: false, grpc: false });
+    assert.deepEqual(JSON.parse(out), { backend: "function", ssh2: false, grpc: false, prom: false });
   });
 });
 
