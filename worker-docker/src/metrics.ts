@@ -19,7 +19,8 @@ class PrometheusMetrics {
   readonly dockerErrors: Counter<"operation">;
 
   constructor(prom: typeof import("prom-client"), stats: () => DockerStats) {
-    const registers = [(this.registry = new prom.Registry())];
+    this.registry = new prom.Registry();
+    const registers = [this.registry];
     this.runs = new prom.Counter({
       name: "onlyboxes_worker_runs_total",
       help: "Commands this worker finished, by capability and outcome (ok or the error code).",
