@@ -6,6 +6,12 @@ import path from "node:path";
 import { buildAside, esbuild, toolVersion } from "./build-aside.mjs";
 import { sourceHash } from "./source-hash.mjs";
 
+/**
+ * Packages bundled into the worker instead of imported: dockerode (with docker-modem), so
+ * that its require of modules the worker never uses goes through worker-require.mjs.
+ */
+const BUNDLED = ["dockerode"];
+
 /** npm dependencies of the given workspaces: left as imports (resolved from the checkout's node_modules). */
 function externalPackages(root, workspaces) {
   const names = new Set();
@@ -26,7 +32,11 @@ function externalPackages(root, workspaces) {
  */
 export function bundleWorker(root) {
   const workspaces = ["worker-docker", "proto"];
-  const hash = sourceHash(root, [...workspaces, "package-lock.json"], [toolVersion(root, "esbuild")]).slice(0, 16);
+  const hash = sourceHash(
+    root,
+    [...workspaces, "package-lock.json", "scripts/launcher/worker-require.mjs"],
+    [toolVersion(root, "esbuild"), BUNDLED.join(",")],
+  ).slice(0, 16);
   const outDir = path.join(root, "node_modules", ".cache", "onlyboxes");
   // A folder per build: the Docker code is a chunk of its own, loaded after the worker has
   // connected instead of before.
@@ -49,7 +59,13 @@ export function bundleWorker(root) {
         "--splitting",
         "--entry-names=onlyboxes-worker",
         "--out-extension:.js=.mjs",
-        ...externalPackages(root, workspaces).map((p) => `--external:${p}`),
+        ...externalPackages(root, workspaces)
+          .filter((p) => !BUNDLED.includes(p))
+          .map((p) => `--external:${p}`),
+        // Every other package stays external; the bundled CommonJS code requires through
+        // workerRequire (one per chunk; the bundle sits four folders below the checkout).
+        ...["ssh2", "@grpc/grpc-js", "@grpc/proto-loader", "cpu-features"].map((p) => `--external:${p}`),
+        `--banner:js=import { workerRequire as __workerRequire } from "../../../../scripts/launcher/worker-require.mjs"; const require = __workerRequire(import.meta.url);`,
         `--outdir=${tmp}`,
         path.join(outDir, "onlyboxes-worker-entry.ts"),
       ]),

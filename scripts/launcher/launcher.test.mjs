@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { bundleConsole } from "./bundle.mjs";
+import { bundleWorker } from "./bundle-worker.mjs";
 import { loadLocalWorkerCredential, localWorkerEnv } from "./local-worker.mjs";
 import { LauncherError } from "./log.mjs";
 import { readMigrations } from "./migrations.mjs";
@@ -214,6 +215,7 @@ describe("workerd config", () => {
       vars: { CONSOLE_X: 'evil"), (name = "Y' },
       listen: "127.0.0.1:0",
       controlToken: "t",
+      v8Flags: ["--max-semi-space-size=1"],
       paths: {
         consoleModules: [{ name: "index.js", path: "b/index.js" }],
         d1Module: "d.js",
@@ -228,8 +230,58 @@ describe("workerd config", () => {
     assert.match(text, new RegExp(`uniqueKey = "${D1_UNIQUE_KEY}"`));
     assert.match(text, /\(name = "CONSOLE_X", text = "evil\\"\), \(name = \\"Y"\)/);
     assert.doesNotMatch(text, /name = "Y"/);
+    assert.match(text, /^ {2}v8Flags = \["--max-semi-space-size=1"\],$/m);
   });
 });
+describe("local worker bundle", () => {
+  const root = path.resolve(import.meta.dirname, "..", "..");
+
+  it("loads ssh2 and gRPC only when used, and then the real ones", async () => {
+    // A child, so no other test's imports decide what is already loaded.
+    const code = `
+      import { createRequire } from "node:module";
+      import { workerRequire } from ${JSON.stringify(path.join(import.meta.dirname, "worker-require.mjs"))};
+      const from = ${JSON.stringify(path.join(root, "worker-docker", "package.json"))};
+      const req = workerRequire(from);
+      const loaded = (pkg) => Object.keys(req.cache).some((k) => k.includes("/node_modules/" + pkg + "/"));
+      const { Client } = req("ssh2");
+      const grpc = req("@grpc/grpc-js");
+      const before = [loaded("ssh2"), loaded("@grpc/grpc-js")];
+      const client = new Client();
+      const real = client instanceof createRequire(from)("ssh2").Client;
+      const creds = typeof grpc.credentials.createInsecure;
+      console.log(JSON.stringify({ before, after: [loaded("ssh2"), loaded("@grpc/grpc-js")], real, creds }));`;
+    const out = await new Promise((resolve, reject) => {
+      const c = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      c.stdout.on("data", (b) => (text += b));
+      c.on("exit", (status) => (status === 0 ? resolve(text) : reject(new Error(`child exited ${status}`))));
+    });
+    assert.deepEqual(JSON.parse(out), { before: [false, false], after: [true, true], real: true, creds: "function" });
+  });
+
+  it("keeps ssh2, gRPC and prom-client out of the worker's Docker code at import", async () => {
+    const entry = bundleWorker(root);
+    const code = `
+      import { createRequire } from "node:module";
+      import { readdirSync } from "node:fs";
+      const dir = ${JSON.stringify(path.dirname(entry))};
+      const docker = readdirSync(dir).find((f) => f.startsWith("docker-capabilities"));
+      const m = await import(dir + "/" + docker);
+      const req = createRequire(import.meta.url);
+      const loaded = (pkg) => Object.keys(req.cache).some((k) => k.includes("/node_modules/" + pkg + "/"));
+      const [ssh2, grpc, prom] = ["ssh2", "@grpc/grpc-js", "prom-client"].map(loaded);
+      console.log(JSON.stringify({ backend: typeof m.createDockerBackend, ssh2, grpc, prom }));`;
+    const out = await new Promise((resolve, reject) => {
+      const c = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+      let text = "";
+      c.stdout.on("data", (b) => (text += b));
+      c.on("exit", (status) => (status === 0 ? resolve(text) : reject(new Error(`child exited ${status}`))));
+    });
+    assert.deepEqual(JSON.parse(out), { backend: "function", ssh2: false, grpc: false, prom: false });
+  });
+});
+
 describe("prebuilt bundle", () => {
   it("uses CONSOLE_BUNDLE_DIR as it is and never bundles", () => {
     const dir = path.join(tmp, "prebuilt");

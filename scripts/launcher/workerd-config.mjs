@@ -29,9 +29,10 @@ const s = capnpString;
  * The config text. `paths` are relative to the config file's directory (capnp `embed`)
  * or absolute for disk services: `{ consoleModules: [{name, path}], d1Module, assetsModule,
  * controlModule, distDir, doDir, d1Dir }`. `options` are wrangler.toml's runtime options
- * (compatibility date and flags, Durable Objects, D1 databases).
+ * (compatibility date and flags, Durable Objects, D1 databases). `v8Flags` go to every
+ * isolate's V8 (the config's own field, so no command-line switch is needed).
  */
-export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken }) {
+export function workerdConfig({ scriptName, options, vars, paths, listen, controlToken, v8Flags = [] }) {
   const flags = options.compatibilityFlags ?? [];
   const objects = Object.entries(options.durableObjects ?? {}).map(([binding, o]) => ({
     binding,
@@ -103,6 +104,7 @@ const config :Workerd.Config = (
   services = [
   ${services.join(",\n  ")}
   ],
+  v8Flags = [${v8Flags.map(s).join(", ")}],
   sockets = [
     (name = "entry", address = ${s(listen)}, http = (), service = ${s(scriptName)}),
     (name = "control", address = "127.0.0.1:0", http = (), service = "control"),

@@ -13,6 +13,13 @@ import { workerdConfig } from "./workerd-config.mjs";
 
 const SCRIPT_NAME = "onlyboxes-console";
 const CONFIG_FILE = "workerd.capnp";
+/**
+ * V8 tuned for a small resident footprint: a 1 MiB young generation (instead of up to
+ * 16 MiB per semi-space, per isolate) and V8's size-over-speed heuristics (slower heap
+ * growth, leaner code). Measured on the console's calls (bench/cpu-bench.mjs), neither
+ * costs CPU per request; together they keep workerd ≈ 15-20 MiB smaller after a load.
+ */
+const V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size"];
 
 /** The workerd binary Miniflare would run (the workerd package of the checkout). */
 function workerdBinary(root) {
@@ -88,6 +95,7 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
     options,
     vars,
     controlToken,
+    v8Flags: V8_FLAGS,
     listen: listenAddress(host, port),
     paths: {
       consoleModules: consoleModules(bundleDir).map((m) => ({ name: m.name, path: rel(m.path) })),

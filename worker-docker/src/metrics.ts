@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Counter, Histogram, Registry } from "prom-client";
 import type { ContainerClient } from "./docker/container-client.ts";
 import type { Logger } from "./log.ts";
 
@@ -11,35 +11,35 @@ export interface DockerStats {
   poolReady: number;
 }
 
-/**
- * The worker's Prometheus metrics. One instance per process (`workerMetrics`): the agent
- * counts runs, the Docker client counts engine errors, the backend reports its gauges.
- * Nothing is served unless WORKER_METRICS_ADDR is set.
- */
-export class WorkerMetrics {
-  readonly registry = new Registry();
-  private dockerStats: () => DockerStats = () => ({ containersRunning: 0, poolReady: 0 });
-  private readonly runs = new Counter({
-    name: "onlyboxes_worker_runs_total",
-    help: "Commands this worker finished, by capability and outcome (ok or the error code).",
-    labelNames: ["capability", "outcome"] as const,
-    registers: [this.registry],
-  });
-  private readonly runSeconds = new Histogram({
-    name: "onlyboxes_worker_run_duration_seconds",
-    help: "How long commands ran on this worker, by capability.",
-    labelNames: ["capability"] as const,
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
-    registers: [this.registry],
-  });
-  private readonly dockerErrors = new Counter({
-    name: "onlyboxes_worker_docker_errors_total",
-    help: "Docker Engine calls that failed, by operation.",
-    labelNames: ["operation"] as const,
-    registers: [this.registry],
-  });
+/** The prom-client objects, built once the metrics server is wanted. */
+class PrometheusMetrics {
+  readonly registry: Registry;
+  readonly runs: Counter<"capability" | "outcome">;
+  readonly runSeconds: Histogram<"capability">;
+  readonly dockerErrors: Counter<"operation">;
 
-  constructor() {
+  constructor(prom: typeof import("prom-client"), stats: () => DockerStats) {
+    this.registry = new prom.Registry();
+    const registers = [this.registry];
+    this.runs = new prom.Counter({
+      name: "onlyboxes_worker_runs_total",
+      help: "Commands this worker finished, by capability and outcome (ok or the error code).",
+      labelNames: ["capability", "outcome"] as const,
+      registers,
+    });
+    this.runSeconds = new prom.Histogram({
+      name: "onlyboxes_worker_run_duration_seconds",
+      help: "How long commands ran on this worker, by capability.",
+      labelNames: ["capability"] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.dockerErrors = new prom.Counter({
+      name: "onlyboxes_worker_docker_errors_total",
+      help: "Docker Engine calls that failed, by operation.",
+      labelNames: ["operation"] as const,
+      registers,
+    });
     const gauges: [name: string, help: string, stat: keyof DockerStats][] = [
       [
         "onlyboxes_worker_containers_running",
@@ -48,23 +48,42 @@ export class WorkerMetrics {
       ],
       ["onlyboxes_worker_python_pool_ready", "Warm pythonExec containers ready for a run.", "poolReady"],
     ];
-    const stats = () => this.dockerStats();
     for (const [name, help, stat] of gauges) {
-      new Gauge({
+      new prom.Gauge({
         name,
         help,
-        registers: [this.registry],
+        registers,
         collect() {
           this.set(stats()[stat]);
         },
       });
     }
   }
+}
+
+/**
+ * The worker's Prometheus metrics. One instance per process (`workerMetrics`): the agent
+ * counts runs, the Docker client counts engine errors, the backend reports its gauges.
+ * Nothing is served unless WORKER_METRICS_ADDR is set, and until then prom-client is not
+ * even loaded (≈ 10 MiB resident) and counts go nowhere.
+ */
+export class WorkerMetrics {
+  private prometheus: PrometheusMetrics | null = null;
+  private dockerStats: () => DockerStats = () => ({ containersRunning: 0, poolReady: 0 });
+
+  /** Loads prom-client and starts counting; answers the registry to serve. */
+  async enable(): Promise<Registry> {
+    if (!this.prometheus) {
+      const prom = await import("prom-client");
+      this.prometheus ??= new PrometheusMetrics(prom, () => this.dockerStats());
+    }
+    return this.prometheus.registry;
+  }
 
   /** Counts one finished command: `outcome` is "ok" or the registry code it failed with. */
   runFinished(capability: string, outcome: string, ms: number): void {
-    this.runs.inc({ capability, outcome });
-    this.runSeconds.observe({ capability }, ms / 1000);
+    this.prometheus?.runs.inc({ capability, outcome });
+    this.prometheus?.runSeconds.observe({ capability }, ms / 1000);
   }
 
   /** Where the gauges read the Docker backend's state from. */
@@ -74,12 +93,12 @@ export class WorkerMetrics {
 
   /** Wraps a Docker client so every failed engine call is counted (the call itself is unchanged). */
   countErrors(client: ContainerClient): ContainerClient {
-    const errors = this.dockerErrors;
+    const count = (operation: string) => this.prometheus?.dockerErrors.inc({ operation });
     const wrap =
       <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
       (...args: A): Promise<R> =>
         fn(...args).catch((err: unknown) => {
-          errors.inc({ operation });
+          count(operation);
           throw err;
         });
     return {
@@ -120,13 +139,14 @@ export function parseMetricsAddr(addr: string): { host: string; port: number } {
  */
 export async function startMetricsServer(addr: string, log: Logger, metrics = workerMetrics): Promise<() => Promise<void>> {
   const { host, port } = parseMetricsAddr(addr);
+  const registry = await metrics.enable();
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;
     }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
       (err: unknown) => {
         log.error("metrics collection failed", { error: err instanceof Error ? err.message : String(err) });
         res.writeHead(500, { "content-type": "text/plain" }).end("metrics collection failed\n");
