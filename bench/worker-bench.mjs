@@ -87,17 +87,19 @@ const child = spawn(process.execPath, [...(PROF ? ["--cpu-prof", `--cpu-prof-dir
   },
 });
 const exited = new Promise((r) => child.once("exit", r));
+// Never leave the worker behind, however this process ends.
+process.once("exit", () => child.exitCode === null && child.kill("SIGKILL"));
 
 let seq = 0;
 /** One command; resolves { ms, result } once its result frame arrived. */
 function dispatch(capability, payload) {
   const commandId = `c${++seq}`;
   const t0 = performance.now();
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     pending.set(commandId, (result) => {
       const ms = performance.now() - t0;
-      if (result.error) throw new Error(`${capability}: ${result.error.code} ${result.error.message}`);
-      resolve({ ms, result: JSON.parse(new TextDecoder().decode(result.payloadJson)) });
+      if (result.error) reject(new Error(`${capability}: ${result.error.code} ${result.error.message}`));
+      else resolve({ ms, result: JSON.parse(new TextDecoder().decode(result.payloadJson)) });
     });
     send({
       case: "commandDispatch",
@@ -140,6 +142,9 @@ try {
     if (PACE_MS) await sleep(PACE_MS);
     const { ms, result } = await call();
     if (KIND === "python" && result.output !== "1\n") throw new Error(`unexpected output ${JSON.stringify(result)}`);
+    if (KIND === "terminal" && (result.stdout !== "/workspace\n" || result.stderr !== "")) {
+      throw new Error(`unexpected output ${JSON.stringify(result)}`);
+    }
     lat.push(ms);
   }
   const c1 = cpuMs(child.pid);

@@ -61,10 +61,19 @@ export class WorkerMetrics {
     }
   }
 
+  /** Set once the metrics are served: until then counting each command would be work nobody reads. */
+  private recording = false;
+
   /** Counts one finished command: `outcome` is "ok" or the registry code it failed with. */
   runFinished(capability: string, outcome: string, ms: number): void {
+    if (!this.recording) return;
     this.runs.inc({ capability, outcome });
     this.runSeconds.observe({ capability }, ms / 1000);
+  }
+
+  /** From now on, finished commands are counted (the metrics are being served). */
+  record(): void {
+    this.recording = true;
   }
 
   /** Where the gauges read the Docker backend's state from. */
@@ -120,6 +129,7 @@ export function parseMetricsAddr(addr: string): { host: string; port: number } {
  */
 export async function startMetricsServer(addr: string, log: Logger, metrics = workerMetrics): Promise<() => Promise<void>> {
   const { host, port } = parseMetricsAddr(addr);
+  metrics.record();
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
