@@ -45,6 +45,7 @@ export class PythonExec implements Capability {
       () => pythonSpec(config),
       config.pythonPoolSize,
       log.child({ component: "python-pool" }),
+      config.pythonPoolStarts,
     );
     this.pool.fill();
   }
