@@ -28,8 +28,9 @@ def _obx_drain(fd, kind, more):
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
  *
  * It waits for one program on stdin (`<byte length> <budget ms> <files length>\n<source>
- * <files JSON>`), so the interpreter is already up when the run arrives. It then forks:
- * the child writes the input files, runs the source like `python3 -c` (fresh `__main__`,
+ * <files JSON>`), so the interpreter is already up when the run arrives. It has forked
+ * before that (so the run waits for no fork): PID 1 hands the program to the child on a
+ * pipe of their own; the child writes the input files, runs the source like `python3 -c` (fresh `__main__`,
  * stdin at /dev/null, tracebacks without our frames) and sends its open figures (see
  * python-figures.ts), while the parent relays the child's stdout, stderr and figure pipe
  * in frames of its own (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 4 figure
