@@ -3,6 +3,12 @@
 // inspector on loopback, samples a CPU profile while the request repeats, and prints the
 // functions with the most self time and the most inclusive time.
 //
+// Read it with care: the sampler charges time spent in workerd's own machinery (I/O
+// contexts, RPC, promise plumbing) to whichever JS frame is nearby. `perf record -g -p
+// <workerd pid>` showed JS code at under a fifth of an echo's CPU, and an A/B that doubles
+// a suspect piece (two consoles side by side, alternating batches, CPU from /proc) is
+// the test that settles whether it matters.
+//
 //   node bench/profile-workerd.mjs [--n 2000] [--call echo|healthz|mcp|terminal] [--top 40]
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -113,7 +119,9 @@ try {
     }
   }
   const per = (ms) => ((ms / N) * 1000).toFixed(0).padStart(6);
-  console.log(`${callName}: ${N} calls, ${(wall / N).toFixed(2)} ms wall each; sampled ${((total - idle) / N).toFixed(3)} ms busy per call (profile ${file})`);
+  console.log(
+    `${callName}: ${N} calls, ${(wall / N).toFixed(2)} ms wall each; sampled ${((total - idle) / N).toFixed(3)} ms busy per call (profile ${file})`,
+  );
   console.log("\nself µs/call  function");
   for (const [l, ms] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${per(ms)}  ${l}`);
   console.log("\ninclusive µs/call  function");

@@ -20,29 +20,34 @@ interface Held {
 }
 
 /**
- * A worker offering echo and terminalExec with more slots than any one account may use.
- * Echo messages starting with "hold" and terminal commands "hold" wait for `release`;
- * terminal command "timeout" answers `deadline_exceeded` (the worker removed the container).
+ * A worker offering echo, pythonExec and terminalExec with more slots than any one account
+ * may use. Echo messages and Python code starting with "hold", and terminal commands
+ * "hold", wait for `release`; "fail" answers an error; terminal command "timeout" answers
+ * `deadline_exceeded` (the worker removed the container).
  */
 async function connectWorker(): Promise<{ w: TestWorker; held: Held[] }> {
   const held: Held[] = [];
   const w = await connectTestWorker({
     capabilities: [
       { name: "echo", maxInflight: 32 },
+      { name: "pythonExec", maxInflight: 32 },
       { name: "terminalExec", maxInflight: 32 },
     ],
     handler: (d, raw) => {
-      const p = raw as { message?: string; command?: string; lease_ttl_sec?: number };
+      const p = raw as { message?: string; code?: string; command?: string; lease_ttl_sec?: number };
       const reply: TestReply =
         d.capability === "echo"
           ? { payload: { message: p.message } }
-          : terminalReply((raw as { session_id?: string }).session_id ?? "", {
-              stdout: "ok\n",
-              lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
-            });
-      if (p.message === "fail") return { error: { code: "boom", message: "the worker failed" } };
+          : d.capability === "pythonExec"
+            ? { payload: { output: `${p.code}\n`, stderr: "", exit_code: 0 } }
+            : terminalReply((raw as { session_id?: string }).session_id ?? "", {
+                stdout: "ok\n",
+                lease_expires_unix_ms: Date.now() + (p.lease_ttl_sec ?? 60) * 1000,
+              });
+      const tag = p.message ?? p.code;
+      if (tag === "fail") return { error: { code: "boom", message: "the worker failed" } };
       if (p.command === "timeout") return { error: { code: "deadline_exceeded", message: "killed at its deadline" } };
-      if (p.message?.startsWith("hold") || p.command === "hold") {
+      if (tag?.startsWith("hold") || p.command === "hold") {
         return new Promise<TestReply>((resolve) => held.push({ release: resolve }));
       }
       return reply;
@@ -67,6 +72,15 @@ function echo(token: string, message: string, timeoutMs = 20_000) {
     bearer: token,
     body: { message, timeout_ms: timeoutMs },
   });
+}
+
+/** A fresh-container pythonExec run as a sync task: `code` is the tag the test worker acts on. */
+async function python(token: string, code: string, timeoutMs = 20_000) {
+  const res = await callJson<{ status: string; result?: { output: string }; error?: { code: string; message: string } }>(
+    "/api/v1/tasks",
+    { method: "POST", bearer: token, body: { capability: "pythonExec", input: { code }, mode: "sync", timeout_ms: timeoutMs } },
+  );
+  return res;
 }
 
 function held(accountId: string): Promise<{ runs: number; sessions: number }> {
@@ -155,40 +169,60 @@ describe("per-account open sessions", () => {
 });
 
 describe("per-account concurrent runs", () => {
+  const noRunsHeld = (accountId: string) => waitFor(async () => (await held(accountId)).runs === 0);
+  const done = { payload: { output: "done\n", stderr: "", exit_code: 0 } };
+
   it("one account filling its run slots gets 429 account_run_limit once its wait outlasts the timeout, while another is still served", async () => {
     const { held: waiting } = await connectWorker();
     const hoarder = await newAccountWithToken();
     const other = await newAccountWithToken();
-    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => echo(hoarder.token, `hold-${i}`));
+    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => python(hoarder.token, `hold-${i}`));
     await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
     const started = Date.now();
-    const refused = await echo(hoarder.token, "one too many", 300);
+    const refused = await python(hoarder.token, "one too many", 300);
     expect(refused.status).toBe(429);
-    expect(refused.body.error).toMatch(/^account_run_limit: .*limit is 8/);
+    expect(refused.body).toMatchObject({ status: "failed", error: { code: "account_run_limit" } });
+    expect(refused.body.error?.message).toMatch(/^account_run_limit: .*limit is 8/);
     // It waited (until shortly before its deadline) rather than being refused at once.
     expect(Date.now() - started).toBeGreaterThanOrEqual(300 - QUEUE_MARGIN_MS - 50);
-    // A task of the hoarder is refused the same way (429 with the code in the task).
-    const task = await callJson<{ status: string; error?: { code: string } }>("/api/v1/tasks", {
-      method: "POST",
-      bearer: hoarder.token,
-      body: { capability: "echo", input: { message: "task" }, mode: "sync", timeout_ms: 300 },
-    });
-    expect(task.status).toBe(429);
-    expect(task.body).toMatchObject({ status: "failed", error: { code: "account_run_limit" } });
     // The other account is served although the worker runs 8 commands of the hoarder.
-    expect(await echo(other.token, "served")).toMatchObject({ status: 200, body: { message: "served" } });
-    for (const h of waiting.splice(0)) h.release({ payload: { message: "done" } });
+    expect(await python(other.token, "served")).toMatchObject({ status: 200, body: { result: { output: "served\n" } } });
+    for (const h of waiting.splice(0)) h.release(done);
     expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
-    expect(await held(hoarder.accountId)).toEqual({ runs: 0, sessions: 0 });
-    expect((await echo(hoarder.token, "after")).status).toBe(200);
+    await noRunsHeld(hoarder.accountId);
+    expect((await python(hoarder.token, "after")).status).toBe(200);
+  });
+
+  it("counts only fresh-container runs: at its run limit an account still echoes and runs commands in its sessions", async () => {
+    const { held: waiting } = await connectWorker();
+    const a = await newAccountWithToken();
+    const session = await terminal(a.token, { command: "echo hi" });
+    expect(session.status).toBe(200);
+    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => python(a.token, `hold-${i}`));
+    await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
+    expect((await held(a.accountId)).runs).toBe(DEFAULT_ACCOUNT_MAX_RUNS);
+    // Neither waits for the account's runs: echo runs nothing, and a session runs one command
+    // at a time within the account's session limit.
+    expect(await echo(a.token, "still here", 2_000)).toMatchObject({ status: 200, body: { message: "still here" } });
+    const inSession = await terminal(a.token, { command: "echo hi", session_id: session.body.session_id, timeout_ms: 2_000 });
+    expect(inSession.status).toBe(200);
+    // A session command holding the worker is not counted either.
+    const heldCommand = terminal(a.token, { command: "hold", session_id: session.body.session_id });
+    await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS + 1);
+    expect((await held(a.accountId)).runs).toBe(DEFAULT_ACCOUNT_MAX_RUNS);
+    for (const h of waiting.splice(0, DEFAULT_ACCOUNT_MAX_RUNS)) h.release(done);
+    waiting.shift()?.release(terminalReply("", { stdout: "ok\n" }));
+    expect((await heldCommand).status).toBe(200);
+    expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
+    await noRunsHeld(a.accountId);
   });
 
   it("a run over the account's limit waits for one of its own to end and then runs", async () => {
     const { held: waiting } = await connectWorker();
     const a = await newAccountWithToken();
-    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => echo(a.token, `hold-${i}`));
+    const running = Array.from({ length: DEFAULT_ACCOUNT_MAX_RUNS }, (_, i) => python(a.token, `hold-${i}`));
     await waitFor(async () => waiting.length === DEFAULT_ACCOUNT_MAX_RUNS);
-    const queued = echo(a.token, "queued");
+    const queued = python(a.token, "queued");
     let settled = false;
     void queued.then(() => {
       settled = true;
@@ -197,34 +231,29 @@ describe("per-account concurrent runs", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(settled).toBe(false);
     expect(waiting).toHaveLength(DEFAULT_ACCOUNT_MAX_RUNS);
-    waiting.shift()?.release({ payload: { message: "done" } });
-    expect(await queued).toMatchObject({ status: 200, body: { message: "queued" } });
-    for (const h of waiting.splice(0)) h.release({ payload: { message: "done" } });
+    waiting.shift()?.release(done);
+    expect(await queued).toMatchObject({ status: 200, body: { result: { output: "queued\n" } } });
+    for (const h of waiting.splice(0)) h.release(done);
     expect((await Promise.all(running)).map((r) => r.status)).toEqual(Array(DEFAULT_ACCOUNT_MAX_RUNS).fill(200));
-    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    await noRunsHeld(a.accountId);
   });
 
   it("gives run slots back on failure, timeout and worker disconnect", async () => {
     const { w, held: waiting } = await connectWorker();
     const a = await newAccountWithToken();
     // Failure: the worker answers with an error.
-    expect((await echo(a.token, "fail")).status).toBe(502);
-    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    expect((await python(a.token, "fail")).status).toBe(502);
+    await noRunsHeld(a.accountId);
     // Timeout: the console's deadline ends the run.
-    const slow = await callJson("/api/v1/commands/echo", {
-      method: "POST",
-      bearer: a.token,
-      body: { message: "hold-timeout", timeout_ms: 200 },
-    });
-    expect(slow.status).toBe(504);
-    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    expect((await python(a.token, "hold-timeout", 200)).status).toBe(504);
+    await noRunsHeld(a.accountId);
     // Disconnect: the worker goes away with commands running.
-    const lost = Array.from({ length: 3 }, (_, i) => echo(a.token, `hold-lost-${i}`));
+    const lost = Array.from({ length: 3 }, (_, i) => python(a.token, `hold-lost-${i}`));
     await waitFor(async () => waiting.length === 4);
     expect((await held(a.accountId)).runs).toBe(3);
     w.close();
     expect((await Promise.all(lost)).map((r) => r.status)).toEqual([502, 502, 502]);
-    expect(await held(a.accountId)).toEqual({ runs: 0, sessions: 0 });
+    await noRunsHeld(a.accountId);
   });
 
   it("gives the run slot back when a task is canceled", async () => {
@@ -233,14 +262,14 @@ describe("per-account concurrent runs", () => {
     const task = await callJson<{ task_id: string }>("/api/v1/tasks", {
       method: "POST",
       bearer: a.token,
-      body: { capability: "echo", input: { message: "hold-cancel" }, mode: "async" },
+      body: { capability: "pythonExec", input: { code: "hold-cancel" }, mode: "async" },
     });
     expect(task.status).toBe(202);
     await waitFor(async () => waiting.length === 1);
     expect((await held(a.accountId)).runs).toBe(1);
     const canceled = await callJson(`/api/v1/tasks/${task.body.task_id}/cancel`, { method: "POST", bearer: a.token });
     expect(canceled.status).toBe(200);
-    await waitFor(async () => (await held(a.accountId)).runs === 0);
+    await noRunsHeld(a.accountId);
   });
 
   it("expires a run hold whose release was lost, at its deadline plus grace", async () => {

@@ -3,6 +3,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ErrorCode, McpError, type Progress } from "@modelcontextprotocol/sdk/types.js";
 import type { CommandDispatch } from "@onlyboxes/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { plainToolCall } from "../src/mcp/plain-tool-call.ts";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
 import { callJson, countingBody, newAccountWithToken, ORIGIN, waitFor } from "./helpers.ts";
 import { connectMcpClient } from "./mcp-client.ts";
@@ -438,6 +439,80 @@ describe("mcp: tools on a worker", () => {
     });
     expect(noSession.isError).toBe(true);
     expect(textOf(noSession)).toMatch(/session_not_found/);
+  });
+});
+
+describe("mcp: a plain tools/call answered directly", () => {
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    callJson<unknown>("/mcp", {
+      method: "POST",
+      bearer: token,
+      body,
+      headers: { accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18", ...headers },
+    });
+  const call = (id: number, name: string, args: unknown) => ({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: { name, arguments: args },
+  });
+
+  beforeAll(async () => {
+    worker = await connectTestWorker({ capabilities: offering("echo", "pythonExec"), handler });
+    await worker.acked;
+  });
+  afterAll(async () => {
+    worker.close();
+    await worker.closed;
+    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
+  });
+
+  it("answers exactly as the SDK's server does: a result, a tool error, an invalid argument", async () => {
+    const calls = [
+      call(1, "echo", { message: "same" }),
+      call(2, "pythonExec", { code: "raise" }),
+      call(3, "echo", { message: "" }),
+      call(4, "echo", { message: "x", extra: true }),
+      call(5, "pythonExec", { code: "print(1)", timeout_ms: 0 }),
+      { ...call(6, "echo", { message: "meta" }), params: { name: "echo", arguments: { message: "meta" }, _meta: { k: 1 } } },
+    ];
+    for (const c of calls) {
+      // A single request takes the direct path; the same request as a batch of one is
+      // always the SDK's (a batch is never "plain"), which answers it unwrapped.
+      const direct = await post(c);
+      const sdk = await post([c]);
+      expect(direct.status, JSON.stringify(direct.body)).toBe(200);
+      expect(sdk.status).toBe(200);
+      expect(direct.body).toEqual(sdk.body);
+    }
+  });
+
+  it("takes the direct path only for a single plain tools/call of a known tool", () => {
+    const req = (headers: Record<string, string> = {}) =>
+      new Request(`${ORIGIN}/mcp`, {
+        method: "POST",
+        headers: { accept: "application/json, text/event-stream", "content-type": "application/json", ...headers },
+      });
+    const echo = call(1, "echo", { message: "m" });
+    expect(plainToolCall(req(), echo, false)?.id).toBe(1);
+    expect(plainToolCall(req({ "mcp-protocol-version": "2025-06-18" }), { ...echo, id: "a" }, false)?.id).toBe("a");
+    expect(plainToolCall(req(), echo, true)).toBeNull();
+    expect(plainToolCall(req(), [echo], false)).toBeNull();
+    expect(plainToolCall(req(), call(1, "nope", {}), false)).toBeNull();
+    expect(plainToolCall(req(), { ...echo, id: null }, false)).toBeNull();
+    expect(plainToolCall(req(), { ...echo, params: { ...echo.params, task: {} } }, false)).toBeNull();
+    expect(plainToolCall(req({ "mcp-protocol-version": "1999-01-01" }), echo, false)).toBeNull();
+    expect(plainToolCall(req({ accept: "application/json" }), echo, false)).toBeNull();
+    expect(plainToolCall(req({ "content-type": "text/plain" }), echo, false)).toBeNull();
+  });
+
+  it("leaves every other shape to the SDK: unknown tools, bad versions, missing Accept", async () => {
+    const unknown = await post(call(7, "nope", {}));
+    expect(unknown.body).toMatchObject({ id: 7, error: { code: -32602, message: expect.stringMatching(/Unknown tool: nope/) } });
+    const version = await post(call(8, "echo", { message: "v" }), { "mcp-protocol-version": "1999-01-01" });
+    expect(version.status).toBe(400);
+    const accept = await post(call(9, "echo", { message: "a" }), { accept: "application/json" });
+    expect(accept.status).toBe(406);
   });
 });
 

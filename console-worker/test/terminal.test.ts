@@ -372,6 +372,30 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(gone.status).toBe(404);
   });
 
+  it("keeps a session whose alarm comes before its renewed lease, and wakes again at the new lease", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const first = await term(user.token, { command: "echo a", lease_ttl_sec: 60 });
+    const id = first.body.session_id;
+    const renewed = await term(user.token, { session_id: id, command: "echo b", lease_ttl_sec: 600 });
+    expect(renewed.status).toBe(200);
+    const stub = sessionStub(user.accountId, id);
+    const alarmAndLease = () =>
+      runInDurableObject(stub, async (_obj, state) => ({
+        alarm: await state.storage.getAlarm(),
+        lease: state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs,
+      }));
+    const before = await alarmAndLease();
+    expect(before.lease).toBe(renewed.body.lease_expires_unix_ms);
+    // Never later than the lease: the session must not outlive it unnoticed.
+    expect(before.alarm).not.toBeNull();
+    expect(before.alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(before.lease ?? 0);
+    // An alarm that comes before the lease ends leaves the session alone and waits for the lease.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await alarmAndLease()).toEqual({ alarm: before.lease, lease: before.lease });
+    expect((await term(user.token, { session_id: id, command: "echo c" })).status).toBe(200);
+  });
+
   it("survives the session object being reset (everything is in storage)", async () => {
     const user = await newAccountWithToken();
     const fake = await connectTerminalWorker();

@@ -77,6 +77,8 @@ function runStateless(
     capability: call.capability,
     payload: call.payload,
     timeoutMs: opts.timeoutMs,
+    // Echo runs nothing: only a fresh container counts against the account's runs.
+    countAsRun: call.capability === "pythonExec",
     ...(opts.commandId !== undefined ? { commandId: opts.commandId } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onOutput ? { onOutput: opts.onOutput } : {}),

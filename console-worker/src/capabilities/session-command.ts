@@ -1,6 +1,6 @@
 import { TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
-import { admitRun, dispatch, type OutputChunk, releaseWhenAdmitted } from "../lib/dispatch.ts";
+import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
 import { AppError, type ErrorCode } from "../lib/errors.ts";
 import type { BeginResult } from "../objects/session.ts";
 
@@ -112,28 +112,16 @@ export async function runSessionCommand<R extends { lease_expires_unix_ms?: numb
 ): Promise<{ result: R; created: boolean; leaseExpiresUnixMs: number }> {
   const stub = sessionStub(env, cmd.accountId, cmd.sessionId);
   for (let attempt = 0; ; attempt++) {
-    // The session's lock and the account's run admission are asked for together: two
-    // objects, one round trip of waiting. Whichever fails, the other is given back.
-    const admission = admitRun(env, cmd.accountId, Date.now() + cmd.dispatchTimeoutMs);
-    // Its refusal is reported by dispatch, which awaits it once the lock is held.
-    admission.catch(() => {});
-    let lease: BeginResult;
-    try {
-      lease = await stub.begin({
-        accountId: cmd.accountId,
-        sessionId: cmd.sessionId,
-        createIfMissing: cmd.createIfMissing,
-        leaseTtlSec: cmd.leaseTtlSec,
-        holdMs: cmd.dispatchTimeoutMs + LOCK_SLACK_MS,
-      });
-    } catch (err) {
-      releaseWhenAdmitted(admission);
-      throw err;
-    }
-    if (!lease.ok) {
-      releaseWhenAdmitted(admission);
-      throw new AppError(lease.code, lease.message);
-    }
+    // The session's lock is the command's admission: a session runs one command at a
+    // time, and the account's open sessions are bounded (CONSOLE_ACCOUNT_MAX_SESSIONS).
+    const lease: BeginResult = await stub.begin({
+      accountId: cmd.accountId,
+      sessionId: cmd.sessionId,
+      createIfMissing: cmd.createIfMissing,
+      leaseTtlSec: cmd.leaseTtlSec,
+      holdMs: cmd.dispatchTimeoutMs + LOCK_SLACK_MS,
+    });
+    if (!lease.ok) throw new AppError(lease.code, lease.message);
 
     let placedOn = lease.nodeId;
     let raw: unknown;
@@ -149,7 +137,6 @@ export async function runSessionCommand<R extends { lease_expires_unix_ms?: numb
           timeout_ms: cmd.workerTimeoutMs,
         },
         timeoutMs: cmd.dispatchTimeoutMs,
-        admission,
         ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
         onPlaced: (p) => {
           placedOn = p.nodeId;

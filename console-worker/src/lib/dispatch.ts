@@ -31,16 +31,21 @@ export interface DispatchOptions {
   /** Aborting sends a cancel frame to the worker and rejects with `canceled`. */
   signal?: AbortSignal;
   /**
-   * The run's admission, asked for earlier by the caller (see `admitRun`) so it could go
-   * alongside the caller's own round trip; dispatch then owns the hold and releases it.
+   * Count the command against its account's concurrent runs (CONSOLE_ACCOUNT_MAX_RUNS):
+   * true for a fresh-container run (stateless pythonExec). Commands inside a session are
+   * bounded by the account's sessions instead (each runs one command at a time), and echo
+   * runs nothing; neither pays the two round trips to the account's object.
    */
-  admission?: Promise<RunHold>;
+  countAsRun?: boolean;
 }
 
 /** A run counted against its account's limit until `release` (idempotent) ends it. */
 export interface RunHold {
   release(): void;
 }
+
+/** The hold of a command that does not count against the account's runs. */
+const NO_HOLD: RunHold = { release() {} };
 
 /**
  * A run's hold outlives its deadline by this much before the account's counter presumes it
@@ -84,8 +89,9 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * no_worker, no_capacity, deadline_exceeded, worker_disconnected, canceled, or the
  * worker's own code (session_not_found, session_busy, file_not_found, …).
  *
- * Admission: the account's runs are counted by its AccountLimits object; over the limit a
- * run waits there for one of the account's own to end (until its deadline).
+ * Admission (`countAsRun`): the account's fresh-container runs are counted by its
+ * AccountLimits object; over the limit a run waits there for one of the account's own to
+ * end (until its deadline).
  *
  * Placement: the isolate's cached node list (refreshed from the NodeRegistry every second,
  * and at once before answering no_worker) in least-loaded order; each WorkerNode enforces
@@ -95,13 +101,10 @@ function candidates(nodes: NodeView[], capability: string): string[] {
  * called again if the first node turns out to be full.
  */
 export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown> {
-  if (opts.signal?.aborted) {
-    releaseWhenAdmitted(opts.admission);
-    throw new AppError("canceled", "the command was canceled");
-  }
+  if (opts.signal?.aborted) throw new AppError("canceled", "the command was canceled");
   const commandId = opts.commandId ?? newId("cmd");
   const deadlineUnixMs = Date.now() + opts.timeoutMs;
-  const hold = await (opts.admission ?? admitRun(env, opts.accountId, deadlineUnixMs));
+  const hold = opts.countAsRun ? await admitRun(env, opts.accountId, deadlineUnixMs) : NO_HOLD;
   let outcome: DispatchOutcome;
   try {
     outcome =
@@ -126,7 +129,7 @@ export async function dispatch(env: Env, opts: DispatchOptions): Promise<unknown
  * run waits there for one of the account's own to end, up to its deadline, then fails with
  * `account_run_limit`.
  */
-export async function admitRun(env: Env, accountId: string, deadlineUnixMs: number): Promise<RunHold> {
+async function admitRun(env: Env, accountId: string, deadlineUnixMs: number): Promise<RunHold> {
   const limit = accountLimits(env).maxRuns;
   const holds = accountLimitsStub(env, accountId);
   const runId = crypto.randomUUID();
@@ -134,7 +137,7 @@ export async function admitRun(env: Env, accountId: string, deadlineUnixMs: numb
   if (!admitted.ok) {
     throw new AppError(
       "account_run_limit",
-      `account_run_limit: this account already runs ${admitted.held} commands at once (the limit is ${limit}) and none ended before the deadline`,
+      `account_run_limit: this account already runs ${admitted.held} fresh-container commands at once (the limit is ${limit}) and none ended before the deadline`,
     );
   }
   let released = false;
@@ -148,14 +151,6 @@ export async function admitRun(env: Env, accountId: string, deadlineUnixMs: numb
       waitUntil(holds.releaseRun(runId).catch(() => {}));
     },
   };
-}
-
-/** Releases an admission nobody will use, once (and if) it is granted. */
-export function releaseWhenAdmitted(admission: Promise<RunHold> | undefined): void {
-  admission?.then(
-    (hold) => hold.release(),
-    () => {},
-  );
 }
 
 /** The AppError of a failed outcome: a worker's code if it may send it, else `worker_error`. */

@@ -7,7 +7,7 @@ export interface AccountLimitsConfig {
   workerMaxInflight: number;
   /** Terminal sessions one account may have open at once. */
   maxSessions: number;
-  /** Commands one account may have running at once (every capability counts). */
+  /** Fresh-container runs (stateless pythonExec) one account may have at once; session commands are bounded by `maxSessions`. */
   maxRuns: number;
   /** A session ends this long after its creation, however often its lease is renewed. */
   sessionMaxLifetimeMs: number;

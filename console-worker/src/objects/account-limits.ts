@@ -20,7 +20,7 @@ interface RunWaiter {
 }
 
 /**
- * One per account (named by the account id): counts the account's running commands and
+ * One per account (named by the account id): counts the account's fresh-container runs and
  * open terminal sessions, so no account can take every slot or session the workers have.
  *
  * Every hold has an expiry, so a hold whose release never arrives (a console isolate died

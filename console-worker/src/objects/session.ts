@@ -80,6 +80,8 @@ export class Session extends DurableObject<Env> {
   private mirrorChain: Promise<void> = Promise.resolve();
   /** The lease last written to D1 by this instance; null = write the next state. */
   private mirroredLease: number | null = null;
+  /** When this instance last set the alarm for; null when unknown or none is set. */
+  private alarmAt: number | null = null;
 
   /**
    * Locks the session for one command; creates it when missing and allowed, if the account
@@ -218,6 +220,7 @@ export class Session extends DurableObject<Env> {
 
   /** Fires at lease expiry (or when a lock runs out): drops an idle expired session, else waits again. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     const state = this.load();
     if (!state) return;
     if (this.expireIfDue(state, Date.now())) return;
@@ -253,14 +256,28 @@ export class Session extends DurableObject<Env> {
     await this.schedule(state);
   }
 
-  /** The alarm wakes at the lock's end while busy, else at lease expiry. */
+  /**
+   * The alarm wakes at lease expiry, or at the lock's end when a command may outlast the
+   * lease. An alarm that comes early only schedules itself again (see `alarm`), so one
+   * already set for no later than that is left as it is: most commands then write no
+   * alarm at all (a lock ends well before the lease; a renewed lease only moves later).
+   * An abandoned lock ending before the lease is cleared by the next call or that alarm.
+   */
   private async schedule(state: SessionState): Promise<void> {
-    await this.ctx.storage.setAlarm(state.lock ? state.lock.until : state.leaseExpiresUnixMs);
+    const due = Math.max(state.lock?.until ?? 0, state.leaseExpiresUnixMs);
+    if (this.alarmAt !== null && this.alarmAt <= due && this.alarmAt > Date.now()) return;
+    await this.ctx.storage.setAlarm(due);
+    this.alarmAt = due;
+  }
+
+  private async deleteAlarm(): Promise<void> {
+    this.alarmAt = null;
+    await this.ctx.storage.deleteAlarm();
   }
 
   private async forget(state: SessionState): Promise<void> {
     this.ctx.storage.kv.delete(STATE_KEY);
-    await this.ctx.storage.deleteAlarm();
+    await this.deleteAlarm();
     await this.releaseHold(state);
     if (state.confirmed) await this.deleteRowInOrder(state);
   }
@@ -286,7 +303,7 @@ export class Session extends DurableObject<Env> {
     this.ctx.storage.kv.delete(STATE_KEY);
     this.ctx.waitUntil(
       (async () => {
-        await this.ctx.storage.deleteAlarm();
+        await this.deleteAlarm();
         await this.releaseHold(state);
         if (state.confirmed) await this.deleteRowInOrder(state);
       })(),

@@ -71,7 +71,7 @@ export interface ApiRoute {
 }
 
 /** Codes any call that needs a worker may end with. */
-const PLACEMENT: readonly ErrorCode[] = [...WORKER_UNAVAILABLE_ERRORS, "worker_error", "protocol_error", "account_run_limit"];
+const PLACEMENT: readonly ErrorCode[] = [...WORKER_UNAVAILABLE_ERRORS, "worker_error", "protocol_error"];
 
 /** A task's `input`: exactly one capability's input contract. */
 const taskInput = z.union(CAPABILITY_NAMES.map((name) => CAPABILITY_CONTRACTS[name].input));

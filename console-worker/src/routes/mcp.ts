@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.ts";
 import { DEFAULT_CONSOLE_VERSION } from "../lib/config.ts";
+import { answerPlainToolCall, plainToolCall } from "../mcp/plain-tool-call.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { STREAMING_TOOLS } from "../mcp/tools.ts";
 import { requireBearer } from "../middleware/bearer.ts";
@@ -36,7 +37,8 @@ function wantsProgress(body: unknown): boolean {
 }
 
 /**
- * The MCP endpoint (Streamable HTTP, stateless, bearer auth): every POST gets a fresh
+ * The MCP endpoint (Streamable HTTP, stateless, bearer auth): a plain tools/call is
+ * answered directly (see ../mcp/plain-tool-call.ts); every other POST gets a fresh
  * server and transport. GET (a server-to-client stream) and DELETE (ending a session)
  * have no meaning without sessions, so they answer 405.
  */
@@ -69,13 +71,16 @@ export const mcpRoutes = new Hono<AppEnv>()
       }
 
       const streaming = wantsProgress(body);
+      const accountId = c.var.account.accountId;
+      const plain = plainToolCall(c.req.raw, body, streaming);
+      if (plain) return c.json(await answerPlainToolCall(plain, { env: c.env, accountId }), 200);
       const transport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: undefined,
         enableJsonResponse: !streaming,
       });
       const server = createMcpServer({
         env: c.env,
-        accountId: c.var.account.accountId,
+        accountId,
         version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
         streaming,
       });

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// Two builds of the console side by side, in the same minutes: starts one console per
+// bundle directory (a folder the launcher bundled, e.g. node_modules/.cache/onlyboxes/
+// console-*; copy it aside before changing the sources) and alternates batches of one
+// kind of call between them, so load from anything else falls on both alike. Prints
+// workerd and local-worker CPU per call (from /proc) and wall p50 for each.
+//
+//   node bench/ab-bench.mjs DIR_A DIR_B [echo|mcp|terminal] [rounds]
+import { readFileSync } from "node:fs";
+import { childrenOf, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
+
+const [dirA, dirB, kind = "echo", roundsArg = "6"] = process.argv.slice(2);
+const cpu = (pid) => {
+  const r = readFileSync(`/proc/${pid}/stat`, "utf8").split(")")[1].trim().split(" ");
+  return (+r[11] + +r[12]) * 10;
+};
+const docker = kind === "terminal";
+async function setup(dir) {
+  const c = await startConsole({
+    CONSOLE_BUNDLE_DIR: dir,
+    WORKER_DOCKER_ENABLED: docker ? "true" : "false",
+    WORKER_PYTHON_EXEC_POOL_SIZE: "0",
+  });
+  const { token } = await signInWithToken(c);
+  const auth = { authorization: `Bearer ${token}` };
+  const procs = childrenOf(c.child.pid);
+  const workerd = procs.find((p) => /workerd/.test(p.cmd));
+  const worker = procs.find((p) => /worker/.test(p.cmd) && p !== workerd);
+  let call;
+  if (kind === "echo")
+    call = () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } });
+  else if (kind === "mcp") {
+    let id = 0;
+    call = () =>
+      request(`${c.url}/mcp`, {
+        method: "POST",
+        headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+        body: { jsonrpc: "2.0", id: ++id, method: "tools/call", params: { name: "echo", arguments: { message: "bench" } } },
+      });
+  } else {
+    const terminal = (body) => request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body });
+    let first = await terminal({ command: "true", lease_ttl_sec: 600 });
+    for (let i = 0; i < 600 && first.status !== 200; i++) {
+      await sleep(100);
+      first = await terminal({ command: "true", lease_ttl_sec: 600 });
+    }
+    const sid = JSON.parse(first.body).session_id;
+    call = () => terminal({ session_id: sid, command: "pwd" });
+  }
+  for (let i = 0; i < 200; i++) {
+    const r = await call();
+    if (r.status !== 200) throw new Error(r.body);
+  }
+  return { c, call, workerd, worker, w: 0, k: 0, n: 0, lat: [] };
+}
+const A = await setup(dirA),
+  B = await setup(dirB);
+try {
+  const N = kind === "terminal" ? 150 : 300;
+  for (let r = 0; r < Number(roundsArg); r++)
+    for (const s of r % 2 ? [B, A] : [A, B]) {
+      const w0 = cpu(s.workerd.pid),
+        k0 = cpu(s.worker.pid);
+      for (let i = 0; i < N; i++) {
+        const res = await s.call();
+        if (res.status !== 200) throw new Error(res.body);
+        s.lat.push(res.ms);
+      }
+      s.w += cpu(s.workerd.pid) - w0;
+      s.k += cpu(s.worker.pid) - k0;
+      s.n += N;
+    }
+  for (const [name, s] of [
+    ["A", A],
+    ["B", B],
+  ]) {
+    s.lat.sort((a, b) => a - b);
+    console.log(
+      `${name} ${kind}: workerd ${(s.w / s.n).toFixed(3)} ms/req, worker ${(s.k / s.n).toFixed(3)}, p50 ${s.lat[s.lat.length >> 1].toFixed(2)} ms (n=${s.n})`,
+    );
+  }
+} finally {
+  await A.c.stop();
+  await B.c.stop();
+}
