@@ -9,7 +9,7 @@
 // a suspect piece (two consoles side by side, alternating batches, CPU from /proc) is
 // the test that settles whether it matters.
 //
-//   node bench/profile-workerd.mjs [--n 2000] [--call echo|healthz|mcp|terminal] [--top 40]
+//   node bench/profile-workerd.mjs [--n 2000] [--call echo|healthz|mcp|task|terminal] [--top 40]
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
@@ -33,6 +33,13 @@ try {
   if (callName === "healthz") call = () => request(`${c.url}/healthz`);
   else if (callName === "echo")
     call = () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } });
+  else if (callName === "task")
+    call = () =>
+      request(`${c.url}/api/v1/tasks`, {
+        method: "POST",
+        headers: auth,
+        body: { capability: "echo", input: { message: "bench" }, mode: "sync" },
+      });
   else if (callName === "mcp")
     call = () =>
       request(`${c.url}/mcp`, {

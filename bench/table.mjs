@@ -150,6 +150,15 @@ try {
     },
     3,
   );
+  // The same run over MCP, which calls the capability without a Task object or a task row.
+  const mcpPyLat = await timed(
+    PY,
+    async () => {
+      await mcp("pythonExec", { code: "print(1)" });
+      await sleep(PY_PAUSE_MS);
+    },
+    3,
+  );
   const capPyLat = await timed(
     PY,
     async () => {
@@ -172,6 +181,9 @@ try {
   const capPy = p50(capPyLat) - PY_PAUSE_MS;
   breakdown.push(["pythonExec", `worker capability, paced ${PY_PAUSE_MS} ms (pool hand-off, code in, result out)`, fmt(capPy)]);
   breakdown.push(["pythonExec", "console + Durable Objects + D1 + wire (REST paced − capability paced)", fmt(pyPaced - capPy)]);
+  const mcpPy = p50(mcpPyLat) - PY_PAUSE_MS;
+  breakdown.push(["pythonExec", "  of which dispatch, wire and local worker (MCP paced − capability paced)", fmt(mcpPy - capPy)]);
+  breakdown.push(["pythonExec", "  of which the task path: Task object, D1 row (REST paced − MCP paced)", fmt(pyPaced - mcpPy)]);
   breakdown.push(["pythonExec", "waiting for a container to start (REST back-to-back − REST paced)", fmt(p50(pyLat) - pyPaced)]);
 
   // terminalExec: a warm session's `pwd` against `docker exec` and the capability.

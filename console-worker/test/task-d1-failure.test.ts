@@ -5,6 +5,7 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { taskObject } from "../src/objects/task.ts";
 import { callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, type TestReply, workersClosedAfterEach } from "./worker-harness.ts";
 
@@ -32,11 +33,19 @@ interface StoredView {
   attempts?: number;
 }
 
-function taskStorage(taskId: string): Promise<{ stored: StoredView | undefined; alarm: number | null }> {
-  return runInDurableObject(env.TASK.get(env.TASK.idFromName(taskId)), async (_o, state) => ({
-    stored: await state.storage.get<StoredView>("task"),
+function taskStorage(accountId: string, taskId: string): Promise<{ stored: StoredView | undefined; alarm: number | null }> {
+  return runInDurableObject(taskObject(env, accountId), async (_o, state) => ({
+    stored: await state.storage.get<StoredView>(`task:${taskId}`),
     alarm: await state.storage.getAlarm(),
   }));
+}
+
+/** Makes the task's retry due now, as if its backoff had passed. */
+function retryDueNow(accountId: string, taskId: string): Promise<void> {
+  return runInDurableObject(taskObject(env, accountId), async (_o, state) => {
+    const stored = await state.storage.get<StoredView>(`task:${taskId}`);
+    await state.storage.put(`task:${taskId}`, { ...stored, alarmAt: Date.now() });
+  });
 }
 
 describe("a task whose final D1 write fails", () => {
@@ -47,7 +56,7 @@ describe("a task whose final D1 write fails", () => {
     });
     workers.push(w);
     await w.acked;
-    const { token } = await newAccountWithToken();
+    const { token, accountId } = await newAccountWithToken();
     const create = () =>
       callJson<TaskBody>("/api/v1/tasks", {
         method: "POST",
@@ -65,16 +74,17 @@ describe("a task whose final D1 write fails", () => {
       release[0]?.({ payload: { message: "hi" } });
       // The outcome is known but could not be written: it is kept, with an alarm to retry.
       const kept = await waitFor(async () => {
-        const s = await taskStorage(taskId);
+        const s = await taskStorage(accountId, taskId);
         return s.stored?.outcome ? s : null;
       });
       expect(kept.stored?.outcome?.status).toBe("succeeded");
       expect(kept.alarm).not.toBeNull();
 
       // A retry while D1 still fails keeps everything and backs off.
-      const stub = env.TASK.get(env.TASK.idFromName(taskId));
+      const stub = taskObject(env, accountId);
+      await retryDueNow(accountId, taskId);
       expect(await runDurableObjectAlarm(stub)).toBe(true);
-      const again = await taskStorage(taskId);
+      const again = await taskStorage(accountId, taskId);
       expect(again.stored?.attempts).toBe(2);
       expect(again.alarm).toBeGreaterThan(Date.now() + 1000);
 
@@ -84,12 +94,13 @@ describe("a task whose final D1 write fails", () => {
       expect(await statusInD1(taskId)).not.toBe("succeeded");
       expect((await create()).status).toBe(409);
 
+      await retryDueNow(accountId, taskId);
       expect(await runDurableObjectAlarm(stub)).toBe(true);
     } finally {
       if (!restored) await setTasksTableReachable(true);
     }
     expect(await statusInD1(taskId)).toBe("succeeded");
-    expect(await taskStorage(taskId)).toEqual({ stored: undefined, alarm: null });
+    expect(await taskStorage(accountId, taskId)).toEqual({ stored: undefined, alarm: null });
     const polled = await callJson<TaskBody>(`/api/v1/tasks/${taskId}`, { bearer: token });
     expect(polled.body).toMatchObject({ status: "succeeded", result: { message: "hi" } });
     // The request_id now answers with the finished task instead of 409.
@@ -107,7 +118,7 @@ describe("a task whose final D1 write fails", () => {
     });
     workers.push(w);
     await w.acked;
-    const { token } = await newAccountWithToken();
+    const { token, accountId } = await newAccountWithToken();
     let res: Awaited<ReturnType<typeof callJson<TaskBody>>>;
     try {
       res = await callJson<TaskBody>("/api/v1/tasks", {
@@ -120,8 +131,8 @@ describe("a task whose final D1 write fails", () => {
     }
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: "succeeded", result: { message: "sync" } });
-    const stub = env.TASK.get(env.TASK.idFromName(res.body.task_id));
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await retryDueNow(accountId, res.body.task_id);
+    expect(await runDurableObjectAlarm(taskObject(env, accountId))).toBe(true);
     expect(await statusInD1(res.body.task_id)).toBe("succeeded");
   });
 });

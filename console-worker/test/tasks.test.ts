@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { beforeAll, describe, expect, it } from "vitest";
 import { markUnfinishedTasksRestarted, pruneFinishedTasks, runScheduled } from "../src/lib/maintenance.ts";
 import { nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { taskObject } from "../src/objects/task.ts";
 import type { TaskBody } from "../src/routes/tasks.ts";
 import { call, callJson, newAccountWithToken, sleep, waitFor } from "./helpers.ts";
 import {
@@ -197,6 +198,19 @@ describe("tasks: running on a worker", () => {
     const again = await get(body.task_id);
     expect(again.status).toBe(200);
     expect(again.body).toEqual(body);
+  });
+
+  it("a sync answer is what D1 holds: a poll and a repeated request_id right after it see the same ended task", async () => {
+    await worker();
+    for (let i = 0; i < 10; i++) {
+      const request_id = i % 2 === 0 ? `same-${crypto.randomUUID()}` : undefined;
+      const body = { capability: "echo", input: { message: `m${i}` }, mode: "sync", ...(request_id ? { request_id } : {}) };
+      const res = await create(body);
+      expect(res.status).toBe(200);
+      const [polled, repeated] = await Promise.all([get(res.body.task_id), request_id ? create(body) : null]);
+      expect(polled.body).toEqual(res.body);
+      if (repeated) expect(repeated.body).toEqual(res.body);
+    }
   });
 
   it("async: 202 at once with status_url, and the task finishes after the client has gone", async () => {
@@ -411,6 +425,25 @@ describe("tasks: maintenance", () => {
     expect(cancel.body.error?.code).toBe("console_restarted");
   });
 
+  it("the daily run ends tasks left unfinished an hour past their deadline, and only those", async () => {
+    const insert = async (deadlineAt: number) => {
+      const id = `task_left_${crypto.randomUUID().slice(0, 8)}`;
+      await env.DB.prepare(
+        "INSERT INTO tasks (id, account_id, command_id, capability, status, input, created_at, updated_at, deadline_at) VALUES (?, ?, ?, 'echo', 'running', '{}', ?, ?, ?)",
+      )
+        .bind(id, accountId, `cmd_${id}`, deadlineAt - 60_000, deadlineAt - 60_000, deadlineAt)
+        .run();
+      return id;
+    };
+    const abandoned = await insert(Date.now() - 2 * 3_600_000);
+    const recent = await insert(Date.now() - 60_000);
+    await runScheduled(env);
+    const after = await get(abandoned);
+    expect(after.body.status).toBe("failed");
+    expect(after.body.error?.code).toBe("console_restarted");
+    expect((await get(recent)).body.status).toBe("running");
+  });
+
   it("prunes finished tasks older than the retention, and only those", async () => {
     const res = await create({ capability: "pythonExec", input: { code: "1" }, mode: "sync" });
     const old = Date.now() - 31 * 86_400_000;
@@ -440,7 +473,7 @@ describe("tasks: the Task object on its own", () => {
     const w = await worker();
     const id = `task_early_${crypto.randomUUID().slice(0, 8)}`;
     await insertQueued(id);
-    const stub = env.TASK.get(env.TASK.idFromName(id));
+    const stub = taskObject(env, accountId);
     const canceled = await stub.cancel(id);
     expect(canceled.canceled).toBe(true);
     expect(canceled.row?.status).toBe("canceled");
@@ -471,28 +504,83 @@ describe("tasks: the Task object on its own", () => {
 
   it("an alarm before the deadline only re-arms: the run goes on", async () => {
     const w = await worker({ handler: () => "no-reply" });
-    const res = await create({ capability: "echo", input: { message: "long" }, mode: "async", timeout_ms: 120_000 });
+    // An account of its own: its tasks' object holds nothing else.
+    const own = await newAccountWithToken();
+    const res = await create({ capability: "echo", input: { message: "long" }, mode: "async", timeout_ms: 120_000 }, own.token);
     await waitFor(() => w.dispatches.some((d) => d.commandId === res.body.command_id));
-    const stub = env.TASK.get(env.TASK.idFromName(res.body.task_id));
-    const firstAlarm = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
-    expect(firstAlarm).not.toBeNull();
+    const stub = taskObject(env, own.accountId);
+    // The record and its alarm are written once the run is 150 ms old.
+    const firstAlarm = await waitFor(() => runInDurableObject(stub, (_i, state) => state.storage.getAlarm()));
     expect(firstAlarm ?? 0).toBeLessThan(Date.parse(res.body.deadline_at));
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     // Progress is written once the run is 150 ms old: the run goes on and gets there.
-    await waitFor(async () => (await get(res.body.task_id)).body.status === "running");
+    await waitFor(async () => (await get(res.body.task_id, own.token)).body.status === "running");
     expect(w.cancels).not.toContain(res.body.command_id);
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).not.toBeNull();
-    const cancel = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    const cancel = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: own.token });
     expect(cancel.status).toBe(200);
   });
 
-  it("its deadline alarm settles a run it lost (restart or eviction) instead of leaving it running", async () => {
+  it("a run that ends quickly writes nothing to its object's storage; a longer one keeps its record until it ends", async () => {
+    const slow = slowEcho(400);
+    await worker({
+      handler: (d, payload) =>
+        (payload as { message: string }).message === "long" ? slow(d, payload) : { payload: { message: "quick" } },
+    });
+    // An account of its own: its tasks' object holds nothing else.
+    const own = await newAccountWithToken();
+    const storage = () =>
+      runInDurableObject(taskObject(env, own.accountId), async (_i, state) => ({
+        keys: [...(await state.storage.list()).keys()],
+        alarm: await state.storage.getAlarm(),
+      }));
+    const quick = await create({ capability: "echo", input: { message: "quick" }, mode: "sync" }, own.token);
+    expect(quick.status).toBe(200);
+    expect(await storage()).toEqual({ keys: [], alarm: null });
+    const long = await create({ capability: "echo", input: { message: "long" }, mode: "async" }, own.token);
+    // Kept while the run goes on, so an alarm can settle it if the object loses the run.
+    const kept = await waitFor(async () => {
+      const s = await storage();
+      return s.alarm !== null ? s : null;
+    });
+    expect(kept.keys).toEqual([`task:${long.body.task_id}`]);
+    const done = await waitFor(async () => {
+      const r = await get(long.body.task_id, own.token);
+      return r.body.status === "succeeded" ? r : null;
+    });
+    expect(done.body.result).toEqual({ message: "long" });
+    await waitFor(async () => (await storage()).alarm === null);
+    expect(await storage()).toEqual({ keys: [], alarm: null });
+  });
+
+  it("a task whose row cannot be inserted answers 500, leaves no row, and stops what it placed", async () => {
+    const w = await worker({ handler: () => "no-reply" });
+    const before = await rowCount();
+    await env.DB.prepare("ALTER TABLE tasks RENAME TO tasks_unreachable").run();
+    let res: Awaited<ReturnType<typeof create>>;
+    try {
+      res = await create({ capability: "echo", input: { message: "x" }, mode: "sync" });
+    } finally {
+      await env.DB.prepare("ALTER TABLE tasks_unreachable RENAME TO tasks").run();
+    }
+    expect(res.status).toBe(500);
+    expect(res.body.error).toBeTypeOf("string");
+    expect(await rowCount()).toBe(before);
+    // A command that reached the worker before the insert failed is told to stop.
+    await waitFor(() => w.dispatches.every((d) => w.cancels.includes(d.commandId)));
+  });
+
+  it.each([
+    ["its account's object", (id: string) => ({ stub: taskObject(env, accountId), key: `task:${id}` })],
+    // Objects of the one-object-per-task era (their alarms still fire after an upgrade).
+    ["a one-task object of an earlier version", (id: string) => ({ stub: env.TASK.get(env.TASK.idFromName(id)), key: "task" })],
+  ])("the alarm of %s settles a run it lost (restart or eviction) instead of leaving it running", async (_label, where) => {
     const id = `task_lost_${crypto.randomUUID().slice(0, 8)}`;
     await insertQueued(id, "running");
-    const stub = env.TASK.get(env.TASK.idFromName(id));
+    const { stub, key } = where(id);
     // What the object remembers of an unfinished task, with no run in memory: as after a restart.
     await runInDurableObject(stub, async (_instance, state) => {
-      await state.storage.put("task", { taskId: id, commandId: `cmd_${id}`, deadlineAt: Date.now() });
+      await state.storage.put(key, { taskId: id, commandId: `cmd_${id}`, deadlineAt: Date.now() });
       await state.storage.setAlarm(Date.now() + 60_000);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -502,6 +590,6 @@ describe("tasks: the Task object on its own", () => {
     // The object forgot the task: a cancel now is a 409 with the snapshot.
     const cancel = await callJson<TaskBody>(`${TASKS}/${id}/cancel`, { method: "POST", bearer: token });
     expect(cancel.status).toBe(409);
-    expect(await runInDurableObject(stub, (_i, state) => state.storage.get("task"))).toBeUndefined();
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.get(key))).toBeUndefined();
   });
 });

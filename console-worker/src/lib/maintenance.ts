@@ -19,14 +19,15 @@ export async function pruneFinishedTasks(db: D1Database, retentionDays: number, 
 }
 
 /**
- * Marks every unfinished task created before `createdBefore` (default: now) `failed` with
- * `console_restarted`. Run once when a self-hosted console starts, with the boot time as
- * `createdBefore` so tasks of the new run are never touched: no run survives a restart,
- * so without this those tasks would look alive until their deadline. Returns how many it marked.
+ * Marks every unfinished task created before `createdBefore` (default: now), and with
+ * `deadlineBefore` only those whose deadline is older, `failed` with `console_restarted`.
+ * Run once when a self-hosted console starts, with the boot time as `createdBefore` so
+ * tasks of the new run are never touched: no run survives a restart, so without this
+ * those tasks would look alive until their deadline. Returns how many it marked.
  */
 export async function markUnfinishedTasksRestarted(
   db: D1Database,
-  opts: { createdBefore?: number; now?: number } = {},
+  opts: { createdBefore?: number; deadlineBefore?: number; now?: number } = {},
 ): Promise<number> {
   const now = opts.now ?? Date.now();
   const updated = await getDb({ DB: db })
@@ -38,7 +39,13 @@ export async function markUnfinishedTasksRestarted(
       updatedAt: now,
       completedAt: now,
     })
-    .where(and(inArray(tasks.status, [...ACTIVE_STATUSES]), lt(tasks.createdAt, opts.createdBefore ?? now + 1)))
+    .where(
+      and(
+        inArray(tasks.status, [...ACTIVE_STATUSES]),
+        lt(tasks.createdAt, opts.createdBefore ?? now + 1),
+        opts.deadlineBefore === undefined ? undefined : lt(tasks.deadlineAt, opts.deadlineBefore),
+      ),
+    )
     .returning({ id: tasks.id });
   return updated.length;
 }
@@ -65,9 +72,20 @@ export async function runBoot(env: Env, bootStartedAt: number): Promise<{ tasks:
   return { tasks: marked, workers: offline.length };
 }
 
-/** The daily cron: prunes finished tasks older than CONSOLE_TASK_RETENTION_DAYS (30). */
+/**
+ * A task still unfinished this long past its deadline has no object driving it: its Task
+ * object lost the run before keeping a record of it (the first 150 ms of a run), which on
+ * Cloudflare no boot bookkeeping catches.
+ */
+const ABANDONED_AFTER_MS = 3_600_000;
+
+/**
+ * The daily cron: prunes finished tasks older than CONSOLE_TASK_RETENTION_DAYS (30), and
+ * ends tasks abandoned past their deadline as `console_restarted` (so their request_id is freed).
+ */
 export async function runScheduled(env: Env): Promise<void> {
   const days = getConfig(env).taskRetentionDays;
   const pruned = await pruneFinishedTasks(env.DB, days);
-  console.log(JSON.stringify({ level: "info", msg: "pruned finished tasks", component: "maintenance", pruned, days }));
+  const abandoned = await markUnfinishedTasksRestarted(env.DB, { deadlineBefore: Date.now() - ABANDONED_AFTER_MS });
+  console.log(JSON.stringify({ level: "info", msg: "pruned finished tasks", component: "maintenance", pruned, days, abandoned }));
 }

@@ -27,11 +27,17 @@ type Outcome =
   | { status: "succeeded"; result: unknown }
   | { status: "failed" | "timeout" | "canceled"; code: ErrorCode; message: string };
 
-/** What the object keeps in its own storage while the task is unfinished (D1 holds the task itself). */
+/**
+ * What the object keeps in its storage for one unfinished task (D1 holds the task itself),
+ * under `task:<id>`. Written once the run is RECORD_AFTER_MS old, or when its outcome
+ * cannot reach D1: most tasks end sooner and never touch the object's storage.
+ */
 interface Stored {
   taskId: string;
   commandId: string;
   deadlineAt: number;
+  /** When this task next needs the alarm (absent in records of the one-task-per-object era: at once). */
+  alarmAt?: number;
   /** The node the command was placed on, so a lost run can still be canceled there. */
   nodeId?: string;
   /** The outcome, once known, until its D1 write succeeds (the alarm retries it). */
@@ -43,6 +49,8 @@ interface Stored {
 interface Run {
   controller: AbortController;
   deadlineAt: number;
+  /** The latest row this object wrote or was given; answers "still running" snapshots without a D1 read. */
+  row: TaskRow;
   /** Why the run was aborted; the first of cancel or deadline wins. */
   stop: "cancel" | "deadline" | null;
   /** The outcome is known (its D1 write may still be in flight): aborting is too late. */
@@ -50,16 +58,29 @@ interface Run {
   /** The furthest progress reached, and whether a write of it is scheduled. */
   progress: ProgressStatus | null;
   progressScheduled: boolean;
+  /** Progress writes, chained so they reach D1 in order. */
+  writes: Promise<void>;
+  /** Whether the record (and its alarm) has been written, or its write issued. */
+  recorded: boolean;
+  /** The node id the record holds. */
+  recordedNodeId?: string;
   nodeId?: string;
   /** The run's output so far, for event-stream watchers (GET /api/v1/tasks/{id}/events). */
   output: OutputLog;
-  /** Resolves with the terminal row (null when the row vanished, e.g. its account was deleted). */
+  /** Resolves with the terminal row once D1 has it (null when the row vanished, e.g. its account was deleted). */
   done: Promise<TaskRow | null>;
+  /** Resolves with the terminal row as soon as the outcome is known, its D1 write on the way (what waiters get). */
+  answered: Promise<TaskRow | null>;
+  answer: (row: TaskRow | null) => void;
 }
 
-const STORED_KEY = "task";
-/** Set when a cancel reached a task whose run had not started yet, so `start` will not run it. */
-const CANCELED_KEY = "canceled";
+/** Storage keys: a task's record, and the mark of a cancel that came before the task's start. */
+const RECORD_PREFIX = "task";
+const recordKey = (taskId: string) => `${RECORD_PREFIX}:${taskId}`;
+const CANCELED_PREFIX = "canceled";
+const canceledKey = (taskId: string) => `${CANCELED_PREFIX}:${taskId}`;
+/** How long a cancel's mark waits for a start that may still come (the start follows the insert at once). */
+const CANCELED_MARK_MS = 10 * 60_000;
 
 /** The result of a cancel request: the task as it is now and whether this call canceled it. */
 export interface CancelResult {
@@ -67,19 +88,23 @@ export interface CancelResult {
   canceled: boolean;
 }
 
+/** The Task object that drives the tasks of `accountId`. */
+export function taskObject(env: Env, accountId: string): DurableObjectStub<Task> {
+  return env.TASK.get(env.TASK.idFromName(`account:${accountId}`));
+}
+
 /**
- * Drives one task (one object per task id) to a terminal state, independently of the
- * HTTP request that created it: it runs the command, enforces the deadline with an alarm,
- * handles cancel, and keeps the D1 row in step (queued → dispatched → running → terminal)
- * with check-and-set writes that never overwrite a terminal row. D1 is the record; this
- * object's storage only remembers an unfinished task so an alarm can settle a lost run.
+ * Drives an account's tasks (one object per account, so a task costs no new object and
+ * no new database) each to a terminal state, independently of the HTTP request that
+ * created it: it runs the command, enforces the deadline with an alarm, handles cancel,
+ * and keeps the D1 row in step (queued → dispatched → running → terminal) with
+ * check-and-set writes that never overwrite a terminal row. D1 is the record; this
+ * object's storage only remembers unfinished tasks so an alarm can settle a lost run.
  */
 export class Task extends DurableObject<Env> {
-  private run: Run | null = null;
-  /** The latest row this object wrote or was given; answers "still running" snapshots without a D1 read. */
-  private row: TaskRow | null = null;
-  /** Status writes, chained so they reach D1 in order. */
-  private writes: Promise<void> = Promise.resolve();
+  private readonly runs = new Map<string, Run>();
+  /** Alarm changes, chained: each reads the alarm before it moves it. */
+  private arming: Promise<void> = Promise.resolve();
 
   private get db(): Db {
     return getDb(this.env);
@@ -88,25 +113,47 @@ export class Task extends DurableObject<Env> {
   /**
    * Starts the task whose `queued` row the caller has just inserted, then waits up to
    * `waitMs` for it to end. Returns the row: terminal, or still running after `waitMs`.
-   * A second call for the same task does not run it twice.
+   * A second call for the same task while it runs does not run it twice.
+   *
+   * With `insert` the row is not in D1 yet (a task without request_id, so nothing to
+   * deduplicate, and no cancel can have come before): this object inserts it while the
+   * run starts, answers only once it is in (a failed insert aborts the run and rejects),
+   * and writes the outcome after it.
    */
-  async start(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
-    let run = this.run;
+  async start(row: TaskRow, waitMs: number, opts: { insert?: boolean } = {}): Promise<TaskRow | null> {
+    const running = this.runs.get(row.id);
+    if (running) return this.waitFor(running, waitMs);
+    if (opts.insert === true) return this.insertAndStart(row, waitMs);
+    const saved = await this.ctx.storage.get([recordKey(row.id), canceledKey(row.id)]);
+    let run = this.runs.get(row.id);
     if (!run) {
-      const saved = await this.ctx.storage.get([STORED_KEY, CANCELED_KEY]);
-      run = this.run;
-      if (!run && !saved.has(STORED_KEY) && saved.get(CANCELED_KEY) !== true) {
-        // Issued together, these commit as one write.
-        const record: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt };
-        await Promise.all([
-          this.ctx.storage.put<Stored>(STORED_KEY, record),
-          this.ctx.storage.setAlarm(nextAlarm(row.deadlineAt)),
-        ]);
-        this.row = row;
-        run = this.launch(row);
+      if (saved.has(recordKey(row.id)) || saved.has(canceledKey(row.id))) {
+        if (saved.has(canceledKey(row.id))) await this.ctx.storage.delete(canceledKey(row.id));
+        return readRow(this.db, row.id);
       }
+      run = this.launch(row);
     }
-    if (!run) return readRow(this.db, row.id);
+    return this.waitFor(run, waitMs);
+  }
+
+  private async insertAndStart(row: TaskRow, waitMs: number): Promise<TaskRow | null> {
+    const inserted = this.db
+      .insert(tasks)
+      .values(row)
+      .run()
+      .then(() => undefined);
+    const run = this.launch(row, inserted);
+    try {
+      await inserted;
+    } catch (err) {
+      // Nothing may run for a task with no row: stop the command where it was placed.
+      if (!run.settled) {
+        run.stop ??= "cancel";
+        run.controller.abort(new AppError("canceled", "the task could not be recorded"));
+      }
+      logError("task: could not insert its row", row.id, err);
+      throw new AppError("internal", "the task could not be recorded");
+    }
     return this.waitFor(run, waitMs);
   }
 
@@ -116,7 +163,7 @@ export class Task extends DurableObject<Env> {
    * already ended (or ended some other way meanwhile).
    */
   async cancel(taskId: string): Promise<CancelResult> {
-    const run = this.run;
+    const run = this.runs.get(taskId);
     if (run) {
       if (!run.settled) {
         run.stop ??= "cancel";
@@ -126,11 +173,12 @@ export class Task extends DurableObject<Env> {
       return { row, canceled: row?.status === "canceled" && run.stop === "cancel" };
     }
     // No run in memory: the task ended, has not started yet, or its run was lost.
-    const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
+    const key = recordKey(taskId);
+    const stored = await this.ctx.storage.get<Stored>(key);
     if (stored?.outcome) {
       // The run ended while D1 was failing: its own outcome stands, not a late cancel.
-      await this.retryFinal(stored);
-      return { row: this.row ?? (await readRow(this.db, taskId)), canceled: false };
+      const row = await this.retryFinal(key, stored);
+      return { row: row ?? (await readRow(this.db, taskId)), canceled: false };
     }
     const row = await settleRow(this.db, taskId, {
       status: "canceled",
@@ -141,59 +189,75 @@ export class Task extends DurableObject<Env> {
     if (stored?.nodeId !== undefined) {
       await cancelDispatched(this.env, stored.nodeId, stored.commandId, "task canceled").catch(() => false);
     }
-    await this.ctx.storage.deleteAll();
-    await this.ctx.storage.deleteAlarm();
+    if (stored) await this.ctx.storage.delete(key);
     // A start that arrives after this cancel must not run the task.
-    await this.ctx.storage.put(CANCELED_KEY, true);
+    const until = Date.now() + CANCELED_MARK_MS;
+    await this.ctx.storage.put(canceledKey(taskId), until);
+    await this.armFor(until);
     return { row: row.row, canceled: true };
   }
 
   /**
-   * Fires every HEARTBEAT_MS while the task runs (an incoming event, so a long run is never
-   * taken for an idle object) and at the deadline: aborts a run still in progress there
-   * (→ `timeout`), or settles a run this object lost.
+   * Fires for the earliest time any task here needs it: every HEARTBEAT_MS while a task
+   * runs (an incoming event, so a long run is never taken for an idle object) and at its
+   * deadline. For each task due: aborts a run still in progress past its deadline
+   * (→ `timeout`), retries an outcome D1 refused, or settles a run this object lost. Then
+   * sets itself for the next task due, or clears itself when none is left.
    */
   override async alarm(): Promise<void> {
-    const run = this.run;
-    if (run) {
-      if (!run.settled && Date.now() < run.deadlineAt) {
-        await this.ctx.storage.setAlarm(nextAlarm(run.deadlineAt));
-        return;
+    const now = Date.now();
+    const records = await this.ctx.storage.list<Stored>({ prefix: RECORD_PREFIX });
+    const work: Promise<unknown>[] = [];
+    for (const [key, stored] of records) {
+      if ((stored.alarmAt ?? 0) > now) continue;
+      const run = this.runs.get(stored.taskId);
+      if (run) {
+        if (!run.settled && now < run.deadlineAt) {
+          work.push(this.ctx.storage.put<Stored>(key, { ...stored, alarmAt: nextAlarm(run.deadlineAt) }));
+          continue;
+        }
+        if (!run.settled) {
+          run.stop ??= "deadline";
+          run.controller.abort(new AppError("deadline_exceeded", "the task passed its deadline"));
+        }
+        work.push(run.done);
+      } else if (stored.outcome) {
+        work.push(this.retryFinal(key, stored));
+      } else {
+        work.push(this.settleLost(key, stored));
       }
-      if (!run.settled) {
-        run.stop ??= "deadline";
-        run.controller.abort(new AppError("deadline_exceeded", "the task passed its deadline"));
-      }
-      await run.done;
-      return;
     }
-    const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
-    if (!stored) return;
-    if (stored.outcome) {
-      await this.retryFinal(stored);
-      return;
-    }
-    // The run is gone from memory while the task is unfinished: the console restarted (or
-    // this object was evicted) mid-run, so nothing will ever deliver its result.
+    const marks = await this.ctx.storage.list<number | boolean>({ prefix: CANCELED_PREFIX });
+    const expired = [...marks].filter(([, until]) => typeof until !== "number" || until <= now).map(([key]) => key);
+    if (expired.length > 0) work.push(this.ctx.storage.delete(expired));
+    await Promise.all(work);
+    await this.rearm();
+  }
+
+  /**
+   * The run of this record is gone from memory while the task is unfinished: the console
+   * restarted (or this object was evicted) mid-run, so nothing will ever deliver its result.
+   */
+  private async settleLost(key: string, stored: Stored): Promise<void> {
     if (stored.nodeId !== undefined) {
       await cancelDispatched(this.env, stored.nodeId, stored.commandId, "task lost").catch(() => false);
     }
-    await this.retryFinal({
+    await this.retryFinal(key, {
       ...stored,
       outcome: { status: "failed", code: "console_restarted", message: "the console restarted before the task finished" },
     });
   }
 
   /**
-   * Writes a known outcome to D1 and then forgets the task. While D1 refuses the write the
-   * record and an alarm stay, and the alarm tries again with backoff, so the task always
+   * Writes a known outcome to D1 and then forgets the task; answers the row as written. While D1 refuses
+   * the write the record stays, and the alarm tries again with backoff, so the task always
    * ends once D1 is back (a request_id is never held by a row nobody will finish). After
    * FALLBACK_AFTER_ATTEMPTS the write falls back to a plain failure, in case the outcome
    * itself is what D1 refuses.
    */
-  private async retryFinal(stored: Stored): Promise<void> {
+  private async retryFinal(key: string, stored: Stored): Promise<TaskRow | null> {
     const outcome = stored.outcome;
-    if (!outcome) return;
+    if (!outcome) return null;
     const attempts = (stored.attempts ?? 0) + 1;
     try {
       let written: { row: TaskRow | null };
@@ -204,38 +268,51 @@ export class Task extends DurableObject<Env> {
         logError("task: the outcome keeps failing to be recorded; recording a failure instead", stored.taskId, err);
         written = await settleRow(this.db, stored.taskId, UNRECORDABLE);
       }
-      this.row = written.row;
-      await this.ctx.storage.deleteAll();
-      await this.ctx.storage.deleteAlarm();
+      await this.ctx.storage.delete(key);
+      return written.row;
     } catch (err) {
       logError(`task: could not record the outcome (attempt ${attempts}); retrying`, stored.taskId, err);
-      await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, attempts });
-      await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(attempts));
+      const alarmAt = Date.now() + retryDelayMs(attempts);
+      await this.ctx.storage.put<Stored>(key, { ...stored, attempts, alarmAt });
+      await this.armFor(alarmAt);
+      return null;
     }
   }
 
-  private launch(row: TaskRow): Run {
+  private launch(row: TaskRow, inserted?: Promise<void>): Run {
+    let answer: (row: TaskRow | null) => void = () => undefined;
+    const answered = new Promise<TaskRow | null>((resolve) => {
+      answer = resolve;
+    });
     const run: Run = {
       controller: new AbortController(),
       deadlineAt: row.deadlineAt,
+      row,
       stop: null,
       settled: false,
       progress: null,
       progressScheduled: false,
+      writes: inserted ? inserted.catch(() => undefined) : Promise.resolve(),
+      recorded: false,
       output: new OutputLog(),
       done: Promise.resolve(null),
+      answered,
+      answer,
     };
-    this.run = run;
-    run.done = this.drive(row, run);
+    this.runs.set(row.id, run);
+    run.done = this.drive(row, run, inserted).then((final) => {
+      run.answer(final);
+      return final;
+    });
     return run;
   }
 
   /** Runs the command and writes the outcome; never rejects. */
-  private async drive(row: TaskRow, run: Run): Promise<TaskRow | null> {
+  private async drive(row: TaskRow, run: Run, inserted?: Promise<void>): Promise<TaskRow | null> {
     let outcome: Outcome;
     try {
       const call = parseCall(row);
-      this.advance(run, row.id, "dispatched");
+      this.advance(run, row, "dispatched");
       const result = await runCapability(this.env, call, {
         accountId: row.accountId,
         timeoutMs: Math.max(1, row.deadlineAt - Date.now()),
@@ -243,7 +320,7 @@ export class Task extends DurableObject<Env> {
         signal: run.controller.signal,
         onOutput: (chunk) => run.output.append(chunk),
         onPlaced: (placement) => {
-          this.advance(run, row.id, "running", placement.nodeId);
+          this.advance(run, row, "running", placement.nodeId);
         },
       });
       outcome = { status: "succeeded", result };
@@ -254,55 +331,79 @@ export class Task extends DurableObject<Env> {
     // The worker node delivers every chunk before the result: the output is complete here.
     run.output.end();
     const desired = storable(outcome);
-    let final: TaskRow | null = null;
+    const end = (final: TaskRow | null) => {
+      if (this.runs.get(row.id) === run) this.runs.delete(row.id);
+      return final;
+    };
+    if (inserted) {
+      try {
+        await inserted;
+      } catch {
+        // The row never made it to D1 (start rejected): there is nothing to record.
+        if (run.recorded) await this.forget(row.id);
+        return end(null);
+      }
+    }
+    const now = Date.now();
+    // No need to wait for the progress writes: they only apply to unfinished rows, so one
+    // landing after this write changes nothing.
+    const provisional = withOutcome(run.row, desired, now);
+    const settling = settleRow(this.db, row.id, desired, now, provisional);
+    // Waiters get the outcome now, its D1 write already sent (D1 runs statements in the order
+    // they reach it, and a read the answer prompts starts later, from further away): the
+    // write's commit is a disk flush, the longest step of a short task. If D1 refuses the
+    // write, the record and the alarm below keep the outcome until D1 takes it.
+    run.row = provisional;
+    run.answer(provisional);
+    let final: TaskRow | null;
     try {
-      // No need to wait for the progress writes: they only apply to unfinished rows, so one
-      // landing after this write changes nothing.
-      final = (await settleRow(this.db, row.id, desired)).row;
+      final = (await settling).row;
     } catch (err) {
       // D1 refused (full disk, outage): keep the record and the alarm, with the outcome, so
-      // the alarm writes it later; waiters get the outcome now.
+      // the alarm writes it later.
       logError("task: could not record the outcome; the alarm will retry", row.id, err);
       await this.keepForRetry(row, desired);
-      final = withOutcome(this.row ?? row, desired);
-      this.row = final;
-      if (this.run === run) this.run = null;
-      return final;
+      return end(run.row);
     }
-    this.row = final;
-    if (this.run === run) this.run = null;
-    // Waiters get the row now; forgetting the finished task needs no one to wait for it (and
-    // if it is lost, the next alarm finds the row finished and forgets it then).
-    const unconfirmed = { allowUnconfirmed: true };
-    this.ctx.waitUntil(
-      Promise.all([this.ctx.storage.deleteAll(unconfirmed), this.ctx.storage.deleteAlarm(unconfirmed)]).then(
-        () => undefined,
-        (err: unknown) => logError("task: could not clear its storage", row.id, err),
-      ),
-    );
-    return final;
-  }
-
-  /** Stores the outcome beside the task's record and moves the alarm to the first retry. */
-  private async keepForRetry(row: TaskRow, outcome: Outcome): Promise<void> {
-    const base: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt, attempts: 1 };
-    const saved = await this.ctx.storage.get<Stored>(STORED_KEY);
-    try {
-      await this.ctx.storage.put<Stored>(STORED_KEY, { ...base, ...saved, outcome, attempts: 1 });
-    } catch (err) {
-      // The outcome itself may be too large for this object's storage: keep a failure instead.
-      logError("task: could not keep the outcome for a retry", row.id, err);
-      await this.ctx.storage.put<Stored>(STORED_KEY, { ...base, ...saved, outcome: UNRECORDABLE, attempts: 1 });
-    }
-    await this.ctx.storage.setAlarm(Date.now() + retryDelayMs(1));
+    if (final) run.row = final;
+    if (run.recorded) this.ctx.waitUntil(this.forget(row.id));
+    return end(final);
   }
 
   /**
-   * Records progress (dispatched, then running). The D1 write waits PROGRESS_WRITE_DELAY_MS
-   * and writes the furthest status reached by then, so a task that ends sooner costs no
-   * progress writes at all; the row still only moves forward and never leaves a terminal status.
+   * Drops the record of a task that ended, and moves or clears the alarm. Waiters need not
+   * wait for it: if it is lost, the next alarm finds the row finished and forgets it then.
    */
-  private advance(run: Run, taskId: string, status: ProgressStatus, nodeId?: string): void {
+  private forget(taskId: string): Promise<void> {
+    return this.ctx.storage
+      .delete(recordKey(taskId), { allowUnconfirmed: true })
+      .then(() => this.rearm())
+      .catch((err: unknown) => logError("task: could not clear its record", taskId, err));
+  }
+
+  /** Stores the outcome in the task's record and sets the alarm for the first retry. */
+  private async keepForRetry(row: TaskRow, outcome: Outcome): Promise<void> {
+    const key = recordKey(row.id);
+    const alarmAt = Date.now() + retryDelayMs(1);
+    const base: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt };
+    const saved = await this.ctx.storage.get<Stored>(key);
+    try {
+      await this.ctx.storage.put<Stored>(key, { ...base, ...saved, outcome, attempts: 1, alarmAt });
+    } catch (err) {
+      // The outcome itself may be too large for this object's storage: keep a failure instead.
+      logError("task: could not keep the outcome for a retry", row.id, err);
+      await this.ctx.storage.put<Stored>(key, { ...base, ...saved, outcome: UNRECORDABLE, attempts: 1, alarmAt });
+    }
+    await this.armFor(alarmAt);
+  }
+
+  /**
+   * Records progress (dispatched, then running). The writes wait RECORD_AFTER_MS, then keep
+   * the record and the alarm in this object's storage and write the furthest status reached
+   * by then to D1, so a task that ends sooner costs neither; the row still only moves forward
+   * and never leaves a terminal status.
+   */
+  private advance(run: Run, row: TaskRow, status: ProgressStatus, nodeId?: string): void {
     if (run.progress === null || ACTIVE_STATUSES.indexOf(status) > ACTIVE_STATUSES.indexOf(run.progress)) {
       run.progress = status;
     }
@@ -311,29 +412,73 @@ export class Task extends DurableObject<Env> {
     run.progressScheduled = true;
     setTimeout(() => {
       run.progressScheduled = false;
-      this.writes = this.writes
-        .then(() => this.writeProgress(run, taskId))
-        .catch((err: unknown) => logError("task: could not record progress", taskId, err));
-    }, PROGRESS_WRITE_DELAY_MS);
+      if (run.settled) return;
+      this.keepRecord(run, row).catch((err: unknown) => logError("task: could not keep its record", row.id, err));
+      run.writes = run.writes
+        .then(() => this.writeProgress(run, row.id))
+        .catch((err: unknown) => logError("task: could not record progress", row.id, err));
+    }, RECORD_AFTER_MS);
+  }
+
+  /**
+   * Keeps what a lost run needs in this object's storage: the record (with the node, so the
+   * run can still be canceled there) and the alarm, which settles the task if this object
+   * loses the run (a self-hosted console's restart is also settled by its boot bookkeeping).
+   */
+  private async keepRecord(run: Run, row: TaskRow): Promise<void> {
+    if (run.recorded && run.recordedNodeId === run.nodeId) return;
+    const alarmAt = nextAlarm(row.deadlineAt);
+    const record: Stored = { taskId: row.id, commandId: row.commandId, deadlineAt: row.deadlineAt, alarmAt };
+    if (run.nodeId !== undefined) record.nodeId = run.nodeId;
+    run.recordedNodeId = run.nodeId;
+    if (run.recorded) {
+      // Best effort (only a lost run needs the node): not worth holding any answer back for.
+      await this.ctx.storage.put<Stored>(recordKey(row.id), record, { allowUnconfirmed: true });
+      return;
+    }
+    run.recorded = true;
+    await this.ctx.storage.put<Stored>(recordKey(row.id), record);
+    await this.armFor(alarmAt);
   }
 
   private async writeProgress(run: Run, taskId: string): Promise<void> {
     const status = run.progress;
     if (run.settled || status === null) return;
-    if (run.nodeId !== undefined) {
-      const stored = await this.ctx.storage.get<Stored>(STORED_KEY);
-      // Best effort (only a lost run needs it): not worth holding any answer back for.
-      if (stored && stored.nodeId !== run.nodeId) {
-        await this.ctx.storage.put<Stored>(STORED_KEY, { ...stored, nodeId: run.nodeId }, { allowUnconfirmed: true });
-      }
-    }
     const earlier = ACTIVE_STATUSES.slice(0, ACTIVE_STATUSES.indexOf(status));
     const updated = await this.db
       .update(tasks)
       .set({ status, updatedAt: Date.now() })
       .where(and(eq(tasks.id, taskId), inArray(tasks.status, earlier)))
       .returning();
-    if (updated[0] && !run.settled) this.row = updated[0];
+    if (updated[0] && !run.settled) run.row = updated[0];
+  }
+
+  /** Moves the alarm earlier to `at` (never later: another task may need it sooner). */
+  private armFor(at: number): Promise<void> {
+    return this.chainAlarm(async () => {
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || at < current) await this.ctx.storage.setAlarm(at);
+    });
+  }
+
+  /** Sets the alarm for the earliest task (or cancel mark) that needs it, or clears it when none does. */
+  private rearm(): Promise<void> {
+    return this.chainAlarm(async () => {
+      const records = await this.ctx.storage.list<Stored>({ prefix: RECORD_PREFIX });
+      const marks = await this.ctx.storage.list<number | boolean>({ prefix: CANCELED_PREFIX });
+      const times = [
+        ...[...records.values()].map((r) => r.alarmAt ?? 0),
+        ...[...marks.values()].map((until) => (typeof until === "number" ? until : 0)),
+      ];
+      if (times.length === 0) await this.ctx.storage.deleteAlarm();
+      else await this.ctx.storage.setAlarm(Math.max(Date.now(), Math.min(...times)));
+    });
+  }
+
+  private chainAlarm(change: () => Promise<void>): Promise<void> {
+    const next = this.arming.then(change);
+    this.arming = next.catch(() => undefined);
+    return next;
   }
 
   /**
@@ -343,21 +488,21 @@ export class Task extends DurableObject<Env> {
    * lost) it resolves at once with the row as it is.
    */
   async watch(taskId: string, listener: OutputListener): Promise<TaskRow | null> {
-    const run = this.run;
-    if (!run) return this.row?.id === taskId && isTerminalStatus(this.row.status) ? this.row : readRow(this.db, taskId);
+    const run = this.runs.get(taskId);
+    if (!run) return readRow(this.db, taskId);
     const followed = await run.output.follow(listener);
-    return followed ? run.done : this.row;
+    return followed ? run.done : run.row;
   }
 
   private async waitFor(run: Run, waitMs: number): Promise<TaskRow | null> {
-    if (waitMs <= 0) return this.row;
+    if (waitMs <= 0) return run.row;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), waitMs);
     });
-    const ended = await Promise.race([run.done.then((row) => ({ row })), timedOut]);
+    const ended = await Promise.race([run.answered.then((row) => ({ row })), timedOut]);
     clearTimeout(timer);
-    return ended ? ended.row : this.row;
+    return ended ? ended.row : run.row;
   }
 }
 
@@ -379,8 +524,7 @@ function retryDelayMs(attempts: number): number {
 }
 
 /** The row as it will be once `outcome` is written (what waiters see while D1 is failing). */
-function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
-  const now = Date.now();
+function withOutcome(row: TaskRow, outcome: Outcome, now: number): TaskRow {
   return {
     ...row,
     status: outcome.status,
@@ -393,11 +537,11 @@ function withOutcome(row: TaskRow, outcome: Outcome): TaskRow {
 }
 
 /**
- * Progress younger than this is not written: most short tasks end first. A progress write
- * that does go out sits ahead of the outcome's write in the same database, so a pythonExec
- * run of a few tens of ms (beyond the old 25 ms) paid a whole extra D1 round trip.
+ * A run younger than this has no record, alarm or progress written: most short tasks end
+ * first, and each of those writes cost a pythonExec run of a few tens of ms a round trip
+ * on its critical path (a progress write sits ahead of the outcome's in the same database).
  */
-const PROGRESS_WRITE_DELAY_MS = 150;
+const RECORD_AFTER_MS = 150;
 /** How often the alarm looks at a running task before its deadline. */
 const HEARTBEAT_MS = 30_000;
 
@@ -453,18 +597,30 @@ export async function readRow(db: Db, taskId: string): Promise<TaskRow | null> {
  * Writes a terminal outcome if the row is still unfinished (check-and-set: a terminal row
  * is never overwritten). Returns the row as it now is and whether this call changed it.
  */
-async function settleRow(db: Db, taskId: string, outcome: Outcome): Promise<{ row: TaskRow | null; changed: boolean }> {
-  const now = Date.now();
+async function settleRow(
+  db: Db,
+  taskId: string,
+  outcome: Outcome,
+  now = Date.now(),
+  /** The row as this write will leave it (withOutcome at `now`), when the caller has it: nothing is read back. */
+  expected?: TaskRow,
+): Promise<{ row: TaskRow | null; changed: boolean }> {
   const values =
     outcome.status === "succeeded"
       ? { result: JSON.stringify(outcome.result ?? null), errorCode: null, errorMessage: null }
       : { result: null, errorCode: outcome.code, errorMessage: outcome.message };
-  const updated = await db
+  const update = db
     .update(tasks)
     .set({ status: outcome.status, ...values, updatedAt: now, completedAt: now })
-    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...ACTIVE_STATUSES])))
-    .returning();
-  if (updated[0]) return { row: updated[0], changed: true };
+    .where(and(eq(tasks.id, taskId), inArray(tasks.status, [...ACTIVE_STATUSES])));
+  if (expected) {
+    // A result can be megabytes: not worth sending back when the caller already holds it.
+    const written = await update.run();
+    if (written.meta.changes > 0) return { row: expected, changed: true };
+  } else {
+    const updated = await update.returning();
+    if (updated[0]) return { row: updated[0], changed: true };
+  }
   return { row: await readRow(db, taskId), changed: false };
 }
 

@@ -26,7 +26,7 @@ const KEEPALIVE_MS = 15_000;
 export const taskEventsRoutes = new Hono<AppEnv>().get("/:id/events", requireBearer(), async (c) => {
   const taskId = c.req.param("id");
   const found = await findOwnTask(c, taskId);
-  const stub = taskStub(c, taskId);
+  const stub = taskStub(c, found);
   // An EventSource that reconnects names the last event it got: the replay resumes after it.
   const lastId = Number(c.req.header("last-event-id") ?? "-1");
   const resumeAfter = Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : -1;

@@ -19,7 +19,7 @@ import { newId } from "../lib/crypto.ts";
 import { AppError, isErrorCode } from "../lib/errors.ts";
 import { parseJsonBody, validate } from "../lib/validate.ts";
 import { requireBearer } from "../middleware/bearer.ts";
-import { isTerminalStatus, type TaskRow } from "../objects/task.ts";
+import { isTerminalStatus, type TaskRow, taskObject } from "../objects/task.ts";
 
 /** `wait_ms` of an auto-mode task: how long the request waits before answering 202. */
 export const WAIT_MS = { min: 1, default: 1_500, max: 60_000 } as const;
@@ -106,9 +106,9 @@ function respond(c: Context<AppEnv>, row: TaskRow, status = httpStatusOf(row)): 
   return c.json(toTaskBody(row), status, headers);
 }
 
-/** The Task object of one task id. */
-export function taskStub(c: Context<AppEnv>, taskId: string) {
-  return c.env.TASK.get(c.env.TASK.idFromName(taskId));
+/** The Task object that drives `row`'s task (its account's). */
+export function taskStub(c: Context<AppEnv>, row: Pick<TaskRow, "accountId">) {
+  return taskObject(c.env, row.accountId);
 }
 
 /** The caller's task by id; another account's is `not_found`, like a missing one. */
@@ -142,6 +142,32 @@ function validateInput(capability: string, input: unknown): { capability: Capabi
   }
 }
 
+/**
+ * Starts the task in its Task object and waits up to `waitMs`; answers the row as it then
+ * is. `insert`: the object inserts the row itself (see Task.start). When the start fails,
+ * a row left queued is failed, so it never stays with nobody driving it.
+ */
+async function startTask(c: Context<AppEnv>, row: TaskRow, waitMs: number, insert: boolean): Promise<TaskRow> {
+  try {
+    const current = await taskStub(c, row).start(row, waitMs, { insert });
+    return current ?? row;
+  } catch (err) {
+    await getDb(c.env)
+      .update(tasks)
+      .set({
+        status: "failed",
+        errorCode: "internal",
+        errorMessage: "the task could not be started",
+        updatedAt: Date.now(),
+        completedAt: Date.now(),
+      })
+      .where(and(eq(tasks.id, row.id), eq(tasks.status, "queued")))
+      // When D1 refuses this too, the start's own error is the one worth answering with.
+      .catch(() => undefined);
+    throw AppError.from(err);
+  }
+}
+
 /** The async task API (bearer): create, poll and cancel tasks driven by Task objects. */
 export const tasksRoutes = new Hono<AppEnv>()
   .use(requireBearer())
@@ -167,17 +193,19 @@ export const tasksRoutes = new Hono<AppEnv>()
       deadlineAt: now + body.timeout_ms,
       completedAt: null,
     };
+    const waitMs = body.mode === "async" ? 0 : body.mode === "auto" ? body.wait_ms : body.timeout_ms + SYNC_SLACK_MS;
+    if (row.requestId === null) {
+      // Nothing to deduplicate: the Task object inserts the row while the run starts.
+      return respond(c, await startTask(c, row, waitMs, true));
+    }
     // The unique (account, request_id) index makes the dedupe atomic across requests.
     const inserted = await db.insert(tasks).values(row).onConflictDoNothing().returning();
     if (inserted.length === 0) {
-      const existing =
-        row.requestId === null
-          ? undefined
-          : await db
-              .select()
-              .from(tasks)
-              .where(and(eq(tasks.accountId, accountId), eq(tasks.requestId, row.requestId)))
-              .get();
+      const existing = await db
+        .select()
+        .from(tasks)
+        .where(and(eq(tasks.accountId, accountId), eq(tasks.requestId, row.requestId)))
+        .get();
       if (!existing) throw new AppError("conflict", "request_id is in use; retry");
       if (!isTerminalStatus(existing.status)) {
         const busy: ErrorBody & { task_id: string; status_url: string } = {
@@ -190,26 +218,7 @@ export const tasksRoutes = new Hono<AppEnv>()
       }
       return respond(c, existing);
     }
-
-    const waitMs = body.mode === "async" ? 0 : body.mode === "auto" ? body.wait_ms : body.timeout_ms + SYNC_SLACK_MS;
-    let current: TaskRow | null;
-    try {
-      current = await taskStub(c, row.id).start(row, waitMs);
-    } catch (err) {
-      // Leave nothing half-started: the row must not stay queued with nobody driving it.
-      await db
-        .update(tasks)
-        .set({
-          status: "failed",
-          errorCode: "internal",
-          errorMessage: "the task could not be started",
-          updatedAt: Date.now(),
-          completedAt: Date.now(),
-        })
-        .where(and(eq(tasks.id, row.id), eq(tasks.status, "queued")));
-      throw AppError.from(err);
-    }
-    return respond(c, current ?? row);
+    return respond(c, await startTask(c, row, waitMs, false));
   })
   .get("/:id", async (c) => {
     const row = await findOwnTask(c, c.req.param("id"));
@@ -218,7 +227,7 @@ export const tasksRoutes = new Hono<AppEnv>()
   .post("/:id/cancel", async (c) => {
     const row = await findOwnTask(c, c.req.param("id"));
     if (isTerminalStatus(row.status)) return c.json(toTaskBody(row), 409);
-    const res = await taskStub(c, row.id).cancel(row.id);
+    const res = await taskStub(c, row).cancel(row.id);
     const now = res.row ?? row;
     return c.json(toTaskBody(now), res.canceled ? 200 : 409);
   });
