@@ -1,6 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createWritableIterable, type WritableIterable } from "@connectrpc/connect/protocol";
 import {
   CapabilityDeclarationSchema,
   type CommandDispatch,
@@ -14,6 +13,7 @@ import type { WorkerConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { workerMetrics } from "./metrics.ts";
 import { FileInbox, FileOutbox } from "./rpc/file-channel.ts";
+import { Outbox as OutboxQueue } from "./rpc/outbox.ts";
 import { createWebSocketTransport, type WebSocketTransportOptions } from "./rpc/ws-transport.ts";
 
 type Outbound = MessageInitShape<typeof ConnectRequestSchema>;
@@ -36,28 +36,53 @@ const SILENT_INTERVALS = 3;
 /** How long a stopping worker waits for its last frames to leave and the console to close. */
 const FAREWELL_MS = 2_000;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
-/** A connection's outbound stream; `send` never throws (a closed stream drops the frame). */
-class Outbox {
-  readonly stream: WritableIterable<Outbound> = createWritableIterable<Outbound>();
-  /** Frames the transport has not taken yet; they go away with the outbox. */
-  private readonly pending = new Set<Promise<void>>();
+/**
+ * One command this worker runs. Its file channels exist only once a frame or the
+ * capability needs them: most commands move no file, and pay nothing for them.
+ */
+class RunningCommand {
+  private fileIn: FileInbox | null = null;
+  private fileOut: FileOutbox | null = null;
 
-  send(msg: Outbound): void {
-    const taken = this.stream.write(msg).catch(() => {});
-    this.pending.add(taken);
-    void taken.finally(() => this.pending.delete(taken));
+  constructor(
+    readonly controller: AbortController,
+    readonly capability: string,
+    private readonly commandId: string,
+    private readonly send: (msg: Outbound) => void,
+  ) {}
+
+  /** The pieces of the file the console uploads with this command. */
+  inbox(): FileInbox {
+    this.fileIn ??= new FileInbox((seq) =>
+      this.send({ payload: { case: "fileChunkAck", value: { commandId: this.commandId, seq } } }),
+    );
+    return this.fileIn;
   }
 
-  /** Resolves once the transport has taken every frame sent so far. */
-  async flushed(): Promise<void> {
-    await Promise.all([...this.pending]);
-  }
-
-  close(): void {
-    this.stream.close();
+  /** The file this command sends the console, within the console's window. */
+  outbox(): FileOutbox {
+    this.fileOut ??= new FileOutbox((piece) =>
+      this.send({
+        payload: {
+          case: "fileChunk",
+          value: {
+            commandId: this.commandId,
+            seq: piece.seq,
+            data: piece.data,
+            last: piece.last,
+            totalSize: BigInt(piece.totalSize ?? 0),
+            mimeType: piece.mimeType ?? "",
+          },
+        },
+      }),
+    );
+    return this.fileOut;
   }
 }
+
+type Outbox = OutboxQueue<Outbound>;
 
 /**
  * The worker's connection to the console: dials out, says hello, keeps heartbeats, runs
@@ -65,10 +90,7 @@ class Outbox {
  * deadlines, and reconnects forever with exponential backoff and full jitter.
  */
 export class Agent {
-  private readonly running = new Map<
-    string,
-    { controller: AbortController; capability: string; inbox: FileInbox; outbox: FileOutbox }
-  >();
+  private readonly running = new Map<string, RunningCommand>();
   private readonly inflight = new Map<string, number>();
   private outbound: Outbox | null = null;
   /** Settles when the current connection has ended. */
@@ -155,7 +177,7 @@ export class Agent {
       headers: { authorization: `Bearer ${this.config.secret}`, "x-onlyboxes-worker-id": this.config.nodeId },
     });
     const client = createClient(WorkerRegistryService, transport);
-    const outbox = new Outbox();
+    const outbox: Outbox = new OutboxQueue<Outbound>();
     this.outbound = outbox;
     const conn = new AbortController();
     let ended: () => void = () => {};
@@ -183,7 +205,7 @@ export class Agent {
     this.watchSilence(conn, intervalSec);
     try {
       const signal = AbortSignal.any([this.stopController.signal, conn.signal]);
-      for await (const res of client.connect(outbox.stream, { signal })) {
+      for await (const res of client.connect(outbox, { signal })) {
         // Any frame proves the console is there: acks, dispatches and cancels alike.
         this.watchSilence(conn, intervalSec);
         const p = res.payload;
@@ -207,11 +229,11 @@ export class Agent {
           }
           case "fileChunk": {
             const c = p.value;
-            this.running.get(c.commandId)?.inbox.push({ seq: c.seq, data: c.data, last: c.last });
+            this.running.get(c.commandId)?.inbox().push({ seq: c.seq, data: c.data, last: c.last });
             break;
           }
           case "fileChunkAck":
-            this.running.get(p.value.commandId)?.outbox.onAck(p.value.seq);
+            this.running.get(p.value.commandId)?.outbox().onAck(p.value.seq);
             break;
           default:
             break;
@@ -275,7 +297,6 @@ export class Agent {
   }
 
   private handleDispatch(outbox: Outbox, d: CommandDispatch): void {
-    const log = this.log.child({ command_id: d.commandId, capability: d.capability });
     const reply = (result: { payload?: unknown; error?: { code: ErrorCode; message: string } }) => {
       this.send(
         {
@@ -308,39 +329,20 @@ export class Agent {
     }
     let payload: unknown;
     try {
-      payload = JSON.parse(new TextDecoder().decode(d.payloadJson));
+      payload = JSON.parse(decoder.decode(d.payloadJson));
     } catch {
       reply({ error: { code: "invalid_argument", message: "payload is not valid JSON" } });
       return;
     }
+    const log = this.log.child({ command_id: d.commandId, capability: d.capability });
     const controller = new AbortController();
     const deadline = Number(d.deadlineUnixMs) || Date.now() + 60_000;
     const timer = setTimeout(
       () => controller.abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
       Math.max(0, deadline - Date.now()),
     );
-    const inbox = new FileInbox((ackSeq) =>
-      this.send({ payload: { case: "fileChunkAck", value: { commandId: d.commandId, seq: ackSeq } } }, outbox),
-    );
-    const fileOut = new FileOutbox((piece) =>
-      this.send(
-        {
-          payload: {
-            case: "fileChunk",
-            value: {
-              commandId: d.commandId,
-              seq: piece.seq,
-              data: piece.data,
-              last: piece.last,
-              totalSize: BigInt(piece.totalSize ?? 0),
-              mimeType: piece.mimeType ?? "",
-            },
-          },
-        },
-        outbox,
-      ),
-    );
-    this.running.set(d.commandId, { controller, capability: cap.name, inbox, outbox: fileOut });
+    const run = new RunningCommand(controller, cap.name, d.commandId, (msg) => this.send(msg, outbox));
+    this.running.set(d.commandId, run);
     this.inflight.set(cap.name, used + 1);
     let seq = 0;
     const emitOutput = d.streamOutput
@@ -363,42 +365,50 @@ export class Agent {
       : undefined;
     const started = Date.now();
     log.debug("command started", { deadline_unix_ms: deadline });
-    const work = cap.run(payload, {
-      commandId: d.commandId,
-      deadlineUnixMs: deadline,
-      signal: controller.signal,
-      emitOutput,
-      fileIn: (signal) => inbox.pieces(signal),
-      sendFile: (piece, signal) => fileOut.push(piece, signal),
-      log,
-    });
     // Whichever comes first: the result, or the abort (cancel/deadline), so the console hears at once.
-    const aborted = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-    });
-    Promise.race([work, aborted])
-      .then((result) => {
-        reply({ payload: result });
-        log.debug("command done", { ms: Date.now() - started });
-        workerMetrics.runFinished(cap.name, "ok", Date.now() - started);
-      })
-      .catch((err: unknown) => {
-        const failure =
-          err instanceof CommandFailure
-            ? err
-            : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
-        if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
-        reply({ error: { code: failure.code, message: failure.message } });
-        workerMetrics.runFinished(cap.name, failure.code, Date.now() - started);
-      })
-      .finally(() => {
-        clearTimeout(timer);
-        this.running.delete(d.commandId);
-        this.inflight.set(cap.name, Math.max(0, (this.inflight.get(cap.name) ?? 1) - 1));
-        if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    let settled = false;
+    const finish = (outcome: string) => {
+      settled = true;
+      controller.signal.removeEventListener("abort", onAbort);
+      clearTimeout(timer);
+      this.running.delete(d.commandId);
+      this.inflight.set(cap.name, Math.max(0, (this.inflight.get(cap.name) ?? 1) - 1));
+      workerMetrics.runFinished(cap.name, outcome, Date.now() - started);
+      if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+    const fail = (err: unknown) => {
+      if (settled) return;
+      const failure =
+        err instanceof CommandFailure
+          ? err
+          : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
+      if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
+      reply({ error: { code: failure.code, message: failure.message } });
+      finish(failure.code);
+    };
+    const onAbort = () => fail(controller.signal.reason);
+    controller.signal.addEventListener("abort", onAbort, { once: true });
+    let work: Promise<unknown>;
+    try {
+      work = cap.run(payload, {
+        commandId: d.commandId,
+        deadlineUnixMs: deadline,
+        signal: controller.signal,
+        emitOutput,
+        fileIn: (signal) => run.inbox().pieces(signal),
+        sendFile: (piece, signal) => run.outbox().push(piece, signal),
+        log,
       });
-    // The capability's own promise may settle after the race: never leave it unhandled.
-    work.catch(() => {});
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    // The capability's own promise may settle after the abort: never leave it unhandled.
+    work.then((result) => {
+      if (settled) return;
+      reply({ payload: result });
+      log.debug("command done", { ms: Date.now() - started });
+      finish("ok");
+    }, fail);
   }
 
   /** Resolves when no command is running (at once if none is). */

@@ -40,6 +40,8 @@ export interface DockerConfig {
   imageLimitBytes: number;
   limits: SandboxLimits;
   pythonPoolSize: number;
+  /** Most pythonExec containers the pool starts at once (WORKER_PYTHON_EXEC_POOL_STARTS). */
+  pythonPoolStarts: number;
   leaseMinSec: number;
   leaseDefaultSec: number;
   leaseMaxSec: number;
@@ -215,6 +217,7 @@ export function parseDockerConfig(env: NodeJS.ProcessEnv): DockerConfig {
       nofile: int(env, "WORKER_SANDBOX_NOFILE", 4096, 64, 1_048_576),
     },
     pythonPoolSize: int(env, "WORKER_PYTHON_EXEC_POOL_SIZE", 2, 0, 64),
+    pythonPoolStarts: int(env, "WORKER_PYTHON_EXEC_POOL_STARTS", 2, 1, 64),
     leaseMinSec,
     leaseDefaultSec,
     leaseMaxSec,

@@ -14,6 +14,9 @@ import { PythonRunOutput } from "./python-run-output.ts";
 import { PythonSessions } from "./python-session.ts";
 import { type Capability, type CommandContext, CommandFailure } from "./types.ts";
 
+/** How long a finished run's container may take to end and remove itself before it is removed by force. */
+const RETIRE_GRACE_MS = 5_000;
+
 /**
  * pythonExec: `{code, timeout_ms?}` → `{output, stderr, exit_code}`. Every run gets a fresh
  * container from a warm pool; the container is removed after the run. A non-zero exit is
@@ -42,6 +45,7 @@ export class PythonExec implements Capability {
       () => pythonSpec(config),
       config.pythonPoolSize,
       log.child({ component: "python-pool" }),
+      config.pythonPoolStarts,
     );
     this.pool.fill();
   }
@@ -102,8 +106,11 @@ export class PythonExec implements Capability {
       if (err instanceof CommandFailure) throw err;
       throw new CommandFailure("worker_error", `python run failed: ${engineMessage(err)}`);
     }
-    // The answer does not wait for the removal (the engine takes 50–150 ms for it).
-    void this.discard(warm);
+    // The answer does not wait for the container to go. After its exit frame the bootstrap
+    // exits, which ends the container, and the engine removes it (auto-remove); only a
+    // container still there after a grace is removed by force.
+    warm.io.destroy();
+    void this.tracker.retire(warm.id, warm.exited, RETIRE_GRACE_MS);
     return out.result(exitCode);
   }
 

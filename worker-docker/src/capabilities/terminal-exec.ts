@@ -24,7 +24,7 @@ export class TerminalExec extends SessionCapability {
     } = readPayload(terminalExecPayload, payload);
     // The contract bounds any worker's lease; this worker clamps to its configuration.
     const ttlMs = this.sessions.leaseTtlMs(leaseSec);
-    const { signal, deadlineUnixMs } = runSignal(ctx, timeoutMs);
+    const { signal, deadlineUnixMs, dispose } = runSignal(ctx, timeoutMs);
     const { session, created } = await this.sessions.acquire(sessionId, createIfMissing, signal);
     const log = ctx.log.child({ session_id: sessionId, container_id: session.containerId });
     try {
@@ -64,6 +64,7 @@ export class TerminalExec extends SessionCapability {
       if (err instanceof SessionProtocolError) throw new CommandFailure("sandbox_protocol_error", err.message);
       throw err;
     } finally {
+      dispose();
       this.sessions.release(session);
     }
   }

@@ -59,6 +59,35 @@ export class ContainerTracker {
     return p;
   }
 
+  /**
+   * Lets a container that ends and removes itself (auto-remove) go: forgotten once `gone`
+   * resolves, force-removed when it has not within `graceMs`. A forced removal of a
+   * container already on its way out only adds engine work, next to the next run's start.
+   */
+  retire(id: string, gone: Promise<unknown>, graceMs: number): Promise<void> {
+    const pending = this.removing.get(id);
+    if (pending) return pending;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const p = Promise.race([
+      gone.then(
+        () => true,
+        () => false,
+      ),
+      timedOut,
+    ]).then((ended): Promise<void> | undefined => {
+      clearTimeout(timer);
+      this.removing.delete(id);
+      if (!ended) return this.remove(id);
+      this.live.delete(id);
+      return undefined;
+    });
+    this.removing.set(id, p);
+    return p;
+  }
+
   /** Forgets one container without removing it (a session kept for the next start). */
   forget(id: string): void {
     this.live.delete(id);

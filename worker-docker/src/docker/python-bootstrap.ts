@@ -28,8 +28,9 @@ def _obx_drain(fd, kind, more):
  * The program a warm pythonExec container starts with: `python3 -c PYTHON_BOOTSTRAP`.
  *
  * It waits for one program on stdin (`<byte length> <budget ms> <files length>\n<source>
- * <files JSON>`), so the interpreter is already up when the run arrives. It then forks:
- * the child writes the input files, runs the source like `python3 -c` (fresh `__main__`,
+ * <files JSON>`), so the interpreter is already up when the run arrives. It has forked
+ * before that (so the run waits for no fork): PID 1 hands the program to the child on a
+ * pipe of their own; the child writes the input files, runs the source like `python3 -c` (fresh `__main__`,
  * stdin at /dev/null, tracebacks without our frames) and sends its open figures (see
  * python-figures.ts), while the parent relays the child's stdout, stderr and figure pipe
  * in frames of its own (`kind:1 | length:4 BE | data`, kind 1 stdout, 2 stderr, 4 figure
@@ -62,18 +63,30 @@ def _obx_dumpable(flag):
     if libc.prctl(4, flag, 0, 0, 0) != 0 or libc.prctl(3, 0, 0, 0, 0) != flag:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 ${PYTHON_FRAMES}
+def _obx_read(fd, n):
+    chunks = []
+    while n > 0:
+        data = os.read(fd, min(n, 1 << 20))
+        if not data:
+            os._exit(0)
+        chunks.append(data)
+        n -= len(data)
+    return b"".join(chunks)
+def _obx_readline(fd):
+    line = b""
+    while not line.endswith(b"\\n"):
+        data = os.read(fd, 1)
+        if not data:
+            os._exit(0)
+        line += data
+    return line
 def _obx_run():
     try:
         _obx_dumpable(0)
     except Exception as e:
         _obx_fail("cannot make PID 1 non-dumpable: %s" % e)
-    head = sys.stdin.buffer.readline()
-    if not head:
-        os._exit(0)
-    size, budget_ms, files_size = head.split()
-    src = sys.stdin.buffer.read(int(size))
-    files = sys.stdin.buffer.read(int(files_size)) if int(files_size) else None
-    deadline = time.monotonic() + int(budget_ms) / 1000
+    # The compiler's first use costs ~3 ms: spend it now, while no run waits.
+    compile("pass", "<warm>", "exec")
     link = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -81,12 +94,16 @@ def _obx_run():
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     img_r, img_w = os.pipe()
+    code_r, code_w = os.pipe()
+    # The child is forked before the run arrives (a fork and the child's first moments cost
+    # milliseconds); it waits for the program on a pipe only PID 1 writes to.
     pid = os.fork()
     if pid == 0:
         os.close(link)
         os.close(out_r)
         os.close(err_r)
         os.close(img_r)
+        os.close(code_w)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.close(out_w)
@@ -95,7 +112,23 @@ def _obx_run():
             _obx_dumpable(1)
         except Exception:
             pass
+        size, files_size = _obx_readline(code_r).split()
+        src = _obx_read(code_r, int(size))
+        files = _obx_read(code_r, int(files_size)) if int(files_size) else None
+        os.close(code_r)
         return src, files, img_w
+    os.close(code_r)
+    head = _obx_readline(link)
+    size, budget_ms, files_size = head.split()
+    deadline = time.monotonic() + int(budget_ms) / 1000
+    body = _obx_read(link, int(size) + int(files_size))
+    view = memoryview(size + b" " + files_size + b"\\n" + body)
+    try:
+        while view:
+            view = view[os.write(code_w, view):]
+    except BrokenPipeError:
+        pass  # the child is gone already: its status says how
+    os.close(code_w)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.close(out_w)
     os.close(err_w)

@@ -53,9 +53,12 @@ interface Waiter {
 
 /**
  * A small pool of pre-started pythonExec containers. Each container serves exactly one
- * run: `take` hands it out and removes it from the pool, and a replacement is started in
- * the background. When the pool is empty the run waits for the next container to come up;
- * one extra container is started per waiting run, so a waiter never waits behind another.
+ * run: `take` hands it out and removes it from the pool, and a replacement starts at once
+ * in the background. When the pool is empty the run waits for the next container to come
+ * up; one extra container is wanted per waiting run, and runs are served in arrival order.
+ * At most `maxStarting` containers start at a time: the engine's starts share the
+ * machine's CPUs, so on a small host two at once finish sooner than ten at once, and the
+ * first waiter gets the first container instead of all waiters getting theirs late.
  */
 export class PythonPool {
   private readonly idle: WarmContainer[] = [];
@@ -71,6 +74,7 @@ export class PythonPool {
     private readonly spec: () => ContainerSpec,
     private readonly size: number,
     private readonly log: Logger,
+    private readonly maxStarting = 2,
   ) {}
 
   /** Warm containers waiting for a run. */
@@ -78,13 +82,13 @@ export class PythonPool {
     return this.idle.length;
   }
 
-  /** Starts containers until the pool (plus one per waiting run) is covered, in the background. */
+  /** Starts containers (a few at a time) until the pool, plus one per waiting run, is covered, in the background. */
   fill(): void {
     if (this.closed) return;
     // After a failure only waiting runs may trigger attempts (they need an answer); the
     // pool itself refills once the retry time has come.
     const target = Date.now() < this.retryAt ? this.waiters.length : this.size + this.waiters.length;
-    while (this.idle.length + this.filling < target) {
+    while (this.idle.length + this.filling < target && this.filling < this.maxStarting) {
       this.filling++;
       startWarmContainer(this.client, this.tracker, this.spec())
         .then((w) => {
@@ -102,6 +106,8 @@ export class PythonPool {
         })
         .finally(() => {
           this.filling--;
+          // The next start, if one is still wanted (after a failure: only for waiting runs).
+          this.fill();
         });
     }
   }

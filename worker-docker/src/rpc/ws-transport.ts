@@ -1,13 +1,7 @@
 import { create, type DescMessage, type DescMethodStreaming, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse, type Transport } from "@connectrpc/connect";
-import {
-  createEnvelopeReadableStream,
-  createMethodSerializationLookup,
-  encodeEnvelope,
-  pipe,
-  transformParseEnvelope,
-} from "@connectrpc/connect/protocol";
-import { createEndStreamSerialization, type EndStreamResponse, endStreamFlag } from "@connectrpc/connect/protocol-connect";
+import { createMethodSerializationLookup, encodeEnvelope } from "@connectrpc/connect/protocol";
+import { createEndStreamSerialization, endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import WebSocket from "ws";
 
 export interface WebSocketTransportOptions {
@@ -31,7 +25,8 @@ const ABORT_CLOSE_MS = 1_000;
  * envelope per binary message (fetch cannot stream a request body in Node, so bidi
  * Connect over HTTP/1.1 is not possible; WebSocket is). Unary calls are not supported.
  *
- * The response side is Connect's own envelope reader fed with the socket's bytes; the
+ * The response side parses each envelope as its frame arrives (with Connect's own
+ * serializers) into a queue the consumer reads, without a byte stream in between; the
  * stream ends at the console's end-stream envelope (its error, if any, is thrown) and
  * fails with `unavailable` when the socket closes without one.
  */
@@ -56,72 +51,67 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
       });
       const ws = new WebSocket(url, { headers, perMessageDeflate: false, handshakeTimeout: options.connectTimeoutMs ?? 10_000 });
       const serialization = createMethodSerializationLookup(method, undefined, undefined, NO_SIZE_LIMIT);
-      let closedAs = "";
+      const parseOutput = serialization.getO(true);
       // Listen before the upgrade completes: frames that arrive with the 101 are emitted at once.
-      const bytes = new ReadableStream<Uint8Array>({
-        start(controller) {
-          let done = false;
-          // Aborting ends the response stream at once and closes politely; a peer that does
-          // not answer the close (a half-open connection) is cut off shortly after.
-          const onAbort = () => {
-            const cutoff = setTimeout(() => ws.terminate(), ABORT_CLOSE_MS);
-            cutoff.unref();
-            ws.once("close", () => clearTimeout(cutoff));
-            ws.close(1000);
-            if (done) return;
-            done = true;
-            controller.error(ConnectError.from(signal?.reason, Code.Canceled));
-          };
-          if (signal?.aborted) onAbort();
-          else signal?.addEventListener("abort", onAbort, { once: true });
-          ws.once("close", () => signal?.removeEventListener("abort", onAbort));
-          ws.on("message", (data: Buffer, isBinary: boolean) => {
-            if (done) return;
-            if (!isBinary) {
-              done = true;
-              controller.error(new ConnectError("console sent a text frame; expected binary Connect envelopes", Code.Internal));
-              ws.terminate();
-              return;
+      const message = new InboundMessages<MessageShape<O>>(() => {
+        // The consumer stopped reading (or the stream failed): the connection has no further use.
+        if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+      });
+      // Aborting ends the response stream at once and closes politely; a peer that does not
+      // answer the close (a half-open connection) is cut off shortly after.
+      const onAbort = () => {
+        const cutoff = setTimeout(() => ws.terminate(), ABORT_CLOSE_MS);
+        cutoff.unref();
+        ws.once("close", () => clearTimeout(cutoff));
+        ws.close(1000);
+        message.fail(ConnectError.from(signal?.reason, Code.Canceled), true);
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+      ws.once("close", () => signal?.removeEventListener("abort", onAbort));
+      /** Bytes of an envelope split across messages (the console sends whole ones; any split is still read). */
+      let partial: Buffer | null = null;
+      ws.on("message", (data: Buffer, isBinary: boolean) => {
+        if (message.ended) return;
+        if (!isBinary) {
+          ws.terminate();
+          message.fail(new ConnectError("console sent a text frame; expected binary Connect envelopes", Code.Internal), true);
+          return;
+        }
+        let buf = partial ? Buffer.concat([partial, data]) : data;
+        partial = null;
+        try {
+          while (buf.byteLength >= 5 && !message.ended) {
+            const length = buf.readUInt32BE(1);
+            if (buf.byteLength < 5 + length) break;
+            const flags = buf[0] ?? 0;
+            const body = new Uint8Array(buf.buffer, buf.byteOffset + 5, length);
+            buf = buf.subarray(5 + length);
+            if ((flags & endStreamFlag) === endStreamFlag) {
+              const err = endStream.parse(body).error;
+              if (err) message.fail(err, false);
+              else message.finish();
+              // The stream is over: the console closes its side, and so do we.
+              if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+            } else {
+              message.push(parseOutput.parse(body));
             }
-            controller.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-          });
-          ws.on("close", (code, reason) => {
-            closedAs = `${code}${reason.length ? ` ${reason.toString()}` : ""}`;
-            if (done) return;
-            done = true;
-            controller.close();
-          });
-        },
+          }
+          if (buf.byteLength > 0 && !message.ended) partial = buf;
+        } catch (err) {
+          // A protocol error on an open socket: drop the connection without ceremony.
+          ws.terminate();
+          message.fail(ConnectError.from(err, Code.Internal), false);
+        }
+      });
+      ws.on("close", (code, reason) => {
+        const closedAs = `${code}${reason.length ? ` ${reason.toString()}` : ""}`;
+        message.fail(new ConnectError(`connection closed (${closedAs})`, Code.Unavailable), false);
       });
       ws.on("error", () => {
         // 'close' follows and ends the stream.
       });
       await opened(ws, signal);
-
-      const message = pipe(
-        createEnvelopeReadableStream(bytes),
-        transformParseEnvelope(serialization.getO(true), endStreamFlag, endStream),
-        async function* untilEndStream(iterable: AsyncIterable<{ value: MessageShape<O> | EndStreamResponse; end: boolean }>) {
-          try {
-            for await (const m of iterable) {
-              if (!m.end) {
-                yield m.value as MessageShape<O>;
-                continue;
-              }
-              const err = (m.value as EndStreamResponse).error;
-              if (err) throw err;
-              return;
-            }
-            throw new ConnectError(`connection closed (${closedAs})`, Code.Unavailable);
-          } catch (err) {
-            // A protocol error on an open socket: drop the connection without ceremony.
-            if (ws.readyState === WebSocket.OPEN) ws.terminate();
-            throw err;
-          } finally {
-            if (ws.readyState === WebSocket.OPEN) ws.close(1000);
-          }
-        },
-      );
 
       void pumpRequests(ws, input, (msg) => serialization.getI(true).serialize(create(method.input, msg)));
 
@@ -135,6 +125,105 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
       };
     },
   };
+}
+
+/**
+ * The messages of one response stream, parsed as their socket frames arrive, for one
+ * consumer. Messages queued before a normal end or an error are read first; an abort or
+ * a protocol violation ends the stream at once (what is queued is dropped).
+ */
+class InboundMessages<T> implements AsyncIterable<T> {
+  private readonly queue: T[] = [];
+  private head = 0;
+  private end: { error: unknown } | { error?: undefined } | null = null;
+  private waiter: { resolve: (r: IteratorResult<T>) => void; reject: (err: unknown) => void } | null = null;
+  private stopped = false;
+
+  /** `onStop` runs once, when the consumer stops reading or the stream ends in an error it has read. */
+  constructor(private readonly onStop: () => void) {}
+
+  /** True once no further message will be queued. */
+  get ended(): boolean {
+    return this.end !== null;
+  }
+
+  push(value: T): void {
+    if (this.end) return;
+    const w = this.waiter;
+    if (w) {
+      this.waiter = null;
+      w.resolve({ done: false, value });
+    } else this.queue.push(value);
+  }
+
+  /** The stream ended cleanly: the consumer reads what is queued, then done. */
+  finish(): void {
+    if (this.end) return;
+    this.end = {};
+    this.settleWaiter();
+  }
+
+  /** The stream failed with `error`; `now` drops what is queued instead of delivering it first. */
+  fail(error: unknown, now: boolean): void {
+    if (this.end) return;
+    this.end = { error };
+    if (now) {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    this.settleWaiter();
+  }
+
+  private settleWaiter(): void {
+    const w = this.waiter;
+    if (!w || this.head < this.queue.length) return;
+    this.waiter = null;
+    this.next().then(w.resolve, w.reject);
+  }
+
+  private stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.onStop();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.head < this.queue.length) {
+      const value = this.queue[this.head++] as T;
+      if (this.head === this.queue.length) {
+        this.queue.length = 0;
+        this.head = 0;
+      }
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.end) {
+      this.stop();
+      if ("error" in this.end && this.end.error !== undefined) {
+        const { error } = this.end;
+        // Thrown once; later reads see a finished stream.
+        this.end = {};
+        return Promise.reject(error);
+      }
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    if (this.waiter) return Promise.reject(new Error("one reader at a time"));
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => this.next(),
+      return: () => {
+        this.end ??= {};
+        this.queue.length = 0;
+        this.head = 0;
+        this.stop();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+  }
 }
 
 /** Sends each request message as one envelope; ending the input sends the end-stream envelope and closes. */

@@ -29,6 +29,7 @@ describe("parseDockerConfig", () => {
         nofile: 4096,
       },
       pythonPoolSize: 2,
+      pythonPoolStarts: 2,
       leaseMinSec: 60,
       leaseDefaultSec: 60,
       leaseMaxSec: 1800,
@@ -49,6 +50,7 @@ describe("parseDockerConfig", () => {
       WORKER_SANDBOX_DISK: "5g",
       WORKER_SANDBOX_NOFILE: "256",
       WORKER_PYTHON_EXEC_POOL_SIZE: "0",
+      WORKER_PYTHON_EXEC_POOL_STARTS: "3",
       WORKER_MAX_INFLIGHT: "8",
       WORKER_TERMINAL_EXEC_MAX_INFLIGHT: "2",
     });
@@ -66,6 +68,7 @@ describe("parseDockerConfig", () => {
         nofile: 256,
       },
       pythonPoolSize: 0,
+      pythonPoolStarts: 3,
       maxInflight: { pythonExec: 8, terminalExec: 2, terminalResource: 8 },
     });
     expect(parseDockerConfig({ DOCKER_HOST: "unix:///run/docker.sock" }).endpoint).toEqual({ socketPath: "/run/docker.sock" });

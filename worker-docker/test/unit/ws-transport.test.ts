@@ -150,6 +150,27 @@ describe("ws-transport", { timeout: 10_000 }, () => {
     expect(c.received[2]?.payload.value).toMatchObject({ commandId: "cmd-1", reason: "caller left" });
   });
 
+  it("reads envelopes a frame splits or joins, and fails on a message that is not protobuf", async () => {
+    const s = await startServer();
+    const c = open(s.base);
+    const side = await s.next();
+    const ack = Buffer.from(response({ case: "connectAck", value: { sessionId: "s1", heartbeatIntervalSec: 5 } }));
+    const beat = Buffer.from(response({ case: "heartbeatAck", value: {} }));
+    // One envelope in three frames, then two envelopes in one frame.
+    side.socket.send(ack.subarray(0, 3));
+    side.socket.send(ack.subarray(3, 9));
+    side.socket.send(ack.subarray(9));
+    side.socket.send(Buffer.concat([beat, beat]));
+    await until(() => c.received.length === 3, "three messages");
+    expect(c.received.map((m) => m.payload.case)).toEqual(["connectAck", "heartbeatAck", "heartbeatAck"]);
+    // A data envelope whose body is not a ConnectResponse (field 1 with wire type 7).
+    side.socket.send(Buffer.from([0x00, 0, 0, 0, 1, 0x0f]));
+    const err = await c.done;
+    expect(err?.code).toBe(Code.Internal);
+    expect(err?.rawMessage).toMatch(/parse binary/);
+    expect(await side.closed).toBe(1006);
+  });
+
   it("throws the error carried by the console's end-stream trailer", async () => {
     const s = await startServer();
     const c = open(s.base);
