@@ -69,9 +69,6 @@ interface Run {
   output: OutputLog;
   /** Resolves with the terminal row once D1 has it (null when the row vanished, e.g. its account was deleted). */
   done: Promise<TaskRow | null>;
-  /** Resolves with the terminal row as soon as the outcome is known, its D1 write on the way (what waiters get). */
-  answered: Promise<TaskRow | null>;
-  answer: (row: TaskRow | null) => void;
 }
 
 /** Storage keys: a task's record, and the mark of a cancel that came before the task's start. */
@@ -280,10 +277,6 @@ export class Task extends DurableObject<Env> {
   }
 
   private launch(row: TaskRow, inserted?: Promise<void>): Run {
-    let answer: (row: TaskRow | null) => void = () => undefined;
-    const answered = new Promise<TaskRow | null>((resolve) => {
-      answer = resolve;
-    });
     const run: Run = {
       controller: new AbortController(),
       deadlineAt: row.deadlineAt,
@@ -296,14 +289,9 @@ export class Task extends DurableObject<Env> {
       recorded: false,
       output: new OutputLog(),
       done: Promise.resolve(null),
-      answered,
-      answer,
     };
     this.runs.set(row.id, run);
-    run.done = this.drive(row, run, inserted).then((final) => {
-      run.answer(final);
-      return final;
-    });
+    run.done = this.drive(row, run, inserted);
     return run;
   }
 
@@ -349,12 +337,10 @@ export class Task extends DurableObject<Env> {
     // landing after this write changes nothing.
     const provisional = withOutcome(run.row, desired, now);
     const settling = settleRow(this.db, row.id, desired, now, provisional);
-    // Waiters get the outcome now, its D1 write already sent (D1 runs statements in the order
-    // they reach it, and a read the answer prompts starts later, from further away): the
-    // write's commit is a disk flush, the longest step of a short task. If D1 refuses the
-    // write, the record and the alarm below keep the outcome until D1 takes it.
+    // Waiters get the outcome once D1 holds it, so whatever the answer prompts (a poll, a
+    // repeated request_id, a metrics scrape) reads the same. If D1 refuses the write, the
+    // record and the alarm below keep the outcome until D1 takes it.
     run.row = provisional;
-    run.answer(provisional);
     let final: TaskRow | null;
     try {
       final = (await settling).row;
@@ -500,7 +486,7 @@ export class Task extends DurableObject<Env> {
     const timedOut = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), waitMs);
     });
-    const ended = await Promise.race([run.answered.then((row) => ({ row })), timedOut]);
+    const ended = await Promise.race([run.done.then((row) => ({ row })), timedOut]);
     clearTimeout(timer);
     return ended ? ended.row : run.row;
   }
