@@ -103,7 +103,7 @@ try {
   ]);
   breakdown.push(["echo", "bare Node route", fmt(p50(bareLat))]);
   breakdown.push(["echo", "console /healthz (workerd + router, no Durable Object)", fmt(p50(healthLat))]);
-  breakdown.push(["echo", "REST echo (+ auth, AccountLimits, WorkerNode, wire, worker)", fmt(p50(echoLat))]);
+  breakdown.push(["echo", "REST echo (+ auth, WorkerNode, wire, worker)", fmt(p50(echoLat))]);
 
   // Echo burst: 16 keep-alive clients for BURST_SEC seconds, one account, from the lean
   // generator (node:http's client would be the bottleneck); the bare Node route first, as
@@ -209,7 +209,7 @@ try {
   breakdown.push(["terminalExec", "worker capability (shell server round trip)", fmt(p50(capTermLat))]);
   breakdown.push([
     "terminalExec",
-    "console + Session/AccountLimits/WorkerNode objects + wire (REST − capability)",
+    "console + Session and WorkerNode objects + wire (REST − capability)",
     fmt(p50(termLat) - p50(capTermLat)),
   ]);
 } finally {
