@@ -18,7 +18,7 @@ function adviceFor(code: ErrorCode, ctx: FailureContext): string {
     case "no_capacity":
       return "Every sandbox worker is busy right now. Wait a few seconds and retry the same call.";
     case "account_run_limit":
-      return "This account already runs as many calls at once as it may. Wait for one of them to finish, then retry.";
+      return "This account already has as many fresh pythonExec runs going as it may. Wait for one of them to finish, then retry; commands in a session are not limited this way.";
     case "account_session_limit":
       return "This account already has as many open sessions as it may. Reuse an existing session_id, or wait for an idle one's lease to end.";
     case "deadline_exceeded":
