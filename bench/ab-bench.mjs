@@ -6,14 +6,9 @@
 // workerd and local-worker CPU per call (from /proc) and wall p50 for each.
 //
 //   node bench/ab-bench.mjs DIR_A DIR_B [echo|mcp|terminal] [rounds]
-import { readFileSync } from "node:fs";
-import { childrenOf, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import { childrenOf, cpuMs as cpu, mcpEchoCall, request, signInWithToken, startConsole, terminalPwdCall } from "./lib.mjs";
 
 const [dirA, dirB, kind = "echo", roundsArg = "6"] = process.argv.slice(2);
-const cpu = (pid) => {
-  const r = readFileSync(`/proc/${pid}/stat`, "utf8").split(")")[1].trim().split(" ");
-  return (+r[11] + +r[12]) * 10;
-};
 const docker = kind === "terminal";
 async function setup(dir) {
   const c = await startConsole({
@@ -29,24 +24,8 @@ async function setup(dir) {
   let call;
   if (kind === "echo")
     call = () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } });
-  else if (kind === "mcp") {
-    let id = 0;
-    call = () =>
-      request(`${c.url}/mcp`, {
-        method: "POST",
-        headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
-        body: { jsonrpc: "2.0", id: ++id, method: "tools/call", params: { name: "echo", arguments: { message: "bench" } } },
-      });
-  } else {
-    const terminal = (body) => request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body });
-    let first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    for (let i = 0; i < 600 && first.status !== 200; i++) {
-      await sleep(100);
-      first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    }
-    const sid = JSON.parse(first.body).session_id;
-    call = () => terminal({ session_id: sid, command: "pwd" });
-  }
+  else if (kind === "mcp") call = mcpEchoCall(c, auth);
+  else call = await terminalPwdCall(c, auth);
   for (let i = 0; i < 200; i++) {
     const r = await call();
     if (r.status !== 200) throw new Error(r.body);

@@ -5,18 +5,20 @@
 // machine's load, unlike wall time: the figure to compare before and after a change.
 //
 //   node bench/cpu-bench.mjs [--n 1000] [--terminal] [--env NAME=value ...]
-import { readFileSync } from "node:fs";
-import { childrenOf, fmt, numberArg, percentile, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import {
+  childrenOf,
+  cpuMs,
+  fmt,
+  mcpEchoCall,
+  numberArg,
+  percentile,
+  request,
+  signInWithToken,
+  startConsole,
+  terminalPwdCall,
+} from "./lib.mjs";
 
 const N = numberArg("n", 1000);
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-
-/** user+system CPU ms of a process, from /proc. */
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(rest[11]) + Number(rest[12])) * TICK_MS;
-}
 
 const extraEnv = Object.fromEntries(
   process.argv.flatMap((a, i) => (process.argv[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])),
@@ -29,27 +31,13 @@ try {
   const procs = childrenOf(c.child.pid);
   const workerd = procs.find((p) => /workerd/.test(p.cmd));
   const worker = procs.find((p) => /worker/.test(p.cmd) && p !== workerd);
-  let id = 0;
   const calls = {
     healthz: () => request(`${c.url}/healthz`),
     "REST echo": () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } }),
-    "MCP echo": () =>
-      request(`${c.url}/mcp`, {
-        method: "POST",
-        headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
-        body: { jsonrpc: "2.0", id: ++id, method: "tools/call", params: { name: "echo", arguments: { message: "bench" } } },
-      }),
+    "MCP echo": mcpEchoCall(c, auth),
   };
   if (TERMINAL) {
-    const terminal = (body) => request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body });
-    // The worker says hello before Docker is ready: wait for its terminal capability.
-    let first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    for (let i = 0; i < 600 && first.status !== 200; i++) {
-      await sleep(100);
-      first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    }
-    const sessionId = JSON.parse(first.body).session_id;
-    calls["terminalExec pwd"] = () => terminal({ session_id: sessionId, command: "pwd" });
+    calls["terminalExec pwd"] = await terminalPwdCall(c, auth);
   }
   const rows = [];
   for (const [name, fn] of Object.entries(calls)) {

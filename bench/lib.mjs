@@ -287,3 +287,36 @@ export async function blast({ url, method = "POST", headers = {}, body, clients 
   );
   return { ok, secs: (performance.now() - t0) / 1000, statuses };
 }
+
+/** user+system CPU ms of a process, from /proc (USER_HZ = 100 on Linux). */
+export function cpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[11]) + Number(rest[12])) * 10;
+}
+
+/** A caller of the MCP echo tool on console `c` (one JSON-RPC request per call). */
+export function mcpEchoCall(c, auth) {
+  let id = 0;
+  return () =>
+    request(`${c.url}/mcp`, {
+      method: "POST",
+      headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
+      body: { jsonrpc: "2.0", id: ++id, method: "tools/call", params: { name: "echo", arguments: { message: "bench" } } },
+    });
+}
+
+/**
+ * Opens a terminal session on console `c` (waiting for the worker's terminal capability:
+ * it says hello before Docker is ready) and answers a caller of `pwd` in it.
+ */
+export async function terminalPwdCall(c, auth) {
+  const terminal = (body) => request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body });
+  let first = await terminal({ command: "true", lease_ttl_sec: 600 });
+  for (let i = 0; i < 600 && first.status !== 200; i++) {
+    await sleep(100);
+    first = await terminal({ command: "true", lease_ttl_sec: 600 });
+  }
+  const sessionId = JSON.parse(first.body).session_id;
+  return () => terminal({ session_id: sessionId, command: "pwd" });
+}

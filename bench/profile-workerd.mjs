@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import WebSocket from "ws";
-import { freePort, numberArg, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import { freePort, mcpEchoCall, numberArg, request, signInWithToken, startConsole, terminalPwdCall } from "./lib.mjs";
 
 const N = numberArg("n", 2000);
 const TOP = numberArg("top", 40);
@@ -28,7 +28,6 @@ const c = await startConsole({
 try {
   const { token } = await signInWithToken(c);
   const auth = { authorization: `Bearer ${token}` };
-  let id = 0;
   let call;
   if (callName === "healthz") call = () => request(`${c.url}/healthz`);
   else if (callName === "echo")
@@ -40,23 +39,9 @@ try {
         headers: auth,
         body: { capability: "echo", input: { message: "bench" }, mode: "sync" },
       });
-  else if (callName === "mcp")
-    call = () =>
-      request(`${c.url}/mcp`, {
-        method: "POST",
-        headers: { ...auth, accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18" },
-        body: { jsonrpc: "2.0", id: ++id, method: "tools/call", params: { name: "echo", arguments: { message: "bench" } } },
-      });
-  else if (callName === "terminal") {
-    const terminal = (body) => request(`${c.url}/api/v1/commands/terminal`, { method: "POST", headers: auth, body });
-    let first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    for (let i = 0; i < 600 && first.status !== 200; i++) {
-      await sleep(100);
-      first = await terminal({ command: "true", lease_ttl_sec: 600 });
-    }
-    const sessionId = JSON.parse(first.body).session_id;
-    call = () => terminal({ session_id: sessionId, command: "pwd" });
-  } else throw new Error(`unknown --call ${callName}`);
+  else if (callName === "mcp") call = mcpEchoCall(c, auth);
+  else if (callName === "terminal") call = await terminalPwdCall(c, auth);
+  else throw new Error(`unknown --call ${callName}`);
 
   for (let i = 0; i < 200; i++) await call();
 

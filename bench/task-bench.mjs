@@ -14,24 +14,15 @@
 //   node bench/task-bench.mjs [--n 200] [--python 30] [--py-pause 500] [--no-python] [--fsync]
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { register } from "tsx/esm/api";
-import { childrenOf, fmt, numberArg, percentile, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import { childrenOf, cpuMs, fmt, numberArg, percentile, request, signInWithToken, sleep, startConsole } from "./lib.mjs";
 
 const N = numberArg("n", 200);
 const PY = numberArg("python", 30);
 const PY_PAUSE_MS = numberArg("py-pause", 500);
 const PYTHON = !process.argv.includes("--no-python");
 const FSYNC = process.argv.includes("--fsync");
-const TICK_MS = 10; // USER_HZ = 100 on Linux
 const phase = (name) => process.stderr.write(`bench: ${name}\n`);
-
-/** user+system CPU ms of a process, from /proc. */
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return (Number(rest[11]) + Number(rest[12])) * TICK_MS;
-}
 
 const ok = (r, what) => {
   if (r.status < 200 || r.status > 299) throw new Error(`${what}: ${r.status} ${r.body}`);

@@ -75,12 +75,12 @@ function echo(token: string, message: string, timeoutMs = 20_000) {
 }
 
 /** A fresh-container pythonExec run as a sync task: `code` is the tag the test worker acts on. */
-async function python(token: string, code: string, timeoutMs = 20_000) {
-  const res = await callJson<{ status: string; result?: { output: string }; error?: { code: string; message: string } }>(
-    "/api/v1/tasks",
-    { method: "POST", bearer: token, body: { capability: "pythonExec", input: { code }, mode: "sync", timeout_ms: timeoutMs } },
-  );
-  return res;
+function python(token: string, code: string, timeoutMs = 20_000) {
+  return callJson<{ status: string; result?: { output: string }; error?: { code: string; message: string } }>("/api/v1/tasks", {
+    method: "POST",
+    bearer: token,
+    body: { capability: "pythonExec", input: { code }, mode: "sync", timeout_ms: timeoutMs },
+  });
 }
 
 function held(accountId: string): Promise<{ runs: number; sessions: number }> {

@@ -111,6 +111,19 @@ async function expectInvalidParams(name: string, args: Record<string, unknown>, 
   expect((err as McpError).message).toMatch(message);
 }
 
+/** Within a describe block: the test worker offering `capabilities`, gone (and unregistered) after it. */
+function withWorker(...capabilities: string[]): void {
+  beforeAll(async () => {
+    worker = await connectTestWorker({ capabilities: offering(...capabilities), handler });
+    await worker.acked;
+  });
+  afterAll(async () => {
+    worker.close();
+    await worker.closed;
+    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
+  });
+}
+
 describe("mcp: transport and auth", () => {
   it("refuses a request without a valid token with 401", async () => {
     const body = { jsonrpc: "2.0", id: 1, method: "tools/list" };
@@ -292,18 +305,7 @@ describe("mcp: without a worker", () => {
 });
 
 describe("mcp: tools on a worker", () => {
-  beforeAll(async () => {
-    worker = await connectTestWorker({
-      capabilities: offering("echo", "pythonExec", "terminalExec", "terminalResource"),
-      handler,
-    });
-    await worker.acked;
-  });
-  afterAll(async () => {
-    worker.close();
-    await worker.closed;
-    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
-  });
+  withWorker("echo", "pythonExec", "terminalExec", "terminalResource");
 
   it("echo returns structuredContent and the same JSON as text", async () => {
     const result = await client.callTool({ name: "echo", arguments: { message: "héllo" } });
@@ -457,15 +459,7 @@ describe("mcp: a plain tools/call answered directly", () => {
     params: { name, arguments: args },
   });
 
-  beforeAll(async () => {
-    worker = await connectTestWorker({ capabilities: offering("echo", "pythonExec"), handler });
-    await worker.acked;
-  });
-  afterAll(async () => {
-    worker.close();
-    await worker.closed;
-    await waitFor(async () => (await nodeRegistryStub(env).list()).length === 0);
-  });
+  withWorker("echo", "pythonExec");
 
   it("answers exactly as the SDK's server does: a result, a tool error, an invalid argument", async () => {
     const calls = [

@@ -3,6 +3,21 @@ import { FrameSplitter } from "./frame-splitter.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
+ * Python for every reader of a program's way in (the bootstrap and its child, the session's
+ * kernel server and interpreter): `_obx_read(fd, n)` answers exactly `n` bytes of `fd`; the end of
+ * the pipe (its writer is gone) ends the process.
+ */
+export const PYTHON_READ_EXACT = `def _obx_read(fd, n):
+    parts = []
+    while n > 0:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            os._exit(0)
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)`;
+
+/**
  * Python of the frame writers (the bootstrap, the session's kernel server), the only
  * writers of their container's or exec's stdout: `_obx_frame` writes one `kind:1 |
  * length:4 BE | payload` frame; `_obx_drain` frames what is left in a finished program's
@@ -63,15 +78,7 @@ def _obx_dumpable(flag):
     if libc.prctl(4, flag, 0, 0, 0) != 0 or libc.prctl(3, 0, 0, 0, 0) != flag:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 ${PYTHON_FRAMES}
-def _obx_read(fd, n):
-    chunks = []
-    while n > 0:
-        data = os.read(fd, min(n, 1 << 20))
-        if not data:
-            os._exit(0)
-        chunks.append(data)
-        n -= len(data)
-    return b"".join(chunks)
+${PYTHON_READ_EXACT}
 def _obx_readline(fd):
     line = b""
     while not line.endswith(b"\\n"):

@@ -1,4 +1,4 @@
-import { PYTHON_FRAMES } from "./python-bootstrap.ts";
+import { PYTHON_FRAMES, PYTHON_READ_EXACT } from "./python-bootstrap.ts";
 import { PYTHON_FIGURES } from "./python-figures.ts";
 
 /**
@@ -16,21 +16,6 @@ chmod 0711 "$dir"
 cp "$(command -v python3)" "$dir/python"
 chmod 0111 "$dir/python"
 printf '%s\\n' "$dir/python"`;
-
-/**
- * Python for both ends of a cell's way in (the server reading the worker, the interpreter
- * reading the server): `_obx_read(fd, n)` answers exactly `n` bytes of `fd`; the end of
- * the pipe (its writer is gone) ends the process.
- */
-const READ_EXACT = `def _obx_read(fd, n):
-    parts = []
-    while n > 0:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            os._exit(0)
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)`;
 
 /** How long an interrupted cell may take to stop before its interpreter is killed and restarted. */
 export const INTERRUPT_GRACE_MS = 2000;
@@ -59,7 +44,7 @@ if ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) != 0:
 RUNNER = sys.argv[1]
 GRACE = ${INTERRUPT_GRACE_MS / 1000}
 ${PYTHON_FRAMES}
-${READ_EXACT}
+${PYTHON_READ_EXACT}
 def read_head():
     head = b""
     while not head.endswith(b"\n"):
@@ -251,7 +236,7 @@ _obx_main = type(sys)("__main__")
 _obx_main.__dict__["__builtins__"] = builtins
 sys.modules["__main__"] = _obx_main
 _obx_ours = globals()
-${READ_EXACT}
+${PYTHON_READ_EXACT}
 def _obx_head():
     head = b""
     while not head.endswith(b"\n"):
