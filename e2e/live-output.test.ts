@@ -288,4 +288,36 @@ describe("ExecService over Connect (HTTP/1.1)", () => {
     expect(ConnectError.from(failure).code).toBe(Code.Canceled);
     expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
   });
+
+  it("Stop during a silent stretch: KeepAlives flow while the program is quiet, and closing the stream still kills it", async () => {
+    const tag = marker("live-silent-stop");
+    // Says it started, then sleeps without a word, tagged in its argv for the host's ps.
+    const code = [
+      "import os, sys",
+      "print('started', flush=True)",
+      `os.execv(sys.executable, [sys.executable, "-c", "import time\\nwhile True:\\n    time.sleep(1)", ${JSON.stringify(tag)}])`,
+    ].join("\n");
+    const controller = new AbortController();
+    const seen: string[] = [];
+    let failure: unknown;
+    try {
+      for await (const msg of client().run(
+        { program: { case: "python", value: { code } }, timeoutMs: 120_000 },
+        { signal: controller.signal },
+      )) {
+        seen.push(msg.event.case ?? "none");
+        if (msg.event.case === "keepalive" && seen.includes("output")) {
+          expect(await hostProcessesWith(tag)).not.toEqual([]);
+          controller.abort();
+        }
+      }
+    } catch (err) {
+      failure = err;
+    }
+    expect(ConnectError.from(failure).code).toBe(Code.Canceled);
+    // Nothing but the one line and, after it, KeepAlives (the last message before Stop is one).
+    expect(seen.filter((e) => e !== "keepalive")).toEqual(["output"]);
+    expect(seen.at(-1)).toBe("keepalive");
+    expect(await eventually(async () => (await hostProcessesWith(tag)).length === 0, 10_000)).toBe(true);
+  });
 });

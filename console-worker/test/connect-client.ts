@@ -14,14 +14,19 @@ function withHeaders(headers: Record<string, string>): Interceptor {
   };
 }
 
-/** Sends a request to the app, with `overrides` replacing env values when given. */
+/**
+ * Sends a request to the app, with `overrides` replacing env values when given. Then the
+ * whole answer is read before the call's background work is awaited: the route writes
+ * the body from that work (routes/connect.ts), so it only ends once the body is read.
+ */
 async function send(input: RequestInfo | URL, init: RequestInit | undefined, overrides?: Partial<Env>): Promise<Response> {
   const req = new Request(input, init);
   if (overrides === undefined) return SELF.fetch(req);
   const ctx = createExecutionContext();
   const res = await worker.fetch(req, { ...env, ...overrides }, ctx);
+  const body = await res.arrayBuffer();
   await waitOnExecutionContext(ctx);
-  return res;
+  return new Response(body, res);
 }
 
 /**

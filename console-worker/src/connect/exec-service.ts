@@ -20,6 +20,13 @@ import { sessionFileMethods } from "./session-file-methods.ts";
 type RunEvent = MessageInitShape<typeof RunResponseSchema>;
 
 /**
+ * How often a silent run sends a KeepAlive. Besides keeping idle proxies from closing the
+ * stream, a write is how the console notices a client that left without workerd saying so
+ * (routes/connect.ts), so this bounds how long a silent run outlives its client.
+ */
+export const KEEPALIVE_MS = 2_000;
+
+/**
  * The ExecService: `Run` validates the program with the capability's contract (the same
  * checks and messages as REST and MCP), runs it through `runCapability`, and streams the
  * output as the worker sends it, then images and the result. A closed stream (the
@@ -36,12 +43,22 @@ export const execService: ServiceImpl<typeof ExecService> = {
         : guard(() => validate(intBetween(EXEC_TIMEOUT_MS.min, EXEC_TIMEOUT_MS.max), req.timeoutMs, "timeout_ms"));
 
     const events = createWritableIterable<RunEvent>();
+    let quiet = true;
+    // Queued synchronously in arrival order; a closed stream (client gone) only drops it.
+    const send = (event: RunEvent) => {
+      quiet = false;
+      events.write(event).catch(() => {});
+    };
+    const keepalive = setInterval(() => {
+      if (quiet) send({ event: { case: "keepalive", value: {} } });
+      quiet = true;
+    }, KEEPALIVE_MS);
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     const emit = (stream: OutputChunk["stream"], data: string) => {
       if (data === "") return;
-      const value = { stream: stream === "stderr" ? OutputStream.STDERR : OutputStream.STDOUT, data };
-      // Queued synchronously in arrival order; a closed stream (client gone) only drops it.
-      events.write({ event: { case: "output", value } }).catch(() => {});
+      send({
+        event: { case: "output", value: { stream: stream === "stderr" ? OutputStream.STDERR : OutputStream.STDOUT, data } },
+      });
     };
     let failure: unknown;
     const work = runCapability(scope.env, call, {
@@ -54,13 +71,16 @@ export const execService: ServiceImpl<typeof ExecService> = {
         emit("stdout", decoders.stdout.decode());
         emit("stderr", decoders.stderr.decode());
         const { images, rest } = splitImages(result);
-        for (const image of images) events.write({ event: { case: "image", value: image } }).catch(() => {});
-        events.write({ event: { case: "result", value: toRunResult(rest) } }).catch(() => {});
+        for (const image of images) send({ event: { case: "image", value: image } });
+        send({ event: { case: "result", value: toRunResult(rest) } });
       })
       .catch((err: unknown) => {
         failure = err;
       })
-      .finally(() => events.close());
+      .finally(() => {
+        clearInterval(keepalive);
+        events.close();
+      });
     scope.waitUntil(work);
     for await (const event of events) yield event;
     await work;

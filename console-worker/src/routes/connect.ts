@@ -84,9 +84,11 @@ function sameOrigin(c: Context<AppEnv>): boolean {
 
 /**
  * Serves the Connect services (`onlyboxes.api.v1.ExecService`) with the Connect protocol
- * only (JSON and binary, over HTTP/1.1). The fetch request becomes a universal request
- * whose signal also fires when the client stops reading the answer, so closing a stream
- * cancels the run.
+ * only (JSON and binary, over HTTP/1.1). The handler's signal fires when the client goes
+ * away, so closing a stream cancels the run. workerd reports a disconnect on the request's
+ * signal only some of the time: when it finds out by a failed write to the socket, it just
+ * stops reading the body. So the body goes out through a native stream, whose writes fail
+ * once the connection is gone, and a failed write counts as the client leaving too.
  */
 export const connectRoutes = new Hono<AppEnv>().all("/*", async (c) => {
   const path = new URL(c.req.url).pathname.slice(CONNECT_PREFIX.length);
@@ -96,7 +98,7 @@ export const connectRoutes = new Hono<AppEnv>().all("/*", async (c) => {
   if (auth === null) return errorResponse(c, "forbidden_origin", "cross-site request refused");
   const gone = new AbortController();
   const raw = c.req.raw;
-  // With the enable_request_signal flag workerd aborts this when the client disconnects.
+  // With the enable_request_signal flag workerd aborts this when it notices the client left.
   raw.signal.addEventListener("abort", () => gone.abort(raw.signal.reason), { once: true });
   const request = {
     ...universalServerRequestFromFetch(raw, { httpVersion: "1.1" }),
@@ -106,18 +108,24 @@ export const connectRoutes = new Hono<AppEnv>().all("/*", async (c) => {
   const response = universalServerResponseToFetch(await handler(request));
   const body = response.body;
   if (body === null) return response;
-  // Pass the body through, noticing when the client stops reading (disconnect or Stop).
-  const reader = body.getReader();
-  const watched = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel(reason) {
-      gone.abort(reason);
-      await reader.cancel(reason);
-    },
-  });
-  return new Response(watched, response);
+  const pipe = new IdentityTransformStream();
+  c.executionCtx.waitUntil(forward(body, pipe.writable, gone));
+  return new Response(pipe.readable, response);
 });
+
+/** Copies the handler's answer to the client; when a write fails, the client is gone: abort the call. */
+async function forward(from: ReadableStream<Uint8Array>, to: WritableStream<Uint8Array>, gone: AbortController): Promise<void> {
+  const reader = from.getReader();
+  const writer = to.getWriter();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+    }
+    await writer.close();
+  } catch (err) {
+    gone.abort(err);
+    await Promise.allSettled([reader.cancel(err), writer.abort(err)]);
+  }
+}
