@@ -13,11 +13,11 @@
 // (bench/lib.mjs `blast`) with workerd's CPU per request from /proc.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
-import { blast, cpuMs, fmt, freePort, numberArg, percentile, request, root, sleep } from "./lib.mjs";
+import { workerdBinary } from "../scripts/launcher/workerd-runtime.mjs";
+import { bareNode, blast, cpuMs, fmt, freePort, numberArg, percentile, request, root, sleep } from "./lib.mjs";
 
 const SEQ = numberArg("seq", 500);
 const BURST_SEC = numberArg("burst-sec", 4);
@@ -124,41 +124,27 @@ async function seqP50(url) {
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), "onlyboxes-floor-"));
-const children = [];
 const sockets = [];
+let wd;
+let bare;
 try {
   writeFileSync(path.join(dir, "worker.js"), WORKER);
   const wdPort = await freePort();
   writeFileSync(path.join(dir, "config.capnp"), config(wdPort));
-  const workerd = createRequire(path.join(root, "package.json"))("workerd").default;
-  const wd = spawn(workerd, ["serve", path.join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "inherit"] });
-  children.push(wd);
-  const barePort = await freePort();
-  const bare = spawn(
-    process.execPath,
-    // The same bare route as bench/table.mjs: answers the JSON body it was sent.
-    [
-      "-e",
-      `require("node:http").createServer((q,s)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{s.setHeader("content-type","application/json");s.end(b||"{}")})}).listen(${barePort},"127.0.0.1")`,
-    ],
-    { stdio: "ignore" },
-  );
-  children.push(bare);
+  wd = spawn(workerdBinary(root), ["serve", path.join(dir, "config.capnp")], { stdio: ["ignore", "ignore", "inherit"] });
+  bare = await bareNode();
   const wdUrl = `http://127.0.0.1:${wdPort}`;
-  const bareUrl = `http://127.0.0.1:${barePort}`;
-  await until(`${bareUrl}/`);
   await until(`${wdUrl}/`);
   for (const style of ["hib", "plain"]) sockets.push(await echoWorker(`ws://127.0.0.1:${wdPort}/ws?style=${style}`));
 
   const rows = [];
   const measure = async (label, url, cpuPid) => {
     const p50 = await seqP50(url);
-    const before = cpuPid ? cpuMs(cpuPid) : 0;
+    const before = cpuMs(cpuPid);
     const b = await blast({ url, body: BODY, seconds: BURST_SEC });
-    const cpu = cpuPid ? (cpuMs(cpuPid) - before) / Math.max(1, b.ok) : Number.NaN;
-    rows.push({ label, p50, okPerSec: b.ok / b.secs, cpu });
+    rows.push({ label, p50, okPerSec: b.ok / b.secs, cpu: (cpuMs(cpuPid) - before) / Math.max(1, b.ok) });
   };
-  await measure("bare Node route", `${bareUrl}/`, bare.pid);
+  await measure("bare Node route", `${bare.url}/`, bare.pid);
   await measure("bare workerd route", `${wdUrl}/`, wd.pid);
   await measure("workerd: DO call + WebSocket round trip (hibernatable)", `${wdUrl}/run?style=hib`, wd.pid);
   await measure("workerd: DO call + WebSocket round trip (plain accept)", `${wdUrl}/run?style=plain`, wd.pid);
@@ -177,7 +163,8 @@ try {
 } finally {
   for (const s of sockets) s.terminate();
   // workerd drains on SIGTERM; nothing here needs draining.
-  for (const c of children) c.kill("SIGKILL");
+  wd?.kill("SIGKILL");
+  bare?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 // The keep-alive agent of bench/lib.mjs would hold the process open.

@@ -320,3 +320,19 @@ export async function terminalPwdCall(c, auth) {
   const sessionId = JSON.parse(first.body).session_id;
   return () => terminal({ session_id: sessionId, command: "pwd" });
 }
+
+/** A bare Node HTTP route in its own process, answering the JSON body it was sent: the floor of any HTTP answer on this machine. */
+export async function bareNode() {
+  const { spawn } = await import("node:child_process");
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `require("node:http").createServer((q,s)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{s.setHeader("content-type","application/json");s.end(b||"{}")})}).listen(${port},"127.0.0.1",()=>console.log("up"))`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise((r) => child.stdout.once("data", r));
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill() };
+}

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
 import { register } from "tsx/esm/api";
-import { blast, fmt, freePort, numberArg, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import { bareNode, blast, fmt, numberArg, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
 
 register();
 const { createDockerBackend } = await import("../worker-docker/src/capabilities/docker-capabilities.ts");
@@ -38,21 +38,6 @@ async function timed(n, fn, warm = 5) {
   return lat.sort((a, b) => a - b);
 }
 const p50 = (lat) => percentile(lat, 50);
-
-/** A bare Node HTTP route in its own process: the floor of any HTTP answer on this machine. */
-async function bareNode() {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      "-e",
-      `require("node:http").createServer((q,s)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{s.setHeader("content-type","application/json");s.end(b||"{}")})}).listen(${port},"127.0.0.1",()=>console.log("up"))`,
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  await new Promise((r) => child.stdout.once("data", r));
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
-}
 
 const ok = (r, what) => {
   if (r.status < 200 || r.status > 299) throw new Error(`${what}: ${r.status} ${r.body}`);

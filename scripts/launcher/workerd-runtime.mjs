@@ -22,7 +22,7 @@ const CONFIG_FILE = "workerd.capnp";
 const V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size"];
 
 /** The workerd binary Miniflare would run (the workerd package of the checkout). */
-function workerdBinary(root) {
+export function workerdBinary(root) {
   const require = createRequire(path.join(root, "package.json"));
   return require("workerd").default;
 }
