@@ -74,10 +74,11 @@ $obx_line"; fi
   sh -l -c -- "$obx_cmd" </dev/null 3<&-
   obx_rc=$?
   kill "$obx_link" "$obx_guard" 2>/dev/null
-  wait "$obx_link" "$obx_guard" 2>/dev/null
-  obx_watch "$obx_lease"
+  wait "$obx_link" 2>/dev/null
   printf '%s:%s\n' "$obx_nonce" "$obx_rc"
   printf '%s\n' "$obx_nonce" >&2
+  wait "$obx_guard" 2>/dev/null
+  obx_watch "$obx_lease"
 done
 `;
 
