@@ -347,6 +347,28 @@ describe("tasks: cancel", () => {
     expect((await get(res.body.task_id)).body.status).toBe("canceled");
   });
 
+  it("cancels a running terminalExec task through its session: the worker gets a cancel frame and the session ends", async () => {
+    const w = await worker({ capabilities: offering("terminalExec"), handler: () => "no-reply" });
+    const res = await create({
+      capability: "terminalExec",
+      input: { command: "sleep 60", session_id: "cancel-sess", create_if_missing: true },
+      mode: "async",
+    });
+    expect(res.status).toBe(202);
+    await waitFor(() => w.dispatches.some((d) => d.capability === "terminalExec"));
+    const dispatched = w.dispatches.find((d) => d.capability === "terminalExec");
+    const during = await callJson<{ busy: boolean }>("/api/v1/sessions/cancel-sess", { bearer: token });
+    expect(during.status).toBe(200);
+    expect(during.body.busy).toBe(true);
+
+    const canceled = await callJson<TaskBody>(`${TASKS}/${res.body.task_id}/cancel`, { method: "POST", bearer: token });
+    expect(canceled.status).toBe(200);
+    expect(canceled.body.status).toBe("canceled");
+    await waitFor(() => dispatched !== undefined && w.cancels.includes(dispatched.commandId));
+    // A canceled command ends its session (the worker removes the container): it is gone.
+    await waitFor(async () => (await callJson("/api/v1/sessions/cancel-sess", { bearer: token })).status === 404);
+  });
+
   it("a sync request whose task is canceled meanwhile answers 409", async () => {
     const w = await worker({ handler: () => "no-reply" });
     const pending = create({ capability: "echo", input: { message: "x" }, mode: "sync", request_id: "cancel-me" });

@@ -3,7 +3,6 @@ import {
   type PythonExecInput,
   type PythonExecPayload,
   type PythonExecResult,
-  pythonExecResult,
   TERMINAL_LEASE_SEC,
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
@@ -22,7 +21,7 @@ const WORKER_ANSWER_GRACE_MS = 5_000;
 /** How long before timeout_ms the cell is interrupted (at most a quarter of the timeout). */
 const INTERRUPT_ANSWER_MARGIN_MS = 1_000;
 /** Errors after which the worker removed the session's container (or will). */
-const SESSION_ENDED = new Set<ErrorCode>(["worker_error", "sandbox_protocol_error", "worker_shutdown"]);
+const SESSION_ENDED: ErrorCode[] = ["worker_error", "sandbox_protocol_error", "worker_shutdown"];
 
 /**
  * Runs a pythonExec cell in the persistent interpreter of an account's session, through
@@ -58,7 +57,6 @@ export async function runPythonSession(
       workerTimeoutMs: cellBudgetMs,
       dispatchTimeoutMs: timeoutMs + WORKER_ANSWER_GRACE_MS,
       endedBy: SESSION_ENDED,
-      result: pythonExecResult,
     },
     opts,
   );

@@ -6,7 +6,6 @@ import {
   type TerminalExecResult,
   type TerminalResourcePayload,
   type TerminalResourceResult,
-  terminalExecResult,
   terminalResourceResult,
 } from "@onlyboxes/proto";
 import type { Env } from "../env.ts";
@@ -39,7 +38,7 @@ export interface TerminalResourceCall {
  */
 const WORKER_DEADLINE_GRACE_MS = 2_000;
 /** Errors after which the worker has removed the container (or will): the session ends. */
-const SESSION_ENDED = new Set<ErrorCode>(["deadline_exceeded", "canceled", "worker_shutdown"]);
+const SESSION_ENDED: ErrorCode[] = ["deadline_exceeded", "canceled", "worker_shutdown"];
 
 /**
  * Runs one command in an account's terminal session. No `session_id` → a new session on
@@ -69,7 +68,6 @@ export async function runTerminal(
       workerTimeoutMs: timeoutMs,
       dispatchTimeoutMs: timeoutMs + WORKER_DEADLINE_GRACE_MS,
       endedBy: SESSION_ENDED,
-      result: terminalExecResult,
     },
     opts,
   );

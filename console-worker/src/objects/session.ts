@@ -1,10 +1,18 @@
 import { DurableObject } from "cloudflare:workers";
-import { TERMINAL_LEASE_SEC } from "@onlyboxes/proto";
+import {
+  type PythonExecResult,
+  pythonExecResult,
+  TERMINAL_LEASE_SEC,
+  type TerminalExecResult,
+  terminalExecResult,
+} from "@onlyboxes/proto";
 import { and, eq } from "drizzle-orm";
 import { getDb } from "../db/client.ts";
 import { terminalSessions } from "../db/schema.ts";
 import type { Env } from "../env.ts";
 import { randomHex } from "../lib/crypto.ts";
+import { dispatch, type OutputChunk } from "../lib/dispatch.ts";
+import { AppError, type ErrorCode } from "../lib/errors.ts";
 import { accountLimits } from "../lib/limits.ts";
 import { accountLimitsStub } from "./account-limits.ts";
 
@@ -66,6 +74,42 @@ export interface CommitRequest {
 
 const STATE_KEY = "state";
 
+/** A lock outlives its command by this much before it counts as abandoned (a lost caller). */
+export const LOCK_SLACK_MS = 15_000;
+
+/** Errors meaning the session's container no longer exists where it was pinned. */
+export const SESSION_GONE: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["session_not_found", "no_worker", "worker_disconnected"]);
+
+/** The capabilities that run inside a session, and what each answers. */
+const RESULT_SCHEMAS = { terminalExec: terminalExecResult, pythonExec: pythonExecResult };
+export type SessionCapabilityName = keyof typeof RESULT_SCHEMAS;
+export type SessionResult<C extends SessionCapabilityName> = C extends "terminalExec" ? TerminalExecResult : PythonExecResult;
+
+/** The payload fields of every session command, filled in by `Session.run`. */
+export type SessionPayloadField = "session_id" | "create_if_missing" | "lease_ttl_sec" | "timeout_ms";
+
+/** One command that runs inside an account's session (terminalExec, session-bound pythonExec). */
+export interface SessionRunRequest {
+  accountId: string;
+  sessionId: string;
+  createIfMissing: boolean;
+  leaseTtlSec: number;
+  capability: SessionCapabilityName;
+  /** The capability's own payload fields (all but the SessionPayloadField ones). */
+  payload: object;
+  /** The worker's own limit for the command (`timeout_ms`). */
+  workerTimeoutMs: number;
+  /** How long the console waits for the worker's answer. */
+  dispatchTimeoutMs: number;
+  /** Errors after which the worker has removed the session's container (or will): the session ends. */
+  endedBy: ErrorCode[];
+}
+
+/** What `run` answers: the worker's validated result with the lease now in force, or the error. */
+export type SessionRunOutcome =
+  | { ok: true; result: TerminalExecResult | PythonExecResult; created: boolean; leaseExpiresUnixMs: number }
+  | { ok: false; code: ErrorCode; message: string };
+
 /**
  * One terminal session of one account (named `${accountId}:${sessionId}`): its owner, the
  * node it is pinned to, the worker-side key, the lease (with an alarm at expiry) and the
@@ -82,6 +126,105 @@ export class Session extends DurableObject<Env> {
   private mirroredLease: number | null = null;
   /** When this instance last set the alarm for; null when unknown or none is set. */
   private alarmAt: number | null = null;
+  /** The commands `run` has in flight, by the caller's run id, so `cancel` can reach them. */
+  private readonly running = new Map<string, AbortController>();
+
+  /**
+   * Runs one command in this session: takes the lock (creating the session when asked),
+   * dispatches to the node the session is pinned to (any node for a new one), then commits
+   * the node and lease. The caller pays one call to this object, not one per step. When
+   * the pinned container is gone the session is dropped and the answer is
+   * `session_not_found`, unless `createIfMissing` asks for a fresh one (then it is
+   * recreated once, anywhere). `cancel(runId)` stops the command on its worker.
+   */
+  async run(runId: string, req: SessionRunRequest, onOutput?: (c: OutputChunk) => unknown): Promise<SessionRunOutcome> {
+    const abort = new AbortController();
+    this.running.set(runId, abort);
+    try {
+      return await this.runLocked(req, abort.signal, onOutput);
+    } catch (err) {
+      const e = AppError.from(err);
+      if (e.code === "internal")
+        console.error(JSON.stringify({ level: "error", msg: "session command failed", error: String(err) }));
+      return { ok: false, code: e.code, message: e.message };
+    } finally {
+      this.running.delete(runId);
+    }
+  }
+
+  /** Cancels a command `run` has in flight (its caller went away or asked to stop). */
+  cancel(runId: string): void {
+    this.running.get(runId)?.abort();
+  }
+
+  private async runLocked(
+    req: SessionRunRequest,
+    signal: AbortSignal,
+    onOutput?: (c: OutputChunk) => unknown,
+  ): Promise<SessionRunOutcome> {
+    const endedBy = new Set(req.endedBy);
+    for (let attempt = 0; ; attempt++) {
+      // The session's lock is the command's admission: a session runs one command at a
+      // time, and the account's open sessions are bounded (CONSOLE_ACCOUNT_MAX_SESSIONS).
+      const lease = await this.begin({
+        accountId: req.accountId,
+        sessionId: req.sessionId,
+        createIfMissing: req.createIfMissing,
+        leaseTtlSec: req.leaseTtlSec,
+        holdMs: req.dispatchTimeoutMs + LOCK_SLACK_MS,
+      });
+      if (!lease.ok) return lease;
+
+      let placedOn = lease.nodeId;
+      let raw: unknown;
+      try {
+        raw = await dispatch(this.env, {
+          accountId: req.accountId,
+          capability: req.capability,
+          payload: {
+            ...req.payload,
+            session_id: lease.workerKey,
+            create_if_missing: lease.isNew || req.createIfMissing,
+            lease_ttl_sec: req.leaseTtlSec,
+            timeout_ms: req.workerTimeoutMs,
+          },
+          timeoutMs: req.dispatchTimeoutMs,
+          ...(lease.nodeId !== null ? { nodeId: lease.nodeId } : {}),
+          onPlaced: (p) => {
+            placedOn = p.nodeId;
+          },
+          ...(onOutput ? { onOutput } : {}),
+          signal,
+        });
+      } catch (err) {
+        const e = AppError.from(err);
+        if (endedBy.has(e.code) || lease.isNew) {
+          await this.drop(lease.lockId);
+          throw e;
+        }
+        if (SESSION_GONE.has(e.code)) {
+          await this.drop(lease.lockId);
+          if (req.createIfMissing && attempt === 0) continue;
+          throw new AppError("session_not_found", "session not found", e);
+        }
+        await this.release(lease.lockId);
+        throw e;
+      }
+
+      const parsed = RESULT_SCHEMAS[req.capability].safeParse(raw);
+      if (!parsed.success || placedOn === null) {
+        await this.release(lease.lockId);
+        throw new AppError("worker_error", `worker returned an invalid ${req.capability} result`);
+      }
+      const leaseExpiresUnixMs = parsed.data.lease_expires_unix_ms;
+      const committed = await this.commit(lease.lockId, {
+        nodeId: placedOn,
+        leaseTtlSec: req.leaseTtlSec,
+        ...(leaseExpiresUnixMs !== undefined ? { leaseExpiresUnixMs } : {}),
+      });
+      return { ok: true, result: parsed.data, created: lease.isNew, leaseExpiresUnixMs: committed.leaseExpiresUnixMs };
+    }
+  }
 
   /**
    * Locks the session for one command; creates it when missing and allowed, if the account
