@@ -37,8 +37,12 @@ export interface SessionState {
   createdAt: number;
   lastUsedAt: number;
   leaseExpiresUnixMs: number;
-  /** The command holding the session; `until` bounds it so a lost caller cannot wedge it forever. */
-  lock: { id: string; until: number } | null;
+}
+
+/** The operation holding a session; `until` bounds it so a lost caller cannot wedge it forever. */
+interface SessionLock {
+  id: string;
+  until: number;
 }
 
 export interface BeginRequest {
@@ -113,8 +117,12 @@ export type SessionRunOutcome =
 /**
  * One terminal session of one account (named `${accountId}:${sessionId}`): its owner, the
  * node it is pinned to, the worker-side key, the lease (with an alarm at expiry) and the
- * busy lock. Every fact lives in storage, so a console restart loses nothing; every
- * check-and-set runs on the synchronous KV API, so no other call can interleave with it.
+ * busy lock. Every fact of the session lives in storage, so a console restart loses
+ * nothing; every check-and-set runs synchronously, so no other call can interleave with it.
+ *
+ * The busy lock lives in this instance only: it stands for an operation in flight here, which
+ * a restart of the object ends anyway (and the worker refuses a second command in a
+ * session by itself). So a command costs one storage write (its commit), not three.
  *
  * The D1 `terminal_sessions` row mirrors the session for listing; it is written after the
  * state and failures there never fail a command.
@@ -128,6 +136,8 @@ export class Session extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** The commands `run` has in flight, by the caller's run id, so `cancel` can reach them. */
   private readonly running = new Map<string, AbortController>();
+  /** The operation holding the session, if any (see the class comment). */
+  private lock: SessionLock | null = null;
 
   /**
    * Runs one command in this session: takes the lock (creating the session when asked),
@@ -265,8 +275,8 @@ export class Session extends DurableObject<Env> {
       createdAt: now,
       lastUsedAt: now,
       leaseExpiresUnixMs: now + leaseMs,
-      lock: { id: lockId, until: now + req.holdMs },
     };
+    this.lock = { id: lockId, until: now + req.holdMs };
     await this.save(fresh);
     return { ok: true, lockId, workerKey: fresh.workerKey, nodeId: null, isNew: true };
   }
@@ -275,7 +285,7 @@ export class Session extends DurableObject<Env> {
   liveUntil(): number | null {
     const state = this.load();
     if (!state || this.expireIfDue(state, Date.now())) return null;
-    return Math.max(state.leaseExpiresUnixMs, state.lock?.until ?? 0);
+    return Math.max(state.leaseExpiresUnixMs, this.lock?.until ?? 0);
   }
 
   /** The session as its owner sees it; null when it is gone or belongs to another account. */
@@ -287,7 +297,7 @@ export class Session extends DurableObject<Env> {
       createdAt: state.createdAt,
       lastUsedAt: state.lastUsedAt,
       leaseExpiresUnixMs: state.leaseExpiresUnixMs,
-      busy: state.lock !== null,
+      busy: this.lock !== null,
     };
   }
 
@@ -310,10 +320,10 @@ export class Session extends DurableObject<Env> {
     if (state && state.accountId !== req.accountId) state = undefined;
     if (state && this.expireIfDue(state, now)) state = undefined;
     if (!state) return null;
-    if (state.lock) return { ok: false, code: "session_busy", message: "session is busy with another command" };
+    if (this.lock) return { ok: false, code: "session_busy", message: "session is busy with another command" };
     const lockId = randomHex(8);
-    state.lock = { id: lockId, until: now + req.holdMs };
-    await this.save(state);
+    this.lock = { id: lockId, until: now + req.holdMs };
+    await this.schedule(state);
     return { ok: true, lockId, workerKey: state.workerKey, nodeId: state.nodeId, isNew: false };
   }
 
@@ -329,14 +339,14 @@ export class Session extends DurableObject<Env> {
         ? req.leaseExpiresUnixMs
         : fallback;
     const state = this.load();
-    if (!state || state.lock?.id !== lockId) return { ok: false, leaseExpiresUnixMs: reported };
+    if (!state || this.lock?.id !== lockId) return { ok: false, leaseExpiresUnixMs: reported };
     state.nodeId ??= req.nodeId;
     state.confirmed = true;
     state.lastUsedAt = now;
     // Renewals never shorten a lease, and never carry it past the session's maximum lifetime.
     const endOfLife = state.createdAt + accountLimits(this.env).sessionMaxLifetimeMs;
     state.leaseExpiresUnixMs = Math.min(Math.max(state.leaseExpiresUnixMs, reported), endOfLife);
-    state.lock = null;
+    this.lock = null;
     await this.save(state);
     this.mirrorSoon(state);
     return { ok: true, leaseExpiresUnixMs: state.leaseExpiresUnixMs };
@@ -345,19 +355,15 @@ export class Session extends DurableObject<Env> {
   /** Frees the session after a failure that leaves its container intact. A session never confirmed is dropped. */
   async release(lockId: string): Promise<void> {
     const state = this.load();
-    if (!state || state.lock?.id !== lockId) return;
-    if (!state.confirmed) {
-      await this.forget(state);
-      return;
-    }
-    state.lock = null;
-    await this.save(state);
+    if (!state || this.lock?.id !== lockId) return;
+    this.lock = null;
+    if (!state.confirmed) await this.forget(state);
   }
 
   /** Forgets the session (timeout, cancel, worker gone). Nothing is sent to the worker: its janitor reaps the container. */
   async drop(lockId: string): Promise<void> {
     const state = this.load();
-    if (!state || state.lock?.id !== lockId) return;
+    if (!state || this.lock?.id !== lockId) return;
     await this.forget(state);
   }
 
@@ -375,15 +381,14 @@ export class Session extends DurableObject<Env> {
    * session dropped), an idle session past its lease is dropped. Answers true when dropped.
    */
   private expireIfDue(state: SessionState, now: number): boolean {
-    if (state.lock && state.lock.until <= now) {
-      if (!state.confirmed) {
-        this.forgetLater(state);
-        return true;
-      }
-      state.lock = null;
-      this.ctx.storage.kv.put(STATE_KEY, state);
+    if (this.lock && this.lock.until <= now) this.lock = null;
+    // Unconfirmed and not locked: its first command was abandoned, or ended with this
+    // object's previous instance.
+    if (!this.lock && !state.confirmed) {
+      this.forgetLater(state);
+      return true;
     }
-    if (!state.lock && state.leaseExpiresUnixMs <= now) {
+    if (!this.lock && state.leaseExpiresUnixMs <= now) {
       this.forgetLater(state);
       return true;
     }
@@ -407,7 +412,7 @@ export class Session extends DurableObject<Env> {
    * An abandoned lock ending before the lease is cleared by the next call or that alarm.
    */
   private async schedule(state: SessionState): Promise<void> {
-    const due = Math.max(state.lock?.until ?? 0, state.leaseExpiresUnixMs);
+    const due = Math.max(this.lock?.until ?? 0, state.leaseExpiresUnixMs);
     if (this.alarmAt !== null && this.alarmAt <= due && this.alarmAt > Date.now()) return;
     await this.ctx.storage.setAlarm(due);
     this.alarmAt = due;
@@ -419,6 +424,7 @@ export class Session extends DurableObject<Env> {
   }
 
   private async forget(state: SessionState): Promise<void> {
+    this.lock = null;
     this.ctx.storage.kv.delete(STATE_KEY);
     await this.deleteAlarm();
     await this.releaseHold(state);
@@ -443,6 +449,7 @@ export class Session extends DurableObject<Env> {
 
   /** Drops synchronously (so the caller's check-and-set stays atomic) and finishes the cleanup in the background. */
   private forgetLater(state: SessionState): void {
+    this.lock = null;
     this.ctx.storage.kv.delete(STATE_KEY);
     this.ctx.waitUntil(
       (async () => {
