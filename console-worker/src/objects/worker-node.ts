@@ -123,6 +123,12 @@ export class WorkerNode extends DurableObject<Env> {
   private readonly queues = new Map<string, AdmissionQueue>();
   /** The hello and capabilities updates being applied, in arrival order (see `inOrder`). */
   private control: Promise<void> = Promise.resolve();
+  /**
+   * The current connection's socket (past its hello) and its attachment, as `currentSocket`
+   * last found them: every dispatch and every frame would otherwise list the sockets and
+   * decode an attachment again. Dropped when any socket closes; refound after hibernation.
+   */
+  private live: { ws: WebSocket; att: Attachment } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -169,7 +175,7 @@ export class WorkerNode extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     this.messages.received();
-    const att = ws.deserializeAttachment() as Attachment | null;
+    const att = ws === this.live?.ws ? this.live.att : (ws.deserializeAttachment() as Attachment | null);
     if (!att || att.connId !== this.currentConn) {
       this.closeSocket(ws, 4000, "aborted", "connection replaced");
       return;
@@ -350,6 +356,7 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.live = null;
     const att = ws.deserializeAttachment() as Attachment | null;
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -361,6 +368,7 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.live = null;
     const att = ws.deserializeAttachment() as Attachment | null;
     if (att) await this.goOffline(att.connId, "worker_disconnected", "the worker connection failed");
   }
@@ -605,7 +613,7 @@ export class WorkerNode extends DurableObject<Env> {
   private launch(frame: DispatchFrame, hooks: CommandHooks): Started {
     const ws = this.currentSocket();
     if (!ws) return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
-    const att = ws.deserializeAttachment() as Attachment;
+    const att = this.live?.att ?? (ws.deserializeAttachment() as Attachment);
     let settle: (o: DispatchOutcome) => void = () => {};
     const outcome = new Promise<DispatchOutcome>((resolve) => {
       const timer = setTimeout(
@@ -717,9 +725,14 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   private currentSocket(): WebSocket | null {
+    if (this.live && this.live.att.connId === this.currentConn) return this.live.ws;
+    this.live = null;
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
-      if (att && att.connId === this.currentConn && att.hello) return ws;
+      if (att && att.connId === this.currentConn && att.hello) {
+        this.live = { ws, att };
+        return ws;
+      }
     }
     return null;
   }
@@ -749,6 +762,7 @@ export class WorkerNode extends DurableObject<Env> {
   }
 
   private closeSocket(ws: WebSocket, code: number, errCode: string, message: string): void {
+    if (ws === this.live?.ws) this.live = null;
     try {
       if (errCode) ws.send(encodeEndStream(errCode, message));
       ws.close(code, message.slice(0, 120));
