@@ -323,7 +323,6 @@ export async function terminalPwdCall(c, auth) {
 
 /** A bare Node HTTP route in its own process, answering the JSON body it was sent: the floor of any HTTP answer on this machine. */
 export async function bareNode() {
-  const { spawn } = await import("node:child_process");
   const port = await freePort();
   const child = spawn(
     process.execPath,

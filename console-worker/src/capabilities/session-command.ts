@@ -95,8 +95,7 @@ export async function runSessionCommand<C extends SessionCapabilityName>(
   };
   opts.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    const onOutput = opts.onOutput;
-    const outcome = await stub.run(runId, cmd, onOutput ? (c: OutputChunk) => onOutput(c) : undefined);
+    const outcome = await stub.run(runId, cmd, opts.onOutput);
     if (!outcome.ok) throw new AppError(outcome.code, outcome.message);
     return {
       result: outcome.result as SessionResult<C>,

@@ -331,7 +331,7 @@ export class Session extends DurableObject<Env> {
    * Records a command that succeeded: pins the node (first command), extends the lease
    * monotonically and frees the session. Answers the lease now in force.
    */
-  async commit(lockId: string, req: CommitRequest): Promise<{ ok: boolean; leaseExpiresUnixMs: number }> {
+  private async commit(lockId: string, req: CommitRequest): Promise<{ ok: boolean; leaseExpiresUnixMs: number }> {
     const now = Date.now();
     const fallback = now + clampLease(req.leaseTtlSec ?? LEASE_DEFAULT_SEC) * 1000;
     const reported =

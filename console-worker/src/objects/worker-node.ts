@@ -53,6 +53,12 @@ interface Attachment {
   hello: boolean;
 }
 
+/** A socket together with its decoded attachment. */
+interface LiveSocket {
+  ws: WebSocket;
+  att: Attachment;
+}
+
 interface Pending {
   connId: string;
   capability: string;
@@ -128,7 +134,7 @@ export class WorkerNode extends DurableObject<Env> {
    * last found them: every dispatch and every frame would otherwise list the sockets and
    * decode an attachment again. Dropped when any socket closes; refound after hibernation.
    */
-  private live: { ws: WebSocket; att: Attachment } | null = null;
+  private live: LiveSocket | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -550,8 +556,7 @@ export class WorkerNode extends DurableObject<Env> {
   private start(frame: DispatchFrame, hooks: CommandHooks): Started;
   private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome>;
   private start(frame: DispatchFrame, hooks: CommandHooks, admission?: Admission): Started | Promise<DispatchOutcome> {
-    const ws = this.currentSocket();
-    if (!ws) {
+    if (!this.currentSocket()) {
       return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     }
     const max = this.caps.get(frame.capability);
@@ -611,9 +616,9 @@ export class WorkerNode extends DurableObject<Env> {
 
   /** Starts a command in a slot that is free now (the pending entry is made before any await). */
   private launch(frame: DispatchFrame, hooks: CommandHooks): Started {
-    const ws = this.currentSocket();
-    if (!ws) return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
-    const att = this.live?.att ?? (ws.deserializeAttachment() as Attachment);
+    const live = this.currentSocket();
+    if (!live) return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
+    const { ws, att } = live;
     let settle: (o: DispatchOutcome) => void = () => {};
     const outcome = new Promise<DispatchOutcome>((resolve) => {
       const timer = setTimeout(
@@ -724,32 +729,33 @@ export class WorkerNode extends DurableObject<Env> {
     if (conn) await this.goOffline(conn, "worker_disconnected", "the worker was deleted");
   }
 
-  private currentSocket(): WebSocket | null {
-    if (this.live && this.live.att.connId === this.currentConn) return this.live.ws;
+  /** The current connection's socket past its hello, with its attachment; null when there is none. */
+  private currentSocket(): LiveSocket | null {
+    if (this.live && this.live.att.connId === this.currentConn) return this.live;
     this.live = null;
     for (const ws of this.ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
       if (att && att.connId === this.currentConn && att.hello) {
         this.live = { ws, att };
-        return ws;
+        return this.live;
       }
     }
     return null;
   }
 
   private sendFileChunk(commandId: string, piece: { seq: number; data: Uint8Array; last: boolean }): void {
-    const ws = this.currentSocket();
-    if (ws) this.send(ws, { case: "fileChunk", value: { commandId, ...piece } });
+    const live = this.currentSocket();
+    if (live) this.send(live.ws, { case: "fileChunk", value: { commandId, ...piece } });
   }
 
   private sendFileAck(commandId: string, seq: number): void {
-    const ws = this.currentSocket();
-    if (ws) this.send(ws, { case: "fileChunkAck", value: { commandId, seq } });
+    const live = this.currentSocket();
+    if (live) this.send(live.ws, { case: "fileChunkAck", value: { commandId, seq } });
   }
 
   private sendCancel(commandId: string, reason: string): void {
-    const ws = this.currentSocket();
-    if (ws) this.send(ws, { case: "commandCancel", value: { commandId, reason } });
+    const live = this.currentSocket();
+    if (live) this.send(live.ws, { case: "commandCancel", value: { commandId, reason } });
   }
 
   private send(ws: WebSocket, payload: MessageInitShape<typeof ConnectResponseSchema>["payload"]): void {
