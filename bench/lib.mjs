@@ -28,16 +28,18 @@ export function freePort() {
 }
 
 /**
- * Spawns `scripts/start.mjs` as the leader of its own process group, serving on `port` from
+ * Spawns `npm start`'s scripts/start.sh as the leader of its own process group, serving on `port` from
  * `dataDir` with the admin `admin`/`password`; answers the child and what it printed so far.
  */
 export function spawnLauncher({ port, dataDir, password, hashKey = randomBytes(32).toString("hex") }, extraEnv = {}) {
-  const child = spawn(process.execPath, [path.join(root, "scripts", "start.mjs")], {
+  // `npm start`'s own script, told which Node to run as npm would.
+  const child = spawn("sh", [path.join(root, "scripts", "start.sh")], {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
+      npm_node_execpath: process.execPath,
       CONSOLE_HTTP_ADDR: `127.0.0.1:${port}`,
       CONSOLE_DB_PATH: dataDir,
       CONSOLE_HASH_KEY: hashKey,
@@ -71,7 +73,7 @@ export async function stopGroup(child) {
   } catch {}
 }
 
-/** Starts `scripts/start.mjs` in its own process group; resolves once the local worker is connected. */
+/** Starts `npm start` (scripts/start.sh) in its own process group; resolves once the local worker is connected. */
 export async function startConsole(extraEnv = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), "onlyboxes-bench-"));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Start-up and footprint of `npm start` (scripts/start.mjs), as a user sees them: time from
+// Start-up and footprint of `npm start` (scripts/start.sh), as a user sees them: time from
 // spawning the launcher to the first 200 on an /api/v1 route, to the local worker being
 // online, and the resident memory of every process of the group once idle. Runs a fresh
 // data directory first, then the same one again (what a restart costs).
@@ -64,6 +64,7 @@ function procName(cmd) {
   if (/workerd/.test(cmd)) return "workerd";
   if (/onlyboxes-worker/.test(cmd)) return "local worker";
   if (/esbuild/.test(cmd)) return "esbuild";
+  if (/start\.sh/.test(cmd)) return "worker loop (sh)";
   return cmd.slice(0, 60);
 }
 
@@ -79,7 +80,7 @@ function memory(pid) {
 
 function processes(pid) {
   return [{ pid, cmd: "launcher" }, ...descendants(pid)].map((p) => ({
-    name: p.pid === pid ? "launcher (node scripts/start.mjs)" : procName(p.cmd),
+    name: p.pid === pid ? "launcher (sh scripts/start.sh)" : procName(p.cmd),
     ...memory(p.pid),
   }));
 }

@@ -1,5 +1,5 @@
 /**
- * Hostile clients against the real self-hosted console (`node scripts/start.mjs`, workerd
+ * Hostile clients against the real self-hosted console (`npm start`, workerd
  * underneath): huge streamed bodies must be cut off at the limit without workerd's memory
  * growing by the body's size, failed authentications are throttled by the client address
  * workerd reports, and the dashboard's pages carry the security headers.

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freePort, launcherEnv, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
+import { eventually, freePort, launcherEnv, login, type Proc, START_SCRIPT, spawnGroup, stopGroup } from "./harness.ts";
 
 interface Answer {
   probe: string;
@@ -52,7 +52,7 @@ describe("npm start from its first moment", () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     launcher = spawnGroup(
-      ["scripts/start.mjs"],
+      [START_SCRIPT],
       launcherEnv(
         { port, dataDir, hashKey, username: "admin", password },
         // Any CONSOLE_* variable, known or not, stays with the console.

@@ -1,6 +1,6 @@
 /**
  * The dashboard in a real browser against the real self-hosted console: Debian's Chromium
- * driven by playwright-core, the console started with `node scripts/start.mjs` (which also
+ * driven by playwright-core, the console started as `npm start` does (which also
  * starts its local Docker worker). Walks the pages a person would: sign in, watch the
  * local worker come online, create and delete a worker and a token, see tasks, sign out.
  * Screenshots of every page go to test-output/screenshots/.
@@ -21,6 +21,7 @@ import {
   launcherEnv,
   login,
   REPO_ROOT,
+  START_SCRIPT,
   sleep,
   spawnGroup,
   stopGroup,
@@ -52,7 +53,7 @@ async function startConsole(): Promise<RunningConsole> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-dashboard-e2e-"));
   const env = launcherEnv({ port, dataDir, ...ADMIN }, { CONSOLE_ENABLE_REGISTRATION: "true" });
-  const proc = spawnGroup(["scripts/start.mjs"], env);
+  const proc = spawnGroup([START_SCRIPT], env);
   const running: RunningConsole = { url: "", child: proc.child, dataDir, output: proc.output };
   try {
     running.url = await waitForListening(proc);

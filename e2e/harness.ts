@@ -21,6 +21,8 @@ const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The label every container a worker creates carries. */
+/** What `npm start` runs. */
+export const START_SCRIPT = "scripts/start.sh";
 export const MANAGED_LABEL = "dev.onlyboxes.managed=true";
 /** Labels naming the node and the capability a managed container belongs to. */
 const NODE_LABEL = "dev.onlyboxes.node-id";
@@ -101,18 +103,22 @@ export function launcherEnv(
   };
 }
 
-/** Starts `node <args>` as the leader of its own process group, so `stopGroup` reaches all it starts. */
+/**
+ * Starts `node <args>` (`sh <args>` for a shell script, told which Node to run as npm
+ * would) as the leader of its own process group, so `stopGroup` reaches all it starts.
+ */
 export function spawnGroup(
   args: string[],
   env: Record<string, string | undefined>,
   sink: (text: string) => void = () => {},
   cwd = REPO_ROOT,
 ): Proc {
-  const child = spawn(process.execPath, args, {
+  const shell = args[0]?.endsWith(".sh") === true;
+  const child = spawn(shell ? "sh" : process.execPath, args, {
     cwd,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env,
+    env: shell ? { ...env, npm_node_execpath: process.execPath } : env,
   });
   let log = "";
   const append = (b: Buffer) => {
@@ -142,7 +148,7 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node scripts/start.mjs` in its own process group with a fresh data directory,
+ * Starts `npm start` (scripts/start.sh) in its own process group with a fresh data directory,
  * waits for `console listening on …`, signs the admin in, waits for a worker with the
  * wanted capabilities, and mints a bearer token.
  */
@@ -161,7 +167,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
     log += text;
     if (log.length > 200_000) log = log.slice(-100_000);
   };
-  let consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+  let consoleProc = spawnGroup([START_SCRIPT], consoleEnv, sink);
   let workerProc: Proc | undefined;
   let spawnWorker: (() => Proc) | undefined;
   const nodeIds = new Set<string>();
@@ -193,7 +199,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
       nodeIds,
       async restartConsole() {
         await stopGroup(consoleProc.child);
-        consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+        consoleProc = spawnGroup([START_SCRIPT], consoleEnv, sink);
         await waitForListening(consoleProc);
         adminCookie = await login(url, adminUsername, adminPassword);
         started.adminCookie = adminCookie;
@@ -202,7 +208,7 @@ export async function startConsole(opts: StartOptions = {}): Promise<StartedCons
       async restartAll() {
         if (workerProc) await stopGroup(workerProc.child);
         await stopGroup(consoleProc.child);
-        consoleProc = spawnGroup(["scripts/start.mjs"], consoleEnv, sink);
+        consoleProc = spawnGroup([START_SCRIPT], consoleEnv, sink);
         await waitForListening(consoleProc);
         adminCookie = await login(url, adminUsername, adminPassword);
         started.adminCookie = adminCookie;
@@ -260,7 +266,7 @@ export async function waitForListening(proc: Proc): Promise<string> {
   while (Date.now() < deadline) {
     const m = /console listening on (http:\/\/\S+)/.exec(proc.output());
     if (m?.[1] !== undefined) return m[1].replace(/\/$/, "");
-    if (proc.child.exitCode !== null) throw new Error(`start.mjs exited with ${proc.child.exitCode}`);
+    if (proc.child.exitCode !== null) throw new Error(`the launcher exited with ${proc.child.exitCode}`);
     await sleep(100);
   }
   throw new Error("timed out waiting for 'console listening on'");

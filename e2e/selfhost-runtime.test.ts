@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, launcherEnv, login, spawnGroup, stopGroup } from "./harness.ts";
+import { createToken, eventually, freePort, launcherEnv, login, START_SCRIPT, spawnGroup, stopGroup } from "./harness.ts";
 
 const START_TIMEOUT_MS = 120_000;
 
@@ -22,14 +22,14 @@ interface Launched {
 async function launch(dataDir: string, runtime: "workerd" | "miniflare", password: string): Promise<Launched> {
   const port = await freePort();
   const { child, output } = spawnGroup(
-    ["scripts/start.mjs"],
+    [START_SCRIPT],
     launcherEnv(
       { port, dataDir, username: "admin", password, hashKey: "ab".repeat(32) },
       { CONSOLE_RUNTIME: runtime, CONSOLE_LOCAL_WORKER: "false" },
     ),
   );
   const ready = await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`start.mjs exited with ${child.exitCode}:\n${output()}`);
+    if (child.exitCode !== null) throw new Error(`the launcher exited with ${child.exitCode}:\n${output()}`);
     return /console listening on http:\/\//.test(output());
   }, START_TIMEOUT_MS);
   if (!ready) throw new Error(`the console did not start:\n${output()}`);

@@ -7,7 +7,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createToken, eventually, freePort, launcherEnv, login, type Proc, spawnGroup, stopGroup } from "./harness.ts";
+import {
+  createToken,
+  eventually,
+  freePort,
+  launcherEnv,
+  login,
+  type Proc,
+  START_SCRIPT,
+  spawnGroup,
+  stopGroup,
+} from "./harness.ts";
 
 describe("console and worker as separate processes", () => {
   let dataDir: string;
@@ -21,7 +31,7 @@ describe("console and worker as separate processes", () => {
 
   async function startConsole(): Promise<void> {
     consoleProc = spawnGroup(
-      ["scripts/start.mjs"],
+      [START_SCRIPT],
       launcherEnv({ port, dataDir, username: "admin", password, hashKey }, { CONSOLE_LOCAL_WORKER: "false" }),
     );
     const ok = await eventually(async () => /console listening on/.test(consoleProc.output()), 120_000, 100);

@@ -9,6 +9,7 @@ import { BOOT_EVENT, runBoot, runScheduled } from "./lib/maintenance.ts";
 import { MAX_JSON_BODY_BYTES } from "./lib/validate.ts";
 import { errorHandler, errorResponse } from "./middleware/error-handler.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
+import { nodeRegistryStub } from "./objects/node-registry.ts";
 import { activityRoutes } from "./routes/activity.ts";
 import { commandsRoutes } from "./routes/commands.ts";
 import { CONNECT_PREFIX, connectRoutes, isConnectUpload } from "./routes/connect.ts";
@@ -89,10 +90,12 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   async scheduled(controller, env, ctx) {
-    // The self-host launcher fires BOOT_EVENT once at start and waits for it.
+    // The self-host launcher fires BOOT_EVENT once at start and waits for it. With no one
+    // to fire a daily cron on one's own machine, the boot arms an alarm for it.
     if (controller.cron === BOOT_EVENT) {
       await runBoot(env, controller.scheduledTime);
       await provisionLocalWorker(env);
+      await nodeRegistryStub(env).armMaintenance();
       return;
     }
     ctx.waitUntil(runScheduled(env));

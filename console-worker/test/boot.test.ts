@@ -1,8 +1,15 @@
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runDurableObjectAlarm,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index.ts";
 import { BOOT_EVENT } from "../src/lib/maintenance.ts";
-import { callJson, createWorker, signInAdmin } from "./helpers.ts";
+import { FIRST_MAINTENANCE_MS, nodeRegistryStub } from "../src/objects/node-registry.ts";
+import { callJson, createAccount, createWorker, signInAdmin } from "./helpers.ts";
 import { connectTestWorker } from "./worker-harness.ts";
 
 const SESSION = "/api/v1/console/session";
@@ -78,5 +85,38 @@ describe("boot: the local worker", () => {
       boot({ CONSOLE_LOCAL_WORKER_ID: "local; DROP TABLE workers", CONSOLE_LOCAL_WORKER_SECRET: "x" }),
     ).rejects.toThrow(/UUID/);
     expect(await count()).toBe(before);
+  });
+});
+
+describe("boot: the daily maintenance of a self-hosted console", () => {
+  it("is armed by the boot event for a minute later, prunes old finished tasks when due, and arms the next day", async () => {
+    const registry = nodeRegistryStub(env);
+    const before = Date.now();
+    await boot({});
+    const due = await registry.maintenanceDueAt();
+    expect(due).not.toBeNull();
+    expect(due).toBeGreaterThanOrEqual(before + FIRST_MAINTENANCE_MS);
+    expect(due).toBeLessThanOrEqual(Date.now() + FIRST_MAINTENANCE_MS);
+
+    // A task finished 31 days ago (the default retention is 30) and one finished today.
+    const old = crypto.randomUUID();
+    const recent = crypto.randomUUID();
+    const account = (await createAccount(await signInAdmin())).accountId;
+    const insert = (id: string, completedAt: number) =>
+      env.DB.prepare(
+        `INSERT INTO tasks (id, account_id, request_id, command_id, capability, status, input, result,
+           error_code, error_message, created_at, updated_at, deadline_at, completed_at)
+         VALUES (?, ?, NULL, ?, 'echo', 'succeeded', '{}', NULL, NULL, NULL, ?, ?, ?, ?)`,
+      )
+        .bind(id, account, `cmd_${id}`, completedAt - 1000, completedAt, completedAt + 60_000, completedAt)
+        .run();
+    await insert(old, Date.now() - 31 * 86_400_000);
+    await insert(recent, Date.now() - 1000);
+
+    expect(await runDurableObjectAlarm(registry)).toBe(true);
+    const left = await env.DB.prepare("SELECT id FROM tasks WHERE account_id = ?").bind(account).all<{ id: string }>();
+    expect(left.results.map((r) => r.id)).toEqual([recent]);
+    const next = await registry.maintenanceDueAt();
+    expect(next).toBeGreaterThanOrEqual(before + 86_400_000 - 1000);
   });
 });

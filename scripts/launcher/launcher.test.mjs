@@ -1,7 +1,7 @@
 // Unit tests of the launcher's parts that need no workerd and no Docker:
 //   node --test scripts/launcher/
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +13,7 @@ import { LauncherError } from "./log.mjs";
 import { readMigrations } from "./migrations.mjs";
 import { claimRuntimeVersion, compareVersions } from "./runtime-version.mjs";
 import { consoleVars, localUrl, parseAddr, runtimeFrom } from "./settings.mjs";
+import { envWords, shellAssignments, shellWord } from "./shell-steps.mjs";
 import { sourceHash } from "./source-hash.mjs";
 import { supervise } from "./supervise.mjs";
 import { capnpString, D1_UNIQUE_KEY, workerdConfig } from "./workerd-config.mjs";
@@ -81,6 +82,7 @@ describe("local worker", () => {
       WORKER_ID: "id-1",
       WORKER_SECRET: "obw_1",
       WORKER_CONSOLE_URL: "http://127.0.0.1:8089",
+      ONLYBOXES_LAUNCHER: "1",
       WORKER_CONSOLE_INSECURE: "true",
       WORKER_NODE_NAME: "local",
     });
@@ -184,15 +186,27 @@ describe("runtime choice", () => {
   });
 });
 
-describe("local worker started before the console", () => {
-  it("gets no console URL but the IPC marker, and still no CONSOLE_* variable", () => {
-    const env = localWorkerEnv({ CONSOLE_HASH_KEY: "k", PATH: "/bin" }, { node_id: "n", secret: "s" }, null);
-    assert.equal(env.WORKER_CONSOLE_URL, undefined);
-    assert.equal(env.ONLYBOXES_LAUNCHER_IPC, "1");
-    assert.deepEqual(
-      Object.keys(env).filter((k) => k.startsWith("CONSOLE_")),
-      [],
-    );
+describe("start.sh's words", () => {
+  const nasty = ["plain", "two words", "it's", 'say "hi"', "$HOME `id` $(id) \\ \\n", "line\nbreak", "", "*", "-n"];
+
+  it("reach sh as exactly the values they quote", () => {
+    const script = `set -- ${nasty.map(shellWord).join(" ")}\nprintf '%s\\0' "$@"`;
+    const out = execFileSync("sh", ["-c", script], { encoding: "utf8" });
+    assert.deepEqual(out.split("\0").slice(0, -1), nasty);
+    const assigned = execFileSync("sh", ["-c", `${shellAssignments({ a: nasty[4], b: nasty[5] })}printf '%s\\0' "$a" "$b"`], {
+      encoding: "utf8",
+    });
+    assert.deepEqual(assigned.split("\0").slice(0, -1), [nasty[4], nasty[5]]);
+    assert.throws(() => shellAssignments({ "a;b": "x" }), /not a shell variable name/);
+  });
+
+  it("give the worker, through eval and env -i, exactly its environment and nothing of the shell's", () => {
+    const vars = Object.fromEntries(nasty.map((v, i) => [`V${i}`, v]));
+    const cmd = [process.execPath, "-e", "process.stdout.write(JSON.stringify(process.env))"].map(shellWord).join(" ");
+    // As start.sh has them: shell variables from the boot step's assignments, expanded inside eval.
+    const script = `${shellAssignments({ worker_env: envWords({ ...vars, "NOT-A-NAME": "x" }), worker_cmd: cmd })}eval "exec env -i $worker_env $worker_cmd"`;
+    const out = execFileSync("sh", ["-c", script], { encoding: "utf8", env: { ...process.env, CONSOLE_HASH_KEY: "secret" } });
+    assert.deepEqual(JSON.parse(out), vars);
   });
 });
 

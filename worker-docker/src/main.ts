@@ -30,31 +30,6 @@ class LateCapabilitySource implements CapabilitySource {
   }
 }
 
-/**
- * The console URL, sent by the self-host launcher over its IPC channel once the console is
- * ready: the launcher starts this process early so it loads its code while the console
- * starts. Answers null when the channel closes first (the launcher is gone).
- */
-function consoleUrlFromLauncher(): Promise<string | null> {
-  return new Promise((resolve) => {
-    const onMessage = (message: unknown) => {
-      if (typeof message !== "object" || message === null) return;
-      const url = (message as { consoleUrl?: unknown }).consoleUrl;
-      if (typeof url !== "string") return;
-      process.off("message", onMessage);
-      process.off("disconnect", onGone);
-      // The channel has done its job; left open it would keep the process alive.
-      process.disconnect?.();
-      resolve(url);
-    };
-    const onGone = () => resolve(null);
-    process.on("message", onMessage);
-    process.once("disconnect", onGone);
-    // Said only now that someone listens: a URL sent earlier could have been dropped.
-    process.send?.({ awaitingConsole: true });
-  });
-}
-
 /** Reads WORKER_* config; logs and sets the exit code when it is invalid. */
 function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
   try {
@@ -70,16 +45,13 @@ function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
 }
 
 /**
- * Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. Under
- * the self-host launcher (ONLYBOXES_LAUNCHER_IPC) it sets up Docker while the console
- * starts and dials once the launcher says the console is ready.
+ * Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. As the
+ * self-host launcher's local worker (ONLYBOXES_LAUNCHER) it connects before Docker is set up.
  */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger({ component: "worker" });
-  const fromLauncher = env.ONLYBOXES_LAUNCHER_IPC === "1" && typeof process.send === "function";
-  const consoleUrl = fromLauncher ? consoleUrlFromLauncher() : null;
-  // Until the launcher names the console, every other setting is checked against a stand-in URL.
-  let config = readConfig(fromLauncher ? { ...env, WORKER_CONSOLE_URL: "http://127.0.0.1" } : env, log);
+  const fromLauncher = env.ONLYBOXES_LAUNCHER === "1";
+  const config = readConfig(env, log);
   if (!config) return;
   const nodeLog = log.child({ node_id: config.nodeId });
   const metricsAddr = env.WORKER_METRICS_ADDR?.trim();
@@ -109,25 +81,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       late.attach(backend);
       return backend;
     });
-    // Handled below once the agent exists; this only keeps a failure during the wait for
-    // the console from counting as unhandled.
+    // Handled below once the agent exists; this only keeps a failure before then from
+    // counting as unhandled.
     docker.catch(() => {});
   }
-  if (consoleUrl) {
-    const url = await consoleUrl;
-    if (url === null) {
-      nodeLog.error("the launcher went away before the console was ready");
-      process.exitCode = 1;
-      await docker?.then((b) => b.close()).catch(() => {});
-      return;
-    }
-    config = readConfig({ ...env, WORKER_CONSOLE_URL: url }, log);
-    if (!config) return;
-  } else {
-    // A standalone worker has no console start-up to overlap with, and its console may be
-    // an older one that dropped a capabilitiesUpdate arriving while the hello was recorded:
-    // it sets Docker up first, so the hello itself carries the Docker capabilities. Under
-    // the launcher the console is this checkout's, which applies an early update in order.
+  if (!fromLauncher) {
+    // A standalone worker's console may be an older one that dropped a capabilitiesUpdate
+    // arriving while the hello was recorded: it sets Docker up first, so the hello itself
+    // carries the Docker capabilities. The launcher's console is this checkout's, which
+    // applies an early update in order, so the local worker connects at once.
     await docker?.catch(() => null);
   }
   const agent = new Agent(config, sources, nodeLog);

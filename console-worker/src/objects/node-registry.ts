@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env.ts";
+import { runScheduled } from "../lib/maintenance.ts";
 import { workerNodeStub } from "./worker-node.ts";
 
 export interface CapabilitySlot {
@@ -21,6 +22,9 @@ interface SavedNode {
 }
 
 const NODES_KEY = "nodes";
+const DAY_MS = 86_400_000;
+/** A self-hosted console's first maintenance run comes this long after its start. */
+export const FIRST_MAINTENANCE_MS = 60_000;
 
 /**
  * The registry of online nodes and what they offer. Callers (lib/dispatch.ts) cache this
@@ -80,6 +84,26 @@ export class NodeRegistry extends DurableObject<Env> {
         };
       }),
     );
+  }
+
+  /**
+   * Arms the daily maintenance of a self-hosted console (Cloudflare fires wrangler.toml's
+   * cron instead; only the self-host boot event calls this): its alarm runs first
+   * `firstInMs` from now, then once a day. Each start moves the first run again.
+   */
+  async armMaintenance(firstInMs = FIRST_MAINTENANCE_MS): Promise<void> {
+    await this.ctx.storage.setAlarm(Date.now() + firstInMs);
+  }
+
+  /** Answers when the next maintenance run is due, or null when none is armed. */
+  async maintenanceDueAt(): Promise<number | null> {
+    return this.ctx.storage.getAlarm();
+  }
+
+  override async alarm(): Promise<void> {
+    // The next day's run is armed first, so a failing run is tried again tomorrow.
+    await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
+    await runScheduled(this.env);
   }
 
   private async persist(): Promise<void> {
