@@ -44,6 +44,29 @@ async function main() {
   installSignalHandlers();
   const start = prepareStart(env, root);
   const { host, port, dataDir, distDir, bundleDir, options, vars, shims } = start;
+  // The worker starts first and loads its code while the console starts; it reads the
+  // console's URL on stdin. One started again later gets the URL in its environment.
+  let consoleUrl = null;
+  let awaiting = null;
+  if (start.cred && start.workerEntry) {
+    const args = [...WORKER_NODE_FLAGS, start.workerEntry];
+    worker = supervise(
+      () => {
+        const child = spawn(process.execPath, args, {
+          cwd: root,
+          stdio: [consoleUrl ? "ignore" : "pipe", "inherit", "inherit"],
+          env: localWorkerEnv(env, start.cred, consoleUrl),
+        });
+        if (!consoleUrl) {
+          // A worker that exits before reading leaves a closed pipe behind: nothing to report.
+          child.stdin.on("error", () => {});
+          awaiting = child;
+        }
+        return child;
+      },
+      { onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }) },
+    );
+  }
   try {
     runtime = shims
       ? await startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims })
@@ -64,17 +87,9 @@ async function main() {
       process.exit(1);
     })();
   });
-  const consoleUrl = await bootConsole(runtime, start);
-  if (start.cred && start.workerEntry) {
-    const workerEnv = localWorkerEnv(env, start.cred, consoleUrl);
-    const args = [...WORKER_NODE_FLAGS, start.workerEntry];
-    worker = supervise(
-      () => spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"], env: workerEnv }),
-      {
-        onExit: (code, signal) => log("local worker exited; restarting in 2 s", { code, signal }),
-      },
-    );
-  }
+  consoleUrl = await bootConsole(runtime, start);
+  awaiting?.stdin.end(`${consoleUrl}\n`);
+  awaiting = null;
   process.stdout.write(`console listening on ${consoleUrl}\n`);
   log("console ready", { ms: Math.round(performance.now()) });
 }

@@ -32,9 +32,11 @@ const ALLOWED_NAMES = new Set(["PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", 
 /**
  * The local worker's environment: the allowed part of `parentEnv`, then its credential and
  * the console URL. ONLYBOXES_LAUNCHER tells it the console is this checkout's, so it
- * connects at once and sends Docker's capabilities when the engine has answered.
+ * connects at once and sends Docker's capabilities when the engine has answered. Without a
+ * URL it reads the URL from stdin: a launcher starts it before the console is up, so it
+ * loads its code meanwhile.
  */
-export function localWorkerEnv(parentEnv, cred, consoleUrl) {
+export function localWorkerEnv(parentEnv, cred, consoleUrl = null) {
   const env = {};
   for (const [name, value] of Object.entries(parentEnv)) {
     if (value === undefined || name.startsWith("CONSOLE_")) continue;
@@ -44,7 +46,7 @@ export function localWorkerEnv(parentEnv, cred, consoleUrl) {
     ...env,
     WORKER_ID: cred.node_id,
     WORKER_SECRET: cred.secret,
-    WORKER_CONSOLE_URL: consoleUrl,
+    ...(consoleUrl ? { WORKER_CONSOLE_URL: consoleUrl } : {}),
     ONLYBOXES_LAUNCHER: "1",
     WORKER_CONSOLE_INSECURE: "true",
     WORKER_NODE_NAME: parentEnv.WORKER_NODE_NAME ?? "local",

@@ -1,34 +1,33 @@
 #!/usr/bin/env node
-// The two Node steps of scripts/start.sh, which stays resident as the supervisor so that no
-// Node process does (≈ 50 MiB). Each step prints shell assignments on stdout for start.sh
-// to eval (every value single-quoted), its log lines on stderr, and exits.
+// The Node part of scripts/start.sh, which stays resident as the supervisor so that no Node
+// process does (≈ 50 MiB). Run as `shell-steps.mjs <dir>`, in the background, with stdout
+// on a FIFO start.sh reads one line at a time; <dir> is start.sh's private directory with
+// the FIFOs `control` (workerd's control pipe) already made. Two steps, each ended by a
+// file of shell assignments (every value single-quoted) for start.sh to source and a line:
 //
-//   plan: prepares the start (scripts/launcher/prepare.mjs) and writes workerd's config;
-//         prints runtime, data_dir, workerd_bin, control_fifo, and workerd's arguments as
-//         `set --`. On CONSOLE_RUNTIME=miniflare it prints only runtime='miniflare'.
-//   boot: reads workerd's ports from the control fifo, brings the console to serving
-//         (scripts/launcher/boot.mjs) and prints console_url, plus worker_env and
-//         worker_cmd when there is a local worker.
+//   plan:   prepares the start (scripts/launcher/prepare.mjs) and writes workerd's config;
+//           <dir>/plan.sh sets runtime, data_dir, workerd_bin, workerd's arguments (`set
+//           --`), plus worker_env and worker_cmd when there is a local worker (its
+//           environment has no console URL: the worker reads it from stdin). On
+//           CONSOLE_RUNTIME=miniflare it sets only runtime='miniflare', and the process exits.
+//   booted: once workerd has reported its ports on `control`, brings the console to serving
+//           (scripts/launcher/boot.mjs); <dir>/booted.sh sets console_url.
 //
-// What boot needs from plan (the control token among it) passes through an owner-only
-// file in the data directory that boot reads and removes; the shell never holds it.
-import { open, readFileSync, rmSync, writeFileSync } from "node:fs";
+// Errors go to stderr and the process exits 2 without the line, which start.sh sees as the
+// end of its FIFO. The control token never leaves this process.
+import { open, rmSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootConsole } from "./boot.mjs";
 import { localWorkerEnv, WORKER_NODE_FLAGS } from "./local-worker.mjs";
 import { LauncherError } from "./log.mjs";
-import { readMigrations } from "./migrations.mjs";
 import { prepareStart } from "./prepare.mjs";
-import { dataDirFrom, parseAddr, runtimeFrom } from "./settings.mjs";
+import { runtimeFrom } from "./settings.mjs";
 import { attachWorkerd, prepareWorkerd } from "./workerd-runtime.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const env = process.env;
-const HANDOVER_FILE = "launch-handover.json";
-const FIFO_FILE = "control.fifo";
-
 /** One word for POSIX sh: single-quoted, with each ' written as '\''. */
 export function shellWord(value) {
   return `'${String(value).replaceAll("'", "'\\''")}'`;
@@ -52,29 +51,10 @@ export function envWords(vars) {
     .join(" ");
 }
 
-function plan() {
-  if (runtimeFrom(env) !== "workerd") return shellAssignments({ runtime: "miniflare" });
-  const start = prepareStart(env, root);
-  const { host, port, dataDir, distDir, bundleDir, options, vars, shims } = start;
-  const workerd = prepareWorkerd({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims });
-  const handover = {
-    controlToken: workerd.controlToken,
-    configPath: workerd.configPath,
-    bootStartedAt: start.bootStartedAt.getTime(),
-    cred: start.cred,
-    workerEntry: start.workerEntry,
-  };
-  const file = path.join(dataDir, HANDOVER_FILE);
-  rmSync(file, { force: true });
-  writeFileSync(file, JSON.stringify(handover), { mode: 0o600 });
-  return (
-    shellAssignments({
-      runtime: "workerd",
-      data_dir: dataDir,
-      workerd_bin: workerd.binary,
-      control_fifo: path.join(dataDir, FIFO_FILE),
-    }) + `set -- ${workerd.args.map(shellWord).join(" ")}\n`
-  );
+/** Writes `file` (owner-only) with `text`, then says `line` on stdout. */
+function handOver(file, text, line) {
+  writeFileSync(file, text, { mode: 0o600 });
+  return new Promise((resolve) => process.stdout.write(`${line}\n`, resolve));
 }
 
 /**
@@ -88,48 +68,52 @@ function openFifo(file) {
   );
 }
 
-async function boot() {
-  const { host, port } = parseAddr(env.CONSOLE_HTTP_ADDR);
-  const dataDir = dataDirFrom(env, root);
-  const file = path.join(dataDir, HANDOVER_FILE);
-  let handover;
-  try {
-    handover = JSON.parse(readFileSync(file, "utf8"));
-  } finally {
-    rmSync(file, { force: true });
+async function main(dir) {
+  if (runtimeFrom(env) !== "workerd") {
+    await handOver(path.join(dir, "plan.sh"), shellAssignments({ runtime: "miniflare" }), "plan");
+    return;
   }
+  const start = prepareStart(env, root);
+  const { host, port, dataDir, distDir, bundleDir, options, vars, shims } = start;
+  const workerd = prepareWorkerd({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims });
+  const worker =
+    start.cred && start.workerEntry
+      ? {
+          worker_env: envWords(localWorkerEnv(env, start.cred)),
+          worker_cmd: [process.execPath, ...WORKER_NODE_FLAGS, start.workerEntry].map(shellWord).join(" "),
+        }
+      : {};
+  const plan = `${shellAssignments({
+    runtime: "workerd",
+    data_dir: dataDir,
+    workerd_bin: workerd.binary,
+    ...worker,
+  })}set -- ${workerd.args.map(shellWord).join(" ")}\n`;
   let runtime;
-  let control;
   try {
-    control = await openFifo(path.join(dataDir, FIFO_FILE));
-    runtime = await attachWorkerd({ control, controlToken: handover.controlToken, configPath: handover.configPath });
+    await handOver(path.join(dir, "plan.sh"), plan, "plan");
+    const control = await openFifo(path.join(dir, "control"));
+    runtime = await attachWorkerd({ control, controlToken: workerd.controlToken, configPath: workerd.configPath });
+    control.destroy();
   } catch (err) {
-    rmSync(handover.configPath, { force: true });
+    rmSync(workerd.configPath, { force: true });
     throw new LauncherError(
       `the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
-  control.destroy();
-  const migrations = readMigrations(path.join(root, "console-worker", "migrations"));
-  const consoleUrl = await bootConsole(runtime, { host, migrations, bootStartedAt: new Date(handover.bootStartedAt) });
-  let out = shellAssignments({ console_url: consoleUrl });
-  if (handover.cred && handover.workerEntry) {
-    out += `worker_env=${shellWord(envWords(localWorkerEnv(env, handover.cred, consoleUrl)))}\n`;
-    out += `worker_cmd=${shellWord([process.execPath, ...WORKER_NODE_FLAGS, handover.workerEntry].map(shellWord).join(" "))}\n`;
-  }
-  return out;
+  const consoleUrl = await bootConsole(runtime, start);
+  await handOver(path.join(dir, "booted.sh"), shellAssignments({ console_url: consoleUrl }), "booted");
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const step = process.argv[2];
-  const run = step === "plan" ? async () => plan() : step === "boot" ? boot : null;
-  if (!run) {
-    process.stderr.write("usage: shell-steps.mjs plan|boot\n");
+  const dir = process.argv[2];
+  if (!dir) {
+    process.stderr.write("usage: shell-steps.mjs <dir>\n");
     process.exit(2);
   }
-  run().then(
-    // Exits once the answer is out: an idle keep-alive socket to the console must not hold it.
-    (out) => process.stdout.write(out, () => process.exit(0)),
+  main(dir).then(
+    // Exits at once: an idle keep-alive socket to the console must not hold the process.
+    () => process.exit(0),
     (err) => {
       if (err instanceof LauncherError) process.stderr.write(`onlyboxes: ${err.message}\n`);
       else process.stderr.write(`onlyboxes: start failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -1,3 +1,4 @@
+import { createInterface } from "node:readline";
 import { Agent, type CapabilitySource } from "./agent.ts";
 import type { DockerBackend } from "./capabilities/docker-capabilities.ts";
 import { createEchoCapability } from "./capabilities/echo.ts";
@@ -30,6 +31,23 @@ class LateCapabilitySource implements CapabilitySource {
   }
 }
 
+/**
+ * The console URL, the first line on stdin. The self-host launcher starts its local worker
+ * while the console starts, so the worker loads its code meanwhile, and writes the URL once
+ * the console serves. Answers null when stdin ends first (the launcher is gone).
+ */
+async function consoleUrlFromStdin(): Promise<string | null> {
+  const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  try {
+    for await (const line of lines) return line.trim();
+    return null;
+  } finally {
+    lines.close();
+    // The launcher keeps its end open; ours would keep this process alive.
+    process.stdin.destroy();
+  }
+}
+
 /** Reads WORKER_* config; logs and sets the exit code when it is invalid. */
 function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
   try {
@@ -46,12 +64,16 @@ function readConfig(env: NodeJS.ProcessEnv, log: Logger): WorkerConfig | null {
 
 /**
  * Starts the worker: reads WORKER_* config, connects, serves until SIGTERM/SIGINT. As the
- * self-host launcher's local worker (ONLYBOXES_LAUNCHER) it connects before Docker is set up.
+ * self-host launcher's local worker (ONLYBOXES_LAUNCHER) it connects before Docker is set
+ * up, and without WORKER_CONSOLE_URL it sets up Docker while the console starts and dials
+ * once the launcher writes the console's URL on stdin.
  */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = createLogger({ component: "worker" });
   const fromLauncher = env.ONLYBOXES_LAUNCHER === "1";
-  const config = readConfig(env, log);
+  const consoleUrl = fromLauncher && !env.WORKER_CONSOLE_URL ? consoleUrlFromStdin() : null;
+  // Until the launcher names the console, every other setting is checked against a stand-in URL.
+  let config = readConfig(consoleUrl ? { ...env, WORKER_CONSOLE_URL: "http://127.0.0.1" } : env, log);
   if (!config) return;
   const nodeLog = log.child({ node_id: config.nodeId });
   const metricsAddr = env.WORKER_METRICS_ADDR?.trim();
@@ -81,9 +103,20 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       late.attach(backend);
       return backend;
     });
-    // Handled below once the agent exists; this only keeps a failure before then from
-    // counting as unhandled.
+    // Handled below once the agent exists; this only keeps a failure during the wait for
+    // the console from counting as unhandled.
     docker.catch(() => {});
+  }
+  if (consoleUrl) {
+    const url = await consoleUrl;
+    if (url === null) {
+      nodeLog.error("the launcher went away before the console was ready");
+      process.exitCode = 1;
+      await docker?.then((b) => b.close()).catch(() => {});
+      return;
+    }
+    config = readConfig({ ...env, WORKER_CONSOLE_URL: url }, log);
+    if (!config) return;
   }
   if (!fromLauncher) {
     // A standalone worker's console may be an older one that dropped a capabilitiesUpdate
