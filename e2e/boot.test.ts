@@ -9,7 +9,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, freePort, launcherEnv, login, type Proc, START_SCRIPT, spawnGroup, stopGroup } from "./harness.ts";
+import {
+  descendants,
+  eventually,
+  freePort,
+  launcherEnv,
+  login,
+  type Proc,
+  START_SCRIPT,
+  spawnGroup,
+  stopGroup,
+} from "./harness.ts";
 
 interface Answer {
   probe: string;
@@ -17,25 +27,6 @@ interface Answer {
   retryAfter: string | null;
   /** Whether the launcher had printed "console listening" when the answer arrived. */
   afterReady: boolean;
-}
-
-/** Every descendant of `pid`, with its command line. */
-function descendants(pid: number): { pid: number; cmd: string }[] {
-  let kids: number[] = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-  return kids.flatMap((k) => {
-    let cmd = "";
-    try {
-      cmd = readFileSync(`/proc/${k}/cmdline`, "utf8").replaceAll("\0", " ");
-    } catch {
-      // exited meanwhile
-    }
-    return [{ pid: k, cmd }, ...descendants(k)];
-  });
 }
 
 describe("npm start from its first moment", () => {

@@ -8,6 +8,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -130,6 +131,25 @@ export function spawnGroup(
   child.stdout?.on("data", append);
   child.stderr?.on("data", append);
   return { child, output: () => log };
+}
+
+export /** Every descendant of `pid`, with its command line. */
+function descendants(pid: number): { pid: number; cmd: string }[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return kids.flatMap((k) => {
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${k}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      // exited meanwhile
+    }
+    return [{ pid: k, cmd }, ...descendants(k)];
+  });
 }
 
 /** Finds a free TCP port on the loopback interface. */

@@ -1,0 +1,126 @@
+/**
+ * `npm start`'s supervisor (scripts/start.sh) as an operator sees it: once the console
+ * serves, no Node process stays for the console (only the local worker runs Node); a local
+ * worker that dies is started again and serves; and when workerd dies, the launcher stops
+ * the worker, exits with 1 and leaves no process and no private file behind.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createToken,
+  descendants,
+  eventually,
+  freePort,
+  launcherEnv,
+  login,
+  type Proc,
+  START_SCRIPT,
+  spawnGroup,
+  stopGroup,
+  waitForListening,
+} from "./harness.ts";
+
+/** The executable a process runs (its /proc/<pid>/exe), or "" once it is gone. */
+function exe(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return "";
+  }
+}
+
+/** Whether any process of the process group led by `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The start.sh private directories in the temporary directory the launcher was given. */
+function privateDirs(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.startsWith("onlyboxes-start."));
+}
+
+describe("npm start's supervisor", () => {
+  const password = `pw-${randomBytes(8).toString("hex")}`;
+  let dataDir: string;
+  let tmp: string;
+  let launcher: Proc;
+  let url: string;
+  let token: string;
+
+  const echo = (message: string) =>
+    fetch(`${url}/api/v1/commands/echo`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ message, timeout_ms: 3000 }),
+    });
+  const workerPids = () => descendants(launcher.child.pid ?? -1).filter((p) => /onlyboxes-worker/.test(p.cmd));
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-supervisor-"));
+    tmp = await mkdtemp(join(tmpdir(), "onlyboxes-e2e-supervisor-tmp-"));
+    const port = await freePort();
+    launcher = spawnGroup(
+      [START_SCRIPT],
+      launcherEnv(
+        { port, dataDir, hashKey: randomBytes(32).toString("hex"), username: "admin", password },
+        { WORKER_DOCKER_ENABLED: "false", TMPDIR: tmp },
+      ),
+    );
+    url = await waitForListening(launcher);
+    token = await createToken(url, await login(url, "admin", password), "supervisor");
+    const served = await eventually(async () => (await echo("up")).status === 200, 30_000);
+    if (!served) throw new Error(`the local worker never served:\n${launcher.output()}`);
+  }, 180_000);
+
+  afterAll(async () => {
+    if (launcher) await stopGroup(launcher.child);
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it("keeps no Node process for the console: the shell, workerd and the local worker", () => {
+    const pid = launcher.child.pid ?? -1;
+    const procs = [{ pid, cmd: "" }, ...descendants(pid)].map((p) => ({ ...p, exe: exe(p.pid) }));
+    const node = procs.filter((p) => p.exe === process.execPath);
+    expect(node.map((p) => p.cmd)).toEqual([expect.stringMatching(/onlyboxes-worker/)]);
+    expect(procs.some((p) => /workerd$/.test(p.exe))).toBe(true);
+    expect(procs[0]?.exe).not.toBe(process.execPath);
+  });
+
+  it("starts a local worker that dies again, and the new one serves", async () => {
+    const [old] = workerPids();
+    expect(old).toBeDefined();
+    process.kill(old?.pid ?? -1, "SIGKILL");
+    const back = await eventually(async () => {
+      const now = workerPids();
+      if (now.length !== 1 || now[0]?.pid === old?.pid) return false;
+      const res = await echo("again");
+      return res.status === 200 && ((await res.json()) as { message?: string }).message === "again";
+    }, 30_000);
+    expect(back, launcher.output().slice(-2000)).toBe(true);
+    expect(launcher.output()).toMatch(/local worker exited; restarting in 2 s/);
+  });
+
+  it("stops the worker and exits 1 when workerd dies, leaving nothing behind", async () => {
+    const pid = launcher.child.pid ?? -1;
+    const workerd = descendants(pid).find((p) => /workerd$/.test(exe(p.pid)));
+    expect(workerd).toBeDefined();
+    expect(privateDirs(tmp)).toHaveLength(1);
+    const exited = new Promise<number | null>((resolve) => launcher.child.once("exit", (code) => resolve(code)));
+    process.kill(workerd?.pid ?? -1, "SIGKILL");
+    expect(await exited).toBe(1);
+    expect(launcher.output()).toMatch(/workerd exited unexpectedly; stopping/);
+    expect(groupAlive(pid)).toBe(false);
+    expect(privateDirs(tmp)).toEqual([]);
+    expect(existsSync(join(dataDir, "workerd.capnp"))).toBe(false);
+  });
+});
