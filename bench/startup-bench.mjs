@@ -65,6 +65,7 @@ function procName(cmd) {
   if (/onlyboxes-worker/.test(cmd)) return "local worker";
   if (/esbuild/.test(cmd)) return "esbuild";
   if (/start\.sh/.test(cmd)) return "worker loop (sh)";
+  if (/shell-steps\.mjs/.test(cmd)) return "launcher steps (node)";
   return cmd.slice(0, 60);
 }
 
