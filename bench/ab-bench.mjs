@@ -20,7 +20,7 @@ async function setup(dir) {
   const auth = { authorization: `Bearer ${token}` };
   const procs = childrenOf(c.child.pid);
   const workerd = procs.find((p) => /workerd/.test(p.cmd));
-  const worker = procs.find((p) => /worker/.test(p.cmd) && p !== workerd);
+  const worker = procs.find((p) => /onlyboxes-worker/.test(p.cmd));
   let call;
   if (kind === "echo")
     call = () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } });

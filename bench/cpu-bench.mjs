@@ -30,7 +30,7 @@ try {
   const auth = { authorization: `Bearer ${token}` };
   const procs = childrenOf(c.child.pid);
   const workerd = procs.find((p) => /workerd/.test(p.cmd));
-  const worker = procs.find((p) => /worker/.test(p.cmd) && p !== workerd);
+  const worker = procs.find((p) => /onlyboxes-worker/.test(p.cmd));
   const calls = {
     healthz: () => request(`${c.url}/healthz`),
     "REST echo": () => request(`${c.url}/api/v1/commands/echo`, { method: "POST", headers: auth, body: { message: "bench" } }),

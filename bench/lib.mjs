@@ -204,17 +204,17 @@ export function rssMiB(pid) {
   }
 }
 
-/** Direct children of a pid, with their command lines. */
+/** Every process under a pid (children, then theirs), with its command line. */
 export function childrenOf(pid) {
   const out = [];
   try {
-    const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
-    for (const c of tasks) {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    for (const c of kids) {
       let cmd = "";
       try {
         cmd = readFileSync(`/proc/${c}/cmdline`, "utf8").replaceAll("\0", " ");
       } catch {}
-      out.push({ pid: Number(c), cmd });
+      out.push({ pid: Number(c), cmd }, ...childrenOf(Number(c)));
     }
   } catch {}
   return out;
