@@ -23,8 +23,11 @@ say() { # level, message, optional extra JSON fields
 # A private directory for the FIFOs and the steps' files; gone when this shell ends.
 dir=$(mktemp -d "${TMPDIR:-/tmp}/onlyboxes-start.XXXXXX") || exit 2
 steps_pid='' workerd_pid='' loop_pid='' runtime='' data_dir='' workerd_bin='' worker_env='' worker_cmd=''
-stop_all() { # exit code
+stop_all() { # exit code, the signal that asked for it (if any)
   trap '' INT TERM
+  # The worker loop hears first: a worker that Ctrl+C has already stopped is not started again.
+  [ -z "$loop_pid" ] || kill -TERM "$loop_pid" 2>/dev/null
+  [ -z "${2:-}" ] || say info stopping "\"signal\":\"$2\""
   for pid in "$loop_pid" "$steps_pid" "$workerd_pid"; do
     [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null
     [ -z "$pid" ] || wait "$pid"
@@ -34,8 +37,8 @@ stop_all() { # exit code
   [ "$1" != 0 ] || say info stopped
   exit "$1"
 }
-trap 'say info stopping "\"signal\":\"SIGINT\""; stop_all 0' INT
-trap 'say info stopping "\"signal\":\"SIGTERM\""; stop_all 0' TERM
+trap 'stop_all 0 SIGINT' INT
+trap 'stop_all 0 SIGTERM' TERM
 # One line from the steps' FIFO; anything but `$1` (the process failed and said why) stops all.
 expect() {
   line=''
@@ -88,11 +91,12 @@ if [ -n "$worker_cmd" ]; then
         code=$?
       done
       pid=''
+      # The pause comes first, so a worker that Ctrl+C stopped is not reported as restarting.
       [ "$stopping" = 0 ] || exit 0
-      say info "local worker exited; restarting in 2 s" "\"code\":$code"
       sleep 2 &
       wait $!
       [ "$stopping" = 0 ] || exit 0
+      say info "local worker exited; started it again after 2 s" "\"code\":$code"
     done
   ) 5<&- &
   loop_pid=$!
