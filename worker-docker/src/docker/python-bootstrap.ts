@@ -59,8 +59,9 @@ def _obx_drain(fd, kind, more):
  *   environ) become root-owned and ptrace is refused, so the program, which runs with the
  *   same uid and no capabilities, cannot reach the frame channel or PID 1's memory. The
  *   parent is then the only writer of the container's stdout, and nothing the program
- *   does can forge a frame. Its SIGINT goes back to the default, which makes it immune to
- *   signals from inside the container (PID 1 rule).
+ *   does can forge a frame. Right after the fork, before the child has a program, its
+ *   SIGINT goes back to the default, which makes it immune to signals from inside the
+ *   container (PID 1 rule).
  * - The budget is the time left until the run's deadline plus a grace: when it runs out,
  *   PID 1 exits, and with it every process in the container. So does the end of stdin
  *   (the worker's attach connection closed: the worker is gone). The container is created
@@ -124,6 +125,9 @@ def _obx_run():
         files = _obx_read(code_r, int(files_size)) if int(files_size) else None
         os.close(code_r)
         return src, files, img_w
+    # Immune before the program can exist: set only after the hand-over, a program's first
+    # os.kill(1, SIGINT) could land in Python's KeyboardInterrupt handler here.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.close(code_r)
     head = _obx_readline(link)
     size, budget_ms, files_size = head.split()
@@ -136,7 +140,6 @@ def _obx_run():
     except BrokenPipeError:
         pass  # the child is gone already: its status says how
     os.close(code_w)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.close(out_w)
     os.close(err_w)
     os.close(img_w)
