@@ -21,9 +21,9 @@ import { afterAll, beforeAll, expect } from "vitest";
 const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-/** The label every container a worker creates carries. */
 /** What `npm start` runs. */
 export const START_SCRIPT = "scripts/start.sh";
+/** The label every container a worker creates carries. */
 export const MANAGED_LABEL = "dev.onlyboxes.managed=true";
 /** Labels naming the node and the capability a managed container belongs to. */
 const NODE_LABEL = "dev.onlyboxes.node-id";
