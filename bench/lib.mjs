@@ -212,7 +212,7 @@ export function childrenOf(pid) {
     for (const c of kids) {
       let cmd = "";
       try {
-        cmd = readFileSync(`/proc/${c}/cmdline`, "utf8").replaceAll("\0", " ");
+        cmd = readFileSync(`/proc/${c}/cmdline`, "utf8").replaceAll("\0", " ").trim();
       } catch {}
       out.push({ pid: Number(c), cmd }, ...childrenOf(Number(c)));
     }

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fmt, freePort, numberArg, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
+import { childrenOf, fmt, freePort, numberArg, request, rssMiB, sleep, spawnLauncher, stopGroup } from "./lib.mjs";
 
 const RUNS = numberArg("runs", 2);
 const IDLE_MS = numberArg("idle-ms", 5000);
@@ -22,23 +22,6 @@ const MIXED_CONCURRENCY = 4;
 const TIMEOUT_MS = 120_000;
 const logIndex = process.argv.indexOf("--log");
 const LOG_DIR = logIndex > 0 ? process.argv[logIndex + 1] : undefined;
-
-/** Every descendant of `pid` (depth first), with its command line. */
-function descendants(pid) {
-  const out = [];
-  let kids = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {}
-  for (const k of kids) {
-    let cmd = "";
-    try {
-      cmd = readFileSync(`/proc/${k}/cmdline`, "utf8").replaceAll("\0", " ").trim();
-    } catch {}
-    out.push({ pid: k, cmd }, ...descendants(k));
-  }
-  return out;
-}
 
 const TICKS_PER_SEC = 100;
 
@@ -57,7 +40,7 @@ function cpuSeconds(pid, withReaped) {
 
 /** CPU seconds used so far by the launcher, everything it ran and finished, and everything still running under it. */
 function treeCpuSeconds(pid) {
-  return cpuSeconds(pid, true) + descendants(pid).reduce((s, p) => s + cpuSeconds(p.pid, true), 0);
+  return cpuSeconds(pid, true) + childrenOf(pid).reduce((s, p) => s + cpuSeconds(p.pid, true), 0);
 }
 
 function procName(cmd) {
@@ -80,7 +63,7 @@ function memory(pid) {
 }
 
 function processes(pid) {
-  return [{ pid, cmd: "launcher" }, ...descendants(pid)].map((p) => ({
+  return [{ pid, cmd: "launcher" }, ...childrenOf(pid)].map((p) => ({
     name: p.pid === pid ? "launcher (sh scripts/start.sh)" : procName(p.cmd),
     ...memory(p.pid),
   }));
@@ -158,7 +141,7 @@ async function oneRun(n, dataDir, hashKey, password, mixed = 0) {
     }
     const consoleMs = performance.now() - t0;
     const consoleCpu = treeCpuSeconds(child.pid);
-    const cpuEach = [{ pid: child.pid, cmd: "launcher" }, ...descendants(child.pid)].map(
+    const cpuEach = [{ pid: child.pid, cmd: "launcher" }, ...childrenOf(child.pid)].map(
       (p) => `${p.pid === child.pid ? "launcher" : procName(p.cmd)} ${fmt(cpuSeconds(p.pid, true))}`,
     );
     let workerMs;

@@ -292,6 +292,16 @@ export async function waitForListening(proc: Proc): Promise<string> {
   throw new Error("timed out waiting for 'console listening on'");
 }
 
+/** Whether any process of the process group led by `pgid` is left. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `signal` (SIGTERM unless told) to the whole group (console, workerd, worker), then
  * SIGKILL if it lingers; answers once no process of the group is left.
@@ -318,11 +328,7 @@ export async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = "S
   }
   // The group may outlive its leader for a moment (workerd exits slowly).
   for (let i = 0; i < 150; i++) {
-    try {
-      process.kill(-pid, 0);
-    } catch {
-      return;
-    }
+    if (!groupAlive(pid)) return;
     await sleep(100);
   }
   try {

@@ -16,6 +16,7 @@ import {
   descendants,
   eventually,
   freePort,
+  groupAlive,
   launcherEnv,
   login,
   type Proc,
@@ -31,16 +32,6 @@ function exe(pid: number): string {
     return readlinkSync(`/proc/${pid}/exe`);
   } catch {
     return "";
-  }
-}
-
-/** Whether any process of the process group led by `pgid` is left. */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -10,8 +10,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootConsole } from "./launcher/boot.mjs";
 import { startConsoleRuntime } from "./launcher/console-runtime.mjs";
-import { localWorkerEnv, WORKER_NODE_FLAGS } from "./launcher/local-worker.mjs";
-import { LauncherError, log } from "./launcher/log.mjs";
+import { localWorkerArgs, localWorkerEnv } from "./launcher/local-worker.mjs";
+import { consoleStartError, LauncherError, log } from "./launcher/log.mjs";
 import { prepareStart } from "./launcher/prepare.mjs";
 import { supervise } from "./launcher/supervise.mjs";
 import { startWorkerdRuntime } from "./launcher/workerd-runtime.mjs";
@@ -49,7 +49,7 @@ async function main() {
   let consoleUrl = null;
   let awaiting = null;
   if (start.cred && start.workerEntry) {
-    const args = [...WORKER_NODE_FLAGS, start.workerEntry];
+    const args = localWorkerArgs(start.workerEntry);
     worker = supervise(
       () => {
         const child = spawn(process.execPath, args, {
@@ -72,9 +72,7 @@ async function main() {
       ? await startWorkerdRuntime({ root, bundleDir, options, vars, dataDir, distDir, host, port, shims })
       : await startConsoleRuntime({ bundleDir, options, vars, dataDir, distDir, host, port, env });
   } catch (err) {
-    throw new LauncherError(
-      `the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    throw consoleStartError(host, port, err);
   }
   installSignalHandlers();
   // Without the console there is nothing to serve: stop the worker and say so.

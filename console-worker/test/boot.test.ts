@@ -3,6 +3,7 @@ import {
   createScheduledController,
   env,
   runDurableObjectAlarm,
+  runInDurableObject,
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -93,7 +94,7 @@ describe("boot: the daily maintenance of a self-hosted console", () => {
     const registry = nodeRegistryStub(env);
     const before = Date.now();
     await boot({});
-    const due = await registry.maintenanceDueAt();
+    const due = await runInDurableObject(registry, (_, state) => state.storage.getAlarm());
     expect(due).not.toBeNull();
     expect(due).toBeGreaterThanOrEqual(before + FIRST_MAINTENANCE_MS);
     expect(due).toBeLessThanOrEqual(Date.now() + FIRST_MAINTENANCE_MS);
@@ -116,7 +117,7 @@ describe("boot: the daily maintenance of a self-hosted console", () => {
     expect(await runDurableObjectAlarm(registry)).toBe(true);
     const left = await env.DB.prepare("SELECT id FROM tasks WHERE account_id = ?").bind(account).all<{ id: string }>();
     expect(left.results.map((r) => r.id)).toEqual([recent]);
-    const next = await registry.maintenanceDueAt();
+    const next = await runInDurableObject(registry, (_, state) => state.storage.getAlarm());
     expect(next).toBeGreaterThanOrEqual(before + 86_400_000 - 1000);
   });
 });

@@ -54,9 +54,11 @@ export function localWorkerEnv(parentEnv, cred, consoleUrl = null) {
 }
 
 /**
- * Node's flags for the local worker. A 1 MiB young generation (Node's default lets it grow
- * to 16 MiB per semi-space): the worker's objects are small and short-lived, so it
- * scavenges more often for no measurable CPU per request, and its resident memory after a
- * load stays ≈ 25 MiB lower.
+ * Node's arguments for the local worker's bundled entry. A 1 MiB young generation (Node's
+ * default lets it grow to 16 MiB per semi-space): the worker's objects are small and
+ * short-lived, so it scavenges more often for no measurable CPU per request, and its
+ * resident memory after a load stays ≈ 25 MiB lower.
  */
-export const WORKER_NODE_FLAGS = ["--max-semi-space-size=1"];
+export function localWorkerArgs(entry) {
+  return ["--max-semi-space-size=1", entry];
+}

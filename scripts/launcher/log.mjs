@@ -9,3 +9,10 @@ export function log(msg, fields = {}, level = "info") {
 export class LauncherError extends Error {
   name = "LauncherError";
 }
+
+/** The error of a console runtime that could not start on `host:port`, for `cause`. */
+export function consoleStartError(host, port, cause) {
+  return new LauncherError(
+    `the console could not start on ${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`,
+  );
+}

@@ -15,7 +15,7 @@ import { consoleVars, dataDirFrom, parseAddr, runtimeFrom } from "./settings.mjs
 
 /**
  * Prepares a start of the console from the operator's environment. Answers `{ host, port,
- * runtimeKind, dataDir, distDir, cred, workerEntry, bundleDir, options, shims, migrations,
+ * dataDir, distDir, cred, workerEntry, bundleDir, options, shims, migrations,
  * vars, bootStartedAt }`; `cred` and `workerEntry` are null without a local worker, and
  * `shims` is null on the Miniflare runtime.
  */
@@ -54,7 +54,6 @@ export function prepareStart(env, root) {
   return {
     host,
     port,
-    runtimeKind,
     dataDir,
     distDir,
     cred,

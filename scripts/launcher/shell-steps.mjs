@@ -20,8 +20,8 @@ import { Socket } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootConsole } from "./boot.mjs";
-import { localWorkerEnv, WORKER_NODE_FLAGS } from "./local-worker.mjs";
-import { LauncherError } from "./log.mjs";
+import { localWorkerArgs, localWorkerEnv } from "./local-worker.mjs";
+import { consoleStartError, LauncherError } from "./log.mjs";
 import { prepareStart } from "./prepare.mjs";
 import { runtimeFrom } from "./settings.mjs";
 import { attachWorkerd, prepareWorkerd } from "./workerd-runtime.mjs";
@@ -33,11 +33,14 @@ export function shellWord(value) {
   return `'${String(value).replaceAll("'", "'\\''")}'`;
 }
 
+/** A name sh (and `env`) takes as a variable. */
+const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 /** `name='value'` lines for sh's eval; names are checked, values quoted. */
 export function shellAssignments(values) {
   return Object.entries(values)
     .map(([name, value]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a shell variable name: ${name}`);
+      if (!SHELL_NAME.test(name)) throw new Error(`not a shell variable name: ${name}`);
       return `${name}=${shellWord(value)}\n`;
     })
     .join("");
@@ -46,7 +49,7 @@ export function shellAssignments(values) {
 /** `NAME=value` words for `env -i`, each quoted; names that are not plain variable names are left out. */
 export function envWords(vars) {
   return Object.entries(vars)
-    .filter(([name]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    .filter(([name]) => SHELL_NAME.test(name))
     .map(([name, value]) => shellWord(`${name}=${value}`))
     .join(" ");
 }
@@ -80,7 +83,7 @@ async function main(dir) {
     start.cred && start.workerEntry
       ? {
           worker_env: envWords(localWorkerEnv(env, start.cred)),
-          worker_cmd: [process.execPath, ...WORKER_NODE_FLAGS, start.workerEntry].map(shellWord).join(" "),
+          worker_cmd: [process.execPath, ...localWorkerArgs(start.workerEntry)].map(shellWord).join(" "),
         }
       : {};
   const plan = `${shellAssignments({
@@ -97,9 +100,7 @@ async function main(dir) {
     control.destroy();
   } catch (err) {
     rmSync(workerd.configPath, { force: true });
-    throw new LauncherError(
-      `the console could not start on ${host}:${port}: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    throw consoleStartError(host, port, err);
   }
   const consoleUrl = await bootConsole(runtime, start);
   await handOver(path.join(dir, "booted.sh"), shellAssignments({ console_url: consoleUrl }), "booted");

@@ -95,11 +95,6 @@ export class NodeRegistry extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + firstInMs);
   }
 
-  /** Answers when the next maintenance run is due, or null when none is armed. */
-  async maintenanceDueAt(): Promise<number | null> {
-    return this.ctx.storage.getAlarm();
-  }
-
   override async alarm(): Promise<void> {
     // The next day's run is armed first, so a failing run is tried again tomorrow.
     await this.ctx.storage.setAlarm(Date.now() + DAY_MS);
