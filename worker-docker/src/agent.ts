@@ -47,7 +47,8 @@ class RunningCommand {
   private fileOut: FileOutbox | null = null;
 
   constructor(
-    readonly controller: AbortController,
+    /** Ends the command now with `failure` (cancel, deadline, shutdown, lost connection). */
+    readonly abort: (failure: CommandFailure) => void,
     readonly capability: string,
     private readonly commandId: string,
     private readonly send: (msg: Outbound) => void,
@@ -224,7 +225,7 @@ export class Agent {
             break;
           case "commandCancel": {
             const r = this.running.get(p.value.commandId);
-            r?.controller.abort(new CommandFailure("canceled", p.value.reason || "canceled by the console"));
+            r?.abort(new CommandFailure("canceled", p.value.reason || "canceled by the console"));
             break;
           }
           case "fileChunk": {
@@ -246,7 +247,7 @@ export class Agent {
       if (this.outbound === outbox) this.outbound = null;
       ended();
       // Results of commands still running can no longer be delivered: the console has failed them.
-      for (const r of this.running.values()) r.controller.abort(new CommandFailure("canceled", "connection to console lost"));
+      for (const r of this.running.values()) r.abort(new CommandFailure("canceled", "connection to console lost"));
     }
   }
 
@@ -335,13 +336,42 @@ export class Agent {
       return;
     }
     const log = this.log.child({ command_id: d.commandId, capability: d.capability });
+    // The signal is made only when the capability reads it (Node builds it on first use):
+    // a command that answers at once, like echo, never pays for one or its listeners.
     const controller = new AbortController();
     const deadline = Number(d.deadlineUnixMs) || Date.now() + 60_000;
-    const timer = setTimeout(
-      () => controller.abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
+    const started = Date.now();
+    // Whichever comes first: the result, or the abort (cancel/deadline), so the console hears at once.
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (outcome: string) => {
+      settled = true;
+      clearTimeout(timer);
+      this.running.delete(d.commandId);
+      this.inflight.set(cap.name, Math.max(0, (this.inflight.get(cap.name) ?? 1) - 1));
+      workerMetrics.runFinished(cap.name, outcome, Date.now() - started);
+      if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+    const fail = (err: unknown) => {
+      if (settled) return;
+      const failure =
+        err instanceof CommandFailure
+          ? err
+          : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
+      if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
+      reply({ error: { code: failure.code, message: failure.message } });
+      finish(failure.code);
+    };
+    // The console hears first; then the capability's own listeners stop its work.
+    const abort = (failure: CommandFailure) => {
+      fail(failure);
+      controller.abort(failure);
+    };
+    timer = setTimeout(
+      () => abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
       Math.max(0, deadline - Date.now()),
     );
-    const run = new RunningCommand(controller, cap.name, d.commandId, (msg) => this.send(msg, outbox));
+    const run = new RunningCommand(abort, cap.name, d.commandId, (msg) => this.send(msg, outbox));
     this.running.set(d.commandId, run);
     this.inflight.set(cap.name, used + 1);
     let seq = 0;
@@ -363,37 +393,15 @@ export class Agent {
           );
         }
       : undefined;
-    const started = Date.now();
     log.debug("command started", { deadline_unix_ms: deadline });
-    // Whichever comes first: the result, or the abort (cancel/deadline), so the console hears at once.
-    let settled = false;
-    const finish = (outcome: string) => {
-      settled = true;
-      controller.signal.removeEventListener("abort", onAbort);
-      clearTimeout(timer);
-      this.running.delete(d.commandId);
-      this.inflight.set(cap.name, Math.max(0, (this.inflight.get(cap.name) ?? 1) - 1));
-      workerMetrics.runFinished(cap.name, outcome, Date.now() - started);
-      if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
-    };
-    const fail = (err: unknown) => {
-      if (settled) return;
-      const failure =
-        err instanceof CommandFailure
-          ? err
-          : new CommandFailure("worker_error", err instanceof Error ? err.message : String(err));
-      if (!(err instanceof CommandFailure)) log.error("command failed unexpectedly", { error: String(err) });
-      reply({ error: { code: failure.code, message: failure.message } });
-      finish(failure.code);
-    };
-    const onAbort = () => fail(controller.signal.reason);
-    controller.signal.addEventListener("abort", onAbort, { once: true });
     let work: Promise<unknown>;
     try {
       work = cap.run(payload, {
         commandId: d.commandId,
         deadlineUnixMs: deadline,
-        signal: controller.signal,
+        get signal() {
+          return controller.signal;
+        },
         emitOutput,
         fileIn: (signal) => run.inbox().pieces(signal),
         sendFile: (piece, signal) => run.outbox().push(piece, signal),
@@ -430,9 +438,7 @@ export class Agent {
       this.log.info("waiting for running commands", { count: this.running.size, grace_ms: graceMs });
       await withTimeout(this.whenIdle(), graceMs);
       for (const r of this.running.values()) {
-        r.controller.abort(
-          new CommandFailure("worker_shutdown", "the worker shut down before the command finished; retry the call"),
-        );
+        r.abort(new CommandFailure("worker_shutdown", "the worker shut down before the command finished; retry the call"));
       }
       // Aborted commands reply on a later turn; wait until those replies are queued.
       await withTimeout(this.whenIdle(), FAREWELL_MS);
