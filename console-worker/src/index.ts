@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "./app-env.ts";
 import type { Env } from "./env.ts";
 import { ensureBootstrap } from "./lib/bootstrap.ts";
@@ -55,17 +54,19 @@ export function createApp(): Hono<AppEnv> {
   app.use("/api/*", ensureBootstrap());
   app.use("/mcp", ensureBootstrap());
   app.use("/rpc/*", ensureBootstrap());
-  // Every REST body is JSON of at most this size; streamed (chunked) bodies are counted
-  // as they arrive and reading stops at the limit. /mcp sets its own, larger limit.
-  // A file upload streams to its worker under its own limit (CONSOLE_FILE_MAX_BYTES).
-  const jsonBodyLimit = bodyLimit({
-    maxSize: MAX_JSON_BODY_BYTES,
-    onError: () => {
-      throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
-    },
-  });
+  // Every REST body is JSON of at most this size: a larger declared length is refused
+  // here, before anything reads it. A streamed (chunked) body is counted by its one reader
+  // as it arrives, and reading stops at the limit: `parseJsonBody` for REST routes, the
+  // Connect router's `readMaxBytes` for /api/connect. (Buffering it here first would
+  // cost every chunked request a second copy of its body.) /mcp sets its own, larger
+  // limit; a file upload streams to its worker under its own (CONSOLE_FILE_MAX_BYTES).
   const upload = (method: string, path: string) => isFileUpload(method, path) || isConnectUpload(method, path);
-  app.use("/api/*", (c, next) => (upload(c.req.method, c.req.path) ? next() : jsonBodyLimit(c, next)));
+  app.use("/api/*", async (c, next) => {
+    if (!upload(c.req.method, c.req.path) && Number(c.req.header("content-length") ?? "0") > MAX_JSON_BODY_BYTES) {
+      throw new AppError("payload_too_large", `request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+    }
+    await next();
+  });
 
   app.route("/", openapiRoutes);
   app.route("/", metricsRoutes);

@@ -128,6 +128,21 @@ describe("oversize bodies", () => {
     // Reading stopped near the limit instead of taking in all 32 MiB.
     expect(body.pulled()).toBeLessThan(8 * MIB);
   });
+
+  it("a Connect call with a streamed body over the limit is refused, and reading stops", async () => {
+    const user = await newAccountWithToken();
+    const body = countingBody(32 * MIB);
+    const res = await callJson<{ code: string; message: string }>("/api/connect/onlyboxes.api.v1.ExecService/ListFiles", {
+      method: "POST",
+      body: body.stream,
+      headers: { "content-type": "application/json" },
+      bearer: user.token,
+    });
+    // Connect's own answer for a message over readMaxBytes.
+    expect(res.status).toBe(429);
+    expect(res.body.code).toBe("resource_exhausted");
+    expect(body.pulled()).toBeLessThan(8 * MIB);
+  });
 });
 
 describe("cross-site requests to cookie routes", () => {

@@ -14,6 +14,43 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix 
 }
 
 /**
+ * The request body, at most `maxBytes` of it (413 beyond): a declared length is checked
+ * before anything is read; a streamed (chunked) body is counted as it arrives and reading
+ * stops at the limit, so a client cannot make the console hold more than that.
+ */
+export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const tooLarge = () => new AppError("payload_too_large", `request body exceeds ${maxBytes} bytes`);
+  const declared = req.headers.get("content-length");
+  if (declared !== null && !req.headers.has("transfer-encoding")) {
+    if (Number(declared) > maxBytes) throw tooLarge();
+    // The runtime reads exactly the declared length.
+    return new Uint8Array(await req.arrayBuffer());
+  }
+  if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const whole = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return whole;
+}
+
+/**
  * Reads the request body as JSON and validates it. An empty body counts as `{}` so routes
  * whose fields are all optional accept a bare POST. Oversize → 413, not JSON → 400.
  * `prepare` may normalise the parsed object before it is checked.
@@ -24,10 +61,7 @@ export async function parseJsonBody<S extends z.ZodType>(
   maxBytes = MAX_JSON_BODY_BYTES,
   prepare: (body: Record<string, unknown>) => Record<string, unknown> = (b) => b,
 ): Promise<z.output<S>> {
-  const declared = Number(c.req.header("content-length") ?? "0");
-  if (declared > maxBytes) throw new AppError("payload_too_large", `request body exceeds ${maxBytes} bytes`);
-  const buf = await c.req.arrayBuffer();
-  if (buf.byteLength > maxBytes) throw new AppError("payload_too_large", `request body exceeds ${maxBytes} bytes`);
+  const buf = await readBody(c.req.raw, maxBytes);
   let value: unknown = {};
   if (buf.byteLength > 0) {
     try {
