@@ -91,6 +91,28 @@ describe("worker wire: hello, dispatch, result", () => {
     w.close();
   });
 
+  it("ends each silent command at its own deadline, whatever order the deadlines come in", async () => {
+    const { token } = await newAccountWithToken();
+    const w = await connectTestWorker({ handler: () => "no-reply" });
+    await w.acked;
+    const started = Date.now();
+    const timed = (p: Promise<{ status: number }>) => p.then((r) => ({ status: r.status, ms: Date.now() - started }));
+    // The long one first, then one that must end well before it.
+    const long = timed(postEcho(token, { message: "long", timeout_ms: 1500 }));
+    await waitFor(async () => w.dispatches.length === 1);
+    const short = timed(postEcho(token, { message: "short", timeout_ms: 200 }));
+    const s = await short;
+    expect(s.status).toBe(504);
+    expect(s.ms).toBeLessThan(1200);
+    const l = await long;
+    expect(l.status).toBe(504);
+    expect(l.ms).toBeGreaterThanOrEqual(1500);
+    // Each got its cancel frame.
+    await waitFor(async () => w.cancels.length === 2);
+    expect(new Set(w.cancels)).toEqual(new Set(w.dispatches.map((d) => d.commandId)));
+    w.close();
+  });
+
   it("says no_capacity (429) when no slot frees within the timeout and no_worker (503) without the capability", async () => {
     const { token } = await newAccountWithToken();
     const w = await connectTestWorker({ capabilities: [{ name: "echo", maxInflight: 1 }], handler: () => "no-reply" });

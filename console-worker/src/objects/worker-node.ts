@@ -62,6 +62,8 @@ interface LiveSocket {
 interface Pending {
   connId: string;
   capability: string;
+  /** When the console stops waiting for a worker that never answers (the deadline plus grace). */
+  backstopAt: number;
   settle: (o: DispatchOutcome) => void;
   onOutput?: (chunk: OutputChunk) => unknown;
   /** Output deliveries in order; the result waits for them so no chunk arrives after it. */
@@ -135,6 +137,8 @@ export class WorkerNode extends DurableObject<Env> {
    * decode an attachment again. Dropped when any socket closes; refound after hibernation.
    */
   private live: LiveSocket | null = null;
+  /** The backstop timer of the pending commands and the time it is armed for (see `armBackstop`). */
+  private backstop: { at: number; timer: ReturnType<typeof setTimeout> } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -620,17 +624,10 @@ export class WorkerNode extends DurableObject<Env> {
     if (!live) return { ok: false, code: "worker_disconnected", message: "the worker is not connected", notDelivered: true };
     const { ws, att } = live;
     let settle: (o: DispatchOutcome) => void = () => {};
+    const backstopAt = Math.max(frame.deadlineUnixMs, Date.now()) + NODE_LIMITS.deadlineGraceMs;
     const outcome = new Promise<DispatchOutcome>((resolve) => {
-      const timer = setTimeout(
-        () => {
-          this.sendCancel(frame.commandId, "deadline exceeded");
-          settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
-        },
-        Math.max(0, frame.deadlineUnixMs - Date.now()) + NODE_LIMITS.deadlineGraceMs,
-      );
       settle = (o: DispatchOutcome) => {
         if (!this.pending.has(frame.commandId)) return;
-        clearTimeout(timer);
         this.pending.delete(frame.commandId);
         resolve(o);
         this.pump(frame.capability);
@@ -638,11 +635,13 @@ export class WorkerNode extends DurableObject<Env> {
       this.pending.set(frame.commandId, {
         connId: att.connId,
         capability: frame.capability,
+        backstopAt,
         settle,
         outputChain: Promise.resolve(),
         ...hooks,
       });
     });
+    this.armBackstop(backstopAt);
     this.send(ws, {
       case: "commandDispatch",
       value: {
@@ -654,6 +653,34 @@ export class WorkerNode extends DurableObject<Env> {
       },
     });
     return { outcome, settle };
+  }
+
+  /**
+   * One timer for every pending command's backstop, armed for the earliest: the worker
+   * enforces each deadline itself and answers `deadline_exceeded`, so this only ends a
+   * command whose worker never answers. Commands mostly arrive with later deadlines than
+   * the one armed, so a command usually costs no timer of its own (a timer is a
+   * measurable share of a short command's CPU in workerd). The timer may outlive the last
+   * command by up to one command's timeout; when it fires with nothing due it stops.
+   */
+  private armBackstop(at: number): void {
+    if (this.backstop && this.backstop.at <= at) return;
+    if (this.backstop) clearTimeout(this.backstop.timer);
+    this.backstop = { at, timer: setTimeout(() => this.backstopDue(), Math.max(0, at - Date.now())) };
+  }
+
+  /** Ends the commands whose backstop has passed, then arms the timer for the next one. */
+  private backstopDue(): void {
+    this.backstop = null;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [commandId, p] of this.pending) {
+      if (p.backstopAt <= now) {
+        this.sendCancel(commandId, "deadline exceeded");
+        p.settle({ ok: false, code: "deadline_exceeded", message: "the command did not finish before its deadline" });
+      } else next = Math.min(next, p.backstopAt);
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armBackstop(next);
   }
 
   /** Hands free slots of `capability` to waiting commands, round-robin between accounts. */
