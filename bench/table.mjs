@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The figures of the product's performance table, each next to its floor, in one run
 // against one self-hosted console (`npm start` with its defaults: one account, the local
-// worker), plus a breakdown of where pythonExec's and terminalExec's time goes. Start-up
-// and memory rows come from bench/startup-bench.mjs, run after. Bounded.
+// worker), plus a breakdown of where pythonExec's and terminalExec's time goes. Calls that
+// are compared with each other (echo and its floors; REST, MCP and the capability) run in
+// alternating batches, so the machine's load falls on each alike. Start-up and memory rows
+// come from bench/startup-bench.mjs, run after. Bounded.
 //
 //   node bench/table.mjs [--seq 500] [--python 30] [--py-pause 500] [--terminal 100] [--burst-sec 5]
 import { execFile, spawn } from "node:child_process";
@@ -39,6 +41,26 @@ async function timed(n, fn, warm = 5) {
 }
 const p50 = (lat) => percentile(lat, 50);
 
+/**
+ * Sorted latencies of `n` calls of each of `fns` (after `warm` uncounted calls of each),
+ * taken in turns of `batch` calls, so a change in the machine's load during the run falls
+ * on every kind alike: figures that are compared with each other are measured side by side.
+ */
+async function interleaved(fns, n, { warm = 5, batch = 50 } = {}) {
+  for (const fn of fns) for (let i = 0; i < warm; i++) await fn();
+  const lat = fns.map(() => []);
+  while (lat.some((l) => l.length < n)) {
+    for (const [k, fn] of fns.entries()) {
+      for (let i = 0; i < batch && lat[k].length < n; i++) {
+        const t = performance.now();
+        await fn();
+        lat[k].push(performance.now() - t);
+      }
+    }
+  }
+  return lat.map((l) => l.sort((a, b) => a - b));
+}
+
 const ok = (r, what) => {
   if (r.status < 200 || r.status > 299) throw new Error(`${what}: ${r.status} ${r.body}`);
   return r;
@@ -68,14 +90,16 @@ try {
   // Echo: sequential latency against a bare Node route, MCP against REST.
   phase("echo");
   bare = await bareNode();
-  const bareLat = await timed(
+  const [bareLat, healthLat, echoLat, mcpLat] = await interleaved(
+    [
+      async () => ok(await request(`${bare.url}/`, { method: "POST", body: { message: "bench" } }), "bare"),
+      async () => ok(await request(`${c.url}/healthz`), "healthz"),
+      () => rest("/api/v1/commands/echo", { message: "bench" }),
+      () => mcp("echo", { message: "bench" }),
+    ],
     SEQ,
-    async () => ok(await request(`${bare.url}/`, { method: "POST", body: { message: "bench" } }), "bare"),
-    100,
+    { warm: 100 },
   );
-  const healthLat = await timed(SEQ, async () => ok(await request(`${c.url}/healthz`), "healthz"), 100);
-  const echoLat = await timed(SEQ, () => rest("/api/v1/commands/echo", { message: "bench" }), 100);
-  const mcpLat = await timed(SEQ, () => mcp("echo", { message: "bench" }), 100);
   rows.push([
     "echo p50 / bare Node HTTP route p50",
     `${fmt(p50(echoLat) / p50(bareLat))}× (${fmt(p50(echoLat))} vs ${fmt(p50(bareLat))} ms)`,
@@ -126,31 +150,21 @@ try {
     log: benchLog,
   });
   // Paced runs: a pause after each lets the pool start a replacement, so what is left is
-  // the run itself (back-to-back runs above also wait for containers to start).
-  const pyPacedLat = await timed(
+  // the run itself (back-to-back runs above also wait for containers to start). The same
+  // run over MCP calls the capability without a Task object or a task row; the worker's
+  // capability called directly is the floor.
+  const paced = (fn) => async () => {
+    await fn();
+    await sleep(PY_PAUSE_MS);
+  };
+  const [pyPacedLat, mcpPyLat, capPyLat] = await interleaved(
+    [
+      paced(() => rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" })),
+      paced(() => mcp("pythonExec", { code: "print(1)" })),
+      paced(() => cap("pythonExec").run({ code: "print(1)" }, ctx())),
+    ],
     PY,
-    async () => {
-      await rest("/api/v1/tasks", { capability: "pythonExec", input: { code: "print(1)" }, mode: "sync" });
-      await sleep(PY_PAUSE_MS);
-    },
-    3,
-  );
-  // The same run over MCP, which calls the capability without a Task object or a task row.
-  const mcpPyLat = await timed(
-    PY,
-    async () => {
-      await mcp("pythonExec", { code: "print(1)" });
-      await sleep(PY_PAUSE_MS);
-    },
-    3,
-  );
-  const capPyLat = await timed(
-    PY,
-    async () => {
-      await cap("pythonExec").run({ code: "print(1)" }, ctx());
-      await sleep(PY_PAUSE_MS);
-    },
-    3,
+    { warm: 3, batch: 5 },
   );
   const dockerRunLat = await timed(
     5,
@@ -174,10 +188,16 @@ try {
   // terminalExec: a warm session's `pwd` against `docker exec` and the capability.
   phase("terminalExec");
   const first = JSON.parse((await rest("/api/v1/commands/terminal", { command: "true", lease_ttl_sec: 600 })).body);
-  const termLat = await timed(TERM, () => rest("/api/v1/commands/terminal", { session_id: first.session_id, command: "pwd" }), 5);
   const sid = `bench-${randomBytes(4).toString("hex")}`;
   await cap("terminalExec").run({ session_id: sid, command: "true", create_if_missing: true }, ctx());
-  const capTermLat = await timed(TERM, () => cap("terminalExec").run({ session_id: sid, command: "pwd" }, ctx()), 5);
+  const [termLat, capTermLat] = await interleaved(
+    [
+      () => rest("/api/v1/commands/terminal", { session_id: first.session_id, command: "pwd" }),
+      () => cap("terminalExec").run({ session_id: sid, command: "pwd" }, ctx()),
+    ],
+    TERM,
+    { warm: 5, batch: 20 },
+  );
   const { stdout: cid } = await execFileAsync("docker", [
     "run",
     "-d",

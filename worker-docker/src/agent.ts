@@ -440,7 +440,7 @@ export class Agent {
       for (const r of this.running.values()) {
         r.abort(new CommandFailure("worker_shutdown", "the worker shut down before the command finished; retry the call"));
       }
-      // Aborted commands reply on a later turn; wait until those replies are queued.
+      // Each abort has queued its reply already: this resolves at once, within a bound.
       await withTimeout(this.whenIdle(), FAREWELL_MS);
     }
     this.stopped = true;
