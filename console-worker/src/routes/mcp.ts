@@ -1,8 +1,9 @@
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.ts";
 import { DEFAULT_CONSOLE_VERSION } from "../lib/config.ts";
+import { AppError } from "../lib/errors.ts";
+import { readBody } from "../lib/validate.ts";
 import { answerPlainToolCall, plainToolCall } from "../mcp/plain-tool-call.ts";
 import { createMcpServer } from "../mcp/server.ts";
 import { STREAMING_TOOLS } from "../mcp/tools.ts";
@@ -53,40 +54,38 @@ export const mcpRoutes = new Hono<AppEnv>()
       Allow: "POST",
     }),
   )
-  .post(
-    "/",
-    requireBearer(),
-    // Counts streamed (chunked) bodies too and stops reading at the limit.
-    bodyLimit({
-      maxSize: MAX_MCP_BODY_BYTES,
-      onError: (c) => c.json(jsonRpcError(-32600, `request body exceeds ${MAX_MCP_BODY_BYTES} bytes`), 413),
-    }),
-    async (c) => {
-      const raw = await c.req.arrayBuffer();
-      let body: unknown;
-      try {
-        body = JSON.parse(new TextDecoder().decode(raw));
-      } catch {
-        return c.json(jsonRpcError(-32700, "Parse error: Invalid JSON"), 400);
-      }
+  .post("/", requireBearer(), async (c) => {
+    // A streamed (chunked) body is counted as it arrives and reading stops at the limit.
+    let raw: Uint8Array;
+    try {
+      raw = await readBody(c.req.raw, MAX_MCP_BODY_BYTES);
+    } catch (err) {
+      if (err instanceof AppError && err.code === "payload_too_large") return c.json(jsonRpcError(-32600, err.message), 413);
+      throw err;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      return c.json(jsonRpcError(-32700, "Parse error: Invalid JSON"), 400);
+    }
 
-      const streaming = wantsProgress(body);
-      const accountId = c.var.account.accountId;
-      const plain = plainToolCall(c.req.raw, body, streaming);
-      if (plain) return c.json(await answerPlainToolCall(plain, { env: c.env, accountId }), 200);
-      const transport = new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: undefined,
-        enableJsonResponse: !streaming,
-      });
-      const server = createMcpServer({
-        env: c.env,
-        accountId,
-        version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
-        streaming,
-      });
-      await server.connect(transport);
-      // Nothing outlives the answer: a JSON answer is complete when this resolves, an SSE
-      // answer ends its stream after the last response, and both objects are then garbage.
-      return transport.handleRequest(c.req.raw, { parsedBody: body });
-    },
-  );
+    const streaming = wantsProgress(body);
+    const accountId = c.var.account.accountId;
+    const plain = plainToolCall(c.req.raw, body, streaming);
+    if (plain) return c.json(await answerPlainToolCall(plain, { env: c.env, accountId }), 200);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: !streaming,
+    });
+    const server = createMcpServer({
+      env: c.env,
+      accountId,
+      version: c.env.CONSOLE_VERSION?.trim() || DEFAULT_CONSOLE_VERSION,
+      streaming,
+    });
+    await server.connect(transport);
+    // Nothing outlives the answer: a JSON answer is complete when this resolves, an SSE
+    // answer ends its stream after the last response, and both objects are then garbage.
+    return transport.handleRequest(c.req.raw, { parsedBody: body });
+  });
