@@ -28,17 +28,6 @@ const BURST_SEC = numberArg("burst-sec", 5);
 const PY_PAUSE_MS = numberArg("py-pause", 500);
 const phase = (name) => process.stderr.write(`bench: ${name}\n`);
 
-/** Sorted latencies of `n` sequential calls of `fn` (after `warm` uncounted ones); a failed call throws. */
-async function timed(n, fn, warm = 5) {
-  for (let i = 0; i < warm; i++) await fn();
-  const lat = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    lat.push(performance.now() - t);
-  }
-  return lat.sort((a, b) => a - b);
-}
 const p50 = (lat) => percentile(lat, 50);
 
 /**
@@ -59,6 +48,12 @@ async function interleaved(fns, n, { warm = 5, batch = 50 } = {}) {
     }
   }
   return lat.map((l) => l.sort((a, b) => a - b));
+}
+
+/** Sorted latencies of `n` sequential calls of `fn` (after `warm` uncounted ones); a failed call throws. */
+async function timed(n, fn, warm = 5) {
+  const [lat] = await interleaved([fn], n, { warm });
+  return lat;
 }
 
 const ok = (r, what) => {

@@ -133,8 +133,8 @@ export function spawnGroup(
   return { child, output: () => log };
 }
 
-export /** Every descendant of `pid`, with its command line. */
-function descendants(pid: number): { pid: number; cmd: string }[] {
+/** Every descendant of `pid`, with its command line. */
+export function descendants(pid: number): { pid: number; cmd: string }[] {
   let kids: number[] = [];
   try {
     kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);

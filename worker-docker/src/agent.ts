@@ -343,7 +343,11 @@ export class Agent {
     const started = Date.now();
     // Whichever comes first: the result, or the abort (cancel/deadline), so the console hears at once.
     let settled = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Its callback runs on a later turn, once `abort` below is defined.
+    const timer = setTimeout(
+      () => abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
+      Math.max(0, deadline - Date.now()),
+    );
     const finish = (outcome: string) => {
       settled = true;
       clearTimeout(timer);
@@ -367,10 +371,6 @@ export class Agent {
       fail(failure);
       controller.abort(failure);
     };
-    timer = setTimeout(
-      () => abort(new CommandFailure("deadline_exceeded", "the command did not finish before its deadline")),
-      Math.max(0, deadline - Date.now()),
-    );
     const run = new RunningCommand(abort, cap.name, d.commandId, (msg) => this.send(msg, outbox));
     this.running.set(d.commandId, run);
     this.inflight.set(cap.name, used + 1);
