@@ -16,6 +16,9 @@ export const SHELL_BOOT = `cp /bin/sh ${SHELL_SERVER_COPY} && chmod 0111 ${SHELL
 }
 exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2"`;
 
+/** Where the shell server keeps the session's deadline for its watchdog (see SHELL_SERVER). */
+export const SHELL_DEADLINE_FILE = "/tmp/.onlyboxes-deadline";
+
 /**
  * The main process of a terminal session container, run by SHELL_BOOT.
  *
@@ -26,36 +29,79 @@ exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2"`;
  * streams apart, and the end of a command is the moment both markers arrived. The nonce
  * is 128 random bits chosen per command by the worker and never shown to the command, so
  * output cannot fake an end. Only POSIX sh and `sleep` are used, so any image can serve a
- * session; `sh -lc` costs a fork+exec (~2 ms) where `docker exec` costs 100–200 ms.
+ * session; `sh -lc` costs a fork+exec (~1 ms) where `docker exec` costs 100–200 ms.
  *
  * The container must not outlive its lease: a watchdog ends it (USR1 to PID 1, which
  * exits, and every other process killed) when a command runs past its limit or an idle
  * session past its lease, whether or not a worker is attached (the container's stdin
- * stays open between a worker's stop and its next start, which adopts the session); if
- * stdin does close, a reader ends a running command at once and an idle server exits. PID 1 ignores
- * every other signal (PID 1 rule); a command can end its own session with USR1, or kill
- * its own watchdogs, and hurts nobody else by it.
+ * stays open between a worker's stop and its next start, which adopts the session). The
+ * deadline in force (whole seconds of /proc/uptime, rounded up) is kept in
+ * SHELL_DEADLINE_FILE, written in place; the watchdog sleeps until the deadline it last
+ * read, reads the file again and either ends the session or sleeps on. So a later
+ * deadline costs the server one write and no process, and the watchdog is replaced
+ * (killed and forked again) only when a deadline comes earlier than the latest one it may
+ * be sleeping towards: a command whose limit ends before the lease would, or a lease
+ * that ends before a long limit would. A file that cannot be read as a number ends the
+ * session. If stdin closes, the server exits once the running command ends. PID 1
+ * ignores every other signal (PID 1 rule); a command can end its own session with USR1,
+ * kill its watchdog or rewrite its deadline, and hurts nobody else by it.
  */
 export const SHELL_SERVER = String.raw`if [ -O /proc/1/mem ] && ! [ -O / ]; then
   echo "onlyboxes: the shell server could not hide its memory; refusing to serve" >&2
   exit 125
 fi
 cd "$HOME" 2>/dev/null || cd /
-exec 3<&0
 trap 'exit 0' USR1
+obx_file=${SHELL_DEADLINE_FILE}
+obx_now() {
+  read -r obx_up _ </proc/uptime
+  obx_up=${"$"}{obx_up%.*}
+}
+obx_read() {
+  obx_a=; obx_b=x
+  while [ "$obx_a" != "$obx_b" ]; do
+    read -r obx_a <"$obx_file" || obx_a=
+    read -r obx_b <"$obx_file" || obx_b=
+  done
+  case $obx_a in '' | *[!0-9]*) obx_at=0 ;; *) obx_at=$obx_a ;; esac
+}
 obx_watch() {
   (
     trap 'kill "$obx_s" 2>/dev/null; exit 0' TERM
-    sleep "$1" &
-    obx_s=$!
-    wait "$obx_s" && { kill -USR1 1; kill -KILL -1; }
-  ) </dev/null >/dev/null 2>&1 3<&- &
+    obx_at=$1
+    while :; do
+      obx_now
+      if [ "$obx_up" -ge "$obx_at" ]; then
+        obx_read
+        if [ "$obx_up" -ge "$obx_at" ]; then
+          kill -USR1 1
+          kill -KILL -1
+          exit 0
+        fi
+      fi
+      sleep $((obx_at - obx_up)) &
+      obx_s=$!
+      wait "$obx_s"
+    done
+  ) </dev/null >/dev/null 2>&1 &
   obx_guard=$!
 }
-obx_watch "$1"
+obx_deadline() {
+  obx_now
+  obx_next=$((obx_up + 1 + $1))
+  printf '%12s\n' "$obx_next" 2>/dev/null 1<>"$obx_file"
+  if [ "$obx_next" -lt "$obx_latest" ]; then
+    kill "$obx_guard" 2>/dev/null
+    wait "$obx_guard" 2>/dev/null
+    obx_watch "$obx_next"
+  fi
+  obx_latest=$obx_next
+}
+obx_now
+obx_latest=$((obx_up + 1 + $1))
+printf '%12s\n' "$obx_latest" >"$obx_file" || exit 125
+obx_watch "$obx_latest"
 while IFS=' ' read -r obx_nonce obx_n obx_limit obx_lease; do
-  kill "$obx_guard" 2>/dev/null
-  wait "$obx_guard" 2>/dev/null
   obx_cmd=
   obx_i=0
   while [ "$obx_i" -lt "$obx_n" ]; do
@@ -64,21 +110,12 @@ while IFS=' ' read -r obx_nonce obx_n obx_limit obx_lease; do
 $obx_line"; fi
     obx_i=$((obx_i + 1))
   done
-  obx_watch "$obx_limit"
-  (
-    while read -r _; do :; done
-    kill -USR1 1
-    kill -KILL -1
-  ) <&3 >/dev/null 2>&1 3<&- &
-  obx_link=$!
-  sh -l -c -- "$obx_cmd" </dev/null 3<&-
+  obx_deadline "$obx_limit"
+  sh -l -c -- "$obx_cmd" </dev/null
   obx_rc=$?
-  kill "$obx_link" "$obx_guard" 2>/dev/null
-  wait "$obx_link" 2>/dev/null
   printf '%s:%s\n' "$obx_nonce" "$obx_rc"
   printf '%s\n' "$obx_nonce" >&2
-  wait "$obx_guard" 2>/dev/null
-  obx_watch "$obx_lease"
+  obx_deadline "$obx_lease"
 done
 `;
 

@@ -9,8 +9,11 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { LABEL_NODE, LABEL_SESSION } from "../../src/docker/container-client.ts";
-import { SANDBOX_GRACE_MS } from "../../src/docker/sandbox-spec.ts";
-import { containersWith, eventually, hostProcessesWith, marker, useBackend } from "./harness.ts";
+import { ContainerTracker } from "../../src/docker/container-tracker.ts";
+import { DockerContainerClient } from "../../src/docker/docker-container-client.ts";
+import { SANDBOX_GRACE_MS, terminalSpec } from "../../src/docker/sandbox-spec.ts";
+import { ShellSession } from "../../src/docker/shell-session.ts";
+import { containersWith, eventually, hostProcessesWith, marker, testConfig, testLog, useBackend } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -224,4 +227,29 @@ describe("orphans", () => {
       console.log(`idle session after ${signal} of its worker: gone ${lived} ms later`);
     },
   );
+
+  it("terminal: a detached session lives to the latest deadline its shell server was given, then ends", async () => {
+    // A booting container ends itself ~4 s after start; the command's limit (1 s) comes
+    // earlier than that and its lease (8 s after it) later. The watchdog, armed for the
+    // limit, must read the lease when it wakes and sleep on until the lease ends.
+    const config = testConfig({ WORKER_TERMINAL_LEASE_MIN_SEC: "1", WORKER_TERMINAL_LEASE_MAX_SEC: "1" });
+    const client = new DockerContainerClient(config.endpoint, testLog);
+    const tracker = new ContainerTracker(client, testLog);
+    const sessionId = marker("sess");
+    try {
+      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId), sessionId, testLog);
+      const t0 = Date.now();
+      expect(await session.run("true", { limitSec: 1, leaseSec: 8 }, () => {})).toBe(0);
+      session.detach();
+      expect(await containersWith({ [LABEL_SESSION]: sessionId })).toHaveLength(1);
+      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
+      const lived = Date.now() - t0;
+      expect(gone, `session container still there ${lived} ms after its command`).toBe(true);
+      // The lease ends 8–9 s after the command (whole seconds of uptime, rounded up).
+      expect(lived).toBeGreaterThanOrEqual(7_500);
+      console.log(`detached session with an 8 s lease: gone ${lived} ms after its command`);
+    } finally {
+      await tracker.removeAll();
+    }
+  });
 });
