@@ -36,15 +36,17 @@ export const SHELL_DEADLINE_FILE = "/tmp/.onlyboxes-deadline";
  * session past its lease, whether or not a worker is attached (the container's stdin
  * stays open between a worker's stop and its next start, which adopts the session). The
  * deadline in force (whole seconds of /proc/uptime, rounded up) is kept in
- * SHELL_DEADLINE_FILE, written in place; the watchdog sleeps until the deadline it last
- * read, reads the file again and either ends the session or sleeps on. So a later
- * deadline costs the server one write and no process, and the watchdog is replaced
- * (killed and forked again) only when a deadline comes earlier than the latest one it may
- * be sleeping towards: a command whose limit ends before the lease would, or a lease
- * that ends before a long limit would. A file that cannot be read as a number ends the
- * session. If stdin closes, the server exits once the running command ends. PID 1
- * ignores every other signal (PID 1 rule); a command can end its own session with USR1,
- * kill its watchdog or rewrite its deadline, and hurts nobody else by it.
+ * SHELL_DEADLINE_FILE, written in place. The watchdog, one process for the container's
+ * life, sleeps until the deadline it read, then reads the file again and either ends
+ * the session or sleeps on; a HUP makes it read the file at once (it is born ignoring
+ * HUP, so one sent before its handler is set is not fatal). So the server never
+ * forks or waits for the watchdog: a later deadline costs it one write, an earlier one
+ * (a command's limit before the lease, a lease before a long limit) a write and a HUP,
+ * and the watchdog starts its new `sleep` beside the command. A file that cannot be read
+ * as a number ends the session. If stdin closes, the server exits once the running
+ * command ends. PID 1 ignores every other signal (PID 1 rule); a command can end its own
+ * session with USR1, kill its watchdog (the next command starts another) or rewrite its
+ * deadline, and hurts nobody else by it.
  */
 export const SHELL_SERVER = String.raw`if [ -O /proc/1/mem ] && ! [ -O / ]; then
   echo "onlyboxes: the shell server could not hide its memory; refusing to serve" >&2
@@ -66,41 +68,45 @@ obx_read() {
   case $obx_a in '' | *[!0-9]*) obx_at=0 ;; *) obx_at=$obx_a ;; esac
 }
 obx_watch() {
+  trap '' HUP
   (
-    trap 'kill "$obx_s" 2>/dev/null; exit 0' TERM
-    obx_at=$1
+    trap 'obx_again=1; kill "$obx_s" 2>/dev/null' HUP
+    obx_s=
     while :; do
+      obx_again=0
       obx_now
+      obx_read
       if [ "$obx_up" -ge "$obx_at" ]; then
-        obx_read
-        if [ "$obx_up" -ge "$obx_at" ]; then
-          kill -USR1 1
-          kill -KILL -1
-          exit 0
-        fi
+        kill -USR1 1
+        kill -KILL -1
+        exit 0
       fi
       sleep $((obx_at - obx_up)) &
       obx_s=$!
-      wait "$obx_s"
+      [ "$obx_again" = 1 ] || wait "$obx_s"
+      kill "$obx_s" 2>/dev/null
+      wait "$obx_s" 2>/dev/null
+      obx_s=
     done
   ) </dev/null >/dev/null 2>&1 &
   obx_guard=$!
+  trap - HUP
 }
 obx_deadline() {
   obx_now
   obx_next=$((obx_up + 1 + $1))
   printf '%12s\n' "$obx_next" 2>/dev/null 1<>"$obx_file"
   if [ "$obx_next" -lt "$obx_latest" ]; then
-    kill "$obx_guard" 2>/dev/null
-    wait "$obx_guard" 2>/dev/null
-    obx_watch "$obx_next"
+    kill -HUP "$obx_guard" 2>/dev/null || obx_watch
+  else
+    kill -0 "$obx_guard" 2>/dev/null || obx_watch
   fi
   obx_latest=$obx_next
 }
 obx_now
 obx_latest=$((obx_up + 1 + $1))
 printf '%12s\n' "$obx_latest" >"$obx_file" || exit 125
-obx_watch "$obx_latest"
+obx_watch
 while IFS=' ' read -r obx_nonce obx_n obx_limit obx_lease; do
   obx_cmd=
   obx_i=0

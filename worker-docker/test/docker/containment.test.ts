@@ -252,4 +252,25 @@ describe("orphans", () => {
       await tracker.removeAll();
     }
   });
+
+  it("terminal: a command that kills its session's watchdog gets a new one with the next command", async () => {
+    const config = testConfig();
+    const client = new DockerContainerClient(config.endpoint, testLog);
+    const tracker = new ContainerTracker(client, testLog);
+    const sessionId = marker("sess");
+    try {
+      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId), sessionId, testLog);
+      // Every process the command may signal but its own shell: the watchdog and its sleep.
+      expect(await session.run("kill -KILL -1", { limitSec: 60, leaseSec: 600 }, () => {})).toBe(0);
+      const t0 = Date.now();
+      expect(await session.run("true", { limitSec: 1, leaseSec: 2 }, () => {})).toBe(0);
+      session.detach();
+      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
+      const lived = Date.now() - t0;
+      expect(gone, `session container still there ${lived} ms after its command`).toBe(true);
+      expect(lived).toBeGreaterThanOrEqual(1_500);
+    } finally {
+      await tracker.removeAll();
+    }
+  });
 });

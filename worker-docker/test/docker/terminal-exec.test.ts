@@ -49,6 +49,14 @@ describe("terminalExec", () => {
     expect(r.stdout).toBe("ABC\n1\n/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\n");
   });
 
+  it("runs commands with no signal ignored, and no second command's deadline changes that", async () => {
+    // The shell server briefly ignores HUP while it starts its watchdog; commands must never inherit that.
+    const first = await fresh("grep -E '^Sig(Ign|Blk)' /proc/self/status");
+    expect(first.stdout).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    const again = await s.terminal({ session_id: first.session_id, command: "grep -E '^SigIgn' /proc/self/status", timeout_ms: 5_000 });
+    expect(again.stdout).toBe("SigIgn:\t0000000000000000\n");
+  });
+
   it("passes commands through unchanged: quotes, backslashes, newlines, leading dashes, no trailing newline", async () => {
     const tricky = "printf '%s|' 'a b' \"c\\\\d\" '$HOME' \\\n  'x\ny'\necho\nprintf 'no newline'";
     const r = await fresh(tricky);
