@@ -7,7 +7,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import type { CommandDispatch, ErrorBody, TerminalExecPayload, TerminalExecResult } from "@onlyboxes/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { readTerminalResource } from "../src/capabilities/terminal.ts";
-import type { SessionState } from "../src/objects/session.ts";
+import { LEASE_WRITE_AHEAD_MS, type SessionState } from "../src/objects/session.ts";
 import { call, callJson, newAccountWithToken, waitFor } from "./helpers.ts";
 import { connectTestWorker, offering, type TestReply, type TestWorker, terminalReply } from "./worker-harness.ts";
 
@@ -379,21 +379,44 @@ describe("POST /api/v1/commands/terminal", () => {
     const id = first.body.session_id;
     const renewed = await term(user.token, { session_id: id, command: "echo b", lease_ttl_sec: 600 });
     expect(renewed.status).toBe(200);
+    const lease = renewed.body.lease_expires_unix_ms;
     const stub = sessionStub(user.accountId, id);
-    const alarmAndLease = () =>
+    const alarmAndStoredLease = () =>
       runInDurableObject(stub, async (_obj, state) => ({
         alarm: await state.storage.getAlarm(),
-        lease: state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs,
+        stored: state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs ?? 0,
       }));
-    const before = await alarmAndLease();
-    expect(before.lease).toBe(renewed.body.lease_expires_unix_ms);
+    const before = await alarmAndStoredLease();
+    // Stored ahead of the lease, never behind it: a restart cannot shorten it.
+    expect(before.stored).toBe(lease + LEASE_WRITE_AHEAD_MS);
     // Never later than the lease: the session must not outlive it unnoticed.
     expect(before.alarm).not.toBeNull();
-    expect(before.alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(before.lease ?? 0);
+    expect(before.alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(lease);
     // An alarm that comes before the lease ends leaves the session alone and waits for the lease.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await alarmAndLease()).toEqual({ alarm: before.lease, lease: before.lease });
+    expect(await alarmAndStoredLease()).toEqual({ alarm: lease, stored: before.stored });
     expect((await term(user.token, { session_id: id, command: "echo c" })).status).toBe(200);
+  });
+
+  it("writes a renewed lease to storage only once it passes the stored one", async () => {
+    const user = await newAccountWithToken();
+    await connectTerminalWorker();
+    const first = await term(user.token, { command: "echo a" });
+    const id = first.body.session_id;
+    const stub = sessionStub(user.accountId, id);
+    const stored = () =>
+      runInDurableObject(stub, (_obj, state) => state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs ?? 0);
+    const written = await stored();
+    expect(written).toBe(first.body.lease_expires_unix_ms + LEASE_WRITE_AHEAD_MS);
+    // The fake worker answers a lease of now + ttl: commands within the write-ahead renew it in memory only.
+    const second = await term(user.token, { session_id: id, command: "echo b" });
+    expect(second.body.lease_expires_unix_ms).toBeGreaterThanOrEqual(first.body.lease_expires_unix_ms);
+    expect(second.body.lease_expires_unix_ms).toBeLessThan(written);
+    expect(await stored()).toBe(written);
+    // A lease past the stored one is written, again ahead of it.
+    const longer = await term(user.token, { session_id: id, command: "echo c", lease_ttl_sec: 600 });
+    expect(longer.body.lease_expires_unix_ms).toBeGreaterThan(written);
+    expect(await stored()).toBe(longer.body.lease_expires_unix_ms + LEASE_WRITE_AHEAD_MS);
   });
 
   it("survives the session object being reset (everything is in storage)", async () => {
@@ -412,6 +435,8 @@ describe("POST /api/v1/commands/terminal", () => {
     const after = await term(user.token, { session_id: id, command: "cat kept" });
     expect(after.status).toBe(200);
     expect(after.body).toMatchObject({ created: false, stdout: "content of kept\n" });
+    // The restarted object knows the stored lease, which is never shorter than the one answered.
+    expect(after.body.lease_expires_unix_ms).toBeGreaterThanOrEqual(res.body.lease_expires_unix_ms);
     expect(fake.sessions.size).toBe(1);
   });
 

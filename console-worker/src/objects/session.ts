@@ -19,6 +19,16 @@ import { accountLimitsStub } from "./account-limits.ts";
 /** Lease moves smaller than this are not mirrored to D1 again. */
 const MIRROR_MIN_STEP_MS = 5_000;
 
+/**
+ * How far past a session's lease its stored copy is written. A command that renews the
+ * lease writes storage only when the new lease passes the stored one, and then stores
+ * this much more, so back-to-back commands write about once per this long, not once
+ * each. The exact lease and last use stay in the object's memory (see `live`); an object
+ * that restarts finds a lease no shorter than the one it last answered, and at most
+ * this much longer.
+ */
+export const LEASE_WRITE_AHEAD_MS = 10_000;
+
 /** Lease bounds of a terminal session, in seconds (the established contract). */
 export const LEASE_MIN_SEC = TERMINAL_LEASE_SEC.min;
 export const LEASE_DEFAULT_SEC = TERMINAL_LEASE_SEC.default;
@@ -122,7 +132,10 @@ export type SessionRunOutcome =
  *
  * The busy lock lives in this instance only: it stands for an operation in flight here, which
  * a restart of the object ends anyway (and the worker refuses a second command in a
- * session by itself). So a command costs one storage write (its commit), not three.
+ * session by itself). The stored lease runs LEASE_WRITE_AHEAD_MS ahead of the exact one,
+ * which this instance keeps in memory: so a command writes storage only when its renewed
+ * lease passes the stored one (its first always does), about once per that long when
+ * commands come back to back, and a restart never shortens a lease.
  *
  * The D1 `terminal_sessions` row mirrors the session for listing; it is written after the
  * state and failures there never fail a command.
@@ -138,6 +151,12 @@ export class Session extends DurableObject<Env> {
   private readonly running = new Map<string, AbortController>();
   /** The operation holding the session, if any (see the class comment). */
   private lock: SessionLock | null = null;
+  /**
+   * The exact lease and last use, newer than the stored state whose lease is
+   * `storedLease` (written LEASE_WRITE_AHEAD_MS ahead); applied by `load` only to that
+   * stored state, so any other write to storage wins over it.
+   */
+  private live: { storedLease: number; leaseExpiresUnixMs: number; lastUsedAt: number } | null = null;
 
   /**
    * Runs one command in this session: takes the lock (creating the session when asked),
@@ -338,8 +357,10 @@ export class Session extends DurableObject<Env> {
       req.leaseExpiresUnixMs !== undefined && Number.isFinite(req.leaseExpiresUnixMs) && req.leaseExpiresUnixMs > now
         ? req.leaseExpiresUnixMs
         : fallback;
-    const state = this.load();
-    if (!state || this.lock?.id !== lockId) return { ok: false, leaseExpiresUnixMs: reported };
+    const loaded = this.loadStored();
+    if (!loaded || this.lock?.id !== lockId) return { ok: false, leaseExpiresUnixMs: reported };
+    const { state, storedLease } = loaded;
+    const firstCommit = !state.confirmed || state.nodeId === null;
     state.nodeId ??= req.nodeId;
     state.confirmed = true;
     state.lastUsedAt = now;
@@ -347,7 +368,13 @@ export class Session extends DurableObject<Env> {
     const endOfLife = state.createdAt + accountLimits(this.env).sessionMaxLifetimeMs;
     state.leaseExpiresUnixMs = Math.min(Math.max(state.leaseExpiresUnixMs, reported), endOfLife);
     this.lock = null;
-    await this.save(state);
+    let stored = storedLease;
+    if (firstCommit || state.leaseExpiresUnixMs > storedLease) {
+      stored = Math.min(state.leaseExpiresUnixMs + LEASE_WRITE_AHEAD_MS, endOfLife);
+      this.ctx.storage.kv.put(STATE_KEY, { ...state, leaseExpiresUnixMs: stored });
+    }
+    this.live = { storedLease: stored, leaseExpiresUnixMs: state.leaseExpiresUnixMs, lastUsedAt: state.lastUsedAt };
+    await this.schedule(state);
     this.mirrorSoon(state);
     return { ok: true, leaseExpiresUnixMs: state.leaseExpiresUnixMs };
   }
@@ -396,10 +423,24 @@ export class Session extends DurableObject<Env> {
   }
 
   private load(): SessionState | undefined {
-    return this.ctx.storage.kv.get<SessionState>(STATE_KEY);
+    return this.loadStored()?.state;
+  }
+
+  /** The session with its exact lease and last use, and the lease its stored copy holds. */
+  private loadStored(): { state: SessionState; storedLease: number } | undefined {
+    const state = this.ctx.storage.kv.get<SessionState>(STATE_KEY);
+    if (!state) return undefined;
+    const storedLease = state.leaseExpiresUnixMs;
+    const live = this.live;
+    if (live && live.storedLease === storedLease) {
+      state.leaseExpiresUnixMs = live.leaseExpiresUnixMs;
+      state.lastUsedAt = live.lastUsedAt;
+    }
+    return { state, storedLease };
   }
 
   private async save(state: SessionState): Promise<void> {
+    this.live = null;
     this.ctx.storage.kv.put(STATE_KEY, state);
     await this.schedule(state);
   }
@@ -425,6 +466,7 @@ export class Session extends DurableObject<Env> {
 
   private async forget(state: SessionState): Promise<void> {
     this.lock = null;
+    this.live = null;
     this.ctx.storage.kv.delete(STATE_KEY);
     await this.deleteAlarm();
     await this.releaseHold(state);
@@ -450,6 +492,7 @@ export class Session extends DurableObject<Env> {
   /** Drops synchronously (so the caller's check-and-set stays atomic) and finishes the cleanup in the background. */
   private forgetLater(state: SessionState): void {
     this.lock = null;
+    this.live = null;
     this.ctx.storage.kv.delete(STATE_KEY);
     this.ctx.waitUntil(
       (async () => {
