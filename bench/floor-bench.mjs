@@ -9,15 +9,16 @@
 //
 //   node bench/floor-bench.mjs [--seq 500] [--burst-sec 4]
 //
-// Sequential p50 over a keep-alive connection, then 16 clients for --burst-sec seconds
-// (bench/lib.mjs `blast`) with workerd's CPU per request from /proc.
+// Sequential p50 over a keep-alive connection, the rows' calls in alternating batches
+// (bench/lib.mjs `interleaved`, as the console's table does), then 16 clients for
+// --burst-sec seconds (bench/lib.mjs `blast`) with workerd's CPU per request from /proc.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { workerdBinary } from "../scripts/launcher/workerd-runtime.mjs";
-import { bareNode, blast, cpuMs, fmt, freePort, numberArg, percentile, request, root, sleep } from "./lib.mjs";
+import { bareNode, blast, cpuMs, fmt, freePort, interleaved, numberArg, percentile, request, root, sleep } from "./lib.mjs";
 
 const SEQ = numberArg("seq", 500);
 const BURST_SEC = numberArg("burst-sec", 4);
@@ -110,18 +111,11 @@ function echoWorker(url) {
 /** Every call is what an echo is: a POST with a small JSON body. */
 const BODY = { message: "bench" };
 
-async function seqP50(url) {
-  const ms = [];
-  for (let i = 0; i < SEQ + 50; i++) {
-    const r = await request(url, { method: "POST", body: BODY });
-    if (r.status !== 200) throw new Error(`${url}: ${r.status} ${r.body}`);
-    if (i >= 50) ms.push(r.ms);
-  }
-  return percentile(
-    ms.sort((a, b) => a - b),
-    50,
-  );
-}
+/** One call of `url` as an echo makes it; a failed call throws. */
+const caller = (url) => async () => {
+  const r = await request(url, { method: "POST", body: BODY });
+  if (r.status !== 200) throw new Error(`${url}: ${r.status} ${r.body}`);
+};
 
 const dir = mkdtempSync(path.join(tmpdir(), "onlyboxes-floor-"));
 const sockets = [];
@@ -137,17 +131,30 @@ try {
   await until(`${wdUrl}/`);
   for (const style of ["hib", "plain"]) sockets.push(await echoWorker(`ws://127.0.0.1:${wdPort}/ws?style=${style}`));
 
+  // Sequential p50s in alternating batches (as in bench/table.mjs), so the bare route is
+  // as warm as the others and a busy minute falls on every row alike; then each row's burst.
+  const paths = [
+    ["bare Node route", `${bare.url}/`, bare.pid],
+    ["bare workerd route", `${wdUrl}/`, wd.pid],
+    ["workerd: DO call + WebSocket round trip (hibernatable)", `${wdUrl}/run?style=hib`, wd.pid],
+    ["workerd: DO call + WebSocket round trip (plain accept)", `${wdUrl}/run?style=plain`, wd.pid],
+  ];
+  const lats = await interleaved(
+    paths.map(([, url]) => caller(url)),
+    SEQ,
+    { warm: 50 },
+  );
   const rows = [];
-  const measure = async (label, url, cpuPid) => {
-    const p50 = await seqP50(url);
+  for (const [i, [label, url, cpuPid]] of paths.entries()) {
     const before = cpuMs(cpuPid);
     const b = await blast({ url, body: BODY, seconds: BURST_SEC });
-    rows.push({ label, p50, okPerSec: b.ok / b.secs, cpu: (cpuMs(cpuPid) - before) / Math.max(1, b.ok) });
-  };
-  await measure("bare Node route", `${bare.url}/`, bare.pid);
-  await measure("bare workerd route", `${wdUrl}/`, wd.pid);
-  await measure("workerd: DO call + WebSocket round trip (hibernatable)", `${wdUrl}/run?style=hib`, wd.pid);
-  await measure("workerd: DO call + WebSocket round trip (plain accept)", `${wdUrl}/run?style=plain`, wd.pid);
+    rows.push({
+      label,
+      p50: percentile(lats[i], 50),
+      okPerSec: b.ok / b.secs,
+      cpu: (cpuMs(cpuPid) - before) / Math.max(1, b.ok),
+    });
+  }
 
   const bareP50 = rows[0]?.p50 ?? Number.NaN;
   console.table(

@@ -297,6 +297,26 @@ export function cpuMs(pid) {
   return (Number(rest[11]) + Number(rest[12])) * 10;
 }
 
+/**
+ * Sorted latencies of `n` calls of each of `fns` (after `warm` uncounted calls of each),
+ * taken in turns of `batch` calls, so a change in the machine's load during the run falls
+ * on every kind alike: figures that are compared with each other are measured side by side.
+ */
+export async function interleaved(fns, n, { warm = 5, batch = 50 } = {}) {
+  for (const fn of fns) for (let i = 0; i < warm; i++) await fn();
+  const lat = fns.map(() => []);
+  while (lat.some((l) => l.length < n)) {
+    for (const [k, fn] of fns.entries()) {
+      for (let i = 0; i < batch && lat[k].length < n; i++) {
+        const t = performance.now();
+        await fn();
+        lat[k].push(performance.now() - t);
+      }
+    }
+  }
+  return lat.map((l) => l.sort((a, b) => a - b));
+}
+
 /** A caller of the MCP echo tool on console `c` (one JSON-RPC request per call). */
 export function mcpEchoCall(c, auth) {
   let id = 0;

@@ -12,7 +12,19 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
 import { register } from "tsx/esm/api";
-import { bareNode, blast, fmt, numberArg, percentile, request, root, signInWithToken, sleep, startConsole } from "./lib.mjs";
+import {
+  bareNode,
+  blast,
+  fmt,
+  interleaved,
+  numberArg,
+  percentile,
+  request,
+  root,
+  signInWithToken,
+  sleep,
+  startConsole,
+} from "./lib.mjs";
 
 register();
 const { createDockerBackend } = await import("../worker-docker/src/capabilities/docker-capabilities.ts");
@@ -29,26 +41,6 @@ const PY_PAUSE_MS = numberArg("py-pause", 500);
 const phase = (name) => process.stderr.write(`bench: ${name}\n`);
 
 const p50 = (lat) => percentile(lat, 50);
-
-/**
- * Sorted latencies of `n` calls of each of `fns` (after `warm` uncounted calls of each),
- * taken in turns of `batch` calls, so a change in the machine's load during the run falls
- * on every kind alike: figures that are compared with each other are measured side by side.
- */
-async function interleaved(fns, n, { warm = 5, batch = 50 } = {}) {
-  for (const fn of fns) for (let i = 0; i < warm; i++) await fn();
-  const lat = fns.map(() => []);
-  while (lat.some((l) => l.length < n)) {
-    for (const [k, fn] of fns.entries()) {
-      for (let i = 0; i < batch && lat[k].length < n; i++) {
-        const t = performance.now();
-        await fn();
-        lat[k].push(performance.now() - t);
-      }
-    }
-  }
-  return lat.map((l) => l.sort((a, b) => a - b));
-}
 
 /** Sorted latencies of `n` sequential calls of `fn` (after `warm` uncounted ones); a failed call throws. */
 async function timed(n, fn, warm = 5) {
