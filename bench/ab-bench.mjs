@@ -10,12 +10,15 @@ import { childrenOf, cpuMs as cpu, mcpEchoCall, request, signInWithToken, startC
 
 const [dirA, dirB, kind = "echo", roundsArg = "6"] = process.argv.slice(2);
 const docker = kind === "terminal";
+/** Consoles started so far, stopped at the end even when a setup fails half way. */
+const started = [];
 async function setup(dir) {
   const c = await startConsole({
     CONSOLE_BUNDLE_DIR: dir,
     WORKER_DOCKER_ENABLED: docker ? "true" : "false",
     WORKER_PYTHON_EXEC_POOL_SIZE: "0",
   });
+  started.push(c);
   const { token } = await signInWithToken(c);
   const auth = { authorization: `Bearer ${token}` };
   const procs = childrenOf(c.child.pid);
@@ -32,9 +35,9 @@ async function setup(dir) {
   }
   return { c, call, workerd, worker, w: 0, k: 0, n: 0, lat: [] };
 }
-const A = await setup(dirA),
-  B = await setup(dirB);
 try {
+  const A = await setup(dirA);
+  const B = await setup(dirB);
   const N = kind === "terminal" ? 150 : 300;
   for (let r = 0; r < Number(roundsArg); r++)
     for (const s of r % 2 ? [B, A] : [A, B]) {
@@ -59,6 +62,5 @@ try {
     );
   }
 } finally {
-  await A.c.stop();
-  await B.c.stop();
+  for (const c of started) await c.stop();
 }
