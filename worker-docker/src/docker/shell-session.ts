@@ -5,8 +5,9 @@ import type { ContainerTracker } from "./container-tracker.ts";
 import { encodeShellRequest, MarkerScanner } from "./shell-server.ts";
 
 /**
- * Random bytes drawn 4 KiB at a time: a cold `randomBytes(16)` costs about 80 µs on this
- * kind of VM, a slice of the pool a few. The pool lives only in this process's memory.
+ * Random bytes drawn 4 KiB at a time: between two commands (caches cold) `randomBytes(16)`
+ * took about 80 µs on the development VM, a slice of the pool and its hex about 20. The
+ * pool lives only in this process's memory.
  */
 const noncePool = Buffer.alloc(4096);
 let noncePoolUsed = noncePool.length;
