@@ -53,7 +53,11 @@ describe("terminalExec", () => {
     // The shell server briefly ignores HUP while it starts its watchdog; commands must never inherit that.
     const first = await fresh("grep -E '^Sig(Ign|Blk)' /proc/self/status");
     expect(first.stdout).toBe("SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
-    const again = await s.terminal({ session_id: first.session_id, command: "grep -E '^SigIgn' /proc/self/status", timeout_ms: 5_000 });
+    const again = await s.terminal({
+      session_id: first.session_id,
+      command: "grep -E '^SigIgn' /proc/self/status",
+      timeout_ms: 5_000,
+    });
     expect(again.stdout).toBe("SigIgn:\t0000000000000000\n");
   });
 
