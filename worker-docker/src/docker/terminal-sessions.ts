@@ -89,8 +89,10 @@ export class TerminalSessions {
     signal: AbortSignal,
   ): Promise<{ session: ShellSession; created: boolean }> {
     const e = this.entries.get(sessionId);
-    if (e?.state === "ready" && !e.session.alive) {
-      // Its container vanished (killed from outside, engine restart): forget it.
+    if (e?.state === "ready" && (!e.session.alive || (!e.session.busy && e.session.leaseExpiresAt <= Date.now()))) {
+      // Its container vanished (killed from outside, engine restart), or its lease ran out
+      // and the janitor has not come by yet: forget it. (An expired session's container
+      // ends itself a grace after its lease; a command let in now could race that end.)
       await this.drop(sessionId);
       return this.acquire(sessionId, createIfMissing, signal);
     }

@@ -211,3 +211,24 @@ describe("terminalExec", () => {
     expect(await containersWith({ [LABEL_NODE]: s.config.nodeId, [LABEL_SESSION]: id })).toEqual([]);
   });
 });
+
+describe("terminalExec without the janitor", () => {
+  // A janitor that does not come by during the test: the lease is checked when the session is used.
+  const lazy = useBackend({
+    WORKER_TERMINAL_JANITOR_INTERVAL_MS: "600000",
+    WORKER_TERMINAL_LEASE_MIN_SEC: "1",
+    WORKER_PYTHON_EXEC_POOL_SIZE: "0",
+  });
+
+  it("answers session_not_found once the lease has passed and removes the container", async () => {
+    const r = await lazy.terminal({ session_id: marker("sess"), create_if_missing: true, command: "true", lease_ttl_sec: 1 });
+    const labels = { [LABEL_NODE]: lazy.config.nodeId, [LABEL_SESSION]: r.session_id };
+    // The time under test is the lease's end: the container itself lives on for a grace after it.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, r.lease_expires_unix_ms + 50 - Date.now())));
+    expect(await containersWith(labels)).toHaveLength(1);
+    expect(await failureOf(lazy.terminal({ session_id: r.session_id, command: "true" }))).toMatchObject({
+      code: "session_not_found",
+    });
+    expect(await containersWith(labels)).toHaveLength(0);
+  });
+});
