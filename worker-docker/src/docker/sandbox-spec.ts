@@ -1,7 +1,7 @@
 import type { DockerConfig } from "../docker-config.ts";
 import { type ContainerSpec, LABEL_CAPABILITY, LABEL_MANAGED, LABEL_NODE, LABEL_SESSION } from "./container-client.ts";
 import { PYTHON_BOOTSTRAP } from "./python-bootstrap.ts";
-import { SHELL_BOOT, SHELL_SERVER } from "./shell-server.ts";
+import { SHELL_BOOT, SHELL_SERVER, SHELL_WATCHDOG_NAP_SEC } from "./shell-server.ts";
 
 /** The labels that mark a container as ours and as this node's. */
 export function nodeLabels(config: DockerConfig): Record<string, string> {
@@ -67,15 +67,20 @@ export function pythonSpec(config: DockerConfig): ContainerSpec {
 /**
  * A terminal session container: read-only root, /workspace (the home, WORKER_SANDBOX_DISK)
  * and /tmp as tmpfs mounts that live as long as the session, the shell server as PID 1.
+ * `watchdogNapSec` is the server's longest watchdog sleep (tests shorten it).
  */
-export function terminalSpec(config: DockerConfig, sessionId: string): ContainerSpec {
+export function terminalSpec(
+  config: DockerConfig,
+  sessionId: string,
+  watchdogNapSec: number = SHELL_WATCHDOG_NAP_SEC,
+): ContainerSpec {
   const l = config.limits;
   // The server ends an idle container by itself after this long, until its first command.
   const firstLeaseSec = Math.ceil((config.leaseMaxSec * 1000 + SANDBOX_GRACE_MS) / 1000);
   return {
     ...hardened(config, l.diskBytes + l.tmpfsBytes),
     image: config.terminalImage,
-    entrypoint: ["/bin/sh", "-c", SHELL_BOOT, "onlyboxes-boot", SHELL_SERVER, String(firstLeaseSec)],
+    entrypoint: ["/bin/sh", "-c", SHELL_BOOT, "onlyboxes-boot", SHELL_SERVER, String(firstLeaseSec), String(watchdogNapSec)],
     env: [PATH, "HOME=/workspace", "LANG=C.UTF-8"],
     workingDir: "/workspace",
     labels: { ...nodeLabels(config), [LABEL_CAPABILITY]: "terminalExec", [LABEL_SESSION]: sessionId },

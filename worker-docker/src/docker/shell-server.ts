@@ -3,21 +3,28 @@ export const SHELL_SERVER_COPY = "/tmp/.onlyboxes-shell";
 
 /**
  * The first step of a terminal session container: `/bin/sh -c SHELL_BOOT onlyboxes-shell
- * SHELL_SERVER <first lease sec>`. It copies /bin/sh to a file nobody may read (mode 0111)
- * and executes that copy with the server: the kernel makes a process that executes a file
- * it cannot read non-dumpable, so PID 1's /proc entries (fd, mem, environ) are root-owned
- * and ptrace is refused. The commands (same uid, no capabilities) can neither read the
- * next request from PID 1's stdin nor its nonces from its memory. This works with the
- * POSIX tools of any image, where `prctl` would need a program of our own.
+ * SHELL_SERVER <first lease sec> <watchdog nap sec>`. It copies /bin/sh to a file nobody
+ * may read (mode 0111) and executes that copy with the server: the kernel makes a process
+ * that executes a file it cannot read non-dumpable, so PID 1's /proc entries (fd, mem,
+ * environ) are root-owned and ptrace is refused. The commands (same uid, no
+ * capabilities) can neither read the next request from PID 1's stdin nor its nonces from
+ * its memory. This works with the POSIX tools of any image, where `prctl` would need a
+ * program of our own.
  */
 export const SHELL_BOOT = `cp /bin/sh ${SHELL_SERVER_COPY} && chmod 0111 ${SHELL_SERVER_COPY} || {
   echo "onlyboxes: cannot prepare the session's shell server in /tmp" >&2
   exit 125
 }
-exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2"`;
+exec ${SHELL_SERVER_COPY} -c "$1" onlyboxes-shell "$2" "$3"`;
 
 /** Where the shell server keeps the session's deadline for its watchdog (see SHELL_SERVER). */
 export const SHELL_DEADLINE_FILE = "/tmp/.onlyboxes-deadline";
+
+/**
+ * The watchdog's longest sleep, in seconds: at least as long as the limit of a command
+ * with the default timeout (60 s), so such a command never has to wake it.
+ */
+export const SHELL_WATCHDOG_NAP_SEC = 60;
 
 /**
  * The main process of a terminal session container, run by SHELL_BOOT.
@@ -37,16 +44,18 @@ export const SHELL_DEADLINE_FILE = "/tmp/.onlyboxes-deadline";
  * stays open between a worker's stop and its next start, which adopts the session). The
  * deadline in force (whole seconds of /proc/uptime, rounded up) is kept in
  * SHELL_DEADLINE_FILE, written in place. The watchdog, one process for the container's
- * life, sleeps until the deadline it read, then reads the file again and either ends
- * the session or sleeps on; a HUP makes it read the file at once (it is born ignoring
- * HUP, so one sent before its handler is set is not fatal). So the server never
- * forks or waits for the watchdog: a later deadline costs it one write, an earlier one
- * (a command's limit before the lease, a lease before a long limit) a write and a HUP,
- * and the watchdog starts its new `sleep` beside the command. A file that cannot be read
- * as a number ends the session. If stdin closes, the server exits once the running
- * command ends. PID 1 ignores every other signal (PID 1 rule); a command can end its own
- * session with USR1, kill its watchdog (the next command starts another) or rewrite its
- * deadline, and hurts nobody else by it.
+ * life, sleeps until the deadline it read but never longer than the nap (the server's
+ * second argument), then reads the file again and either ends the session or sleeps on;
+ * a HUP makes it read the file at once (it is born ignoring HUP, so one sent before its
+ * handler is set is not fatal). So the server never forks or waits for the watchdog. A
+ * deadline costs it one write when the watchdog is sure to wake by then anyway: the
+ * deadline is no earlier than the one written before, or at least a nap away. Only an
+ * earlier and nearer one (a command whose limit is shorter than the nap and ends before
+ * the lease would) also costs a HUP, and the watchdog starts its new `sleep` beside the
+ * command. A file that cannot be read as a number ends the session. If stdin closes, the
+ * server exits once the running command ends. PID 1 ignores every other signal (PID 1
+ * rule); a command can end its own session with USR1, kill its watchdog (the next
+ * command starts another) or rewrite its deadline, and hurts nobody else by it.
  */
 export const SHELL_SERVER = String.raw`if [ -O /proc/1/mem ] && ! [ -O / ]; then
   echo "onlyboxes: the shell server could not hide its memory; refusing to serve" >&2
@@ -55,6 +64,7 @@ fi
 cd "$HOME" 2>/dev/null || cd /
 trap 'exit 0' USR1
 obx_file=${SHELL_DEADLINE_FILE}
+obx_nap=$2
 obx_now() {
   read -r obx_up _ </proc/uptime
   obx_up=${"$"}{obx_up%.*}
@@ -81,7 +91,9 @@ obx_watch() {
         kill -KILL -1
         exit 0
       fi
-      sleep $((obx_at - obx_up)) &
+      obx_t=$((obx_at - obx_up))
+      [ "$obx_t" -le "$obx_nap" ] || obx_t=$obx_nap
+      sleep "$obx_t" &
       obx_s=$!
       [ "$obx_again" = 1 ] || wait "$obx_s"
       kill "$obx_s" 2>/dev/null
@@ -96,7 +108,7 @@ obx_deadline() {
   obx_now
   obx_next=$((obx_up + 1 + $1))
   printf '%12s\n' "$obx_next" 2>/dev/null 1<>"$obx_file"
-  if [ "$obx_next" -lt "$obx_latest" ]; then
+  if [ "$obx_next" -lt "$obx_latest" ] && [ "$1" -lt "$obx_nap" ]; then
     kill -HUP "$obx_guard" 2>/dev/null || obx_watch
   else
     kill -0 "$obx_guard" 2>/dev/null || obx_watch

@@ -273,4 +273,31 @@ describe("orphans", () => {
       await tracker.removeAll();
     }
   });
+
+  it("terminal: a command whose limit is a watchdog nap or more ends at its limit after its worker detaches", async () => {
+    // Nothing wakes the watchdog for such a command: it is sure to wake within a nap and
+    // then sleeps on to the limit, not to the 10 min deadline it read before.
+    const config = testConfig();
+    const client = new DockerContainerClient(config.endpoint, testLog);
+    const tracker = new ContainerTracker(client, testLog);
+    const sessionId = marker("sess");
+    const tag = marker("napping");
+    try {
+      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId, 3), sessionId, testLog);
+      // First a command with a long limit and lease: whatever the watchdog read last is far off.
+      expect(await session.run("true", { limitSec: 600, leaseSec: 600 }, () => {})).toBe(0);
+      const t0 = Date.now();
+      const running = session.run(`sh -c 'sleep 60' ${tag}`, { limitSec: 4, leaseSec: 600 }, () => {});
+      running.catch(() => {});
+      expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000)).toBe(true);
+      session.detach();
+      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
+      const lived = Date.now() - t0;
+      expect(gone, `session container still there ${lived} ms after its command started`).toBe(true);
+      expect(lived).toBeGreaterThanOrEqual(3_500);
+      console.log(`command with a 4 s limit, 3 s naps, worker detached: gone ${lived} ms after it started`);
+    } finally {
+      await tracker.removeAll();
+    }
+  });
 });
