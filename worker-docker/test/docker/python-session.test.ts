@@ -172,9 +172,10 @@ describe("pythonExec in a session, cancelled", () => {
     expect(after.output).toBe("False kept\n");
     expect(after.interpreter_restarted).toBe(true);
     // One kernel server and one interpreter remain: the cancelled ones are gone (a killed
-    // process may take a moment to leave /proc on a loaded machine).
+    // process may take a moment to leave /proc on a loaded machine). The pattern's brackets
+    // keep the counting grep, whose own command line holds the text, from counting itself.
     const count =
-      "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | cut -c1-40; echo; done | grep -c 'python3 -c import os, sys, ast' ; ls -d /tmp/.onlyboxes-kernel-* | wc -l";
+      "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null | cut -c1-40; echo; done | grep -c '[p]ython3 -c import os, sys, ast' ; ls -d /tmp/.onlyboxes-kernel-* | wc -l";
     await expect.poll(async () => (await term(id, count)).stdout, { timeout: 10_000, interval: 250 }).toBe("1\n1\n");
   });
 });
