@@ -129,6 +129,11 @@ async function sessionRow(accountId: string, id: string) {
     .first<{ node_id: string; lease_expires_at: number; last_used_at: number }>();
 }
 
+/** The lease a Session object keeps in storage (0 when it has no state). */
+function storedLease(stub: ReturnType<typeof sessionStub>): Promise<number> {
+  return runInDurableObject(stub, (_obj, state) => state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs ?? 0);
+}
+
 function sessionStub(accountId: string, sessionId: string) {
   return env.SESSION.get(env.SESSION.idFromName(`${accountId}:${sessionId}`));
 }
@@ -381,11 +386,10 @@ describe("POST /api/v1/commands/terminal", () => {
     expect(renewed.status).toBe(200);
     const lease = renewed.body.lease_expires_unix_ms;
     const stub = sessionStub(user.accountId, id);
-    const alarmAndStoredLease = () =>
-      runInDurableObject(stub, async (_obj, state) => ({
-        alarm: await state.storage.getAlarm(),
-        stored: state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs ?? 0,
-      }));
+    const alarmAndStoredLease = async () => ({
+      alarm: await runInDurableObject(stub, (_obj, state) => state.storage.getAlarm()),
+      stored: await storedLease(stub),
+    });
     const before = await alarmAndStoredLease();
     // Stored ahead of the lease, never behind it: a restart cannot shorten it.
     expect(before.stored).toBe(lease + LEASE_WRITE_AHEAD_MS);
@@ -404,19 +408,17 @@ describe("POST /api/v1/commands/terminal", () => {
     const first = await term(user.token, { command: "echo a" });
     const id = first.body.session_id;
     const stub = sessionStub(user.accountId, id);
-    const stored = () =>
-      runInDurableObject(stub, (_obj, state) => state.storage.kv.get<SessionState>("state")?.leaseExpiresUnixMs ?? 0);
-    const written = await stored();
+    const written = await storedLease(stub);
     expect(written).toBe(first.body.lease_expires_unix_ms + LEASE_WRITE_AHEAD_MS);
     // The fake worker answers a lease of now + ttl: commands within the write-ahead renew it in memory only.
     const second = await term(user.token, { session_id: id, command: "echo b" });
     expect(second.body.lease_expires_unix_ms).toBeGreaterThanOrEqual(first.body.lease_expires_unix_ms);
     expect(second.body.lease_expires_unix_ms).toBeLessThan(written);
-    expect(await stored()).toBe(written);
+    expect(await storedLease(stub)).toBe(written);
     // A lease past the stored one is written, again ahead of it.
     const longer = await term(user.token, { session_id: id, command: "echo c", lease_ttl_sec: 600 });
     expect(longer.body.lease_expires_unix_ms).toBeGreaterThan(written);
-    expect(await stored()).toBe(longer.body.lease_expires_unix_ms + LEASE_WRITE_AHEAD_MS);
+    expect(await storedLease(stub)).toBe(longer.body.lease_expires_unix_ms + LEASE_WRITE_AHEAD_MS);
   });
 
   it("survives the session object being reset (everything is in storage)", async () => {

@@ -11,6 +11,11 @@ import { ShellSession } from "./shell-session.ts";
 /** A session slot: `creating` holds the place while its container starts. */
 type Entry = { state: "creating" } | { state: "ready"; session: ShellSession };
 
+/** A session to forget: its container is gone, or it is idle and its lease has passed. */
+function ended(session: ShellSession, now: number): boolean {
+  return !session.alive || (!session.busy && session.leaseExpiresAt <= now);
+}
+
 /**
  * The terminal sessions of this worker: one container each, a busy flag, a lease, and a
  * janitor that removes sessions whose lease ran out.
@@ -89,7 +94,7 @@ export class TerminalSessions {
     signal: AbortSignal,
   ): Promise<{ session: ShellSession; created: boolean }> {
     const e = this.entries.get(sessionId);
-    if (e?.state === "ready" && (!e.session.alive || (!e.session.busy && e.session.leaseExpiresAt <= Date.now()))) {
+    if (e?.state === "ready" && ended(e.session, Date.now())) {
       // Its container vanished (killed from outside, engine restart), or its lease ran out
       // and the janitor has not come by yet: forget it. (An expired session's container
       // ends itself a grace after its lease; a command let in now could race that end.)
@@ -158,7 +163,7 @@ export class TerminalSessions {
     const now = Date.now();
     for (const [id, e] of this.entries) {
       if (e.state !== "ready" || e.session.busy) continue;
-      if (e.session.leaseExpiresAt <= now || !e.session.alive) {
+      if (ended(e.session, now)) {
         this.log.info("terminal session lease expired", { session_id: id });
         void this.drop(id);
       }

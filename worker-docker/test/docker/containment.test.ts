@@ -13,6 +13,7 @@ import { ContainerTracker } from "../../src/docker/container-tracker.ts";
 import { DockerContainerClient } from "../../src/docker/docker-container-client.ts";
 import { SANDBOX_GRACE_MS, terminalSpec } from "../../src/docker/sandbox-spec.ts";
 import { ShellSession } from "../../src/docker/shell-session.ts";
+import type { DockerConfig } from "../../src/docker-config.ts";
 import { containersWith, eventually, hostProcessesWith, marker, testConfig, testLog, useBackend } from "./harness.ts";
 
 const execFileAsync = promisify(execFile);
@@ -183,6 +184,34 @@ async function outlives(r: Runner, signal: NodeJS.Signals, tag: string, limitMs:
   return lived;
 }
 
+/**
+ * Runs `use` on a session container of its own, with no backend and so no janitor (a test
+ * detaches it to see what the shell server does alone); removes what is left afterwards.
+ */
+async function withShellSession(
+  config: DockerConfig,
+  use: (session: ShellSession, sessionId: string) => Promise<void>,
+  watchdogNapSec?: number,
+): Promise<void> {
+  const client = new DockerContainerClient(config.endpoint, testLog);
+  const tracker = new ContainerTracker(client, testLog);
+  const sessionId = marker("sess");
+  try {
+    const spec = terminalSpec(config, sessionId, watchdogNapSec);
+    await use(await ShellSession.open(client, tracker, spec, sessionId, testLog), sessionId);
+  } finally {
+    await tracker.removeAll();
+  }
+}
+
+/** Waits (up to 20 s) until the session's container is gone; answers how long after `t0` it went. */
+async function lifeAfter(sessionId: string, t0: number, what: string): Promise<number> {
+  const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
+  const lived = Date.now() - t0;
+  expect(gone, `session container still there ${lived} ms after ${what}`).toBe(true);
+  return lived;
+}
+
 describe("orphans", () => {
   const RUN_MS = 6_000;
   // The engine needs a moment to stop and remove a container; the machine is shared.
@@ -233,71 +262,48 @@ describe("orphans", () => {
     // earlier than that and its lease (8 s after it) later. The watchdog, armed for the
     // limit, must read the lease when it wakes and sleep on until the lease ends.
     const config = testConfig({ WORKER_TERMINAL_LEASE_MIN_SEC: "1", WORKER_TERMINAL_LEASE_MAX_SEC: "1" });
-    const client = new DockerContainerClient(config.endpoint, testLog);
-    const tracker = new ContainerTracker(client, testLog);
-    const sessionId = marker("sess");
-    try {
-      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId), sessionId, testLog);
+    await withShellSession(config, async (session, sessionId) => {
       const t0 = Date.now();
       expect(await session.run("true", { limitSec: 1, leaseSec: 8 }, () => {})).toBe(0);
       session.detach();
       expect(await containersWith({ [LABEL_SESSION]: sessionId })).toHaveLength(1);
-      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
-      const lived = Date.now() - t0;
-      expect(gone, `session container still there ${lived} ms after its command`).toBe(true);
+      const lived = await lifeAfter(sessionId, t0, "its command");
       // The lease ends 8–9 s after the command (whole seconds of uptime, rounded up).
       expect(lived).toBeGreaterThanOrEqual(7_500);
       console.log(`detached session with an 8 s lease: gone ${lived} ms after its command`);
-    } finally {
-      await tracker.removeAll();
-    }
+    });
   });
 
   it("terminal: a command that kills its session's watchdog gets a new one with the next command", async () => {
-    const config = testConfig();
-    const client = new DockerContainerClient(config.endpoint, testLog);
-    const tracker = new ContainerTracker(client, testLog);
-    const sessionId = marker("sess");
-    try {
-      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId), sessionId, testLog);
+    await withShellSession(testConfig(), async (session, sessionId) => {
       // Every process the command may signal but its own shell: the watchdog and its sleep.
       expect(await session.run("kill -KILL -1", { limitSec: 60, leaseSec: 600 }, () => {})).toBe(0);
       const t0 = Date.now();
       expect(await session.run("true", { limitSec: 1, leaseSec: 2 }, () => {})).toBe(0);
       session.detach();
-      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
-      const lived = Date.now() - t0;
-      expect(gone, `session container still there ${lived} ms after its command`).toBe(true);
-      expect(lived).toBeGreaterThanOrEqual(1_500);
-    } finally {
-      await tracker.removeAll();
-    }
+      expect(await lifeAfter(sessionId, t0, "its command")).toBeGreaterThanOrEqual(1_500);
+    });
   });
 
   it("terminal: a command whose limit is a watchdog nap or more ends at its limit after its worker detaches", async () => {
     // Nothing wakes the watchdog for such a command: it is sure to wake within a nap and
     // then sleeps on to the limit, not to the 10 min deadline it read before.
-    const config = testConfig();
-    const client = new DockerContainerClient(config.endpoint, testLog);
-    const tracker = new ContainerTracker(client, testLog);
-    const sessionId = marker("sess");
     const tag = marker("napping");
-    try {
-      const session = await ShellSession.open(client, tracker, terminalSpec(config, sessionId, 3), sessionId, testLog);
-      // First a command with a long limit and lease: whatever the watchdog read last is far off.
-      expect(await session.run("true", { limitSec: 600, leaseSec: 600 }, () => {})).toBe(0);
-      const t0 = Date.now();
-      const running = session.run(`sh -c 'sleep 60' ${tag}`, { limitSec: 4, leaseSec: 600 }, () => {});
-      running.catch(() => {});
-      expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000)).toBe(true);
-      session.detach();
-      const gone = await eventually(async () => (await containersWith({ [LABEL_SESSION]: sessionId })).length === 0, 20_000);
-      const lived = Date.now() - t0;
-      expect(gone, `session container still there ${lived} ms after its command started`).toBe(true);
-      expect(lived).toBeGreaterThanOrEqual(3_500);
-      console.log(`command with a 4 s limit, 3 s naps, worker detached: gone ${lived} ms after it started`);
-    } finally {
-      await tracker.removeAll();
-    }
+    await withShellSession(
+      testConfig(),
+      async (session, sessionId) => {
+        // First a command with a long limit and lease: whatever the watchdog read last is far off.
+        expect(await session.run("true", { limitSec: 600, leaseSec: 600 }, () => {})).toBe(0);
+        const t0 = Date.now();
+        const running = session.run(`sh -c 'sleep 60' ${tag}`, { limitSec: 4, leaseSec: 600 }, () => {});
+        running.catch(() => {});
+        expect(await eventually(async () => (await hostProcessesWith(tag)).length > 0, 10_000)).toBe(true);
+        session.detach();
+        const lived = await lifeAfter(sessionId, t0, "its command started");
+        expect(lived).toBeGreaterThanOrEqual(3_500);
+        console.log(`command with a 4 s limit, 3 s naps, worker detached: gone ${lived} ms after it started`);
+      },
+      3,
+    );
   });
 });
