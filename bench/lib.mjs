@@ -81,14 +81,18 @@ export async function startConsole(extraEnv = {}) {
   const { child, output } = spawnLauncher({ port, dataDir, password }, extraEnv);
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 180_000;
-  while (!/connected to console/.test(output())) {
-    if (child.exitCode !== null || Date.now() > until) throw new Error(`console did not start:\n${output()}`);
-    await sleep(100);
-  }
   const stop = async () => {
     await stopGroup(child);
     rmSync(dataDir, { recursive: true, force: true });
   };
+  while (!/connected to console/.test(output())) {
+    if (child.exitCode !== null || Date.now() > until) {
+      // What did start (workerd, the worker loop) must not outlive the failed start.
+      await stop();
+      throw new Error(`console did not start:\n${output()}`);
+    }
+    await sleep(100);
+  }
   return { url, password, child, stop, output };
 }
 
