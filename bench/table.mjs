@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The figures of the product's performance table, each next to its floor, in one run
 // against one self-hosted console (`npm start` with its defaults: one account, the local
-// worker), plus a breakdown of where pythonExec's and terminalExec's time goes. Calls that
+// worker), plus a breakdown of where echo's, pythonExec's and terminalExec's time goes
+// (echo's floors from bench/floor.mjs: the design's round trip and a lean echo). Calls that
 // are compared with each other (echo and its floors; REST, MCP and the capability) run in
 // alternating batches, so the machine's load falls on each alike. Start-up and memory rows
 // come from bench/startup-bench.mjs, run after. Bounded.
@@ -12,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
 import { register } from "tsx/esm/api";
+import { startFloor } from "./floor.mjs";
 import {
   bareNode,
   blast,
@@ -58,6 +60,7 @@ const rows = [];
 const breakdown = [];
 let backend = null;
 let bare = null;
+let floor = null;
 try {
   const { token } = await signInWithToken(c);
   const auth = { authorization: `Bearer ${token}` };
@@ -75,21 +78,30 @@ try {
   };
 
   // Echo: sequential latency against a bare Node route, MCP against REST.
+  // The design's floors (bench/floor.mjs) in the same turns: the round trip every echo makes
+  // and the least an echo of the contract can do on it.
   phase("echo");
   bare = await bareNode();
-  const [bareLat, healthLat, echoLat, mcpLat] = await interleaved(
+  floor = await startFloor();
+  const post = (url, headers) => async () => ok(await request(url, { method: "POST", headers, body: { message: "bench" } }), url);
+  const [bareLat, healthLat, tripLat, leanLat, echoLat, mcpLat] = await interleaved(
     [
-      async () => ok(await request(`${bare.url}/`, { method: "POST", body: { message: "bench" } }), "bare"),
+      post(`${bare.url}/`),
       async () => ok(await request(`${c.url}/healthz`), "healthz"),
+      post(floor.roundTrip.hib),
+      post(floor.lean, floor.auth),
       () => rest("/api/v1/commands/echo", { message: "bench" }),
       () => mcp("echo", { message: "bench" }),
     ],
     SEQ,
     { warm: 100 },
   );
+  floor.stop();
+  floor = null;
+  const ratio = (lat) => `${fmt(p50(lat) / p50(bareLat))}×`;
   rows.push([
     "echo p50 / bare Node HTTP route p50",
-    `${fmt(p50(echoLat) / p50(bareLat))}× (${fmt(p50(echoLat))} vs ${fmt(p50(bareLat))} ms)`,
+    `${ratio(echoLat)} (${fmt(p50(echoLat))} vs ${fmt(p50(bareLat))} ms; design floor ${ratio(tripLat)}, lean echo ${ratio(leanLat)})`,
     "≤ 2×",
   ]);
   rows.push([
@@ -99,6 +111,8 @@ try {
   ]);
   breakdown.push(["echo", "bare Node route", fmt(p50(bareLat))]);
   breakdown.push(["echo", "console /healthz (workerd + router, no Durable Object)", fmt(p50(healthLat))]);
+  breakdown.push(["echo", "design floor: HTTP, Durable Object call, WebSocket round trip (bench/floor.mjs)", fmt(p50(tripLat))]);
+  breakdown.push(["echo", "lean echo: the floor + HMAC bearer, JSON checked, protobuf wire both ways", fmt(p50(leanLat))]);
   breakdown.push(["echo", "REST echo (+ auth, WorkerNode, wire, worker)", fmt(p50(echoLat))]);
 
   // Echo burst: 16 keep-alive clients for BURST_SEC seconds, one account, from the lean
@@ -206,6 +220,7 @@ try {
   ]);
 } finally {
   bare?.stop();
+  floor?.stop();
   await backend?.close();
   await c.stop();
 }
