@@ -56,6 +56,9 @@ interface StreamedResult {
   writtenAtAnswer: number;
 }
 
+/** The connection closed before any byte of an answer arrived. */
+class NoAnswer extends Error {}
+
 /**
  * POSTs `totalBytes` with chunked transfer encoding (no Content-Length) over a raw socket,
  * as fast as the socket takes them, and stops writing once the answer starts arriving. A
@@ -75,7 +78,7 @@ function streamedPost(url: string, path: string, totalBytes: number, headers: Re
       const text = Buffer.concat(received).toString("utf8");
       const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
       if (status === undefined) {
-        reject(new Error(`no HTTP answer after ${written} bytes: ${JSON.stringify(text.slice(0, 200))}`));
+        reject(new NoAnswer(`no HTTP answer after ${written} bytes: ${JSON.stringify(text.slice(0, 200))}`));
         return;
       }
       const [head = "", rest = ""] = text.split("\r\n\r\n", 2);
@@ -124,13 +127,31 @@ async function measured(path: string, headers: Record<string, string>) {
       await sleep(20);
     }
   })();
-  const result = await streamedPost(c.url, path, 80 * MIB, headers);
-  // Give a late allocation a moment to show, then take the last samples.
-  await sleep(200);
-  sampling = false;
-  await sampler;
-  const after = await rssBytes(pid);
-  return { result, before, peak, after };
+  try {
+    let result: StreamedResult;
+    try {
+      result = await streamedPost(c.url, path, 80 * MIB, headers);
+    } catch (err) {
+      // A server that stops reading must close a connection that still carries unread
+      // bytes, and the kernel then resets it; the reset can reach the client before it
+      // has read the answer, which is then lost (2–3 calls in 40 with three busy loops on
+      // this 2-core VM, none in 40 without). That is TCP, not the console: one more try,
+      // measured all the same.
+      if (!(err instanceof NoAnswer)) throw err;
+      console.log(`[abuse] ${path}: ${err.message}; trying once more`);
+      result = await streamedPost(c.url, path, 80 * MIB, headers);
+    }
+    // Give a late allocation a moment to show, then take the last samples.
+    await sleep(200);
+    sampling = false;
+    await sampler;
+    const after = await rssBytes(pid);
+    return { result, before, peak, after };
+  } finally {
+    // A failed call must not leave the sampler reading a process the suite stops next.
+    sampling = false;
+    await sampler.catch(() => {});
+  }
 }
 
 describe("80 MiB streamed bodies", () => {
