@@ -120,9 +120,11 @@ try {
     await sleep(50);
   }
   const sessionId = `bench-${randomBytes(4).toString("hex")}`;
+  // terminalExec with the API's default timeout (60 s): the shell server's common path, where
+  // the command's limit needs no word to the session's watchdog.
   const call = {
     echo: () => dispatch("echo", { message: "bench" }),
-    terminal: () => dispatch("terminalExec", { session_id: sessionId, command: "pwd", timeout_ms: 30_000 }),
+    terminal: () => dispatch("terminalExec", { session_id: sessionId, command: "pwd", timeout_ms: 60_000 }),
     python: () => dispatch("pythonExec", { code: "print(1)", timeout_ms: 30_000 }),
   }[KIND];
   if (KIND === "terminal")
