@@ -6,8 +6,8 @@
 //                    carrying the real wire);
 //   /run?style=S     one call to that object, which sends a 4-byte frame and waits for it back;
 //   /echo            the least any echo of the API contract can do on this design: the
-//                    bearer token hashed with HMAC (tokens are stored hashed) and looked up in
-//                    memory, the JSON body parsed and its message checked, one call to the
+//                    bearer token hashed with the console's HMAC (tokens are stored hashed) and
+//                    compared in memory, the JSON body parsed and its message checked, one call to the
 //                    object, which sends a commandDispatch on the product's own wire codec
 //                    (protobuf and a Connect envelope, console-worker/src/rpc/envelope.ts) and
 //                    decodes the peer's commandResult, and `{message}` as JSON.
@@ -16,6 +16,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { create } from "@bufbuild/protobuf";
 import { ConnectResponseSchema } from "@onlyboxes/proto";
+import { hmacHex } from "../console-worker/src/lib/crypto.ts";
 import { decodeRequest, encodeResponse } from "../console-worker/src/rpc/envelope.ts";
 
 interface Env {
@@ -110,21 +111,14 @@ export class Node extends DurableObject<Env> {
   }
 }
 
-let key: Promise<CryptoKey> | null = null;
+/** The hash key the bench's token is stored under (the console's is CONSOLE_HASH_KEY). */
+const HASH_KEY = "floor-bench";
 let tokenHash: string | null = null;
-
-async function hmacHex(value: string): Promise<string> {
-  key ??= crypto.subtle.importKey("raw", encoder.encode("floor-bench"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", await key, encoder.encode(value)));
-  let hex = "";
-  for (const b of sig) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
 
 async function leanEcho(req: Request, env: Env): Promise<Response> {
   const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get("authorization") ?? "")?.[1];
-  tokenHash ??= await hmacHex(env.TOKEN);
-  if (!token || (await hmacHex(token)) !== tokenHash) return Response.json({ error: "invalid token" }, { status: 401 });
+  tokenHash ??= await hmacHex(HASH_KEY, env.TOKEN);
+  if (!token || (await hmacHex(HASH_KEY, token)) !== tokenHash) return Response.json({ error: "invalid token" }, { status: 401 });
   let body: unknown;
   try {
     body = await req.json();
